@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+// userrep: Kafka stream worker that keeps generalized user representations up to date.
+import PackageDescription
+
+let package = Package(
+    name: "userrep",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "userrep", targets: ["userrep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // System libraries: Debian librdkafka-dev, librocksdb-dev, libopenblas-dev.
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CRocksDB", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "UserRepKafka", dependencies: ["CRdKafka"]),
+        .target(name: "UserRepModel", dependencies: ["COpenBLAS"]),
+        .target(name: "UserRepState", dependencies: ["CRocksDB", "UserRepModel"]),
+        .target(
+            name: "UserRepPipeline",
+            dependencies: [
+                "UserRepKafka", "UserRepState", "UserRepModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(
+            name: "userrep",
+            dependencies: [
+                "UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "UserRepModelTests", dependencies: ["UserRepModel"]),
+        .testTarget(name: "UserRepStateTests", dependencies: ["UserRepState", "UserRepModel"]),
+        .testTarget(name: "UserRepKafkaTests", dependencies: ["UserRepKafka"]),
+        .testTarget(
+            name: "UserRepPipelineTests",
+            dependencies: ["UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// CBLAS interface of OpenBLAS (Debian libopenblas-dev).
+#include <cblas.h>

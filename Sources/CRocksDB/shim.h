@@ -1,0 +1,2 @@
+// RocksDB C API (Debian librocksdb-dev).
+#include <rocksdb/c.h>

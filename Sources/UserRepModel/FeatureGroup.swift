@@ -1,0 +1,27 @@
+// One named, contiguous slice of the encoder's input vector.
+
+/// A slice of the input vector: what it holds (`kind`, `horizon`) and where (`offset`, `size`).
+public struct FeatureGroup: Codable, Sendable, Equatable {
+    /// Human-readable name, unique in a layout.
+    public var name: String
+    /// What the slice holds.
+    public var kind: FeatureKind
+    /// Horizon name (`1w`, `1m`, `6m`) for per-horizon kinds.
+    public var horizon: String?
+    /// First input index of the slice.
+    public var offset: Int
+    /// Number of inputs in the slice.
+    public var size: Int
+    /// Values used when the group has no data (e.g. no listens in the horizon); zeros when absent.
+    public var imputation: [Float]?
+
+    /// Creates a feature group.
+    public init(name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil) {
+        self.name = name
+        self.kind = kind
+        self.horizon = horizon
+        self.offset = offset
+        self.size = size
+        self.imputation = imputation
+    }
+}

@@ -1,0 +1,130 @@
+// The JSON manifest that ships beside a model's safetensors weights.
+import Foundation
+
+/// Describes one trained encoder: its batch, the embedding batch it was trained on, its layers,
+/// its feature layout and its normalization. Stored as JSON with snake_case keys.
+public struct ModelManifest: Codable, Sendable, Equatable {
+    /// Manifest format version; this build reads version 1.
+    public var formatVersion: Int
+    /// Batch id stamped on every vector this model produces.
+    public var batchId: String
+    /// Track-embedding batch the model was trained on; only tracks of this batch feed it.
+    public var embeddingBatchId: String
+    /// Dimensions of the track embeddings.
+    public var embeddingDims: EmbeddingDims
+    /// Layer sizes from input to output, e.g. `[483, 512, 256, 120]`.
+    public var layers: [Int]
+    /// Activation after every hidden layer (`selu`, `relu`, `tanh`, `linear`).
+    public var activation: String
+    /// Activation after the output layer; `linear` when absent.
+    public var outputActivation: String?
+    /// Weights file, relative to the manifest.
+    public var weights: String
+    /// Where each feature group sits in the input vector.
+    public var features: [FeatureGroup]
+    /// Names of the input mean and standard-deviation tensors, when inputs are standardized.
+    public var normalization: Normalization?
+
+    /// Embedding dimensions of one track.
+    public struct EmbeddingDims: Codable, Sendable, Equatable {
+        /// Audio embedding floats per track.
+        public var audio: Int
+        /// Collaborative embedding floats per track.
+        public var collaborative: Int
+
+        /// Creates embedding dimensions.
+        public init(audio: Int, collaborative: Int) {
+            self.audio = audio
+            self.collaborative = collaborative
+        }
+    }
+
+    /// Tensor names of the input standardization: `x' = (x - mean) / std`.
+    public struct Normalization: Codable, Sendable, Equatable {
+        /// Tensor of input means, one per input feature.
+        public var mean: String
+        /// Tensor of input standard deviations, one per input feature.
+        public var std: String
+
+        /// Creates a normalization reference.
+        public init(mean: String, std: String) {
+            self.mean = mean
+            self.std = std
+        }
+    }
+
+    /// Creates a manifest.
+    public init(
+        formatVersion: Int = 1, batchId: String, embeddingBatchId: String, embeddingDims: EmbeddingDims,
+        layers: [Int], activation: String, outputActivation: String? = nil, weights: String,
+        features: [FeatureGroup], normalization: Normalization?
+    ) {
+        self.formatVersion = formatVersion
+        self.batchId = batchId
+        self.embeddingBatchId = embeddingBatchId
+        self.embeddingDims = embeddingDims
+        self.layers = layers
+        self.activation = activation
+        self.outputActivation = outputActivation
+        self.weights = weights
+        self.features = features
+        self.normalization = normalization
+    }
+
+    /// Name of the weight tensor of layer `index` (shape `[out, in]`, PyTorch's `nn.Linear` layout).
+    public static func weightTensor(_ index: Int) -> String { "encoder.\(index).weight" }
+    /// Name of the bias tensor of layer `index` (shape `[out]`).
+    public static func biasTensor(_ index: Int) -> String { "encoder.\(index).bias" }
+
+    /// Reads and decodes a manifest file.
+    public static func load(from url: URL) throws -> ModelManifest {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ModelError("cannot read manifest \(url.path): \(error.localizedDescription)")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try decoder.decode(ModelManifest.self, from: data) } catch let error as DecodingError {
+            throw ModelError("manifest \(url.lastPathComponent) is invalid: \(Self.describe(error))")
+        }
+    }
+
+    /// Encodes the manifest as pretty JSON with snake_case keys.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// The reference layout: log1p play counts per horizon, then mean audio and mean collaborative
+    /// embeddings per horizon (3 + 3·audio + 3·collaborative inputs).
+    public static func listeningLayout(dims: EmbeddingDims, horizons: [Horizon] = Horizon.all) -> [FeatureGroup] {
+        var groups: [FeatureGroup] = []
+        var offset = 0
+        func add(_ kind: FeatureKind, _ horizon: Horizon, _ size: Int) {
+            groups.append(FeatureGroup(name: "\(kind.rawValue)_\(horizon.name)", kind: kind, horizon: horizon.name, offset: offset, size: size))
+            offset += size
+        }
+        for h in horizons { add(.playCountLog1p, h, 1) }
+        for h in horizons { add(.audioMean, h, dims.audio) }
+        for h in horizons { add(.collaborativeMean, h, dims.collaborative) }
+        return groups
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing field '\(path(context.codingPath + [key]))'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            let at = path(context.codingPath)
+            return at.isEmpty ? context.debugDescription : "field '\(at)': \(context.debugDescription)"
+        @unknown default:
+            return String(describing: error)
+        }
+    }
+
+    private static func path(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}
