@@ -12,9 +12,8 @@ public enum BLASMatrix {
         precondition(input.count >= rows * layer.inputs && out.count >= rows * layer.outputs)
         guard rows > 0, let x = input.baseAddress, let y = out.baseAddress else { return }
         layer.bias.withUnsafeBufferPointer { b in
-            for r in 0..<rows {
-                (y + r * layer.outputs).update(from: b.baseAddress!, count: layer.outputs)
-            }
+            guard let bias = b.baseAddress else { return }
+            for r in 0..<rows { (y + r * layer.outputs).update(from: bias, count: layer.outputs) }
         }
         layer.weights.withUnsafeBufferPointer { w in
             cblas_sgemm(

@@ -1,0 +1,94 @@
+// A reusable batch of consumed records, read in place without copying.
+import CRdKafka
+
+/// Records from one poll cycle. Views into it are valid until the next `poll` into the same batch
+/// or `reset()`; the records are freed then.
+public final class KafkaMessageBatch {
+    var messages: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+    /// Topic names the caller distinguishes; `KafkaMessage.topicIndex` indexes into this.
+    public let topics: [String]
+    private var topicHandles: [(OpaquePointer, Int)] = []
+
+    /// Creates an empty batch that classifies records by `topics`.
+    public init(topics: [String]) {
+        self.topics = topics
+        messages.reserveCapacity(4096)
+    }
+
+    /// Number of records held.
+    public var count: Int { messages.count }
+
+    /// The `i`-th record.
+    public subscript(i: Int) -> KafkaMessage {
+        let m = messages[i]
+        return KafkaMessage(pointer: m, topicIndex: topicIndex(m.pointee.rkt))
+    }
+
+    /// Frees all records.
+    public func reset() {
+        for m in messages { rd_kafka_message_destroy(m) }
+        messages.removeAll(keepingCapacity: true)
+    }
+
+    func append(_ m: UnsafeMutablePointer<rd_kafka_message_t>) { messages.append(m) }
+
+    private func topicIndex(_ rkt: OpaquePointer?) -> Int {
+        guard let rkt else { return -1 }
+        for (handle, index) in topicHandles where handle == rkt { return index }
+        let name = String(cString: rd_kafka_topic_name(rkt))
+        let index = topics.firstIndex(of: name) ?? -1
+        topicHandles.append((rkt, index))
+        return index
+    }
+
+    deinit { reset() }
+}
+
+/// A consumed record, viewed in place. Do not keep it past its batch's next poll.
+public struct KafkaMessage {
+    let pointer: UnsafeMutablePointer<rd_kafka_message_t>
+    /// Index of the record's topic in the batch's `topics`, -1 if not listed.
+    public let topicIndex: Int
+
+    /// Partition the record was read from.
+    public var partition: Int32 { pointer.pointee.partition }
+    /// Offset of the record.
+    public var offset: Int64 { pointer.pointee.offset }
+    /// Topic name (allocates; prefer `topicIndex` on hot paths).
+    public var topic: String {
+        pointer.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+    }
+    /// Key bytes, nil when the record has no key.
+    public var key: UnsafeRawBufferPointer? {
+        guard let k = pointer.pointee.key else { return nil }
+        return UnsafeRawBufferPointer(start: k, count: pointer.pointee.key_len)
+    }
+    /// Value bytes, nil for a tombstone.
+    public var value: UnsafeRawBufferPointer? {
+        guard let v = pointer.pointee.payload else { return nil }
+        return UnsafeRawBufferPointer(start: v, count: pointer.pointee.len)
+    }
+    /// Record timestamp in ms since epoch (create or log-append time), nil if unavailable.
+    public var timestampMs: Int64? {
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let ts = rd_kafka_message_timestamp(pointer, &type)
+        return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : ts
+    }
+    /// The record's headers (allocates).
+    public var headers: [KafkaHeader] {
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
+        var result: [KafkaHeader] = []
+        var i = 0
+        while true {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            guard rd_kafka_header_get_all(list, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let name else { break }
+            let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            result.append(KafkaHeader(name: String(cString: name), value: bytes))
+            i += 1
+        }
+        return result
+    }
+}

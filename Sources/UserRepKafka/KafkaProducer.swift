@@ -1,0 +1,156 @@
+// An idempotent, zstd-compressing Kafka producer with delivery-failure tracking.
+import CRdKafka
+
+/// Produces records; every delivery failure is counted and surfaced by `flush`, never dropped.
+public final class KafkaProducer: @unchecked Sendable {
+    // librdkafka's producer is thread safe; `DeliveryReports` guards the Swift-side counters.
+    let client: RDKafkaClient
+    private let reports: DeliveryReports
+
+    /// Defaults applied under any user-supplied properties.
+    public static let defaults: [String: String] = [
+        "enable.idempotence": "true",
+        "compression.type": "zstd",
+        "linger.ms": "5",
+        "batch.num.messages": "10000",
+        "queue.buffering.max.messages": "500000",
+        "queue.buffering.max.kbytes": "1048576",
+    ]
+
+    /// Creates a producer; `configuration` must name `bootstrap.servers`.
+    public init(configuration: KafkaConfiguration) throws {
+        let config = try RDKafkaConfig(configuration.withDefaults(Self.defaults))
+        reports = DeliveryReports()
+        config.setCallbackContext(reports)
+        rd_kafka_conf_set_dr_msg_cb(config.pointer) { _, message, opaque in
+            guard let opaque, let message else { return }
+            let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
+            reports.record(message.pointee.err)
+        }
+        client = try RDKafkaClient(kind: .producer, config: config)
+    }
+
+    /// Queues one record. Blocks (serving delivery reports) while librdkafka's queue is full.
+    /// `partition` nil lets librdkafka's partitioner choose from the key.
+    public func produce(
+        topic: String, partition: Int32? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+        headers: [KafkaHeader] = [], timestampMs: Int64? = nil
+    ) throws {
+        let rkt = try client.topic(topic)
+        while true {
+            var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 7)
+            vus[0].vtype = RD_KAFKA_VTYPE_RKT
+            vus[0].u.rkt = rkt
+            vus[1].vtype = RD_KAFKA_VTYPE_PARTITION
+            vus[1].u.i32 = partition ?? RD_KAFKA_PARTITION_UA
+            vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+            vus[2].u.i = RD_KAFKA_MSG_F_COPY
+            vus[3].vtype = RD_KAFKA_VTYPE_KEY
+            vus[3].u.mem.ptr = UnsafeMutableRawPointer(mutating: key?.baseAddress)
+            vus[3].u.mem.size = key?.count ?? 0
+            vus[4].vtype = RD_KAFKA_VTYPE_VALUE
+            vus[4].u.mem.ptr = UnsafeMutableRawPointer(mutating: value?.baseAddress)
+            vus[4].u.mem.size = value?.count ?? 0
+            var count = 5
+            if let timestampMs {
+                vus[count].vtype = RD_KAFKA_VTYPE_TIMESTAMP
+                vus[count].u.i64 = timestampMs
+                count += 1
+            }
+            var list: OpaquePointer?
+            if !headers.isEmpty {
+                list = rd_kafka_headers_new(headers.count)
+                for h in headers {
+                    _ = h.value.withUnsafeBytes { rd_kafka_header_add(list, h.name, -1, $0.baseAddress, $0.count) }
+                }
+                vus[count].vtype = RD_KAFKA_VTYPE_HEADERS
+                vus[count].u.headers = list
+                count += 1
+            }
+            guard let error = rd_kafka_produceva(client.handle, &vus, count) else { return }
+            // On failure the headers were not taken over by librdkafka.
+            if let list { rd_kafka_headers_destroy(list) }
+            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                rd_kafka_error_destroy(error)
+                client.poll(timeoutMs: 10)
+                continue
+            }
+            throw KafkaError(consuming: error, context: "cannot produce to \(topic)")
+        }
+    }
+
+    /// Queues one record from byte arrays.
+    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = [], timestampMs: Int64? = nil) throws {
+        try withOptionalBytes(key) { k in
+            try withOptionalBytes(value) { v in
+                try produce(topic: topic, partition: partition, key: k, value: v, headers: headers, timestampMs: timestampMs)
+            }
+        }
+    }
+
+    /// Serves delivery reports for up to `timeoutMs`.
+    public func poll(timeoutMs: Int32 = 0) { client.poll(timeoutMs: timeoutMs) }
+
+    /// Waits until every queued record is delivered; throws if any record failed since the last
+    /// flush or the wait timed out, so the caller never commits input whose output was lost.
+    public func flush(timeoutMs: Int32) throws {
+        let err = rd_kafka_flush(client.handle, timeoutMs)
+        if let failure = reports.takeFailure() {
+            throw KafkaError(code: failure.code, context: "\(failure.count) record(s) were not delivered")
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(code: err, context: "producer flush did not complete within \(timeoutMs) ms (\(rd_kafka_outq_len(client.handle)) records pending)")
+        }
+    }
+
+    /// Records delivered successfully since the producer started.
+    public var deliveredCount: Int { reports.delivered }
+
+    /// Low and high watermarks of a partition.
+    public func watermarks(_ tp: KafkaTopicPartition, timeoutMs: Int32 = 10_000) throws -> KafkaWatermarks {
+        try client.watermarks(tp, timeoutMs: timeoutMs)
+    }
+
+    /// Number of partitions of a topic, nil if it does not exist.
+    public func partitionCount(topic: String, timeoutMs: Int32 = 10_000) throws -> Int? {
+        try client.partitionCount(topic: topic, timeoutMs: timeoutMs)
+    }
+
+    deinit {
+        rd_kafka_flush(client.handle, 5_000)
+    }
+}
+
+/// Counts delivery outcomes reported by librdkafka's callback thread.
+final class DeliveryReports: @unchecked Sendable {
+    private let lock = Mutex()
+    private var failures = 0
+    private var firstFailure = RD_KAFKA_RESP_ERR_NO_ERROR
+    private var delivered_ = 0
+
+    func record(_ err: rd_kafka_resp_err_t) {
+        lock.withLock {
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                delivered_ += 1
+            } else {
+                if failures == 0 { firstFailure = err }
+                failures += 1
+            }
+        }
+    }
+
+    var delivered: Int { lock.withLock { delivered_ } }
+
+    func takeFailure() -> (code: rd_kafka_resp_err_t, count: Int)? {
+        lock.withLock {
+            guard failures > 0 else { return nil }
+            defer { failures = 0 }
+            return (firstFailure, failures)
+        }
+    }
+}
+
+func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    guard let bytes else { return try body(nil) }
+    return try bytes.withUnsafeBytes { try body($0) }
+}

@@ -1,0 +1,82 @@
+// Owns one rd_kafka_t handle (producer or consumer) and the calls shared by both.
+import CRdKafka
+
+/// Owns an `rd_kafka_t`; destroyed with the object.
+final class RDKafkaClient: @unchecked Sendable {
+    // librdkafka handles are thread safe; callers serialize what librdkafka asks them to (polling).
+    let handle: OpaquePointer
+    private var topics: [String: OpaquePointer] = [:]
+    private let topicsLock = Mutex()
+    /// Keeps the callbacks' opaque object alive as long as librdkafka may call back with it.
+    private let callbackContext: AnyObject?
+
+    enum Kind { case producer, consumer }
+
+    init(kind: Kind, config: RDKafkaConfig) throws {
+        var errstr = [CChar](repeating: 0, count: 512)
+        let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
+        callbackContext = config.context
+        guard let conf = config.release() else { throw KafkaError("configuration already used") }
+        guard let rk = rd_kafka_new(type, conf, &errstr, errstr.count) else {
+            // On failure librdkafka leaves the configuration to the caller.
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError("cannot create Kafka client: \(text(of: errstr))")
+        }
+        handle = rk
+    }
+
+    /// A cached topic handle (`rd_kafka_topic_t`), valid for the client's lifetime.
+    func topic(_ name: String) throws -> OpaquePointer {
+        try topicsLock.withLock {
+            if let t = topics[name] { return t }
+            guard let t = rd_kafka_topic_new(handle, name, nil) else {
+                throw KafkaError(code: rd_kafka_last_error(), context: "cannot open topic \(name)")
+            }
+            topics[name] = t
+            return t
+        }
+    }
+
+    /// Serves queued callbacks (delivery reports, errors, statistics).
+    @discardableResult
+    func poll(timeoutMs: Int32) -> Int32 { rd_kafka_poll(handle, timeoutMs) }
+
+    /// Low and high watermarks of a partition, asked of its leader.
+    func watermarks(_ tp: KafkaTopicPartition, timeoutMs: Int32) throws -> KafkaWatermarks {
+        var low: Int64 = 0, high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(code: err, context: "cannot read watermarks of \(tp)")
+        }
+        return KafkaWatermarks(low: low, high: high)
+    }
+
+    /// Number of partitions of `topic`, or nil when the cluster does not know it. Asks for all
+    /// topics' metadata, since asking for one topic may auto-create it on some brokers.
+    func partitionCount(topic name: String, timeoutMs: Int32) throws -> Int? {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let md = metadata else {
+            throw KafkaError(code: err, context: "cannot read cluster metadata for topic \(name)")
+        }
+        defer { rd_kafka_metadata_destroy(md) }
+        for i in 0..<Int(md.pointee.topic_cnt) {
+            let t = md.pointee.topics[i]
+            guard String(cString: t.topic) == name else { continue }
+            if t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART { return nil }
+            guard t.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(code: t.err, context: "metadata of topic \(name)")
+            }
+            return Int(t.partition_cnt)
+        }
+        return nil
+    }
+
+    /// Name of librdkafka's client instance (for logs).
+    var name: String { String(cString: rd_kafka_name(handle)) }
+
+    deinit {
+        for (_, t) in topics { rd_kafka_topic_destroy(t) }
+        rd_kafka_destroy(handle)
+    }
+}

@@ -1,0 +1,74 @@
+// The Kafka layer against librdkafka's embedded Kafka-protocol cluster.
+import Foundation
+import Testing
+import UserRepKafka
+
+@Suite struct KafkaClientTests {
+    @Test func producedRecordsAreConsumedByGroupMemberWithHeaders() throws {
+        let cluster = try EmbeddedKafkaCluster(brokers: 3)
+        try cluster.createTopic("t", partitions: 4)
+        let base = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers])
+        let producer = try KafkaProducer(configuration: base)
+        for i in 0..<500 {
+            try producer.produce(topic: "t", key: Array("k\(i % 50)".utf8), value: Array("v\(i)".utf8),
+                                 headers: [KafkaHeader(name: "h", string: "x\(i)")])
+        }
+        try producer.flush(timeoutMs: 10_000)
+        #expect(producer.deliveredCount == 500)
+
+        let consumer = try KafkaConsumer(configuration: base.overriding(["group.id": "g1"]))
+        try consumer.subscribe(["t"])
+        let batch = KafkaMessageBatch(topics: ["t"])
+        var values = Set<String>()
+        var headersSeen = 0
+        let deadline = Date().addingTimeInterval(30)
+        while values.count < 500 && Date() < deadline {
+            try consumer.poll(into: batch, maxMessages: 1000, timeoutMs: 200)
+            for i in 0..<batch.count {
+                let m = batch[i]
+                #expect(m.topicIndex == 0)
+                values.insert(String(decoding: m.value ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self))
+                if m.headers.first?.name == "h" { headersSeen += 1 }
+            }
+        }
+        #expect(values.count == 500)
+        #expect(headersSeen == 500)
+        #expect(consumer.assignment.count == 4)
+        consumer.close()
+    }
+
+    // librdkafka 2.0.2's embedded cluster does not answer CreateTopics, so topics are made with its
+    // own API here and the admin client is checked for finding them (and creating nothing).
+    @Test func adminFindsExistingTopicsAndReportsWatermarks() throws {
+        let cluster = try EmbeddedKafkaCluster(brokers: 1)
+        try cluster.createTopic("made", partitions: 3)
+        let config = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers])
+        let admin = try KafkaAdmin(configuration: config)
+        #expect(try admin.createTopics([KafkaTopicSpec(name: "made", partitions: 3)]).isEmpty)
+        #expect(try admin.partitionCount(topic: "made") == 3)
+        #expect(try admin.partitionCount(topic: "absent") == nil)
+        let producer = try KafkaProducer(configuration: config)
+        for i in 0..<10 { try producer.produce(topic: "made", partition: 1, key: nil, value: [UInt8(i)]) }
+        try producer.flush(timeoutMs: 10_000)
+        let marks = try admin.watermarks(topic: "made")
+        #expect(marks[1] == KafkaWatermarks(low: 0, high: 10))
+        #expect(marks[0] == KafkaWatermarks(low: 0, high: 0))
+    }
+
+    @Test func invalidPropertyIsRejectedWithItsName() {
+        #expect {
+            _ = try KafkaProducer(configuration: KafkaConfiguration(["no.such.property": "1"]))
+        } throws: { error in
+            (error as? KafkaError)?.message.contains("no.such.property") == true
+        }
+    }
+
+    @Test func propertiesFileParsesCommentsAndRejectsGarbage() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID().uuidString).properties").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "# comment\nbootstrap.servers = a:9092\n\n! other\nlinger.ms=7\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try KafkaConfiguration.load(propertiesFile: path) == ["bootstrap.servers": "a:9092", "linger.ms": "7"])
+        try "oops\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: KafkaError.self) { try KafkaConfiguration.load(propertiesFile: path) }
+    }
+}
