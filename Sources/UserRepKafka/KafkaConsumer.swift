@@ -39,6 +39,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_poll_set_consumer(client.handle)
     }
 
+    /// Sets (or replaces) the handler told about assignments; held weakly.
+    public func setRebalanceHandler(_ handler: KafkaRebalanceHandler) { context.handler = handler }
+
     /// Joins the group and subscribes to `topics`.
     public func subscribe(_ topics: [String]) throws {
         let list = RDKafkaTopicPartitionList(capacity: topics.count)
@@ -73,6 +76,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     @discardableResult
     public func poll(into batch: KafkaMessageBatch, maxMessages: Int, timeoutMs: Int32) throws -> Int {
         batch.reset()
+        let generation = context.generation
         var timeout = timeoutMs
         while batch.count < maxMessages {
             guard let m = rd_kafka_consumer_poll(client.handle, timeout) else { break }
@@ -95,8 +99,16 @@ public final class KafkaConsumer: @unchecked Sendable {
             if rd_kafka_fatal_error(client.handle, nil, 0) != RD_KAFKA_RESP_ERR_NO_ERROR { throw error }
             lastTransientError = error
         }
+        if context.generation != generation {
+            // A rebalance happened mid-batch: drop records of partitions we no longer own; their
+            // new owner reads them from the last committed position.
+            batch.removeAll { !context.assigned.contains(KafkaTopicPartition(topic: $0.topic, partition: $0.partition)) }
+        }
         return batch.count
     }
+
+    /// Rebalances seen so far (assignments and revocations).
+    public var rebalanceCount: Int { context.generation }
 
     /// The most recent non-fatal consumer error, for health reporting.
     public private(set) var lastTransientError: KafkaError?
@@ -138,11 +150,13 @@ final class ConsumerContext {
     var assigned: Set<KafkaTopicPartition> = []
     var atEnd: Set<KafkaTopicPartition> = []
     var closed = false
+    var generation = 0
 
     init(handler: KafkaRebalanceHandler?) { self.handler = handler }
 
     func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: RDKafkaTopicPartitionList) {
         let partitions = list.elements.map(\.0)
+        generation += 1
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:

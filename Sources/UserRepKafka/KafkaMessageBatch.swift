@@ -30,6 +30,16 @@ public final class KafkaMessageBatch {
         messages.removeAll(keepingCapacity: true)
     }
 
+    /// Frees and removes the records for which `shouldRemove` is true, keeping the others' order.
+    public func removeAll(where shouldRemove: (KafkaMessage) -> Bool) {
+        var kept: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+        kept.reserveCapacity(messages.count)
+        for m in messages {
+            if shouldRemove(KafkaMessage(pointer: m, topicIndex: -1)) { rd_kafka_message_destroy(m) } else { kept.append(m) }
+        }
+        messages = kept
+    }
+
     func append(_ m: UnsafeMutablePointer<rd_kafka_message_t>) { messages.append(m) }
 
     private func topicIndex(_ rkt: OpaquePointer?) -> Int {

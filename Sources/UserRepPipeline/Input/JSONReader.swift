@@ -1,0 +1,316 @@
+// A strict, allocation-light JSON reader for the flat event records on the hot path.
+import Foundation
+
+/// Why a record's JSON could not be read; `offset` is the byte where reading stopped.
+public struct JSONError: Error, Sendable, CustomStringConvertible {
+    /// What was wrong.
+    public let message: String
+    /// Byte offset in the record.
+    public let offset: Int
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// Reads one JSON document from raw bytes without building a tree. Strings come back as byte
+/// arrays, numbers as Double or Int64, and anything a handler does not ask for is skipped (with
+/// a nesting limit, so hostile input cannot exhaust the stack).
+struct JSONReader {
+    let bytes: UnsafeRawBufferPointer
+    var position = 0
+    static let maxDepth = 32
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    func fail(_ message: String) -> JSONError { JSONError(message: message, offset: position) }
+
+    var atEnd: Bool { position >= bytes.count }
+
+    mutating func skipWhitespace() {
+        while position < bytes.count {
+            let c = bytes[position]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
+            position += 1
+        }
+    }
+
+    mutating func peek() throws -> UInt8 {
+        skipWhitespace()
+        guard position < bytes.count else { throw fail("unexpected end of input") }
+        return bytes[position]
+    }
+
+    mutating func expect(_ c: UInt8) throws {
+        guard try peek() == c else { throw fail("expected '\(Character(UnicodeScalar(c)))'") }
+        position += 1
+    }
+
+    /// Requires that nothing but whitespace follows the document.
+    mutating func expectEnd() throws {
+        skipWhitespace()
+        guard atEnd else { throw fail("unexpected data after the JSON value") }
+    }
+
+    /// Reads an object, calling `field` with each key; `field` must consume the value.
+    /// Keys without escapes are passed in place, without copying.
+    mutating func readObject(_ field: (_ key: UnsafeRawBufferPointer, _ reader: inout JSONReader) throws -> Void) throws {
+        try expect(0x7B)
+        if try peek() == 0x7D { position += 1; return }
+        while true {
+            if let key = try plainKey() {
+                try expect(0x3A)
+                try field(key, &self)
+            } else {
+                let key = try readString()
+                try expect(0x3A)
+                try key.withUnsafeBytes { try field($0, &self) }
+            }
+            let c = try peek()
+            position += 1
+            if c == 0x2C { continue }
+            if c == 0x7D { return }
+            position -= 1
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    /// A key with no escapes, viewed in place; nil (position unchanged) when it has escapes.
+    private mutating func plainKey() throws -> UnsafeRawBufferPointer? {
+        guard try peek() == 0x22 else { throw fail("expected a string key") }
+        var i = position + 1
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == 0x22 {
+                let key = UnsafeRawBufferPointer(rebasing: bytes[(position + 1)..<i])
+                position = i + 1
+                return key
+            }
+            if c == 0x5C || c < 0x20 || c >= 0x80 { return nil }
+            i += 1
+        }
+        throw fail("unterminated string")
+    }
+
+    /// Whether the next value is `null` (consuming it if so).
+    mutating func readNullIfPresent() throws -> Bool {
+        guard try peek() == 0x6E else { return false }
+        try literal("null")
+        return true
+    }
+
+    /// Reads a string value, resolving escapes; rejects invalid UTF-8 and control characters.
+    mutating func readString(maxBytes: Int = 1 << 20) throws -> [UInt8] {
+        guard try peek() == 0x22 else { throw fail("expected a string") }
+        position += 1
+        let start = position
+        // Fast path: no escapes.
+        while position < bytes.count {
+            let c = bytes[position]
+            if c == 0x22 {
+                let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+                position += 1
+                guard slice.count <= maxBytes else { throw fail("string longer than \(maxBytes) bytes") }
+                guard String(validating: slice, as: UTF8.self) != nil else { throw fail("string is not valid UTF-8") }
+                return Array(slice)
+            }
+            if c == 0x5C { break }
+            if c < 0x20 { throw fail("control character in string") }
+            position += 1
+        }
+        position = start
+        var out: [UInt8] = []
+        while position < bytes.count {
+            let c = bytes[position]
+            position += 1
+            switch c {
+            case 0x22:
+                guard out.count <= maxBytes else { throw fail("string longer than \(maxBytes) bytes") }
+                guard String(validating: out, as: UTF8.self) != nil else { throw fail("string is not valid UTF-8") }
+                return out
+            case 0x5C:
+                guard position < bytes.count else { throw fail("unterminated escape") }
+                let e = bytes[position]
+                position += 1
+                switch e {
+                case 0x22, 0x5C, 0x2F: out.append(e)
+                case 0x62: out.append(0x08)
+                case 0x66: out.append(0x0C)
+                case 0x6E: out.append(0x0A)
+                case 0x72: out.append(0x0D)
+                case 0x74: out.append(0x09)
+                case 0x75:
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard position + 1 < bytes.count, bytes[position] == 0x5C, bytes[position + 1] == 0x75 else {
+                            throw fail("unpaired surrogate")
+                        }
+                        position += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("invalid surrogate pair") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let u = UnicodeScalar(scalar) else { throw fail("invalid unicode escape") }
+                    out.append(contentsOf: Array(String(Character(u)).utf8))
+                default: throw fail("invalid escape")
+                }
+            default:
+                if c < 0x20 { throw fail("control character in string") }
+                out.append(c)
+            }
+        }
+        throw fail("unterminated string")
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard position + 4 <= bytes.count else { throw fail("truncated unicode escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[position]
+            position += 1
+            let d: UInt32
+            switch c {
+            case 0x30...0x39: d = UInt32(c - 0x30)
+            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+            default: throw fail("invalid hex digit in unicode escape")
+            }
+            v = v << 4 | d
+        }
+        return v
+    }
+
+    /// Reads a number as Double; rejects anything JSON does not allow (NaN, Infinity, hex, +1).
+    mutating func readNumber() throws -> Double {
+        let start = try numberExtent()
+        let length = position - start
+        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buf in
+            for i in 0..<length { buf[i] = CChar(bitPattern: bytes[start + i]) }
+            buf[length] = 0
+            guard let base = buf.baseAddress else { throw fail("number buffer") }
+            let v = strtod(base, nil)
+            guard v.isFinite else { throw fail("number out of range") }
+            return v
+        }
+    }
+
+    /// Reads an integer that fits in Int64 exactly (no fraction, no exponent).
+    mutating func readInt64() throws -> Int64 {
+        let start = try numberExtent()
+        var i = start
+        var negative = false
+        if bytes[i] == 0x2D { negative = true; i += 1 }
+        var v: Int64 = 0
+        while i < position {
+            let c = bytes[i]
+            guard c >= 0x30 && c <= 0x39 else {
+                position = start
+                throw fail("expected an integer")
+            }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(c - 0x30))
+            guard !o1 && !o2 else { position = start; throw fail("integer out of range") }
+            v = a
+            i += 1
+        }
+        return negative ? -v : v
+    }
+
+    /// Validates JSON number syntax and returns its start; leaves `position` after it.
+    private mutating func numberExtent() throws -> Int {
+        skipWhitespace()
+        let start = position
+        if position < bytes.count && bytes[position] == 0x2D { position += 1 }
+        guard position < bytes.count, isDigit(bytes[position]) else {
+            position = start
+            throw fail("expected a number")
+        }
+        if bytes[position] == 0x30 {
+            position += 1
+        } else {
+            while position < bytes.count && isDigit(bytes[position]) { position += 1 }
+        }
+        if position < bytes.count && bytes[position] == 0x2E {
+            position += 1
+            guard position < bytes.count, isDigit(bytes[position]) else { throw fail("digit expected after '.'") }
+            while position < bytes.count && isDigit(bytes[position]) { position += 1 }
+        }
+        if position < bytes.count && (bytes[position] == 0x65 || bytes[position] == 0x45) {
+            position += 1
+            if position < bytes.count && (bytes[position] == 0x2B || bytes[position] == 0x2D) { position += 1 }
+            guard position < bytes.count, isDigit(bytes[position]) else { throw fail("digit expected in exponent") }
+            while position < bytes.count && isDigit(bytes[position]) { position += 1 }
+        }
+        guard position - start <= 64 else { throw fail("number too long") }
+        return start
+    }
+
+    private func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+
+    /// Reads an array of numbers into `out` (cleared), refusing more than `maxCount`.
+    mutating func readFloatArray(maxCount: Int, into out: inout [Float]) throws {
+        out.removeAll(keepingCapacity: true)
+        try expect(0x5B)
+        if try peek() == 0x5D { position += 1; return }
+        while true {
+            guard out.count < maxCount else { throw fail("array longer than \(maxCount) elements") }
+            let v = try readNumber()
+            let f = Float(v)
+            guard f.isFinite else { throw fail("number out of 32-bit float range") }
+            out.append(f)
+            let c = try peek()
+            position += 1
+            if c == 0x2C { continue }
+            if c == 0x5D { return }
+            position -= 1
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    /// Reads an array of strings, refusing more than `maxCount`.
+    mutating func readStringArray(maxCount: Int, maxBytes: Int) throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        try expect(0x5B)
+        if try peek() == 0x5D { position += 1; return out }
+        while true {
+            guard out.count < maxCount else { throw fail("array longer than \(maxCount) elements") }
+            out.append(try readString(maxBytes: maxBytes))
+            let c = try peek()
+            position += 1
+            if c == 0x2C { continue }
+            if c == 0x5D { return out }
+            position -= 1
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    /// Skips any value, with bounded nesting.
+    mutating func skipValue(depth: Int = 0) throws {
+        guard depth < Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth)") }
+        switch try peek() {
+        case 0x22: _ = try readString()
+        case 0x7B: try readObject { _, r in try r.skipValue(depth: depth + 1) }
+        case 0x5B:
+            position += 1
+            if try peek() == 0x5D { position += 1; return }
+            while true {
+                try skipValue(depth: depth + 1)
+                let c = try peek()
+                position += 1
+                if c == 0x2C { continue }
+                if c == 0x5D { return }
+                position -= 1
+                throw fail("expected ',' or ']'")
+            }
+        case 0x74: try literal("true")
+        case 0x66: try literal("false")
+        case 0x6E: try literal("null")
+        default: _ = try readNumber()
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws {
+        let n = word.utf8CodeUnitCount
+        guard position + n <= bytes.count else { throw fail("unexpected end of input") }
+        let matches = word.withUTF8Buffer { w in (0..<n).allSatisfy { bytes[position + $0] == w[$0] } }
+        guard matches else { throw fail("invalid literal") }
+        position += n
+    }
+}

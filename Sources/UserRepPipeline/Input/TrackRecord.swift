@@ -1,0 +1,69 @@
+// A record of the `track-embeddings` topic (schemas/track-embeddings.schema.json) and its parser.
+
+/// One track's embeddings as published on the compacted `track-embeddings` topic.
+public struct TrackRecord: Sendable, Equatable {
+    /// Track id (also the record key).
+    public var trackID: [UInt8]
+    /// The track's artist.
+    public var artistID: [UInt8]
+    /// Embedding batch that produced the embeddings.
+    public var batchID: String
+    /// Audio embedding.
+    public var audio: [Float]
+    /// Collaborative embedding.
+    public var collaborative: [Float]
+
+    /// Creates a record.
+    public init(trackID: [UInt8], artistID: [UInt8], batchID: String, audio: [Float], collaborative: [Float]) {
+        self.trackID = trackID
+        self.artistID = artistID
+        self.batchID = batchID
+        self.audio = audio
+        self.collaborative = collaborative
+    }
+
+    /// Parses and validates a JSON record against the configured dimensions.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, audioDims: Int, collaborativeDims: Int) throws(InputRejection) -> TrackRecord {
+        var track: [UInt8]?, artist: [UInt8]?, batch: [UInt8]?
+        var audio: [Float] = [], collab: [Float] = []
+        var haveAudio = false, haveCollab = false
+        var reader = JSONReader(bytes)
+        var field = ""
+        do {
+            guard try reader.peek() == 0x7B else { throw InputRejection(.malformedJSON, "value is not a JSON object") }
+            try reader.readObject { key, r in
+                switch String(decoding: key, as: UTF8.self) {
+                case "track_id": field = "track_id"; track = try r.readString(maxBytes: 256)
+                case "artist_id": field = "artist_id"; artist = try r.readString(maxBytes: 256)
+                case "batch_id": field = "batch_id"; batch = try r.readString(maxBytes: 256)
+                case "audio": field = "audio"; try r.readFloatArray(maxCount: audioDims, into: &audio); haveAudio = true
+                case "collaborative": field = "collaborative"; try r.readFloatArray(maxCount: collaborativeDims, into: &collab); haveCollab = true
+                default: field = ""; try r.skipValue()
+                }
+            }
+            try reader.expectEnd()
+        } catch let rejection as InputRejection {
+            throw rejection
+        } catch let error as JSONError {
+            throw field.isEmpty ? InputRejection(.malformedJSON, error.description) : InputRejection(.invalidField, "\(field): \(error.description)")
+        } catch {
+            throw InputRejection(.malformedJSON, String(describing: error))
+        }
+        guard let track, !track.isEmpty else { throw InputRejection(.missingField, "track_id is required") }
+        guard let artist else { throw InputRejection(.missingField, "artist_id is required") }
+        guard let batch else { throw InputRejection(.missingField, "batch_id is required") }
+        guard haveAudio, audio.count == audioDims else {
+            throw InputRejection(haveAudio ? .invalidField : .missingField, "audio must hold \(audioDims) numbers, got \(audio.count)")
+        }
+        guard haveCollab, collab.count == collaborativeDims else {
+            throw InputRejection(haveCollab ? .invalidField : .missingField, "collaborative must hold \(collaborativeDims) numbers, got \(collab.count)")
+        }
+        return TrackRecord(trackID: track, artistID: artist, batchID: String(decoding: batch, as: UTF8.self), audio: audio, collaborative: collab)
+    }
+
+    /// Serializes the record as schema JSON.
+    public func json() -> [UInt8] {
+        func floats(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
+        return Array("{\"track_id\":\(JSONText.quote(trackID)),\"artist_id\":\(JSONText.quote(artistID)),\"batch_id\":\(JSONText.quote(batchID)),\"audio\":\(floats(audio)),\"collaborative\":\(floats(collaborative))}".utf8)
+    }
+}

@@ -1,0 +1,71 @@
+// A complete userrep setup on the embedded cluster: topics, a model on disk, the track catalogue.
+import Foundation
+import UserRepKafka
+import UserRepModel
+
+/// Everything `demo`, `bench` and the end-to-end tests need before a worker starts.
+public final class EmbeddedEnvironment {
+    /// The in-process cluster.
+    public let cluster: EmbeddedKafkaCluster
+    /// Client properties pointing at it.
+    public let kafka: KafkaConfiguration
+    /// Topic names.
+    public let topics: TopicNames
+    /// Scratch directory (model, state); removed by `cleanUp()`.
+    public let directory: URL
+    /// The model's manifest file.
+    public let manifestURL: URL
+    /// The loaded model.
+    public let model: EncoderModel
+    /// Admin client.
+    public let admin: KafkaAdmin
+
+    /// Starts a cluster, creates topics with `partitions` input partitions, writes a random
+    /// model (or uses `manifestURL`), and publishes the generator's catalogue to the track topic.
+    public init(
+        brokers: Int = 3, partitions: Int, generator: SyntheticGenerator, hidden: [Int] = [512, 256],
+        manifestURL existingModel: URL? = nil, topics: TopicNames = TopicNames()
+    ) throws {
+        cluster = try EmbeddedKafkaCluster(brokers: brokers)
+        kafka = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers])
+        self.topics = topics
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if let existingModel {
+            manifestURL = existingModel
+        } else {
+            let (manifest, weights) = ModelFactory.random(batchID: "demo-batch-1", embeddingBatchID: generator.settings.embeddingBatchID,
+                                                          dims: generator.settings.dims, hidden: hidden)
+            manifestURL = try ModelFactory.write(manifest: manifest, weights: weights, to: directory.appendingPathComponent("model"))
+        }
+        model = try EncoderModel.load(manifestURL: manifestURL)
+        admin = try KafkaAdmin(configuration: kafka)
+        var specs = TopicPlan.specs(topics, partitions: partitions)
+        // Track records are ~1.5 KiB of JSON each: size the table's partitions for the catalogue.
+        let trackBytes = generator.settings.tracks * (generator.settings.dims.audio + generator.settings.dims.collaborative) * 12
+        if let i = specs.firstIndex(where: { $0.name == topics.tracks }) {
+            specs[i] = KafkaTopicSpec(name: topics.tracks, partitions: TopicPlan.embeddedPartitions(forBytes: trackBytes), configs: specs[i].configs)
+        }
+        try TopicPlan.create(specs, on: cluster)
+        let producer = try KafkaProducer(configuration: kafka)
+        for record in generator.trackRecords() {
+            try producer.produce(topic: topics.tracks, key: record.trackID, value: record.json())
+        }
+        try producer.flush(timeoutMs: 60_000)
+    }
+
+    /// A worker configuration with state under the scratch directory.
+    public func workerConfiguration(stateName: String = "state") -> WorkerConfiguration {
+        var c = WorkerConfiguration(kafka: kafka, stateDirectory: directory.appendingPathComponent(stateName).path)
+        c.topics = topics
+        return c
+    }
+
+    /// Fails loudly if the cluster dropped any record of the given topics (default: all of ours).
+    public func verifyNothingDropped(_ names: [String]? = nil) throws {
+        try TopicPlan.verifyNothingDropped(names ?? [topics.listens, topics.tracks, topics.output, topics.deadLetters], admin: admin)
+    }
+
+    /// Removes the scratch directory.
+    public func cleanUp() { try? FileManager.default.removeItem(at: directory) }
+}

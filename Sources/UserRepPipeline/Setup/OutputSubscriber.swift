@@ -1,0 +1,47 @@
+// Tails the output topic and decodes representation records (`userrep subscribe`, demo, tests).
+import UserRepKafka
+
+/// Reads `user-representations` and decodes each record, optionally keeping one batch only.
+public final class OutputSubscriber {
+    private let consumer: KafkaConsumer
+    private let batch: KafkaMessageBatch
+    private let format: OutputFormat
+    private let batchFilter: String?
+    /// Records that failed to decode.
+    public private(set) var undecodable = 0
+
+    /// Reads every partition of `topic` from the beginning (`fromBeginning`) or from now on.
+    public init(kafka: KafkaConfiguration, topic: String, format: OutputFormat, batchID: String?, fromBeginning: Bool) throws {
+        consumer = try KafkaConsumer(configuration: kafka.overriding(["group.id": "userrep-subscriber"]), trackPartitionEnd: true)
+        guard let n = try consumer.partitionCount(topic: topic) else { throw KafkaError("output topic '\(topic)' does not exist") }
+        var all: [KafkaTopicPartition: KafkaOffset] = [:]
+        for p in 0..<Int32(n) { all[KafkaTopicPartition(topic: topic, partition: p)] = fromBeginning ? .beginning : .end }
+        try consumer.assign(all)
+        batch = KafkaMessageBatch(topics: [topic])
+        self.format = format
+        self.batchFilter = batchID
+    }
+
+    /// Whether every partition has been read to its end.
+    public var atEnd: Bool { consumer.partitionsAtEnd.isSuperset(of: consumer.assignment) }
+
+    /// Polls once and returns the decoded records (filtered by batch).
+    public func poll(timeoutMs: Int32 = 100) throws -> [RepresentationRecord] {
+        try consumer.poll(into: batch, maxMessages: 10_000, timeoutMs: timeoutMs)
+        var out: [RepresentationRecord] = []
+        for i in 0..<batch.count {
+            guard let value = batch[i].value else { continue }
+            guard let record = try? RepresentationRecord.decode(value, format: format) else { undecodable += 1; continue }
+            if let batchFilter, record.batchID != batchFilter { continue }
+            out.append(record)
+        }
+        return out
+    }
+
+    /// Reads everything currently on the topic.
+    public func readToEnd() throws -> [RepresentationRecord] {
+        var all: [RepresentationRecord] = []
+        repeat { all += try poll() } while !atEnd
+        return all
+    }
+}

@@ -1,0 +1,40 @@
+// The topics userrep needs, how to create them, and the check that nothing was lost to retention.
+import UserRepKafka
+
+/// Topic specs for a deployment, and helpers to create and verify them.
+public enum TopicPlan {
+    /// The worker's topics with `partitions` input partitions. The output, track and (future)
+    /// changelog topics are compacted; the others keep history under normal retention.
+    public static func specs(_ topics: TopicNames, partitions: Int, replicationFactor: Int = -1) -> [KafkaTopicSpec] {
+        let compact = ["cleanup.policy": "compact"]
+        return [
+            KafkaTopicSpec(name: topics.listens, partitions: partitions, replicationFactor: replicationFactor),
+            KafkaTopicSpec(name: topics.onboarding, partitions: partitions, replicationFactor: replicationFactor),
+            KafkaTopicSpec(name: topics.tracks, partitions: max(1, partitions / 2), replicationFactor: replicationFactor, configs: compact),
+            KafkaTopicSpec(name: topics.output, partitions: partitions, replicationFactor: replicationFactor, configs: compact),
+            KafkaTopicSpec(name: topics.deadLetters, partitions: 1, replicationFactor: replicationFactor),
+        ]
+    }
+
+    /// Creates `specs` on an embedded cluster (whose version answers no CreateTopics requests).
+    public static func create(_ specs: [KafkaTopicSpec], on cluster: EmbeddedKafkaCluster) throws {
+        for s in specs { try cluster.createTopic(s.name, partitions: s.partitions, replicationFactor: 1) }
+    }
+
+    /// Partitions needed so that `bytes` of records stay under the embedded cluster's ~5 MiB per
+    /// partition with a safety factor of 2.
+    public static func embeddedPartitions(forBytes bytes: Int, minimum: Int = 4) -> Int {
+        let perPartition = 2_500_000
+        return max(minimum, (bytes + perPartition - 1) / perPartition)
+    }
+
+    /// Throws if any partition of `topics` has dropped records (low watermark above zero): on the
+    /// embedded cluster that means data was silently discarded before it was read.
+    public static func verifyNothingDropped(_ topics: [String], admin: KafkaAdmin) throws {
+        for topic in topics {
+            for (p, marks) in try admin.watermarks(topic: topic).sorted(by: { $0.key < $1.key }) where marks.low > 0 {
+                throw KafkaError("topic \(topic) partition \(p) dropped \(marks.low) records (low watermark \(marks.low)); the embedded cluster keeps ~5 MiB per partition, so use more partitions")
+            }
+        }
+    }
+}

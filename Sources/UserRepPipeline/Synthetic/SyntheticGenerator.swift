@@ -1,0 +1,101 @@
+// Synthetic tracks and listens with realistic skew, for the demo, the benchmark and tests.
+import Foundation
+import UserRepModel
+
+/// Generates a track catalogue and a stream of listens: Zipf-like track popularity, Zipf-like
+/// user activity, event times spread over months and mostly increasing, with a few late events.
+/// Deterministic for a seed.
+public struct SyntheticGenerator: Sendable {
+    /// Generator settings.
+    public struct Settings: Sendable {
+        /// Distinct users.
+        public var users = 100_000
+        /// Tracks in the catalogue.
+        public var tracks = 20_000
+        /// Artists the tracks belong to.
+        public var artists = 2_000
+        /// Embedding dimensions.
+        public var dims = ModelManifest.EmbeddingDims(audio: 80, collaborative: 80)
+        /// Embedding batch stamped on track records.
+        public var embeddingBatchID = "emb-demo-1"
+        /// Event-time span the listens cover, ending at `endTimeMs`.
+        public var spanDays = 180
+        /// Event time of the last listen.
+        public var endTimeMs = Int64(1_790_000_000_000)
+        /// Zipf exponent of track popularity.
+        public var trackSkew = 1.05
+        /// Zipf exponent of user activity.
+        public var userSkew = 0.8
+        /// Fraction of listens that arrive up to three days late.
+        public var lateFraction = 0.05
+        /// Seed.
+        public var seed: UInt64 = 42
+
+        /// Default settings.
+        public init() {}
+    }
+
+    /// The settings in use.
+    public let settings: Settings
+    private let trackCDF: [Double]
+    private let userCDF: [Double]
+    private var rng: SplitMix64
+
+    /// Prepares the popularity distributions.
+    public init(settings: Settings = Settings()) {
+        self.settings = settings
+        trackCDF = Self.zipfCDF(count: settings.tracks, exponent: settings.trackSkew)
+        userCDF = Self.zipfCDF(count: settings.users, exponent: settings.userSkew)
+        rng = SplitMix64(seed: settings.seed)
+    }
+
+    /// Track id for catalogue index `i`.
+    public static func trackID(_ i: Int) -> String { "t\(i)" }
+    /// User id for index `i`.
+    public static func userID(_ i: Int) -> String { "u\(i)" }
+
+    /// The catalogue: one record per track, unit-scale random embeddings.
+    public func trackRecords() -> [TrackRecord] {
+        var r = SplitMix64(seed: settings.seed ^ 0xA5A5)
+        return (0..<settings.tracks).map { i in
+            let audio = (0..<settings.dims.audio).map { _ in r.nextGaussian() * 0.5 }
+            let collab = (0..<settings.dims.collaborative).map { _ in r.nextGaussian() * 0.5 }
+            return TrackRecord(trackID: Array(Self.trackID(i).utf8), artistID: Array("a\(i % settings.artists)".utf8),
+                               batchID: settings.embeddingBatchID, audio: audio, collaborative: collab)
+        }
+    }
+
+    /// The `index`-th of `total` listens: time advances with the index across the span.
+    public mutating func listen(index: Int, total: Int) -> ListenEvent {
+        let user = Self.sample(userCDF, rng.nextUnit())
+        let track = Self.sample(trackCDF, rng.nextUnit())
+        let spanMs = Int64(settings.spanDays) * Horizon.dayMs
+        let progress = total > 1 ? Double(index) / Double(total - 1) : 1
+        var time = settings.endTimeMs - spanMs + Int64(progress * Double(spanMs))
+        if rng.nextUnit() < settings.lateFraction { time -= Int64(rng.nextUnit() * 3 * Double(Horizon.dayMs)) }
+        let devices = ["mobile", "desktop", "speaker", "tv"]
+        return ListenEvent(userID: Array(Self.userID(user).utf8), trackID: Array(Self.trackID(track).utf8),
+                           timestampMs: time, msPlayed: Int64(30_000 + rng.next() % 200_000),
+                           country: Array(["SE", "US", "BR", "DE", "JP"][user % 5].utf8),
+                           device: Array(devices[Int(rng.next() % 4)].utf8))
+    }
+
+    static func zipfCDF(count: Int, exponent: Double) -> [Double] {
+        var cdf = [Double](repeating: 0, count: count)
+        var sum = 0.0
+        for i in 0..<count {
+            sum += 1 / pow(Double(i + 1), exponent)
+            cdf[i] = sum
+        }
+        return cdf.map { $0 / sum }
+    }
+
+    static func sample(_ cdf: [Double], _ u: Double) -> Int {
+        var lo = 0, hi = cdf.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if cdf[mid] < u { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}

@@ -1,0 +1,314 @@
+// The worker loop: poll → parse → update state → encode → produce → commit, one batch per cycle.
+import Foundation
+import Logging
+import UserRepKafka
+import UserRepModel
+import UserRepState
+
+/// Consumes input events, keeps per-user state and publishes representations.
+///
+/// **Commit order** (the one place it is written down). Each poll cycle ends with:
+/// 1. produce every output vector and dead-letter record of the cycle;
+/// 2. flush the producer and require every record delivered (else throw: nothing below happens,
+///    the process exits non-zero, and a restart redoes the cycle from the last commit);
+/// 3. write all changed user states **and** the next input offsets in one atomic RocksDB batch;
+/// 4. commit the same offsets to the consumer group (asynchronously; informational, since the
+///    store is the source of truth for where to resume).
+///
+/// A crash before 3 replays the cycle: state is unchanged, and the re-published vectors carry the
+/// same update sequences, so subscribers drop them as duplicates. A crash after 3 resumes after it.
+public final class StreamWorker: KafkaRebalanceHandler {
+    /// What the worker reads and when it publishes.
+    public enum Mode: Sendable, Equatable {
+        /// Consumer-group member on the listens topic, publishing every updated user each cycle.
+        case stream
+        /// Reads every partition of `topic` to the end as of start-up, then publishes each touched
+        /// user's final vector once.
+        case backfill(topic: String)
+    }
+
+    /// When `run` returns (besides `shouldStop`).
+    public enum StopCondition: Sendable {
+        /// Only when `shouldStop` says so.
+        case never
+        /// When every assigned input partition has been read up to its high watermark, checked
+        /// only once `gate` returns true (e.g. once a producer has finished).
+        case whenCaughtUp(gate: @Sendable () -> Bool = { true })
+        /// After a cycle that brings the records read to at least this many.
+        case afterRecords(Int)
+    }
+
+    private let config: WorkerConfiguration
+    private let mode: Mode
+    private let encoder: RepresentationBatchEncoder
+    private let store: StateStore
+    private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let tracks: TrackTableReader
+    private let logger: Logger
+    private let shouldStop: @Sendable () -> Bool
+    private let inputTopic: String
+    private let batch: KafkaMessageBatch
+    private var pending = PendingUpdates()
+    private var nextOffsets: [Int32: Int64] = [:]
+    private var backfillTargets: [Int32: Int64] = [:]
+    private var touched = Set<UserKey>()
+    private var lastProgress = Date()
+    private let started = Date()
+    private var firstRecordAt: Date?
+    private var lastCycleEnd: Date?
+    /// Counters; read after `run` returns.
+    public private(set) var metrics = WorkerMetrics()
+    /// Called with progress lines during a backfill (events/s, done/total, ETA).
+    public var progress: ((String) -> Void)?
+    /// Whether per-event latency samples are recorded (for `bench`).
+    public var recordLatency = false
+
+    /// Opens the state store, reads the track table and joins the group (or assigns the replay topic).
+    public init(
+        configuration: WorkerConfiguration, model: EncoderModel, mode: Mode = .stream,
+        logger: Logger = Logger(label: "userrep.worker"), shouldStop: @escaping @Sendable () -> Bool = { false }
+    ) throws {
+        self.config = configuration
+        self.mode = mode
+        self.logger = logger
+        self.shouldStop = shouldStop
+        encoder = RepresentationBatchEncoder(model: model)
+        let dims = model.manifest.embeddingDims
+        store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: dims.audio + dims.collaborative)
+        producer = try KafkaProducer(configuration: configuration.kafka)
+        tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
+                                      batchID: model.manifest.embeddingBatchId, dims: dims, logger: logger)
+        switch mode {
+        case .stream: inputTopic = configuration.topics.listens
+        case .backfill(let topic): inputTopic = topic
+        }
+        batch = KafkaMessageBatch(topics: [inputTopic])
+        consumer = try KafkaConsumer(configuration: configuration.kafka.overriding(["group.id": configuration.groupID]), rebalance: nil)
+        consumer.setRebalanceHandler(self)
+        for topic in [configuration.topics.output, configuration.topics.deadLetters, inputTopic] {
+            guard try producer.partitionCount(topic: topic) != nil else {
+                throw KafkaError("topic '\(topic)' does not exist; create it first (see README, 'Topics')")
+            }
+        }
+    }
+
+    /// Runs cycles until `shouldStop` or `condition`; flushes state and leaves the group on return.
+    @discardableResult
+    public func run(until condition: StopCondition = .never) throws -> WorkerMetrics {
+        try tracks.catchUp(shouldStop: shouldStop)
+        switch mode {
+        case .stream:
+            try consumer.subscribe([inputTopic])
+        case .backfill(let topic):
+            guard let n = try consumer.partitionCount(topic: topic) else { throw KafkaError("replay topic '\(topic)' does not exist") }
+            let stored = try store.offsets(topic: topic)
+            var assignment: [KafkaTopicPartition: KafkaOffset] = [:]
+            for p in 0..<Int32(n) {
+                let tp = KafkaTopicPartition(topic: topic, partition: p)
+                let marks = try consumer.watermarks(tp)
+                backfillTargets[p] = marks.high
+                let start = stored[p] ?? marks.low
+                nextOffsets[p] = start
+                assignment[tp] = .at(start)
+            }
+            try consumer.assign(assignment)
+        }
+        defer {
+            consumer.close()
+            try? store.flush()
+        }
+        while !shouldStop() {
+            let n = try consumer.poll(into: batch, maxMessages: config.maxBatchRecords, timeoutMs: config.pollTimeoutMs)
+            try tracks.poll()
+            if n == 0 && tracks.rejected.isEmpty {
+                reportProgress(force: false)
+                if case .whenCaughtUp(let gate) = condition, gate(), try caughtUp() { break }
+                if isBackfill, try caughtUp() { break }
+                continue
+            }
+            try runCycle(count: n)
+            if case .afterRecords(let limit) = condition, metrics.recordsRead >= limit { break }
+            reportProgress(force: false)
+            if isBackfill, try caughtUp() { break }
+        }
+        metrics.processingSeconds = lastCycleEnd.map { $0.timeIntervalSince(firstRecordAt ?? $0) } ?? 0
+        if isBackfill && !shouldStop() {
+            reportProgress(force: true)
+            try publishBackfill()
+        }
+        metrics.trackUpdates = tracks.applied
+        metrics.tracksOtherBatch = tracks.otherBatch
+        logger.info("worker stopped", metadata: ["metrics": "\(metrics.summary)"])
+        return metrics
+    }
+
+    private var isBackfill: Bool { if case .backfill = mode { true } else { false } }
+
+    /// One poll cycle's work; see the commit order in the type's documentation.
+    private func runCycle(count n: Int) throws {
+        if firstRecordAt == nil { firstRecordAt = Date() }
+        defer { lastCycleEnd = Date() }
+        pending.reset()
+        var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
+        tracks.rejected.removeAll()
+        var cycleOffsets: [Int32: Int64] = [:]
+        var timestamps: [Int64] = []
+        if recordLatency { timestamps.reserveCapacity(n) }
+        for i in 0..<n {
+            let m = batch[i]
+            metrics.recordsRead += 1
+            cycleOffsets[m.partition] = m.offset + 1
+            do {
+                let (user, time, track) = try validListen(m)
+                pending.add(user: user, timeMs: time, track: track)
+                if recordLatency, let ts = m.timestampMs { timestamps.append(ts) }
+            } catch let rejection as InputRejection {
+                rejected.append((DeadLetterRecord(message: m), rejection))
+            }
+        }
+        // Apply the cycle's listens to state, in arrival order per user.
+        var states = try store.load(pending.users).map { $0 ?? UserState(width: tracks.table.width) }
+        let table = tracks.table
+        for e in pending.events {
+            table.withEmbedding(slot: e.track) { states[e.user].applyListen(timeMs: e.timeMs, embedding: $0) }
+        }
+        metrics.listensApplied += pending.events.count
+        let updated = Array(zip(pending.users, states))
+
+        // 1. Produce outputs and dead letters.
+        if isBackfill {
+            touched.formUnion(pending.users)
+        } else {
+            try publish(updated, trigger: .listen)
+        }
+        for (record, rejection) in rejected {
+            metrics.deadLetter(rejection.reason)
+            try producer.produce(topic: config.topics.deadLetters, key: record.key, value: record.value, headers: record.headers(for: rejection))
+        }
+        if !rejected.isEmpty {
+            logger.debug("dead-lettered records", metadata: ["count": "\(rejected.count)", "first": "\(rejected[0].1)"])
+        }
+        // 2. Every record delivered, or the cycle fails here.
+        try producer.flush(timeoutMs: config.deliveryTimeoutMs)
+        // 3. State and offsets together.
+        let offsets = cycleOffsets.map { SourceOffset(topic: inputTopic, partition: $0.key, next: $0.value) }
+        try store.commit(users: updated, offsets: offsets)
+        for (p, next) in cycleOffsets { nextOffsets[p] = next }
+        // 4. Group offsets, for lag monitoring.
+        var groupOffsets: [KafkaTopicPartition: Int64] = [:]
+        for (p, next) in cycleOffsets { groupOffsets[KafkaTopicPartition(topic: inputTopic, partition: p)] = next }
+        do { try consumer.commit(groupOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
+
+        if recordLatency {
+            let now = Self.nowMs()
+            for ts in timestamps where metrics.latencySamplesMs.count < metrics.maxLatencySamples {
+                metrics.latencySamplesMs.append(Double(now - ts))
+            }
+        }
+        metrics.cycles += 1
+    }
+
+    /// Validates one listen record and resolves its user key and track.
+    private func validListen(_ m: KafkaMessage) throws -> (UserKey, Int64, Int32) {
+        guard let value = m.value, value.count > 0 else { throw InputRejection(.emptyValue, "record has no value") }
+        guard value.count <= config.maxRecordBytes else {
+            throw InputRejection(.oversized, "value of \(value.count) bytes exceeds the limit of \(config.maxRecordBytes)")
+        }
+        let event = try ListenEvent.parse(value)
+        guard let key = m.key, key.elementsEqual(event.userID) else {
+            throw InputRejection(.keyMismatch, m.key == nil ? "record has no key; key listens by user_id" : "record key differs from user_id")
+        }
+        guard let track = tracks.table.slot(of: event.trackID) else {
+            throw InputRejection(.unknownTrack, "track \(String(decoding: event.trackID, as: UTF8.self)) is not in embedding batch \(tracks.table.batchID)")
+        }
+        return (UserKey(partition: m.partition, userID: event.userID), event.timestampMs, track)
+    }
+
+    /// Encodes and produces one record per user.
+    private func publish(_ users: [(UserKey, UserState)], trigger: RepresentationTrigger) throws {
+        guard !users.isEmpty else { return }
+        let t0 = Date()
+        let records = encoder.encode(users, trigger: trigger, computeTimeMs: Self.nowMs())
+        metrics.encodeSeconds += Date().timeIntervalSince(t0)
+        metrics.usersEncoded += records.count
+        let header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: encoder.model.batchID)]
+        for (i, record) in records.enumerated() {
+            let value = try record.encoded(config.outputFormat)
+            try producer.produce(topic: config.topics.output, key: users[i].0.userID, value: value, headers: header)
+        }
+        metrics.outputsPublished += records.count
+    }
+
+    /// Backfill's end: every touched user's final vector, once.
+    private func publishBackfill() throws {
+        let users = touched.sorted {
+            $0.partition != $1.partition ? $0.partition < $1.partition : $0.userID.lexicographicallyPrecedes($1.userID)
+        }
+        var start = 0
+        while start < users.count {
+            let chunk = Array(users[start..<min(users.count, start + 10_000)])
+            let states = try store.load(chunk)
+            let present = zip(chunk, states).compactMap { k, s in s.map { (k, $0) } }
+            try publish(present, trigger: .backfill)
+            try producer.flush(timeoutMs: config.deliveryTimeoutMs)
+            start += chunk.count
+        }
+        logger.info("backfill published final vectors", metadata: ["users": "\(users.count)"])
+    }
+
+    /// Whether every assigned input partition has been read to its high watermark (for backfill:
+    /// the watermark as of start-up).
+    private func caughtUp() throws -> Bool {
+        if isBackfill {
+            return backfillTargets.allSatisfy { p, high in (nextOffsets[p] ?? 0) >= high }
+        }
+        let assigned = consumer.assignment
+        guard !assigned.isEmpty else { return false }
+        for tp in assigned {
+            let high = try consumer.watermarks(tp).high
+            if (nextOffsets[tp.partition] ?? 0) < high { return false }
+        }
+        return true
+    }
+
+    private func reportProgress(force: Bool) {
+        guard isBackfill, let progress, force || Date().timeIntervalSince(lastProgress) >= 1 else { return }
+        lastProgress = Date()
+        let total = backfillTargets.values.reduce(0, +)
+        let done = backfillTargets.keys.reduce(Int64(0)) { $0 + min(nextOffsets[$1] ?? 0, backfillTargets[$1] ?? 0) }
+        let elapsed = max(Date().timeIntervalSince(started), 0.001)
+        let rate = Double(metrics.recordsRead) / elapsed
+        let lag = total - done
+        let eta = rate > 0 ? Double(lag) / rate : 0
+        progress(String(format: "backfill: %lld/%lld events (%.0f%%), %.0f events/s, lag %lld, ETA %.0fs",
+                        done, total, total > 0 ? 100 * Double(done) / Double(total) : 100, rate, lag, eta))
+    }
+
+    // MARK: KafkaRebalanceHandler
+
+    /// Starts each assigned partition where this worker's state ends (or at the beginning).
+    public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
+        let stored = (try? store.offsets(topic: inputTopic)) ?? [:]
+        var starts: [KafkaTopicPartition: KafkaOffset] = [:]
+        for tp in partitions {
+            if let next = stored[tp.partition] {
+                starts[tp] = .at(next)
+                nextOffsets[tp.partition] = next
+            } else {
+                starts[tp] = .beginning
+                nextOffsets[tp.partition] = 0
+            }
+        }
+        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.partition).sorted())"])
+        return starts
+    }
+
+    /// Nothing is in flight between cycles, so revoked partitions are already committed.
+    public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
+        for tp in partitions { nextOffsets.removeValue(forKey: tp.partition) }
+        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.partition).sorted())"])
+    }
+
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}

@@ -1,0 +1,30 @@
+// Settings of a stream worker or backfill run.
+import UserRepKafka
+
+/// Everything a worker needs besides its model.
+public struct WorkerConfiguration: Sendable {
+    /// librdkafka properties shared by every client (bootstrap servers, security, tuning).
+    public var kafka: KafkaConfiguration
+    /// Consumer group; workers with the same id share the input partitions.
+    public var groupID = "userrep"
+    /// Topic names.
+    public var topics = TopicNames()
+    /// RocksDB directory of this worker's state.
+    public var stateDirectory: String
+    /// Value format of output records.
+    public var outputFormat = OutputFormat.protobuf
+    /// Most records handled in one poll cycle (one state write, one GEMM, one produce burst).
+    public var maxBatchRecords = 20_000
+    /// How long a poll waits for the first record.
+    public var pollTimeoutMs: Int32 = 100
+    /// Records larger than this go to the dead-letter topic.
+    public var maxRecordBytes = 65_536
+    /// How long to wait for output delivery before failing the cycle (and exiting non-zero).
+    public var deliveryTimeoutMs: Int32 = 120_000
+
+    /// Creates a configuration.
+    public init(kafka: KafkaConfiguration, stateDirectory: String) {
+        self.kafka = kafka
+        self.stateDirectory = stateDirectory
+    }
+}

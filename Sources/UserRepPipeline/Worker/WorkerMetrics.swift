@@ -1,0 +1,48 @@
+// Counters and latency samples of a worker, printed on shutdown and read by the benchmark.
+import Foundation
+
+/// What a worker has done. Updated by the worker thread; read after it stops or from its thread.
+public struct WorkerMetrics: Sendable {
+    /// Input records read (valid or not).
+    public var recordsRead = 0
+    /// Listens applied to state.
+    public var listensApplied = 0
+    /// Output records published.
+    public var outputsPublished = 0
+    /// Users encoded (rows through the encoder).
+    public var usersEncoded = 0
+    /// Dead-lettered records per reason.
+    public var deadLetters: [String: Int] = [:]
+    /// Poll cycles that did work.
+    public var cycles = 0
+    /// Seconds from the first record read to the end of the last cycle.
+    public var processingSeconds = 0.0
+    /// Seconds spent in the encoder.
+    public var encodeSeconds = 0.0
+    /// Track-table records applied, and refused because they belong to another embedding batch.
+    public var trackUpdates = 0, tracksOtherBatch = 0
+    /// Per-event latency samples (ms) from the event's produce time to its vector's delivery,
+    /// one sample per event, capped in count.
+    public var latencySamplesMs: [Double] = []
+    /// Cap on stored latency samples.
+    public var maxLatencySamples = 2_000_000
+
+    /// Total dead-lettered records.
+    public var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
+
+    mutating func deadLetter(_ reason: DeadLetterReason) { deadLetters[reason.rawValue, default: 0] += 1 }
+
+    /// The `p`-th percentile (0...100) of latency samples, nil without samples.
+    public func latencyPercentile(_ p: Double) -> Double? {
+        guard !latencySamplesMs.isEmpty else { return nil }
+        let sorted = latencySamplesMs.sorted()
+        let i = min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))
+        return sorted[i]
+    }
+
+    /// One-line summary for logs.
+    public var summary: String {
+        let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        return "read=\(recordsRead) listens=\(listensApplied) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles)"
+    }
+}

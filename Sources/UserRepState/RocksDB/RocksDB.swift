@@ -1,0 +1,134 @@
+// Owns an open RocksDB database and its option objects.
+import CRocksDB
+
+/// An open RocksDB database. Reads and batch writes are thread safe in RocksDB; this wrapper
+/// adds no locking.
+public final class RocksDB: @unchecked Sendable {
+    private let db: OpaquePointer
+    private let options: OpaquePointer
+    private let writeOptions: OpaquePointer
+    private let readOptions: OpaquePointer
+    /// Directory of the database.
+    public let path: String
+
+    /// Opens (creating if missing) the database at `path`.
+    public init(path: String, blockCacheMB: Int = 256) throws {
+        self.path = path
+        guard let options = rocksdb_options_create(), let writeOptions = rocksdb_writeoptions_create(),
+              let readOptions = rocksdb_readoptions_create() else { throw RocksDBError("cannot allocate RocksDB options") }
+        self.options = options
+        self.writeOptions = writeOptions
+        self.readOptions = readOptions
+        rocksdb_options_set_create_if_missing(options, 1)
+        rocksdb_options_increase_parallelism(options, 2)
+        rocksdb_options_set_write_buffer_size(options, 64 << 20)
+        rocksdb_options_set_max_write_buffer_number(options, 4)
+        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        // Recover to the last consistent write batch after a crash; batches are atomic, so the
+        // store never holds state without the offsets that produced it.
+        rocksdb_options_set_wal_recovery_mode(options, 2) // kPointInTimeRecovery
+        var err: UnsafeMutablePointer<CChar>?
+        guard let db = rocksdb_open(options, path, &err) else {
+            try RocksDBError.check(err, "cannot open RocksDB at \(path)")
+            throw RocksDBError("cannot open RocksDB at \(path)")
+        }
+        self.db = db
+    }
+
+    /// The value stored under `key`, nil if absent.
+    public func get(_ key: [UInt8]) throws -> [UInt8]? {
+        var length = 0
+        var err: UnsafeMutablePointer<CChar>?
+        let value = key.withUnsafeBufferPointer { k in
+            k.withMemoryRebound(to: CChar.self) { rocksdb_get(db, readOptions, $0.baseAddress, $0.count, &length, &err) }
+        }
+        try RocksDBError.check(err, "RocksDB get failed")
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return Array(UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    /// Looks up many keys in one call; results are in key order, nil where absent.
+    public func multiGet(_ keys: [[UInt8]]) throws -> [[UInt8]?] {
+        let n = keys.count
+        guard n > 0 else { return [] }
+        var values = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
+        var sizes = [Int](repeating: 0, count: n)
+        var errs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
+        var keySizes = keys.map(\.count)
+        // Keep every key's storage pinned while RocksDB reads it.
+        let flat = keys.flatMap { $0 }
+        flat.withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
+            var pointers = [UnsafePointer<CChar>?](repeating: nil, count: n)
+            var at = 0
+            for i in 0..<n {
+                pointers[i] = base.map { $0 + at }
+                at += keys[i].count
+            }
+            rocksdb_multi_get(db, readOptions, n, &pointers, &keySizes, &values, &sizes, &errs)
+        }
+        var result: [[UInt8]?] = []
+        result.reserveCapacity(n)
+        var firstError: String?
+        for i in 0..<n {
+            if let e = errs[i] {
+                if firstError == nil { firstError = String(cString: e) }
+                rocksdb_free(e)
+            }
+            if let v = values[i] {
+                result.append(Array(UnsafeRawBufferPointer(start: v, count: sizes[i])))
+                rocksdb_free(v)
+            } else {
+                result.append(nil)
+            }
+        }
+        if let firstError { throw RocksDBError("RocksDB multi-get failed: \(firstError)") }
+        return result
+    }
+
+    /// Applies a batch atomically; with `sync` the write is on disk before returning.
+    public func write(_ batch: RocksDBWriteBatch, sync: Bool = false) throws {
+        rocksdb_writeoptions_set_sync(writeOptions, sync ? 1 : 0)
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_write(db, writeOptions, batch.pointer, &err)
+        try RocksDBError.check(err, "RocksDB write failed")
+    }
+
+    /// Calls `body` with every key/value whose key starts with `prefix`, in key order, until it returns false.
+    public func scan(prefix: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        guard let it = rocksdb_create_iterator(db, readOptions) else { throw RocksDBError("cannot create iterator") }
+        defer { rocksdb_iter_destroy(it) }
+        prefix.withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { rocksdb_iter_seek(it, $0.baseAddress, $0.count) }
+        }
+        while rocksdb_iter_valid(it) != 0 {
+            var kl = 0, vl = 0
+            guard let k = rocksdb_iter_key(it, &kl), let v = rocksdb_iter_value(it, &vl) else { break }
+            let key = UnsafeRawBufferPointer(start: k, count: kl)
+            guard key.starts(with: prefix) else { break }
+            guard try body(key, UnsafeRawBufferPointer(start: v, count: vl)) else { break }
+            rocksdb_iter_next(it)
+        }
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_iter_get_error(it, &err)
+        try RocksDBError.check(err, "RocksDB scan failed")
+    }
+
+    /// Flushes memtables to disk (used before a clean shutdown).
+    public func flush() throws {
+        guard let fo = rocksdb_flushoptions_create() else { return }
+        defer { rocksdb_flushoptions_destroy(fo) }
+        rocksdb_flushoptions_set_wait(fo, 1)
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_flush(db, fo, &err)
+        try RocksDBError.check(err, "RocksDB flush failed")
+    }
+
+    deinit {
+        rocksdb_close(db)
+        rocksdb_options_destroy(options)
+        rocksdb_writeoptions_destroy(writeOptions)
+        rocksdb_readoptions_destroy(readOptions)
+    }
+}

@@ -1,0 +1,49 @@
+// `userrep backfill`: rebuild state from a replay topic and publish each user's final vector.
+import ArgumentParser
+import Foundation
+import UserRepModel
+import UserRepPipeline
+
+/// Replays a topic from its beginning to its end as of start-up, then exits.
+struct BackfillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backfill",
+        abstract: "Replay historical listens into state and publish every touched user's final vector once.",
+        discussion: """
+        Reads every partition of --replay-topic (event-time ordered per user) up to the end it has
+        when the backfill starts, builds state in --state-dir, then publishes one vector per touched
+        user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error.
+        An interrupted backfill resumes where its state ends.
+
+        Example:
+          userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \\
+            --model models/b43/manifest.json --state-dir /var/lib/userrep-b43
+        """
+    )
+
+    @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var topics: TopicOptions
+    @OptionGroup var log: LogOptions
+    @Option(help: "Topic of historical listens to replay.") var replayTopic: String
+    @Option(help: "Model manifest.") var model: String
+    @Option(help: "State directory to build.") var stateDir = "./userrep-backfill-state"
+    @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
+    @Option(help: "Most records per poll cycle.") var maxBatch = 50_000
+
+    func run() throws {
+        let logger = try log.logger("userrep.backfill")
+        let model = try EncoderModel.load(manifestURL: URL(fileURLWithPath: self.model))
+        var config = WorkerConfiguration(kafka: try kafka.configuration(), stateDirectory: stateDir)
+        config.topics = topics.names
+        config.groupID = "userrep-backfill-\(model.batchID)"
+        config.outputFormat = outputFormat
+        config.maxBatchRecords = maxBatch
+        let stop = StopFlag()
+        stop.trapSignals()
+        let worker = try StreamWorker(configuration: config, model: model, mode: .backfill(topic: replayTopic), logger: logger, shouldStop: { stop.isSet })
+        worker.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let metrics = try worker.run()
+        if stop.isSet { throw ExitCode(130) }
+        print(metrics.summary)
+    }
+}

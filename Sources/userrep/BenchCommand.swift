@@ -1,0 +1,92 @@
+// `userrep bench`: end-to-end throughput and latency on the embedded cluster.
+import ArgumentParser
+import Foundation
+import Synchronization
+import UserRepKafka
+import UserRepModel
+import UserRepPipeline
+
+/// Measures events/s on a backlog, encoder users/s, and latency at a fixed offered rate.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark the worker end to end on the embedded cluster.",
+        discussion: """
+        Phase 1 (backlog): produces --events listens, then runs the worker until it has read them
+        all, with durable state; reports events/s, encoder users/s and output records.
+        Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and
+        reports p50/p99 latency from each event's produce time to its vector's delivery.
+        Reference model 483→512→256→120, 80+80-dimensional track embeddings.
+
+        Example:
+          userrep bench --events 1000000 --rate 150000 --seconds 10
+        """
+    )
+
+    @OptionGroup var log: LogOptions
+    @Option(help: "Backlog size (listens).") var events = 1_000_000
+    @Option(help: "Offered rate for the latency phase (listens/s; 0 skips the phase).") var rate: Double = 150_000
+    @Option(help: "Length of the latency phase in seconds.") var seconds: Double = 10
+    @Option(help: "Distinct users.") var users = 200_000
+    @Option(help: "Tracks.") var tracks = 20_000
+    @Option(help: "Most records per poll cycle.") var maxBatch = 20_000
+
+    func run() throws {
+        var logOptions = log
+        if logOptions.logLevel == "info" { logOptions.logLevel = "warning" }
+        let logger = try logOptions.logger("userrep.bench")
+        var settings = SyntheticGenerator.Settings()
+        settings.users = users
+        settings.tracks = tracks
+        var generator = SyntheticGenerator(settings: settings)
+        let latencyEvents = Int(rate * seconds)
+        let partitions = TopicPlan.embeddedPartitions(forBytes: (events + latencyEvents) * 160, minimum: 8)
+        let env = try EmbeddedEnvironment(partitions: partitions, generator: generator)
+        defer { env.cleanUp() }
+        print("bench: \(partitions) partitions, model \(env.model.manifest.layers), \(users) users, \(tracks) tracks")
+
+        // Phase 1: backlog.
+        let producer = try KafkaProducer(configuration: env.kafka)
+        let t0 = Date()
+        try ListenLoad.produce(&generator, producer: producer, topic: env.topics.listens, count: events, total: events + latencyEvents)
+        print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
+        var config = env.workerConfiguration()
+        config.maxBatchRecords = maxBatch
+        let worker = try StreamWorker(configuration: config, model: env.model, logger: logger)
+        let m = try worker.run(until: .whenCaughtUp())
+        let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
+        let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
+        let outputs = try env.admin.watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
+        print(String(format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps, m.cycles))
+        print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
+        print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
+        guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }
+
+        // Phase 2: fixed offered rate.
+        if rate > 0 {
+            let producerDone = Mutex(false)
+            let failure = Mutex<String?>(nil)
+            let kafka = env.kafka, topic = env.topics.listens
+            let count = latencyEvents, first = events, total = events + latencyEvents, offered = rate
+            let g = generator
+            let thread = Thread {
+                do {
+                    var gen = g
+                    let p = try KafkaProducer(configuration: kafka)
+                    try ListenLoad.produce(&gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered)
+                } catch { failure.withLock { $0 = "\(error)" } }
+                producerDone.withLock { $0 = true }
+            }
+            let live = try StreamWorker(configuration: config, model: env.model, logger: logger)
+            live.recordLatency = true
+            thread.start()
+            let lm = try live.run(until: .whenCaughtUp(gate: { producerDone.withLock { $0 } }))
+            if let f = failure.withLock({ $0 }) { throw ValidationError("producer failed: \(f)") }
+            let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
+            print(String(format: "fixed rate: offered %.0f/s, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                         offered, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1, lm.latencyPercentile(99) ?? -1, lm.latencyPercentile(100) ?? -1))
+        }
+        try env.verifyNothingDropped()
+        print("nothing dropped by the embedded cluster")
+    }
+}

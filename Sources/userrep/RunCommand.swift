@@ -1,0 +1,52 @@
+// `userrep run`: the long-running stream worker.
+import ArgumentParser
+import Foundation
+import UserRepModel
+import UserRepPipeline
+
+/// Runs a stream worker in a consumer group until SIGINT/SIGTERM.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a stream worker: listens in, user representations out.",
+        discussion: """
+        Joins consumer group --group-id on the listens topic; start more workers with the same group
+        to scale out. State (RocksDB) and the input offsets it reflects are written atomically each
+        poll cycle; a restart resumes exactly where the state ends. SIGINT/SIGTERM stop cleanly.
+
+        Example:
+          userrep run --bootstrap-servers kafka:9092 --model models/b42/manifest.json \\
+            --state-dir /var/lib/userrep --group-id userrep -X security.protocol=SSL
+        """
+    )
+
+    @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var topics: TopicOptions
+    @OptionGroup var log: LogOptions
+    @Option(help: "Model manifest (JSON beside its safetensors weights).") var model: String
+    @Option(help: "State directory (RocksDB).") var stateDir = "./userrep-state"
+    @Option(help: "Consumer group id.") var groupId = "userrep"
+    @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
+    @Option(help: "Most records per poll cycle.") var maxBatch = 20_000
+    @Option(help: "Records larger than this many bytes are dead-lettered.") var maxRecordBytes = 65_536
+    @Flag(help: "Exit once every assigned partition is read to its end (for batch jobs and tests).") var stopWhenCaughtUp = false
+    @Option(help: "Exit after a cycle that brings the records read to at least this many.") var maxRecords: Int?
+
+    func run() throws {
+        let logger = try log.logger("userrep.run")
+        let model = try EncoderModel.load(manifestURL: URL(fileURLWithPath: self.model))
+        var config = WorkerConfiguration(kafka: try kafka.configuration(), stateDirectory: stateDir)
+        config.groupID = groupId
+        config.topics = topics.names
+        config.outputFormat = outputFormat
+        config.maxBatchRecords = maxBatch
+        config.maxRecordBytes = maxRecordBytes
+        let stop = StopFlag()
+        stop.trapSignals()
+        logger.info("starting worker", metadata: ["batch": "\(model.batchID)", "embedding_batch": "\(model.manifest.embeddingBatchId)", "group": "\(groupId)"])
+        let worker = try StreamWorker(configuration: config, model: model, logger: logger, shouldStop: { stop.isSet })
+        let condition: StreamWorker.StopCondition = maxRecords.map { .afterRecords($0) } ?? (stopWhenCaughtUp ? .whenCaughtUp() : .never)
+        let metrics = try worker.run(until: condition)
+        print(metrics.summary)
+    }
+}
