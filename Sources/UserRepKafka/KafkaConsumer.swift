@@ -76,6 +76,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     @discardableResult
     public func poll(into batch: KafkaMessageBatch, maxMessages: Int, timeoutMs: Int32) throws -> Int {
         batch.reset()
+        batch.owner = client
         let generation = context.generation
         var timeout = timeoutMs
         while batch.count < maxMessages {

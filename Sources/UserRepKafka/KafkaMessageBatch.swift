@@ -5,6 +5,9 @@ import CRdKafka
 /// or `reset()`; the records are freed then.
 public final class KafkaMessageBatch {
     var messages: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+    /// The client the records came from: rd_kafka_destroy waits for every record of its handle to
+    /// be freed, so the batch keeps that client alive until it has freed them.
+    var owner: RDKafkaClient?
     /// Topic names the caller distinguishes; `KafkaMessage.topicIndex` indexes into this.
     public let topics: [String]
     private var topicHandles: [(OpaquePointer, Int)] = []
@@ -28,6 +31,7 @@ public final class KafkaMessageBatch {
     public func reset() {
         for m in messages { rd_kafka_message_destroy(m) }
         messages.removeAll(keepingCapacity: true)
+        owner = nil
     }
 
     /// Frees and removes the records for which `shouldRemove` is true, keeping the others' order.

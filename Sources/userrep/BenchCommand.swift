@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
         let m = try worker.run(until: .whenCaughtUp())
         let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
         let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
-        let outputs = try env.admin.watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
+        let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
         print(String(format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps, m.cycles))
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
         print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")

@@ -77,11 +77,14 @@ struct DemoCommand: ParsableCommand {
         producerThread.start()
         workerThread.start()
 
+        var received = 0
+        var users = Set<String>()
+        // The subscriber lives in this scope so it is gone before the cluster stops.
+        do {
         let subscriber = try OutputSubscriber(kafka: env.kafka, topic: env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
-        var received = 0, printedThisSecond = 0
+        var printedThisSecond = 0
         var second = Date()
         var lastStatus = Date()
-        var users = Set<String>()
         while true {
             let done = workerDone.isSet
             for record in try subscriber.poll(timeoutMs: 100) {
@@ -98,6 +101,7 @@ struct DemoCommand: ParsableCommand {
                 print("-- \(received) vectors received for \(users.count) users")
             }
             if done && subscriber.atEnd { break }
+        }
         }
         if let message = failure.withLock({ $0 }) { throw ValidationError(message) }
         try env.verifyNothingDropped()

@@ -17,8 +17,8 @@ public final class EmbeddedEnvironment {
     public let manifestURL: URL
     /// The loaded model.
     public let model: EncoderModel
-    /// Admin client.
-    public let admin: KafkaAdmin
+    /// A new admin client (not kept, so no client outlives the cluster it talks to).
+    public func admin() throws -> KafkaAdmin { try KafkaAdmin(configuration: kafka) }
 
     /// Starts a cluster, creates topics with `partitions` input partitions, writes a random
     /// model (or uses `manifestURL`), and publishes the generator's catalogue to the track topic.
@@ -27,7 +27,9 @@ public final class EmbeddedEnvironment {
         manifestURL existingModel: URL? = nil, topics: TopicNames = TopicNames()
     ) throws {
         cluster = try EmbeddedKafkaCluster(brokers: brokers)
-        kafka = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers])
+        // A short session timeout: a worker that dies is replaced within seconds (the default 45 s
+        // is for real networks); everything here runs on one machine.
+        kafka = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
         self.topics = topics
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -39,7 +41,6 @@ public final class EmbeddedEnvironment {
             manifestURL = try ModelFactory.write(manifest: manifest, weights: weights, to: directory.appendingPathComponent("model"))
         }
         model = try EncoderModel.load(manifestURL: manifestURL)
-        admin = try KafkaAdmin(configuration: kafka)
         var specs = TopicPlan.specs(topics, partitions: partitions)
         // Track records are ~1.5 KiB of JSON each: size the table's partitions for the catalogue.
         let trackBytes = generator.settings.tracks * (generator.settings.dims.audio + generator.settings.dims.collaborative) * 12
@@ -63,7 +64,7 @@ public final class EmbeddedEnvironment {
 
     /// Fails loudly if the cluster dropped any record of the given topics (default: all of ours).
     public func verifyNothingDropped(_ names: [String]? = nil) throws {
-        try TopicPlan.verifyNothingDropped(names ?? [topics.listens, topics.tracks, topics.output, topics.deadLetters], admin: admin)
+        try TopicPlan.verifyNothingDropped(names ?? [topics.listens, topics.tracks, topics.output, topics.deadLetters], admin: admin())
     }
 
     /// Removes the scratch directory.

@@ -1,0 +1,139 @@
+// The worker end to end on the embedded cluster, checked against an independent recomputation.
+import Foundation
+import Testing
+import UserRepKafka
+import UserRepModel
+import UserRepPipeline
+import UserRepState
+
+@Suite(.serialized) struct EndToEndTests {
+    @Test func everyUsersLastVectorEqualsNaiveRecomputation() throws {
+        var w = try Workload(users: 300, tracks: 200)
+        defer { w.env.cleanUp() }
+        try w.produceListens(4_000)
+        var config = w.env.workerConfiguration()
+        config.maxBatchRecords = 700
+        let metrics = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(metrics.listensApplied == 4_000)
+        #expect(metrics.deadLetterTotal == 0)
+
+        let (all, latest) = try latestVectors(w.env.kafka, w.env.topics.output)
+        #expect(all.count == metrics.outputsPublished, "records on the topic match the updates published")
+        #expect(metrics.cycles > 3, "the run spanned several cycles")
+        let byUser = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }
+        #expect(Set(latest.keys) == Set(byUser.keys), "every user with listens has a vector")
+
+        let naive = try NaiveModel(manifestURL: w.env.manifestURL, tracks: w.generator.trackRecords())
+        var worst = 0.0
+        for (user, events) in byUser {
+            guard let record = latest[user] else { continue }
+            #expect(record.updateSequence == UInt64(events.count))
+            #expect(record.eventTimeMs == events.map(\.timestampMs).max())
+            #expect(record.batchID == w.env.model.batchID && record.embeddingBatchID == w.generator.settings.embeddingBatchID)
+            let expected = naive.vector(for: events)
+            #expect(record.vector.count == 120)
+            for (got, want) in zip(record.vector, expected) {
+                worst = max(worst, abs(Double(got) - want) / max(1, abs(want)))
+            }
+        }
+        #expect(worst <= 1e-4, "largest relative difference \(worst)")
+        try w.env.verifyNothingDropped()
+    }
+
+    @Test func stoppedAndRestartedWorkerEndsInUninterruptedState() throws {
+        var w = try Workload(users: 200, tracks: 150, seed: 11)
+        defer { w.env.cleanUp() }
+        try w.produceListens(3_000)
+        var reference = w.env.workerConfiguration(stateName: "reference")
+        reference.groupID = "reference"
+        reference.maxBatchRecords = 400
+        try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
+
+        var interrupted = w.env.workerConfiguration(stateName: "interrupted")
+        interrupted.groupID = "interrupted"
+        interrupted.maxBatchRecords = 400
+        for stopAfter in [700, 1_500] {
+            let m = try StreamWorker(configuration: interrupted, model: w.env.model).run(until: .afterRecords(stopAfter - (stopAfter == 700 ? 0 : 700)))
+            #expect(m.recordsRead < 3_000, "stopped midway")
+        }
+        try StreamWorker(configuration: interrupted, model: w.env.model).run(until: .whenCaughtUp())
+
+        let a = try dumpState(reference.stateDirectory, model: w.env.model)
+        let b = try dumpState(interrupted.stateDirectory, model: w.env.model)
+        #expect(a.count == 200 || a.count == Set(w.listens.map(\.userID)).count)
+        #expect(a == b, "state after stop/restart differs from an uninterrupted run")
+        #expect(b.values.reduce(0) { $0 + $1.totalListens } == 3_000, "every listen counted exactly once")
+    }
+
+    @Test func killedWorkerProcessResumesToUninterruptedState() throws {
+        let binary = try userrepBinary()
+        var w = try Workload(users: 200, tracks: 150, seed: 13)
+        defer { w.env.cleanUp() }
+        try w.produceListens(6_000)
+        var reference = w.env.workerConfiguration(stateName: "reference")
+        reference.groupID = "reference"
+        try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
+
+        let stateDir = w.env.directory.appendingPathComponent("killed").path
+        let args = ["run", "--bootstrap-servers", w.env.cluster.bootstrapServers, "--model", w.env.manifestURL.path,
+                    "--state-dir", stateDir, "--group-id", "killed", "--max-batch", "150", "--log-level", "warning",
+                    "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"]
+        // Kill it once its state holds some but not all listens.
+        let first = try Process.run(binary, arguments: args)
+        let subscriber = try OutputSubscriber(kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+        var seen = 0
+        while seen < 300 && first.isRunning { seen += try subscriber.poll(timeoutMs: 50).count }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(first.terminationReason == .uncaughtSignal, "worker was killed, not finished")
+
+        let second = try Process.run(binary, arguments: args + ["--stop-when-caught-up"])
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+
+        let a = try dumpState(reference.stateDirectory, model: w.env.model)
+        let b = try dumpState(stateDir, model: w.env.model)
+        #expect(a == b, "state after SIGKILL and restart differs from an uninterrupted run")
+        #expect(b.values.reduce(0) { $0 + $1.totalListens } == 6_000)
+    }
+
+    @Test func backfillPublishesEachTouchedUsersFinalVectorOnce() throws {
+        var w = try Workload(users: 150, tracks: 120, seed: 17)
+        defer { w.env.cleanUp() }
+        try w.env.cluster.createTopic("replay", partitions: 3)
+        try w.produceListens(2_500, topic: "replay")
+        var config = w.env.workerConfiguration(stateName: "backfill")
+        config.maxBatchRecords = 300
+        var lines: [String] = []
+        let worker = try StreamWorker(configuration: config, model: w.env.model, mode: .backfill(topic: "replay"))
+        worker.progress = { lines.append($0) }
+        let m = try worker.run()
+        #expect(m.listensApplied == 2_500)
+        #expect(lines.last?.contains("2500/2500 events (100%)") == true, "progress: \(lines.last ?? "none")")
+
+        let (all, latest) = try latestVectors(w.env.kafka, w.env.topics.output)
+        let users = Set(w.listens.map { String(decoding: $0.userID, as: UTF8.self) })
+        #expect(all.count == users.count, "one vector per touched user")
+        #expect(Set(latest.keys) == users)
+        #expect(all.allSatisfy { $0.trigger == .backfill })
+        let naive = try NaiveModel(manifestURL: w.env.manifestURL, tracks: w.generator.trackRecords())
+        let byUser = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }
+        for record in all {
+            let expected = naive.vector(for: byUser[record.userID] ?? [])
+            let worst = zip(record.vector, expected).map { abs(Double($0) - $1) / max(1, abs($1)) }.max() ?? 0
+            #expect(worst <= 1e-4)
+        }
+    }
+}
+
+/// The `userrep` executable built beside the test bundle.
+func userrepBinary() throws -> URL {
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("userrep"),
+        URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/userrep"),
+    ]
+    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw KafkaError("userrep binary not found (looked at \(candidates.map(\.path))); run `swift build` first")
+    }
+    return found
+}

@@ -1,0 +1,144 @@
+// Shared helpers of the end-to-end tests: a small embedded setup and independent recomputation.
+import Foundation
+import Testing
+import UserRepKafka
+import UserRepModel
+import UserRepPipeline
+import UserRepState
+
+/// A small deterministic workload on a fresh embedded cluster.
+struct Workload {
+    let env: EmbeddedEnvironment
+    var generator: SyntheticGenerator
+    var listens: [ListenEvent] = []
+
+    init(users: Int = 300, tracks: Int = 200, partitions: Int = 4, seed: UInt64 = 7) throws {
+        var s = SyntheticGenerator.Settings()
+        s.users = users
+        s.tracks = tracks
+        s.artists = 20
+        s.seed = seed
+        generator = SyntheticGenerator(settings: s)
+        env = try EmbeddedEnvironment(brokers: 3, partitions: partitions, generator: generator)
+    }
+
+    /// Produces `count` listens to `topic` and remembers them.
+    mutating func produceListens(_ count: Int, topic: String? = nil) throws {
+        let producer = try KafkaProducer(configuration: env.kafka)
+        for i in 0..<count {
+            let e = generator.listen(index: i, total: count)
+            listens.append(e)
+            try producer.produce(topic: topic ?? env.topics.listens, key: e.userID, value: e.json())
+        }
+        try producer.flush(timeoutMs: 30_000)
+    }
+}
+
+/// Independent reference implementation: features from raw events by the documented window rule,
+/// then the MLP in plain Double loops, straight from the model files.
+struct NaiveModel {
+    let manifest: ModelManifest
+    let weights: SafeTensors
+    let tracks: [String: [Float]]
+
+    init(manifestURL: URL, tracks: [TrackRecord]) throws {
+        let data = try Data(contentsOf: manifestURL)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        manifest = try decoder.decode(ModelManifest.self, from: data)
+        weights = try SafeTensors(contentsOf: manifestURL.deletingLastPathComponent().appendingPathComponent(manifest.weights))
+        var t: [String: [Float]] = [:]
+        for r in tracks { t[String(decoding: r.trackID, as: UTF8.self)] = r.audio + r.collaborative }
+        self.tracks = t
+    }
+
+    /// The vector of a user whose listens are `events`, computed at their newest event time.
+    func vector(for events: [ListenEvent]) -> [Double] {
+        let ref = events.map(\.timestampMs).max() ?? 0
+        let refDay = TilePolicy.day(of: ref)
+        let audio = manifest.embeddingDims.audio
+        var x = [Double](repeating: 0, count: manifest.layers[0])
+        for g in manifest.features {
+            let horizon = Horizon.named(g.horizon ?? "")!
+            var count = 0.0
+            var sums = [Double](repeating: 0, count: audio + manifest.embeddingDims.collaborative)
+            for e in events {
+                let day = TilePolicy.day(of: e.timestampMs)
+                let level = TilePolicy.level(ofDay: day, refDay: refDay)
+                let start = level.tileStart(containing: day)
+                guard TilePolicy.isLive(start: start, level: level, refTimeMs: ref),
+                      TilePolicy.counts(start: start, level: level, horizon: horizon, computeTimeMs: ref) else { continue }
+                count += 1
+                let emb = tracks[String(decoding: e.trackID, as: UTF8.self)]!
+                for k in sums.indices { sums[k] += Double(emb[k]) }
+            }
+            switch g.kind {
+            case .playCountLog1p: x[g.offset] = log1p(count)
+            case .audioMean: for k in 0..<g.size { x[g.offset + k] = count > 0 ? sums[k] / count : 0 }
+            case .collaborativeMean: for k in 0..<g.size { x[g.offset + k] = count > 0 ? sums[audio + k] / count : 0 }
+            default: Issue.record("unexpected feature kind \(g.kind)")
+            }
+        }
+        if let norm = manifest.normalization {
+            let mean = weights.tensors[norm.mean]!.values, std = weights.tensors[norm.std]!.values
+            for k in x.indices { x[k] = (x[k] - Double(mean[k])) / Double(std[k]) }
+        }
+        for i in 0..<(manifest.layers.count - 1) {
+            let w = weights.tensors[ModelManifest.weightTensor(i)]!.values
+            let b = weights.tensors[ModelManifest.biasTensor(i)]!.values
+            let n = manifest.layers[i], out = manifest.layers[i + 1]
+            let last = i == manifest.layers.count - 2
+            x = (0..<out).map { o in
+                var s = Double(b[o])
+                for k in 0..<n { s += Double(w[o * n + k]) * x[k] }
+                if last || s > 0 { return last ? s : 1.0507009873554805 * s }
+                return 1.0507009873554805 * 1.6732632423543772 * (exp(s) - 1)
+            }
+        }
+        return x
+    }
+}
+
+/// Every record on a topic, with headers, read from the beginning to the end.
+func readTopic(_ kafka: KafkaConfiguration, _ topic: String) throws -> [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader])] {
+    let consumer = try KafkaConsumer(configuration: kafka.overriding(["group.id": "test-reader-\(UUID().uuidString)"]), trackPartitionEnd: true)
+    guard let n = try consumer.partitionCount(topic: topic) else { return [] }
+    var all: [KafkaTopicPartition: KafkaOffset] = [:]
+    for p in 0..<Int32(n) { all[KafkaTopicPartition(topic: topic, partition: p)] = .beginning }
+    try consumer.assign(all)
+    let batch = KafkaMessageBatch(topics: [topic])
+    var out: [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader])] = []
+    repeat {
+        try consumer.poll(into: batch, maxMessages: 10_000, timeoutMs: 200)
+        for i in 0..<batch.count {
+            let m = batch[i]
+            out.append((m.key.map { Array($0) }, m.value.map { Array($0) }, m.headers))
+        }
+    } while !consumer.partitionsAtEnd.isSuperset(of: consumer.assignment)
+    consumer.close()
+    return out
+}
+
+/// Every user state in a closed state directory.
+func dumpState(_ directory: String, model: EncoderModel) throws -> [UserKey: UserState] {
+    let dims = model.manifest.embeddingDims
+    let store = try StateStore(directory: directory, embeddingBatchID: model.manifest.embeddingBatchId, width: dims.audio + dims.collaborative)
+    var result: [UserKey: UserState] = [:]
+    try store.forEachUser { key, state in
+        result[key] = state
+        return true
+    }
+    return result
+}
+
+/// The last record per user (highest update sequence) of an output topic.
+func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -> (all: [RepresentationRecord], latest: [String: RepresentationRecord]) {
+    var latest: [String: RepresentationRecord] = [:]
+    var all: [RepresentationRecord] = []
+    for r in try readTopic(kafka, topic) {
+        let record = try r.value!.withUnsafeBytes { try RepresentationRecord.decode($0, format: .protobuf) }
+        all.append(record)
+        if (latest[record.userID]?.updateSequence ?? 0) < record.updateSequence { latest[record.userID] = record }
+    }
+    return (all, latest)
+}
