@@ -57,6 +57,7 @@ public struct ListenEvent: Sendable, Equatable {
                     field = ""; try r.skipValue()
                 }
             }
+            field = ""
             try reader.expectEnd()
         } catch let rejection as InputRejection {
             throw rejection

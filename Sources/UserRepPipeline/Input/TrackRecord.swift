@@ -41,6 +41,7 @@ public struct TrackRecord: Sendable, Equatable {
                 default: field = ""; try r.skipValue()
                 }
             }
+            field = ""
             try reader.expectEnd()
         } catch let rejection as InputRejection {
             throw rejection

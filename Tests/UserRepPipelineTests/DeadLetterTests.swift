@@ -1,0 +1,82 @@
+// Bad input goes to the dead-letter topic with a reason and its source; the worker carries on.
+import Foundation
+import Testing
+import UserRepKafka
+import UserRepPipeline
+
+@Suite(.serialized) struct DeadLetterTests {
+    @Test func badRecordsAreDeadLetteredWithReasonAndSourceAndValidOnesProcessed() throws {
+        let w = try Workload(users: 50, tracks: 40, partitions: 2, seed: 23)
+        defer { w.env.cleanUp() }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        let t = 1_780_000_000_000
+        func listen(_ user: String, _ body: String) throws {
+            try producer.produce(topic: w.env.topics.listens, key: Array(user.utf8), value: Array(body.utf8))
+        }
+        let bad: [(String, String, DeadLetterReason)] = [
+            ("u1", "{not json", .malformedJSON),
+            ("u1", "[1,2,3]", .malformedJSON),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\"}", .missingField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\"yesterday\"}", .invalidField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":NaN}", .invalidField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":1e308}", .invalidField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":99999999999999999999999}", .invalidField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":-5}", .invalidField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"no-such-track\",\"timestamp_ms\":\(t)}", .unknownTrack),
+            ("u2", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t)}", .keyMismatch),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t),\"pad\":\"\(String(repeating: "x", count: 70_000))\"}", .oversized),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t),\"ms_played\":[1,2]}", .invalidField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t)} trailing", .malformedJSON),
+            ("u1", "\u{01}\u{02}\u{FF}garbage", .malformedJSON),
+        ]
+        var expectedValid = 0
+        for (i, (user, body, _)) in bad.enumerated() {
+            try listen(user, body)
+            // Valid records between the bad ones, including unknown fields, which are ignored.
+            try listen("u\(i)", "{\"user_id\":\"u\(i)\",\"track_id\":\"t\(i % 40)\",\"timestamp_ms\":\(t + i),\"future_field\":{\"a\":[1,{}]}}")
+            expectedValid += 1
+        }
+        try producer.produce(topic: w.env.topics.listens, key: Array("u3".utf8), value: nil)
+        try producer.flush(timeoutMs: 10_000)
+
+        let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
+        #expect(metrics.listensApplied == expectedValid)
+        #expect(metrics.deadLetterTotal == bad.count + 1)
+
+        let dead = try readTopic(w.env.kafka, w.env.topics.deadLetters)
+        #expect(dead.count == bad.count + 1)
+        var reasons: [String: Int] = [:]
+        for record in dead {
+            let headers = Dictionary(record.headers.map { ($0.name, $0.stringValue) }, uniquingKeysWith: { a, _ in a })
+            reasons[headers[DeadLetterRecord.Header.reason] ?? "none", default: 0] += 1
+            #expect(headers[DeadLetterRecord.Header.topic] == w.env.topics.listens)
+            #expect(headers[DeadLetterRecord.Header.partition].flatMap(Int32.init) != nil)
+            #expect(headers[DeadLetterRecord.Header.offset].flatMap(Int64.init) != nil)
+            #expect(!(headers[DeadLetterRecord.Header.detail] ?? "").isEmpty)
+            if let value = record.value {
+                #expect(bad.contains { Array($0.1.utf8) == value }, "original bytes are kept")
+            }
+        }
+        var expected: [String: Int] = [DeadLetterReason.emptyValue.rawValue: 1]
+        for (_, _, reason) in bad { expected[reason.rawValue, default: 0] += 1 }
+        #expect(reasons == expected)
+        #expect(metrics.deadLetters == expected, "dead letters are counted per reason")
+    }
+
+    @Test func trackRecordsOfAnotherBatchAreSkippedAndBadOnesDeadLettered() throws {
+        let w = try Workload(users: 20, tracks: 30, partitions: 2, seed: 29)
+        defer { w.env.cleanUp() }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        let other = TrackRecord(trackID: Array("t-other".utf8), artistID: Array("a".utf8), batchID: "another-batch",
+                                audio: [Float](repeating: 0, count: 80), collaborative: [Float](repeating: 0, count: 80))
+        try producer.produce(topic: w.env.topics.tracks, key: other.trackID, value: other.json())
+        try producer.produce(topic: w.env.topics.tracks, key: Array("t-bad".utf8), value: Array("{\"track_id\":\"t-bad\",\"audio\":[1]}".utf8))
+        try producer.produce(topic: w.env.topics.listens, key: Array("u1".utf8),
+                             value: Array("{\"user_id\":\"u1\",\"track_id\":\"t-other\",\"timestamp_ms\":1780000000000}".utf8))
+        try producer.flush(timeoutMs: 10_000)
+        let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
+        #expect(metrics.tracksOtherBatch == 1)
+        #expect(metrics.deadLetters[DeadLetterReason.unknownTrack.rawValue] == 1, "a track of another embedding batch is never used")
+        #expect(metrics.deadLetters[DeadLetterReason.missingField.rawValue] == 1, "the malformed track record is dead-lettered")
+    }
+}
