@@ -28,7 +28,7 @@ public final class KafkaAdmin: @unchecked Sendable {
 
     /// Creates an admin client.
     public init(configuration: KafkaConfiguration) throws {
-        client = try RDKafkaClient(kind: .producer, config: RDKafkaConfig(configuration))
+        client = try RDKafkaClient(kind: .producer, config: RDKafkaConfig(configuration.forProducer))
     }
 
     /// Creates the topics that do not exist yet; existing ones are left alone and reported as such.

@@ -27,6 +27,30 @@ public struct KafkaConfiguration: Sendable, Equatable {
         KafkaConfiguration(properties.merging(overrides) { _, new in new })
     }
 
+    /// Properties only consumers understand; producers and admin clients are not given them.
+    static let consumerOnly: Set<String> = [
+        "group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
+        "partition.assignment.strategy", "auto.offset.reset", "enable.auto.commit", "auto.commit.interval.ms",
+        "enable.auto.offset.store", "enable.partition.eof", "isolation.level", "fetch.min.bytes", "fetch.max.bytes",
+        "fetch.wait.max.ms", "max.partition.fetch.bytes", "queued.min.messages", "queued.max.messages.kbytes",
+        "check.crcs", "allow.auto.create.topics", "coordinator.query.interval.ms", "group.protocol.type",
+    ]
+
+    /// Properties only producers understand; consumers are not given them.
+    static let producerOnly: Set<String> = [
+        "enable.idempotence", "transactional.id", "transaction.timeout.ms", "acks", "request.required.acks",
+        "compression.type", "compression.codec", "compression.level", "linger.ms", "queue.buffering.max.ms",
+        "batch.num.messages", "batch.size", "queue.buffering.max.messages", "queue.buffering.max.kbytes",
+        "message.timeout.ms", "delivery.timeout.ms", "retries", "message.send.max.retries", "partitioner",
+        "sticky.partitioning.linger.ms", "enable.gapless.guarantee", "max.in.flight", "max.in.flight.requests.per.connection",
+    ]
+
+    /// The properties meant for a producer or admin client (one `-X` set can serve every client).
+    public var forProducer: KafkaConfiguration { KafkaConfiguration(properties.filter { !Self.consumerOnly.contains($0.key) }) }
+
+    /// The properties meant for a consumer.
+    public var forConsumer: KafkaConfiguration { KafkaConfiguration(properties.filter { !Self.producerOnly.contains($0.key) }) }
+
     /// Parses `key=value` (the argument of `-X`, as kcat takes it).
     public static func parseAssignment(_ text: String) throws -> (String, String) {
         guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {

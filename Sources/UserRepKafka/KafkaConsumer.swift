@@ -24,7 +24,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// and `trackPartitionEnd` to learn when every assigned partition has been read to its end.
     public init(configuration: KafkaConfiguration, rebalance: KafkaRebalanceHandler? = nil, trackPartitionEnd: Bool = false) throws {
         self.trackPartitionEnd = trackPartitionEnd
-        var props = configuration.withDefaults(Self.defaults)
+        var props = configuration.forConsumer.withDefaults(Self.defaults)
         props["enable.partition.eof"] = trackPartitionEnd ? "true" : "false"
         if props["group.id"] == nil { props["group.id"] = "userrep-reader" }
         let config = try RDKafkaConfig(props)

@@ -19,7 +19,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// Creates a producer; `configuration` must name `bootstrap.servers`.
     public init(configuration: KafkaConfiguration) throws {
-        let config = try RDKafkaConfig(configuration.withDefaults(Self.defaults))
+        let config = try RDKafkaConfig(configuration.forProducer.withDefaults(Self.defaults))
         reports = DeliveryReports()
         config.setCallbackContext(reports)
         rd_kafka_conf_set_dr_msg_cb(config.pointer) { _, message, opaque in

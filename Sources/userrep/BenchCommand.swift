@@ -52,12 +52,13 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
         var config = env.workerConfiguration()
         config.maxBatchRecords = maxBatch
-        let worker = try StreamWorker(configuration: config, model: env.model, logger: logger)
-        let m = try worker.run(until: .whenCaughtUp())
+        // The worker is released at the end of this statement, closing its state store for phase 2.
+        let m = try StreamWorker(configuration: config, model: env.model, logger: logger).run(until: .whenCaughtUp())
         let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
         let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
         let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
         print(String(format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps, m.cycles))
+        print("stages: \(m.stageSummary)")
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
         print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
         guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }

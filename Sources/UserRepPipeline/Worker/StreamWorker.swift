@@ -119,7 +119,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
             try? store.flush()
         }
         while !shouldStop() {
+            var clock = StageClock()
             let n = try consumer.poll(into: batch, maxMessages: config.maxBatchRecords, timeoutMs: config.pollTimeoutMs)
+            if n > 0 { clock.lap("poll", into: &metrics) }
             try tracks.poll()
             if n == 0 && tracks.rejected.isEmpty {
                 reportProgress(force: false)
@@ -155,6 +157,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         var cycleOffsets: [Int32: Int64] = [:]
         var timestamps: [Int64] = []
         if recordLatency { timestamps.reserveCapacity(n) }
+        var clock = StageClock()
         for i in 0..<n {
             let m = batch[i]
             metrics.recordsRead += 1
@@ -167,12 +170,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 rejected.append((DeadLetterRecord(message: m), rejection))
             }
         }
+        clock.lap("parse", into: &metrics)
         // Apply the cycle's listens to state, in arrival order per user.
         var states = try store.load(pending.users).map { $0 ?? UserState(width: tracks.table.width) }
+        clock.lap("load", into: &metrics)
         let table = tracks.table
         for e in pending.events {
             table.withEmbedding(slot: e.track) { states[e.user].applyListen(timeMs: e.timeMs, embedding: $0) }
         }
+        clock.lap("apply", into: &metrics)
         metrics.listensApplied += pending.events.count
         let updated = Array(zip(pending.users, states))
 
@@ -180,7 +186,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         if isBackfill {
             touched.formUnion(pending.users)
         } else {
-            try publish(updated, trigger: .listen)
+            try publish(updated, trigger: .listen, clock: &clock)
         }
         for (record, rejection) in rejected {
             metrics.deadLetter(rejection.reason)
@@ -191,6 +197,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         // 2. Every record delivered, or the cycle fails here.
         try producer.flush(timeoutMs: config.deliveryTimeoutMs)
+        clock.lap("flush", into: &metrics)
         // 3. State and offsets together.
         let offsets = cycleOffsets.map { SourceOffset(topic: inputTopic, partition: $0.key, next: $0.value) }
         try store.commit(users: updated, offsets: offsets)
@@ -199,6 +206,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         var groupOffsets: [KafkaTopicPartition: Int64] = [:]
         for (p, next) in cycleOffsets { groupOffsets[KafkaTopicPartition(topic: inputTopic, partition: p)] = next }
         do { try consumer.commit(groupOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
+        clock.lap("commit", into: &metrics)
 
         if recordLatency {
             let now = Self.nowMs()
@@ -226,11 +234,12 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     /// Encodes and produces one record per user.
-    private func publish(_ users: [(UserKey, UserState)], trigger: RepresentationTrigger) throws {
+    private func publish(_ users: [(UserKey, UserState)], trigger: RepresentationTrigger, clock: inout StageClock) throws {
         guard !users.isEmpty else { return }
         let t0 = Date()
         let records = encoder.encode(users, trigger: trigger, computeTimeMs: Self.nowMs())
         metrics.encodeSeconds += Date().timeIntervalSince(t0)
+        clock.lap("encode", into: &metrics)
         metrics.usersEncoded += records.count
         let header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: encoder.model.batchID)]
         for (i, record) in records.enumerated() {
@@ -238,6 +247,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             try producer.produce(topic: config.topics.output, key: users[i].0.userID, value: value, headers: header)
         }
         metrics.outputsPublished += records.count
+        clock.lap("produce", into: &metrics)
     }
 
     /// Backfill's end: every touched user's final vector, once.
@@ -250,7 +260,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
             let chunk = Array(users[start..<min(users.count, start + 10_000)])
             let states = try store.load(chunk)
             let present = zip(chunk, states).compactMap { k, s in s.map { (k, $0) } }
-            try publish(present, trigger: .backfill)
+            var clock = StageClock()
+            try publish(present, trigger: .backfill, clock: &clock)
             try producer.flush(timeoutMs: config.deliveryTimeoutMs)
             start += chunk.count
         }
@@ -311,4 +322,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+/// Attributes elapsed wall time to the stages of a cycle.
+struct StageClock {
+    private var last = DispatchTime.now().uptimeNanoseconds
+
+    mutating func lap(_ stage: String, into metrics: inout WorkerMetrics) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        metrics.stageSeconds[stage, default: 0] += Double(now - last) / 1e9
+        last = now
+    }
 }

@@ -17,6 +17,8 @@ public struct WorkerMetrics: Sendable {
     public var cycles = 0
     /// Seconds from the first record read to the end of the last cycle.
     public var processingSeconds = 0.0
+    /// Seconds per stage of the cycle: poll, parse, load, apply, encode, produce, flush, commit.
+    public var stageSeconds: [String: Double] = [:]
     /// Seconds spent in the encoder.
     public var encodeSeconds = 0.0
     /// Track-table records applied, and refused because they belong to another embedding batch.
@@ -38,6 +40,11 @@ public struct WorkerMetrics: Sendable {
         let sorted = latencySamplesMs.sorted()
         let i = min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))
         return sorted[i]
+    }
+
+    /// Stage times as `stage=seconds` sorted by time spent.
+    public var stageSummary: String {
+        stageSeconds.sorted { $0.value > $1.value }.map { String(format: "%@=%.2fs", $0.key, $0.value) }.joined(separator: " ")
     }
 
     /// One-line summary for logs.
