@@ -38,38 +38,41 @@ public final class KafkaProducer: @unchecked Sendable {
     ) throws {
         let rkt = try client.topic(topic)
         while true {
-            var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 7)
-            vus[0].vtype = RD_KAFKA_VTYPE_RKT
-            vus[0].u.rkt = rkt
-            vus[1].vtype = RD_KAFKA_VTYPE_PARTITION
-            vus[1].u.i32 = partition ?? RD_KAFKA_PARTITION_UA
-            vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-            vus[2].u.i = RD_KAFKA_MSG_F_COPY
-            vus[3].vtype = RD_KAFKA_VTYPE_KEY
-            vus[3].u.mem.ptr = UnsafeMutableRawPointer(mutating: key?.baseAddress)
-            vus[3].u.mem.size = key?.count ?? 0
-            vus[4].vtype = RD_KAFKA_VTYPE_VALUE
-            vus[4].u.mem.ptr = UnsafeMutableRawPointer(mutating: value?.baseAddress)
-            vus[4].u.mem.size = value?.count ?? 0
-            var count = 5
-            if let timestampMs {
-                vus[count].vtype = RD_KAFKA_VTYPE_TIMESTAMP
-                vus[count].u.i64 = timestampMs
-                count += 1
-            }
-            var list: OpaquePointer?
-            if !headers.isEmpty {
-                list = rd_kafka_headers_new(headers.count)
-                for h in headers {
-                    _ = h.value.withUnsafeBytes { rd_kafka_header_add(list, h.name, -1, $0.baseAddress, $0.count) }
+            let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
+                var count = 0
+                func add(_ type: rd_kafka_vtype_t, _ set: (inout rd_kafka_vu_t) -> Void) {
+                    var vu = rd_kafka_vu_t()
+                    vu.vtype = type
+                    set(&vu)
+                    vus.initializeElement(at: count, to: vu)
+                    count += 1
                 }
-                vus[count].vtype = RD_KAFKA_VTYPE_HEADERS
-                vus[count].u.headers = list
-                count += 1
+                add(RD_KAFKA_VTYPE_RKT) { $0.u.rkt = rkt }
+                add(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition ?? RD_KAFKA_PARTITION_UA }
+                add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
+                add(RD_KAFKA_VTYPE_KEY) {
+                    $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: key?.baseAddress)
+                    $0.u.mem.size = key?.count ?? 0
+                }
+                add(RD_KAFKA_VTYPE_VALUE) {
+                    $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value?.baseAddress)
+                    $0.u.mem.size = value?.count ?? 0
+                }
+                if let timestampMs { add(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestampMs } }
+                var list: OpaquePointer?
+                if !headers.isEmpty {
+                    list = rd_kafka_headers_new(headers.count)
+                    for h in headers {
+                        _ = h.value.withUnsafeBytes { rd_kafka_header_add(list, h.name, -1, $0.baseAddress, $0.count) }
+                    }
+                    add(RD_KAFKA_VTYPE_HEADERS) { $0.u.headers = list }
+                }
+                let error = rd_kafka_produceva(client.handle, vus.baseAddress, count)
+                // On failure the headers were not taken over by librdkafka.
+                if error != nil, let list { rd_kafka_headers_destroy(list) }
+                return error
             }
-            guard let error = rd_kafka_produceva(client.handle, &vus, count) else { return }
-            // On failure the headers were not taken over by librdkafka.
-            if let list { rd_kafka_headers_destroy(list) }
+            guard let error else { return }
             if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                 rd_kafka_error_destroy(error)
                 client.poll(timeoutMs: 10)

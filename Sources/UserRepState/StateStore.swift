@@ -10,6 +10,11 @@ public final class StateStore: @unchecked Sendable {
     private let db: RocksDB
     private let batch: RocksDBWriteBatch
     private var scratch: [UInt8] = []
+    /// Write-through cache of decoded states: RocksDB stays the durable copy, and every commit
+    /// updates both, so a cached state is never newer or older than the stored one.
+    private var cache: [UserKey: UserState] = [:]
+    /// Most user states kept decoded in memory.
+    public let cacheCapacity: Int
     /// Floats per listen embedding in every stored state.
     public let width: Int
     /// Track-embedding batch the stored aggregates were built from.
@@ -20,7 +25,8 @@ public final class StateStore: @unchecked Sendable {
 
     /// Opens (or creates) a store. Refuses a store built from another embedding batch or width,
     /// since mixing them would corrupt every aggregate.
-    public init(directory: String, embeddingBatchID: String, width: Int) throws {
+    public init(directory: String, embeddingBatchID: String, width: Int, cacheCapacity: Int = 200_000) throws {
+        self.cacheCapacity = cacheCapacity
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         db = try RocksDB(path: directory)
         batch = try RocksDBWriteBatch()
@@ -44,11 +50,23 @@ public final class StateStore: @unchecked Sendable {
 
     /// Loads the states of `keys`, nil where a user has none yet.
     public func load(_ keys: [UserKey]) throws -> [UserState?] {
-        let raw = try db.multiGet(keys.map(\.storeKey))
-        return try raw.map { bytes in
-            guard let bytes else { return nil }
-            return try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
+        var result = [UserState?](repeating: nil, count: keys.count)
+        var missing: [Int] = []
+        for (i, key) in keys.enumerated() {
+            if let state = cache[key] { result[i] = state } else { missing.append(i) }
         }
+        guard !missing.isEmpty else { return result }
+        let raw = try db.multiGet(missing.map { keys[$0].storeKey })
+        for (j, bytes) in raw.enumerated() {
+            guard let bytes else { continue }
+            result[missing[j]] = try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
+        }
+        return result
+    }
+
+    /// Forgets cached states of `partitions` (their state may be changed by another worker).
+    public func evictCache(partitions: Set<Int32>) {
+        cache = cache.filter { !partitions.contains($0.key.partition) }
     }
 
     /// Writes `users` and `offsets` in one atomic batch.
@@ -64,6 +82,12 @@ public final class StateStore: @unchecked Sendable {
             }
         }
         try db.write(batch)
+        if cache.count + users.count > cacheCapacity {
+            // Crude but O(1) per entry: drop an arbitrary half; hot users come back on next use.
+            let drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
+            for key in Array(cache.keys.prefix(drop)) { cache.removeValue(forKey: key) }
+        }
+        for (key, state) in users { cache[key] = state }
     }
 
     /// The stored next offset of every partition of `topic` that has one.

@@ -64,6 +64,21 @@ import UserRepPipeline
         #expect { try TrackFile.read(jsonl, dims: s.dims) } throws: { ($0 as? InputRejection)?.detail.hasPrefix("line 2:") == true }
     }
 
+    @Test func wireWriterMatchesSwiftProtobufByteForByte() throws {
+        let full = RepresentationRecord(userID: "ü-1", batchID: "b1", embeddingBatchID: "e1", vector: (0..<120).map { Float($0) * 0.37 - 9 },
+                                        eventTimeMs: 1_780_000_000_123, computeTimeMs: 1_790_000_000_456, updateSequence: 300, trigger: .listen)
+        let empty = RepresentationRecord(userID: "", batchID: "", embeddingBatchID: "", vector: [], eventTimeMs: -5, computeTimeMs: 0, updateSequence: 0, trigger: .backfill)
+        for r in [full, empty] {
+            var out: [UInt8] = [7, 7]
+            r.vector.withUnsafeBufferPointer {
+                RepresentationWireWriter.write(userID: Array(r.userID.utf8), batchID: Array(r.batchID.utf8), embeddingBatchID: Array(r.embeddingBatchID.utf8),
+                                               vector: $0, eventTimeMs: r.eventTimeMs, computeTimeMs: r.computeTimeMs,
+                                               updateSequence: r.updateSequence, trigger: r.trigger, into: &out)
+            }
+            #expect(out == (try r.encoded(.protobuf)))
+        }
+    }
+
     @Test func representationRecordsRoundTripInBothFormats() throws {
         let r = RepresentationRecord(userID: "u\"1", batchID: "b1", embeddingBatchID: "e1", vector: [0.5, -1.25, 3e-5],
                                      eventTimeMs: 1_780_000_000_000, computeTimeMs: 1_790_000_000_000, updateSequence: 42, trigger: .backfill)

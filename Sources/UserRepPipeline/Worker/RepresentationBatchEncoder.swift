@@ -21,8 +21,20 @@ public struct RepresentationBatchEncoder: Sendable {
 
     /// One record per state, in order.
     public func encode(_ users: [(UserKey, UserState)], trigger: RepresentationTrigger, computeTimeMs: Int64) -> [RepresentationRecord] {
+        let out = model.outputSize
+        let vectors = encodeVectors(users)
+        return users.enumerated().map { i, entry in
+            RepresentationRecord(
+                userID: entry.0.userIDString, batchID: model.batchID, embeddingBatchID: model.manifest.embeddingBatchId,
+                vector: Array(vectors[(i * out)..<((i + 1) * out)]), eventTimeMs: entry.1.newestEventTimeMs,
+                computeTimeMs: computeTimeMs, updateSequence: entry.1.updateSequence, trigger: trigger)
+        }
+    }
+
+    /// The vectors of all states, row major (`users.count × outputSize`), in one encoder pass.
+    public func encodeVectors(_ users: [(UserKey, UserState)]) -> [Float] {
         guard !users.isEmpty else { return [] }
-        let n = model.inputSize, out = model.outputSize
+        let n = model.inputSize
         var input = [Float](repeating: 0, count: users.count * n)
         var aggregates = model.layout.horizons.map { _ in HorizonAggregate(width: model.layout.dims.audio + model.layout.dims.collaborative) }
         input.withUnsafeMutableBufferPointer { rows in
@@ -31,12 +43,6 @@ public struct RepresentationBatchEncoder: Sendable {
                 model.layout.fill(row: UnsafeMutableBufferPointer(rebasing: rows[(i * n)..<((i + 1) * n)]), aggregates: aggregates)
             }
         }
-        let vectors = model.encode(rows: users.count, input: &input)
-        return users.enumerated().map { i, entry in
-            RepresentationRecord(
-                userID: entry.0.userIDString, batchID: model.batchID, embeddingBatchID: model.manifest.embeddingBatchId,
-                vector: Array(vectors[(i * out)..<((i + 1) * out)]), eventTimeMs: entry.1.newestEventTimeMs,
-                computeTimeMs: computeTimeMs, updateSequence: entry.1.updateSequence, trigger: trigger)
-        }
+        return model.encode(rows: users.count, input: &input)
     }
 }

@@ -53,6 +53,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private var nextOffsets: [Int32: Int64] = [:]
     private var backfillTargets: [Int32: Int64] = [:]
     private var touched = Set<UserKey>()
+    private var valueBuffer: [UInt8] = []
+    private let batchIDBytes: [UInt8]
+    private let embeddingBatchIDBytes: [UInt8]
     private var lastProgress = Date()
     private let started = Date()
     private var firstRecordAt: Date?
@@ -74,6 +77,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         self.logger = logger
         self.shouldStop = shouldStop
         encoder = RepresentationBatchEncoder(model: model)
+        batchIDBytes = Array(model.batchID.utf8)
+        embeddingBatchIDBytes = Array(model.manifest.embeddingBatchId.utf8)
         let dims = model.manifest.embeddingDims
         store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: dims.audio + dims.collaborative)
         producer = try KafkaProducer(configuration: configuration.kafka)
@@ -237,16 +242,36 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private func publish(_ users: [(UserKey, UserState)], trigger: RepresentationTrigger, clock: inout StageClock) throws {
         guard !users.isEmpty else { return }
         let t0 = Date()
-        let records = encoder.encode(users, trigger: trigger, computeTimeMs: Self.nowMs())
+        let computeTime = Self.nowMs()
+        let vectors = encoder.encodeVectors(users)
         metrics.encodeSeconds += Date().timeIntervalSince(t0)
+        metrics.usersEncoded += users.count
         clock.lap("encode", into: &metrics)
-        metrics.usersEncoded += records.count
         let header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: encoder.model.batchID)]
-        for (i, record) in records.enumerated() {
-            let value = try record.encoded(config.outputFormat)
-            try producer.produce(topic: config.topics.output, key: users[i].0.userID, value: value, headers: header)
+        let dim = encoder.model.outputSize
+        try vectors.withUnsafeBufferPointer { all in
+            for (i, (key, state)) in users.enumerated() {
+                let vector = UnsafeBufferPointer(rebasing: all[(i * dim)..<((i + 1) * dim)])
+                switch config.outputFormat {
+                case .protobuf:
+                    RepresentationWireWriter.write(
+                        userID: key.userID, batchID: batchIDBytes, embeddingBatchID: embeddingBatchIDBytes, vector: vector,
+                        eventTimeMs: state.newestEventTimeMs, computeTimeMs: computeTime, updateSequence: state.updateSequence,
+                        trigger: trigger, into: &valueBuffer)
+                case .json:
+                    valueBuffer = try RepresentationRecord(
+                        userID: key.userIDString, batchID: encoder.model.batchID, embeddingBatchID: encoder.model.manifest.embeddingBatchId,
+                        vector: Array(vector), eventTimeMs: state.newestEventTimeMs, computeTimeMs: computeTime,
+                        updateSequence: state.updateSequence, trigger: trigger).encoded(.json)
+                }
+                try key.userID.withUnsafeBytes { k in
+                    try valueBuffer.withUnsafeBytes { v in
+                        try producer.produce(topic: config.topics.output, key: k, value: v, headers: header)
+                    }
+                }
+            }
         }
-        metrics.outputsPublished += records.count
+        metrics.outputsPublished += users.count
         clock.lap("produce", into: &metrics)
     }
 
@@ -318,6 +343,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Nothing is in flight between cycles, so revoked partitions are already committed.
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
         for tp in partitions { nextOffsets.removeValue(forKey: tp.partition) }
+        store.evictCache(partitions: Set(partitions.map(\.partition)))
         logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.partition).sorted())"])
     }
 

@@ -21,9 +21,13 @@ public final class RocksDB: @unchecked Sendable {
         self.readOptions = readOptions
         rocksdb_options_set_create_if_missing(options, 1)
         rocksdb_options_increase_parallelism(options, 2)
-        rocksdb_options_set_write_buffer_size(options, 64 << 20)
+        // Users are overwritten again and again: large memtables, merged before flushing, turn
+        // most of those overwrites into nothing on disk.
+        rocksdb_options_set_write_buffer_size(options, 128 << 20)
         rocksdb_options_set_max_write_buffer_number(options, 4)
-        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        rocksdb_options_set_min_write_buffer_number_to_merge(options, 2)
+        // Sums of float embeddings do not compress; spend no CPU trying.
+        rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
         // Recover to the last consistent write batch after a crash; batches are atomic, so the
         // store never holds state without the offsets that produced it.
         rocksdb_options_set_wal_recovery_mode(options, 2) // kPointInTimeRecovery
