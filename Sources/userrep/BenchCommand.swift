@@ -35,9 +35,7 @@ struct BenchCommand: ParsableCommand {
         var logOptions = log
         if logOptions.logLevel == "info" { logOptions.logLevel = "warning" }
         let logger = try logOptions.logger("userrep.bench")
-        var settings = SyntheticGenerator.Settings()
-        settings.users = users
-        settings.tracks = tracks
+        let settings = SyntheticGenerator.Settings(users: users, tracks: tracks)
         var generator = SyntheticGenerator(settings: settings)
         let latencyEvents = Int(rate * seconds)
         let partitions = TopicPlan.embeddedPartitions(forBytes: (events + latencyEvents) * 160, minimum: 8)

@@ -34,10 +34,7 @@ struct DemoCommand: ParsableCommand {
         var logOptions = log
         if logOptions.logLevel == "info" { logOptions.logLevel = "warning" }
         let logger = try logOptions.logger("userrep.demo")
-        var settings = SyntheticGenerator.Settings()
-        settings.users = users
-        settings.tracks = tracks
-        settings.artists = max(1, tracks / 10)
+        let settings = SyntheticGenerator.Settings(users: users, tracks: tracks)
         let generator = SyntheticGenerator(settings: settings)
         // Each JSON listen is ~140 bytes; size partitions for the whole run (or an hour at the rate).
         let expected = events ?? Int(rate * 3600)

@@ -244,17 +244,16 @@ struct JSONReader {
 
     private func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
-    /// Reads an array of numbers into `out` (cleared), refusing more than `maxCount`.
-    mutating func readFloatArray(maxCount: Int, into out: inout [Float]) throws {
-        out.removeAll(keepingCapacity: true)
+    /// Reads an array, calling `element` once per element (which must consume it); refuses more
+    /// than `maxCount` elements.
+    mutating func readArray(maxCount: Int, _ element: (inout JSONReader) throws -> Void) throws {
         try expect(0x5B)
         if try peek() == 0x5D { position += 1; return }
+        var count = 0
         while true {
-            guard out.count < maxCount else { throw fail("array longer than \(maxCount) elements") }
-            let v = try readNumber()
-            let f = Float(v)
-            guard f.isFinite else { throw fail("number out of 32-bit float range") }
-            out.append(f)
+            guard count < maxCount else { throw fail("array longer than \(maxCount) elements") }
+            try element(&self)
+            count += 1
             let c = try peek()
             position += 1
             if c == 0x2C { continue }
@@ -264,21 +263,23 @@ struct JSONReader {
         }
     }
 
+    /// Reads an array of numbers into `out` (cleared), refusing more than `maxCount`.
+    mutating func readFloatArray(maxCount: Int, into out: inout [Float]) throws {
+        out.removeAll(keepingCapacity: true)
+        var values = out
+        defer { out = values }
+        try readArray(maxCount: maxCount) { r in
+            let f = Float(try r.readNumber())
+            guard f.isFinite else { throw r.fail("number out of 32-bit float range") }
+            values.append(f)
+        }
+    }
+
     /// Reads an array of strings, refusing more than `maxCount`.
     mutating func readStringArray(maxCount: Int, maxBytes: Int) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
-        try expect(0x5B)
-        if try peek() == 0x5D { position += 1; return out }
-        while true {
-            guard out.count < maxCount else { throw fail("array longer than \(maxCount) elements") }
-            out.append(try readString(maxBytes: maxBytes))
-            let c = try peek()
-            position += 1
-            if c == 0x2C { continue }
-            if c == 0x5D { return out }
-            position -= 1
-            throw fail("expected ',' or ']'")
-        }
+        try readArray(maxCount: maxCount) { r in out.append(try r.readString(maxBytes: maxBytes)) }
+        return out
     }
 
     /// Skips any value, with bounded nesting.
@@ -287,18 +288,7 @@ struct JSONReader {
         switch try peek() {
         case 0x22: _ = try readString()
         case 0x7B: try readObject { _, r in try r.skipValue(depth: depth + 1) }
-        case 0x5B:
-            position += 1
-            if try peek() == 0x5D { position += 1; return }
-            while true {
-                try skipValue(depth: depth + 1)
-                let c = try peek()
-                position += 1
-                if c == 0x2C { continue }
-                if c == 0x5D { return }
-                position -= 1
-                throw fail("expected ',' or ']'")
-            }
+        case 0x5B: try readArray(maxCount: Int.max) { r in try r.skipValue(depth: depth + 1) }
         case 0x74: try literal("true")
         case 0x66: try literal("false")
         case 0x6E: try literal("null")

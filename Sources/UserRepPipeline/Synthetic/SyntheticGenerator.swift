@@ -33,6 +33,13 @@ public struct SyntheticGenerator: Sendable {
 
         /// Default settings.
         public init() {}
+
+        /// Default settings with a given population and catalogue (one artist per ten tracks).
+        public init(users: Int, tracks: Int) {
+            self.users = users
+            self.tracks = tracks
+            self.artists = max(1, tracks / 10)
+        }
     }
 
     /// The settings in use.
