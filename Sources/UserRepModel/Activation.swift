@@ -36,9 +36,25 @@ public enum Activation: String, Sendable, CaseIterable {
         }
     }
 
-    /// Applies the activation in place.
+    /// Applies the activation in place; SELU runs eight lanes at a time.
     public func apply(_ values: UnsafeMutableBufferPointer<Float>) {
-        if self == .linear { return }
-        for i in values.indices { values[i] = apply(values[i]) }
+        switch self {
+        case .linear:
+            return
+        case .selu:
+            let lanes = values.count / 8 * 8
+            let raw = UnsafeMutableRawBufferPointer(values)
+            var i = 0
+            while i < lanes {
+                let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let negative = Activation.seluScale * Activation.seluAlpha * (FastMath.exp(x) - 1)
+                let y = (Activation.seluScale * x).replacing(with: negative, where: x .<= 0)
+                raw.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
+                i += 8
+            }
+            for j in lanes..<values.count { values[j] = apply(values[j]) }
+        default:
+            for i in values.indices { values[i] = apply(values[i]) }
+        }
     }
 }

@@ -73,6 +73,18 @@ public struct EncoderModel: Sendable {
     /// Encodes `rows` input rows (row major, `rows × inputSize`, standardized in place) into
     /// `rows × outputSize` floats.
     public func encode(rows: Int, input: inout [Float]) -> [Float] {
+        var timing = EncoderTiming()
+        return encode(rows: rows, input: &input, timing: &timing)
+    }
+
+    /// Same as `encode(rows:input:)`, adding the time spent per step to `timing`.
+    public func encode(rows: Int, input: inout [Float], timing: inout EncoderTiming) -> [Float] {
+        var t = DispatchTime.now().uptimeNanoseconds
+        func lap(_ slot: inout Double) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            slot += Double(now - t) / 1e9
+            t = now
+        }
         precondition(input.count >= rows * inputSize, "input holds fewer than \(rows) rows")
         if !inputMean.isEmpty {
             let n = inputSize
@@ -83,13 +95,16 @@ public struct EncoderModel: Sendable {
                 }
             }
         }
+        lap(&timing.normalizeSeconds)
         var current = input
         for layer in layers {
             var next = [Float](repeating: 0, count: rows * layer.outputs)
             current.withUnsafeBufferPointer { x in
                 next.withUnsafeMutableBufferPointer { y in
                     BLASMatrix.affine(layer, rows: rows, input: x, out: y)
+                    lap(&timing.gemmSeconds)
                     layer.activation.apply(UnsafeMutableBufferPointer(rebasing: y[0..<(rows * layer.outputs)]))
+                    lap(&timing.activationSeconds)
                 }
             }
             current = next
@@ -109,4 +124,17 @@ public struct EncoderModel: Sendable {
         }
         return t.values
     }
+}
+
+/// Where encoder time goes, for the benchmark.
+public struct EncoderTiming: Sendable {
+    /// Input standardization.
+    public var normalizeSeconds = 0.0
+    /// Matrix multiplications.
+    public var gemmSeconds = 0.0
+    /// Activation functions.
+    public var activationSeconds = 0.0
+
+    /// Creates zeroed timings.
+    public init() {}
 }

@@ -83,11 +83,16 @@ public struct WindowTiles: Sendable, Equatable {
     /// Same as `aggregate(horizons:at:)`, reusing `result`'s storage.
     public func aggregate(horizons: [Horizon], at computeTimeMs: Int64, into result: inout [HorizonAggregate]) {
         let t = max(computeTimeMs, referenceTimeMs)
-        for h in horizons.indices {
-            result[h].reset(width: width)
-            for i in starts.indices
-            where TilePolicy.counts(start: starts[i], level: levels[i], horizon: horizons[h], computeTimeMs: t) {
-                result[h].add(count: counts[i], sums: sums, offset: i * width)
+        for h in horizons.indices { result[h].reset(width: width) }
+        let w = width
+        sums.withUnsafeBufferPointer { all in
+            guard let base = all.baseAddress else { return }
+            for i in starts.indices {
+                let tile = base + i * w
+                for h in horizons.indices
+                where TilePolicy.counts(start: starts[i], level: levels[i], horizon: horizons[h], computeTimeMs: t) {
+                    result[h].add(count: counts[i], tile: tile)
+                }
             }
         }
     }
@@ -163,8 +168,11 @@ public struct HorizonAggregate: Sendable, Equatable {
         }
     }
 
-    mutating func add(count: UInt32, sums source: [Float], offset: Int) {
+    mutating func add(count: UInt32, tile: UnsafePointer<Float>) {
         self.count += UInt64(count)
-        for k in sums.indices { sums[k] += source[offset + k] }
+        sums.withUnsafeMutableBufferPointer { target in
+            guard let out = target.baseAddress else { return }
+            for k in 0..<target.count { out[k] += tile[k] }
+        }
     }
 }

@@ -41,6 +41,7 @@ struct BenchCommand: ParsableCommand {
         let partitions = TopicPlan.embeddedPartitions(forBytes: (events + latencyEvents) * 160, minimum: 8)
         let env = try EmbeddedEnvironment(partitions: partitions, generator: generator)
         defer { env.cleanUp() }
+        try encoderMicrobench(env.model)
         print("bench: \(partitions) partitions, model \(env.model.manifest.layers), \(users) users, \(tracks) tracks")
 
         // Phase 1: backlog.
@@ -87,5 +88,23 @@ struct BenchCommand: ParsableCommand {
         }
         try env.verifyNothingDropped()
         print("nothing dropped by the embedded cluster")
+    }
+
+    /// The encoder alone on random inputs: users/s and where the time goes.
+    func encoderMicrobench(_ model: EncoderModel) throws {
+        let rows = 10_000, rounds = 5
+        var rng = SplitMix64(seed: 5)
+        let input = (0..<(rows * model.inputSize)).map { _ in rng.nextGaussian() }
+        var timing = EncoderTiming()
+        let start = Date()
+        for _ in 0..<rounds {
+            var x = input
+            _ = model.encode(rows: rows, input: &x, timing: &timing)
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        let flops = 2.0 * Double(zip(model.manifest.layers, model.manifest.layers.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }) * Double(rows * rounds)
+        print(String(format: "encoder alone: %.0f users/s (%.1f GFLOP/s in GEMM); gemm %.2fs, activation %.2fs, normalize %.2fs, other %.2fs",
+                     Double(rows * rounds) / elapsed, flops / timing.gemmSeconds / 1e9, timing.gemmSeconds, timing.activationSeconds,
+                     timing.normalizeSeconds, elapsed - timing.gemmSeconds - timing.activationSeconds - timing.normalizeSeconds))
     }
 }

@@ -54,6 +54,21 @@ import UserRepModel
         }
     }
 
+    @Test func vectorizedExpAndSeluMatchTheScalarOnes() {
+        var rng = SplitMix64(seed: 8)
+        var worst: Float = 0
+        for _ in 0..<2_000 {
+            let x = SIMD8<Float>((0..<8).map { _ in Float(rng.nextUnit() * 60 - 50) })
+            let e = FastMath.exp(x)
+            for i in 0..<8 { worst = max(worst, abs(e[i] - expf(x[i])) / max(expf(x[i]), 1e-30)) }
+        }
+        #expect(worst < 1e-6, "relative error \(worst)")
+        var values = (0..<1_003).map { _ in Float(rng.nextGaussian() * 3) }
+        let expected = values.map { Activation.selu.apply($0) }
+        values.withUnsafeMutableBufferPointer { Activation.selu.apply($0) }
+        for (got, want) in zip(values, expected) { #expect(abs(got - want) <= 1e-6 * max(1, abs(want))) }
+    }
+
     @Test func modelRoundTripsThroughFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-model-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
