@@ -44,7 +44,7 @@ public struct EncoderModel: Sendable {
         }
         let hidden = try Activation(named: manifest.activation)
         let output = try Activation(named: manifest.outputActivation ?? "linear")
-        let layout = try FeatureLayout(groups: manifest.features, dims: manifest.embeddingDims, inputSize: manifest.layers[0])
+        let layout = try FeatureLayout(manifest: manifest)
 
         var layers: [DenseLayer] = []
         for i in 0..<(manifest.layers.count - 1) {

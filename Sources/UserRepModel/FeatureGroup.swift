@@ -12,16 +12,20 @@ public struct FeatureGroup: Codable, Sendable, Equatable {
     public var offset: Int
     /// Number of inputs in the slice.
     public var size: Int
-    /// Values used when the group has no data (e.g. no listens in the horizon); zeros when absent.
+    /// Values used when the group has no data (no listens in the horizon, no onboarding, period
+    /// over). Required for every imputable kind, so nothing is zero by accident.
     public var imputation: [Float]?
+    /// For `imputed_indicators`: the names of the groups whose imputation it flags.
+    public var covers: [String]?
 
     /// Creates a feature group.
-    public init(name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil) {
+    public init(name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil, covers: [String]? = nil) {
         self.name = name
         self.kind = kind
         self.horizon = horizon
         self.offset = offset
         self.size = size
         self.imputation = imputation
+        self.covers = covers
     }
 }

@@ -1,7 +1,8 @@
-// A validated feature layout and the pure function that fills an input row from a user's aggregates.
+// A validated feature layout and the pure function that fills an input row from a user's data.
 import Foundation
 
-/// The manifest's feature groups, checked against the embedding dimensions and the input size.
+/// The manifest's feature groups, checked against the embedding dimensions, the vocabularies and
+/// the input size, ready to fill input rows.
 public struct FeatureLayout: Sendable, Equatable {
     /// Groups ordered by offset.
     public let groups: [FeatureGroup]
@@ -9,36 +10,74 @@ public struct FeatureLayout: Sendable, Equatable {
     public let inputSize: Int
     /// Distinct horizons the layout reads, in first-use order; aggregates are computed for these.
     public let horizons: [Horizon]
-    /// Floats per track: audio then collaborative.
+    /// Track embedding dimensions.
     public let dims: ModelManifest.EmbeddingDims
+    /// Floats summed per listen: audio, collaborative, then one count per device class.
+    public var listenWidth: Int { dims.audio + dims.collaborative + DeviceClass.all.count }
+    /// Country vocabulary (index = one-hot slot; unknown countries use the slot after the last).
+    public let countries: [[UInt8]: Int]
+    /// Language vocabulary (index = multi-hot slot).
+    public let languages: [[UInt8]: Int]
+    /// How long onboarding picks are used after sign-up.
+    public let onboardingPeriodMs: Int64
+    private let horizonIndex: [Int]
 
-    /// Validates `groups`; every mismatch is reported by group name.
-    public init(groups: [FeatureGroup], dims: ModelManifest.EmbeddingDims, inputSize: Int) throws {
+    /// Validates the manifest's layout; every mismatch is reported by group name.
+    public init(manifest: ModelManifest) throws {
+        let dims = manifest.embeddingDims
+        let countryList = manifest.countries ?? []
+        let languageList = manifest.languages ?? []
         var seen = Set<String>()
         var horizons: [Horizon] = []
-        for g in groups {
+        for g in manifest.features {
             guard seen.insert(g.name).inserted else { throw ModelError("feature group '\(g.name)' appears twice") }
             guard FeatureKind.known.contains(g.kind) else {
                 throw ModelError("feature group '\(g.name)' has unknown kind '\(g.kind.rawValue)' (known: \(FeatureKind.known.map(\.rawValue).joined(separator: ", ")))")
             }
-            guard let name = g.horizon, let horizon = Horizon.named(name) else {
-                throw ModelError("feature group '\(g.name)' needs a horizon, one of \(Horizon.all.map(\.name).joined(separator: ", ")); got \(g.horizon ?? "none")")
+            if FeatureKind.perHorizon.contains(g.kind) {
+                guard let name = g.horizon, let horizon = Horizon.named(name) else {
+                    throw ModelError("feature group '\(g.name)' needs a horizon, one of \(Horizon.all.map(\.name).joined(separator: ", ")); got \(g.horizon ?? "none")")
+                }
+                if !horizons.contains(horizon) { horizons.append(horizon) }
             }
-            if !horizons.contains(horizon) { horizons.append(horizon) }
             let expected: Int
             switch g.kind {
-            case .audioMean: expected = dims.audio
-            case .collaborativeMean: expected = dims.collaborative
+            case .audioMean, .onboardingArtistAudio: expected = dims.audio
+            case .collaborativeMean, .onboardingArtistCollaborative: expected = dims.collaborative
+            case .deviceMix: expected = DeviceClass.all.count
+            case .country:
+                guard !countryList.isEmpty else { throw ModelError("feature group '\(g.name)' needs the manifest's 'countries' list") }
+                expected = countryList.count + 1
+            case .onboardingLanguages:
+                guard !languageList.isEmpty else { throw ModelError("feature group '\(g.name)' needs the manifest's 'languages' list") }
+                expected = languageList.count
+            case .imputedIndicators:
+                let covers = g.covers ?? []
+                guard !covers.isEmpty else { throw ModelError("feature group '\(g.name)' must list the groups it 'covers'") }
+                for name in covers {
+                    guard let target = manifest.features.first(where: { $0.name == name }) else {
+                        throw ModelError("feature group '\(g.name)' covers '\(name)', which is not in the layout")
+                    }
+                    guard FeatureKind.imputable.contains(target.kind) else {
+                        throw ModelError("feature group '\(g.name)' covers '\(name)', whose kind \(target.kind.rawValue) is never imputed")
+                    }
+                }
+                expected = covers.count
             default: expected = 1
             }
             guard g.size == expected else {
-                throw ModelError("feature group '\(g.name)' (\(g.kind.rawValue)) has size \(g.size) but the embedding dimensions require \(expected)")
+                throw ModelError("feature group '\(g.name)' (\(g.kind.rawValue)) has size \(g.size) but \(Self.sizeReason(g.kind, dims: dims)) require \(expected)")
             }
-            if let imputation = g.imputation, imputation.count != g.size {
-                throw ModelError("feature group '\(g.name)' has \(imputation.count) imputation values for size \(g.size)")
+            if FeatureKind.imputable.contains(g.kind) {
+                guard let imputation = g.imputation else {
+                    throw ModelError("feature group '\(g.name)' (\(g.kind.rawValue)) can lack data and needs 'imputation' values")
+                }
+                guard imputation.count == g.size, imputation.allSatisfy(\.isFinite) else {
+                    throw ModelError("feature group '\(g.name)' needs \(g.size) finite imputation values, has \(imputation.count)")
+                }
             }
         }
-        let sorted = groups.sorted { $0.offset < $1.offset }
+        let sorted = manifest.features.sorted { $0.offset < $1.offset }
         var next = 0
         for g in sorted {
             guard g.offset == next else {
@@ -48,35 +87,81 @@ public struct FeatureLayout: Sendable, Equatable {
             }
             next += g.size
         }
+        let inputSize = manifest.layers.first ?? 0
         guard next == inputSize else {
             throw ModelError("feature layout covers \(next) inputs but the first layer takes \(inputSize)")
+        }
+        if let days = manifest.onboardingPeriodDays, days < 0 {
+            throw ModelError("onboarding_period_days must not be negative, got \(days)")
         }
         self.groups = sorted
         self.inputSize = inputSize
         self.horizons = horizons
         self.dims = dims
+        self.countries = Dictionary(countryList.enumerated().map { (Array($1.utf8), $0) }, uniquingKeysWith: { a, _ in a })
+        self.languages = Dictionary(languageList.enumerated().map { (Array($1.utf8), $0) }, uniquingKeysWith: { a, _ in a })
+        self.onboardingPeriodMs = manifest.onboardingPeriodMs
+        self.horizonIndex = sorted.map { g in horizons.firstIndex { $0.name == g.horizon } ?? -1 }
     }
 
-    /// Writes one user's input row. `aggregates[i]` belongs to `horizons[i]`.
-    public func fill(row: UnsafeMutableBufferPointer<Float>, aggregates: [HorizonAggregate]) {
+    private static func sizeReason(_ kind: FeatureKind, dims: ModelManifest.EmbeddingDims) -> String {
+        switch kind {
+        case .audioMean, .collaborativeMean, .onboardingArtistAudio, .onboardingArtistCollaborative: "the embedding dimensions"
+        case .country: "the countries list (plus one slot for others) must"
+        case .onboardingLanguages: "the languages list must"
+        case .deviceMix: "the \(DeviceClass.all.count) device classes"
+        case .imputedIndicators: "its covers list must"
+        default: "its kind must"
+        }
+    }
+
+    /// Writes one user's input row at `computeTimeMs`. `aggregates[i]` belongs to `horizons[i]`.
+    public func fill(row: UnsafeMutableBufferPointer<Float>, aggregates: [HorizonAggregate], context: UserContext, computeTimeMs: Int64) {
         precondition(row.count == inputSize && aggregates.count == horizons.count)
-        for g in groups {
-            let h = horizons.firstIndex { $0.name == g.horizon } ?? 0
-            let agg = aggregates[h]
+        var imputed = Set<String>()
+        let picksActive = context.signupTimeMs.map { computeTimeMs - $0 < onboardingPeriodMs } ?? false
+        func impute(_ g: FeatureGroup) {
+            imputed.insert(g.name)
+            for k in 0..<g.size { row[g.offset + k] = g.imputation?[k] ?? 0 }
+        }
+        for (index, g) in groups.enumerated() where g.kind != .imputedIndicators {
             switch g.kind {
             case .playCountLog1p:
-                row[g.offset] = Float(log1p(Double(agg.count)))
+                row[g.offset] = Float(log1p(Double(aggregates[horizonIndex[index]].count)))
             case .audioMean, .collaborativeMean:
+                let agg = aggregates[horizonIndex[index]]
+                guard agg.count > 0 else { impute(g); continue }
                 let source = g.kind == .audioMean ? 0 : dims.audio
-                if agg.count == 0 {
-                    for k in 0..<g.size { row[g.offset + k] = g.imputation?[k] ?? 0 }
-                } else {
-                    let scale = 1 / Float(agg.count)
-                    for k in 0..<g.size { row[g.offset + k] = agg.sums[source + k] * scale }
-                }
+                let scale = 1 / Float(agg.count)
+                for k in 0..<g.size { row[g.offset + k] = agg.sums[source + k] * scale }
+            case .deviceMix:
+                let agg = aggregates[horizonIndex[index]]
+                let base = dims.audio + dims.collaborative
+                var total: Float = 0
+                for k in 0..<g.size { total += agg.sums[base + k] }
+                guard total > 0.5 else { impute(g); continue }
+                for k in 0..<g.size { row[g.offset + k] = agg.sums[base + k] / total }
+            case .country:
+                guard let country = context.country else { impute(g); continue }
+                for k in 0..<g.size { row[g.offset + k] = 0 }
+                row[g.offset + (countries[country] ?? g.size - 1)] = 1
+            case .accountAgeLog1pDays:
+                guard let signup = context.signupTimeMs else { impute(g); continue }
+                row[g.offset] = Float(log1p(Double(max(0, computeTimeMs - signup)) / Double(Horizon.dayMs)))
+            case .onboardingLanguages:
+                guard picksActive, !context.languages.isEmpty else { impute(g); continue }
+                for k in 0..<g.size { row[g.offset + k] = 0 }
+                for language in context.languages { if let slot = languages[language] { row[g.offset + slot] = 1 } }
+            case .onboardingArtistAudio, .onboardingArtistCollaborative:
+                guard picksActive, let embedding = context.artistEmbedding else { impute(g); continue }
+                let source = g.kind == .onboardingArtistAudio ? 0 : dims.audio
+                for k in 0..<g.size { row[g.offset + k] = embedding[source + k] }
             default:
-                for k in 0..<g.size { row[g.offset + k] = g.imputation?[k] ?? 0 }
+                impute(g)
             }
+        }
+        for g in groups where g.kind == .imputedIndicators {
+            for (k, name) in (g.covers ?? []).enumerated() { row[g.offset + k] = imputed.contains(name) ? 1 : 0 }
         }
     }
 }

@@ -6,9 +6,10 @@ public enum ModelFactory {
     /// A manifest and SELU-initialized (LeCun normal) weights for the listening layout.
     public static func random(
         batchID: String, embeddingBatchID: String, dims: ModelManifest.EmbeddingDims,
-        hidden: [Int] = [512, 256], outputSize: Int = 120, seed: UInt64 = 1
+        hidden: [Int] = [512, 256], outputSize: Int = 120, seed: UInt64 = 1, context: (countries: [String], languages: [String])? = nil
     ) -> (manifest: ModelManifest, weights: SafeTensors) {
-        let features = ModelManifest.listeningLayout(dims: dims)
+        let features = context.map { ModelManifest.contextLayout(dims: dims, countries: $0.countries, languages: $0.languages) }
+            ?? ModelManifest.listeningLayout(dims: dims)
         let inputSize = features.reduce(0) { $0 + $1.size }
         let sizes = [inputSize] + hidden + [outputSize]
         var rng = SplitMix64(seed: seed)
@@ -29,7 +30,8 @@ public enum ModelFactory {
         let manifest = ModelManifest(
             batchId: batchID, embeddingBatchId: embeddingBatchID, embeddingDims: dims,
             layers: sizes, activation: Activation.selu.rawValue, weights: "model.safetensors",
-            features: features, normalization: .init(mean: "normalization.mean", std: "normalization.std"))
+            features: features, normalization: .init(mean: "normalization.mean", std: "normalization.std"),
+            countries: context?.countries, languages: context?.languages, onboardingPeriodDays: context == nil ? nil : 90)
         return (manifest, SafeTensors(tensors: tensors))
     }
 

@@ -24,6 +24,15 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     public var features: [FeatureGroup]
     /// Names of the input mean and standard-deviation tensors, when inputs are standardized.
     public var normalization: Normalization?
+    /// Country vocabulary of the `country` group (ISO codes); other countries share a last slot.
+    public var countries: [String]?
+    /// Language vocabulary of the `onboarding_languages` group.
+    public var languages: [String]?
+    /// Days after sign-up during which onboarding picks are used; 90 when absent.
+    public var onboardingPeriodDays: Int?
+
+    /// The onboarding period in milliseconds.
+    public var onboardingPeriodMs: Int64 { Int64(onboardingPeriodDays ?? 90) * Horizon.dayMs }
 
     /// Embedding dimensions of one track.
     public struct EmbeddingDims: Codable, Sendable, Equatable {
@@ -57,8 +66,12 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     public init(
         formatVersion: Int = 1, batchId: String, embeddingBatchId: String, embeddingDims: EmbeddingDims,
         layers: [Int], activation: String, outputActivation: String? = nil, weights: String,
-        features: [FeatureGroup], normalization: Normalization?
+        features: [FeatureGroup], normalization: Normalization?,
+        countries: [String]? = nil, languages: [String]? = nil, onboardingPeriodDays: Int? = nil
     ) {
+        self.countries = countries
+        self.languages = languages
+        self.onboardingPeriodDays = onboardingPeriodDays
         self.formatVersion = formatVersion
         self.batchId = batchId
         self.embeddingBatchId = embeddingBatchId
@@ -98,18 +111,30 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     }
 
     /// The reference layout: log1p play counts per horizon, then mean audio and mean collaborative
-    /// embeddings per horizon (3 + 3·audio + 3·collaborative inputs).
+    /// embeddings per horizon (3 + 3·audio + 3·collaborative inputs). Empty horizons impute zeros
+    /// (track embeddings are centred).
     public static func listeningLayout(dims: EmbeddingDims, horizons: [Horizon] = Horizon.all) -> [FeatureGroup] {
-        var groups: [FeatureGroup] = []
-        var offset = 0
-        func add(_ kind: FeatureKind, _ horizon: Horizon, _ size: Int) {
-            groups.append(FeatureGroup(name: "\(kind.rawValue)_\(horizon.name)", kind: kind, horizon: horizon.name, offset: offset, size: size))
-            offset += size
-        }
-        for h in horizons { add(.playCountLog1p, h, 1) }
-        for h in horizons { add(.audioMean, h, dims.audio) }
-        for h in horizons { add(.collaborativeMean, h, dims.collaborative) }
-        return groups
+        var builder = LayoutBuilder()
+        for h in horizons { builder.add(.playCountLog1p, h, 1) }
+        for h in horizons { builder.add(.audioMean, h, dims.audio, imputation: 0) }
+        for h in horizons { builder.add(.collaborativeMean, h, dims.collaborative, imputation: 0) }
+        return builder.groups
+    }
+
+    /// The listening layout followed by the context groups `c_u`: device mix per horizon, country,
+    /// account age, onboarding languages and artist embeddings, and indicators of what was imputed.
+    public static func contextLayout(dims: EmbeddingDims, countries: [String], languages: [String]) -> [FeatureGroup] {
+        var builder = LayoutBuilder(groups: listeningLayout(dims: dims))
+        let devices = Float(1) / Float(DeviceClass.all.count)
+        for h in Horizon.all { builder.add(.deviceMix, h, DeviceClass.all.count, imputation: devices) }
+        builder.add(.country, nil, countries.count + 1, imputation: 1 / Float(countries.count + 1))
+        builder.add(.accountAgeLog1pDays, nil, 1, imputation: 5)
+        builder.add(.onboardingLanguages, nil, languages.count, imputation: 1 / Float(max(1, languages.count)))
+        builder.add(.onboardingArtistAudio, nil, dims.audio, imputation: 0)
+        builder.add(.onboardingArtistCollaborative, nil, dims.collaborative, imputation: 0)
+        let covered = builder.groups.filter { FeatureKind.imputable.contains($0.kind) && FeatureKind.perHorizon.contains($0.kind) == false }.map(\.name)
+        builder.groups.append(FeatureGroup(name: "imputed", kind: .imputedIndicators, horizon: nil, offset: builder.offset, size: covered.count, covers: covered))
+        return builder.groups
     }
 
     private static func describe(_ error: DecodingError) -> String {
@@ -126,5 +151,18 @@ public struct ModelManifest: Codable, Sendable, Equatable {
 
     private static func path(_ keys: [CodingKey]) -> String {
         keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}
+
+/// Appends feature groups at consecutive offsets.
+struct LayoutBuilder {
+    var groups: [FeatureGroup] = []
+
+    var offset: Int { groups.last.map { $0.offset + $0.size } ?? 0 }
+
+    mutating func add(_ kind: FeatureKind, _ horizon: Horizon?, _ size: Int, imputation: Float? = nil) {
+        let name = horizon.map { "\(kind.rawValue)_\($0.name)" } ?? kind.rawValue
+        groups.append(FeatureGroup(name: name, kind: kind, horizon: horizon?.name, offset: offset, size: size,
+                                   imputation: imputation.map { [Float](repeating: $0, count: size) }))
     }
 }

@@ -13,6 +13,7 @@ public struct TrackTable: Sendable {
     private var embeddings: [Float] = []
     private var artists: [[UInt8]] = []
     private var freeSlots: [Int32] = []
+    private var artistSums: [[UInt8]: (count: Int, sums: [Float])] = [:]
 
     /// An empty table.
     public init(batchID: String, dims: ModelManifest.EmbeddingDims) {
@@ -49,15 +50,32 @@ public struct TrackTable: Sendable {
         index[trackID].map { artists[Int($0)] }
     }
 
+    /// Mean embedding of an artist's tracks, nil if the table holds none of them.
+    public func artistMean(_ artistID: [UInt8]) -> [Float]? {
+        guard let entry = artistSums[artistID], entry.count > 0 else { return nil }
+        let scale = 1 / Float(entry.count)
+        return entry.sums.map { $0 * scale }
+    }
+
+    private mutating func adjustArtist(_ artistID: [UInt8], _ embedding: ArraySlice<Float>, sign: Float) {
+        var entry = artistSums[artistID] ?? (0, [Float](repeating: 0, count: width))
+        entry.count += sign > 0 ? 1 : -1
+        for (k, v) in embedding.enumerated() { entry.sums[k] += sign * v }
+        artistSums[artistID] = entry.count > 0 ? entry : nil
+    }
+
     /// Inserts or replaces a track. `embedding` must hold `width` floats.
     public mutating func upsert(trackID: [UInt8], artistID: [UInt8], embedding: [Float]) {
         precondition(embedding.count == width)
         if let s = index[trackID] {
             let start = Int(s) * width
+            adjustArtist(artists[Int(s)], embeddings[start..<(start + width)], sign: -1)
             embeddings.replaceSubrange(start..<(start + width), with: embedding)
             artists[Int(s)] = artistID
+            adjustArtist(artistID, embedding[...], sign: 1)
             return
         }
+        adjustArtist(artistID, embedding[...], sign: 1)
         if let s = freeSlots.popLast() {
             index[trackID] = s
             let start = Int(s) * width
@@ -73,6 +91,8 @@ public struct TrackTable: Sendable {
     /// Removes a track (a tombstone on the topic).
     public mutating func remove(trackID: [UInt8]) {
         guard let s = index.removeValue(forKey: trackID) else { return }
+        let start = Int(s) * width
+        adjustArtist(artists[Int(s)], embeddings[start..<(start + width)], sign: -1)
         freeSlots.append(s)
         artists[Int(s)] = []
     }

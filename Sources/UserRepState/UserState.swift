@@ -11,6 +11,8 @@ public struct UserState: Sendable, Equatable {
     public var newestEventTimeMs: Int64
     /// Event-time window tiles of the user's listening.
     public var tiles: WindowTiles
+    /// What the user told us and where they are: sign-up, onboarding picks, country.
+    public var profile = UserProfile()
 
     /// A user with no events, for embeddings of `width` floats.
     public init(width: Int) {
@@ -28,11 +30,51 @@ public struct UserState: Sendable, Equatable {
         self.tiles = tiles
     }
 
-    /// Applies one listen with its track's embedding.
-    public mutating func applyListen(timeMs: Int64, embedding: UnsafeBufferPointer<Float>) {
-        tiles.add(timeMs: timeMs, embedding: embedding)
+    /// Applies one listen: `vector` is the track embedding followed by the device one-hot.
+    public mutating func applyListen(timeMs: Int64, vector: UnsafeBufferPointer<Float>, country: [UInt8]? = nil) {
+        tiles.add(timeMs: timeMs, embedding: vector)
         updateSequence += 1
         totalListens += 1
         newestEventTimeMs = max(newestEventTimeMs, timeMs)
+        if let country { profile.observe(country: country, at: timeMs) }
+    }
+
+    /// Applies one onboarding event. The first one marks sign-up; the newest one's picks count.
+    public mutating func applyOnboarding(timeMs: Int64, artists: [[UInt8]], languages: [[UInt8]], country: [UInt8]?) {
+        profile.signupTimeMs = min(profile.signupTimeMs ?? timeMs, timeMs)
+        if timeMs >= profile.picksTimeMs {
+            profile.picksTimeMs = timeMs
+            profile.artists = artists
+            profile.languages = languages
+        }
+        if let country { profile.observe(country: country, at: timeMs) }
+        updateSequence += 1
+        newestEventTimeMs = max(newestEventTimeMs, timeMs)
+    }
+}
+
+/// A user's sign-up, onboarding picks and country, each kept as of its newest event time.
+public struct UserProfile: Sendable, Equatable {
+    /// Time of the first onboarding event.
+    public var signupTimeMs: Int64?
+    /// Time of the onboarding event whose picks are held.
+    public var picksTimeMs = Int64.min
+    /// Artists picked at onboarding (empty: skipped).
+    public var artists: [[UInt8]] = []
+    /// Languages picked at onboarding (empty: skipped).
+    public var languages: [[UInt8]] = []
+    /// Newest country seen on any event.
+    public var country: [UInt8]?
+    /// Event time of that country.
+    public var countryTimeMs = Int64.min
+
+    /// Creates an empty profile.
+    public init() {}
+
+    /// Keeps `country` if it is at least as new as the one held.
+    public mutating func observe(country: [UInt8], at timeMs: Int64) {
+        guard timeMs >= countryTimeMs else { return }
+        self.country = country
+        countryTimeMs = timeMs
     }
 }

@@ -9,12 +9,14 @@ public struct StateCorruption: Error, Sendable, CustomStringConvertible {
 }
 
 /// Encodes `UserState` as: version u8, sequence u64, listens u64, newest event time i64,
-/// tile reference time i64,
+/// tile reference time i64, the profile (signup i64 or i64.min, picks time i64, country time i64,
+/// country, artists, languages as u16-length strings and u16-counted lists; country length
+/// 0xFFFF = none),
 /// width u16, tile count u16, per tile (start i32, level u8, count u32), then all tile sums as
 /// f32; little endian throughout.
 public enum UserStateCodec {
     /// Format version written by this build.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     static let headerSize = 1 + 8 + 8 + 8 + 8 + 2 + 2
     static let tileHeaderSize = 4 + 1 + 4
 
@@ -28,6 +30,15 @@ public enum UserStateCodec {
         append(state.totalListens, to: &out)
         append(UInt64(bitPattern: state.newestEventTimeMs), to: &out)
         append(UInt64(bitPattern: t.referenceTimeMs), to: &out)
+        let p = state.profile
+        append(UInt64(bitPattern: p.signupTimeMs ?? Int64.min), to: &out)
+        append(UInt64(bitPattern: p.picksTimeMs), to: &out)
+        append(UInt64(bitPattern: p.countryTimeMs), to: &out)
+        if let country = p.country { appendString(country, to: &out) } else { append(UInt16.max, to: &out) }
+        for list in [p.artists, p.languages] {
+            append(UInt16(list.count), to: &out)
+            for item in list { appendString(item, to: &out) }
+        }
         append(UInt16(t.width), to: &out)
         append(UInt16(t.tileCount), to: &out)
         for i in 0..<t.tileCount {
@@ -57,6 +68,19 @@ public enum UserStateCodec {
         let listens = try reader.u64()
         let newest = Int64(bitPattern: try reader.u64())
         let refTime = Int64(bitPattern: try reader.u64())
+        var profile = UserProfile()
+        let signup = Int64(bitPattern: try reader.u64())
+        profile.signupTimeMs = signup == Int64.min ? nil : signup
+        profile.picksTimeMs = Int64(bitPattern: try reader.u64())
+        profile.countryTimeMs = Int64(bitPattern: try reader.u64())
+        let countryLength = try reader.u16()
+        profile.country = countryLength == UInt16.max ? nil : try reader.bytes(Int(countryLength))
+        for list in [\UserProfile.artists, \UserProfile.languages] {
+            let n = Int(try reader.u16())
+            var items: [[UInt8]] = []
+            for _ in 0..<n { items.append(try reader.bytes(Int(try reader.u16()))) }
+            profile[keyPath: list] = items
+        }
         let width = Int(try reader.u16())
         let tileCount = Int(try reader.u16())
         guard width == expectedWidth else {
@@ -79,7 +103,15 @@ public enum UserStateCodec {
         guard let tiles = WindowTiles(width: width, referenceTimeMs: refTime, starts: starts, levels: levels, counts: counts, sums: sums) else {
             throw StateCorruption(message: "inconsistent tile arrays")
         }
-        return UserState(updateSequence: sequence, totalListens: listens, newestEventTimeMs: newest, tiles: tiles)
+        var state = UserState(updateSequence: sequence, totalListens: listens, newestEventTimeMs: newest, tiles: tiles)
+        state.profile = profile
+        return state
+    }
+
+    private static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let n = min(bytes.count, Int(UInt16.max - 1))
+        append(UInt16(n), to: &out)
+        out.append(contentsOf: bytes.prefix(n))
     }
 
     private static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
@@ -99,6 +131,12 @@ struct ByteReader {
         guard remaining >= size else { throw StateCorruption(message: "user state truncated at byte \(position)") }
         defer { position += size }
         return T(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: T.self))
+    }
+
+    mutating func bytes(_ n: Int) throws -> [UInt8] {
+        guard remaining >= n else { throw StateCorruption(message: "user state truncated at byte \(position)") }
+        defer { position += n }
+        return Array(bytes[position..<(position + n)])
     }
 
     mutating func u8() throws -> UInt8 { try take(UInt8.self) }

@@ -61,7 +61,7 @@ import UserRepState
         let a = try dumpState(reference.stateDirectory, model: w.env.model)
         let b = try dumpState(interrupted.stateDirectory, model: w.env.model)
         #expect(a.count == 200 || a.count == Set(w.listens.map(\.userID)).count)
-        #expect(a == b, "state after stop/restart differs from an uninterrupted run")
+        #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state after stop/restart differs for users \(differingUsers(a, b).prefix(5))")
         #expect(b.values.reduce(0) { $0 + $1.totalListens } == 3_000, "every listen counted exactly once")
     }
 
@@ -93,7 +93,7 @@ import UserRepState
 
         let a = try dumpState(reference.stateDirectory, model: w.env.model)
         let b = try dumpState(stateDir, model: w.env.model)
-        #expect(a == b, "state after SIGKILL and restart differs from an uninterrupted run")
+        #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state after SIGKILL and restart differs for users \(differingUsers(a, b).prefix(5))")
         #expect(b.values.reduce(0) { $0 + $1.totalListens } == 6_000)
     }
 

@@ -121,8 +121,7 @@ func readTopic(_ kafka: KafkaConfiguration, _ topic: String) throws -> [(key: [U
 
 /// Every user state in a closed state directory.
 func dumpState(_ directory: String, model: EncoderModel) throws -> [UserKey: UserState] {
-    let dims = model.manifest.embeddingDims
-    let store = try StateStore(directory: directory, embeddingBatchID: model.manifest.embeddingBatchId, width: dims.audio + dims.collaborative)
+    let store = try StateStore(directory: directory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
     var result: [UserKey: UserState] = [:]
     try store.forEachUser { key, state in
         result[key] = state
@@ -141,4 +140,9 @@ func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -> (all:
         if (latest[record.userID]?.updateSequence ?? 0) < record.updateSequence { latest[record.userID] = record }
     }
     return (all, latest)
+}
+
+/// Users whose states differ between two dumps (empty when equal), without printing the states.
+func differingUsers(_ a: [UserKey: UserState], _ b: [UserKey: UserState]) -> [String] {
+    Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.map(\.userIDString).sorted()
 }

@@ -12,7 +12,8 @@ import UserRepState
         var s = UserState(width: width)
         for i in 0..<listens {
             let e = (0..<width).map { _ in rng.nextGaussian() }
-            e.withUnsafeBufferPointer { s.applyListen(timeMs: 1_780_000_000_000 + Int64(i) * 3_600_000 * Int64(1 + rng.next() % 30), embedding: $0) }
+            e.withUnsafeBufferPointer { s.applyListen(timeMs: 1_780_000_000_000 + Int64(i) * 3_600_000 * Int64(1 + rng.next() % 30), vector: $0, country: i % 2 == 0 ? [83, 69] : nil) }
+            if i == 5 { s.applyOnboarding(timeMs: 1_780_000_000_000, artists: [[97]], languages: [[101, 110], [115, 118]], country: nil) }
         }
         return s
     }

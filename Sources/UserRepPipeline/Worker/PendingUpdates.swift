@@ -1,16 +1,27 @@
-// One poll cycle's valid listens, grouped by user (pure; no I/O).
+// One poll cycle's valid events, grouped by user (pure; no I/O).
+import UserRepModel
 import UserRepState
 
-/// Listens of one cycle grouped by user, in arrival order per user, so each user's state is
+/// Events of one cycle grouped by user, in arrival order per user, so each user's state is
 /// loaded, updated and encoded once per cycle however many of their events arrived.
 struct PendingUpdates {
+    /// One valid event of the cycle.
+    enum Event {
+        /// A listen: event time, track slot, device class (if given), country (if given).
+        case listen(timeMs: Int64, track: Int32, device: DeviceClass?, country: [UInt8]?)
+        /// An onboarding event.
+        case onboarding(OnboardingEvent)
+    }
+
     /// Distinct users, in first-seen order.
     private(set) var users: [UserKey] = []
+    /// Whether each user had an onboarding event this cycle (their output's trigger).
+    private(set) var onboarded: [Bool] = []
     private var slots: [UserKey: Int] = [:]
-    /// Per event: user slot, event time, track slot, record timestamp (for latency).
-    private(set) var events: [(user: Int, timeMs: Int64, track: Int32)] = []
+    /// Events with their user's slot, in arrival order.
+    private(set) var events: [(user: Int, event: Event)] = []
 
-    mutating func add(user: UserKey, timeMs: Int64, track: Int32) {
+    mutating func add(user: UserKey, _ event: Event) {
         let slot: Int
         if let s = slots[user] {
             slot = s
@@ -18,14 +29,17 @@ struct PendingUpdates {
             slot = users.count
             slots[user] = slot
             users.append(user)
+            onboarded.append(false)
         }
-        events.append((slot, timeMs, track))
+        if case .onboarding = event { onboarded[slot] = true }
+        events.append((slot, event))
     }
 
     var isEmpty: Bool { events.isEmpty }
 
     mutating func reset() {
         users.removeAll(keepingCapacity: true)
+        onboarded.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         events.removeAll(keepingCapacity: true)
     }

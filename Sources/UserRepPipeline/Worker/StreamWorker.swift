@@ -47,11 +47,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let tracks: TrackTableReader
     private let logger: Logger
     private let shouldStop: @Sendable () -> Bool
-    private let inputTopic: String
+    /// Input topics; index 0 is listens (or the replay topic), index 1 onboarding (stream mode).
+    private let inputTopics: [String]
     private let batch: KafkaMessageBatch
     private var pending = PendingUpdates()
-    private var nextOffsets: [Int32: Int64] = [:]
-    private var backfillTargets: [Int32: Int64] = [:]
+    private var nextOffsets: [KafkaTopicPartition: Int64] = [:]
+    private var backfillTargets: [KafkaTopicPartition: Int64] = [:]
+    private var listenVector: [Float] = []
     private var touched = Set<UserKey>()
     private var valueBuffer: [UInt8] = []
     private let batchIDBytes: [UInt8]
@@ -80,21 +82,28 @@ public final class StreamWorker: KafkaRebalanceHandler {
         batchIDBytes = Array(model.batchID.utf8)
         embeddingBatchIDBytes = Array(model.manifest.embeddingBatchId.utf8)
         let dims = model.manifest.embeddingDims
-        store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: dims.audio + dims.collaborative)
+        store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
+        listenVector = [Float](repeating: 0, count: model.layout.listenWidth)
         producer = try KafkaProducer(configuration: configuration.kafka)
         tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
                                       batchID: model.manifest.embeddingBatchId, dims: dims, logger: logger)
         switch mode {
-        case .stream: inputTopic = configuration.topics.listens
-        case .backfill(let topic): inputTopic = topic
+        case .stream: inputTopics = [configuration.topics.listens, configuration.topics.onboarding]
+        case .backfill(let topic): inputTopics = [topic]
         }
-        batch = KafkaMessageBatch(topics: [inputTopic])
+        batch = KafkaMessageBatch(topics: inputTopics)
         consumer = try KafkaConsumer(configuration: configuration.kafka.overriding(["group.id": configuration.groupID]), rebalance: nil)
         consumer.setRebalanceHandler(self)
-        for topic in [configuration.topics.output, configuration.topics.deadLetters, inputTopic] {
+        for topic in [configuration.topics.output, configuration.topics.deadLetters] + inputTopics {
             guard try producer.partitionCount(topic: topic) != nil else {
                 throw KafkaError("topic '\(topic)' does not exist; create it first (see README, 'Topics')")
             }
+        }
+        // A user's state lives with their partition number, so every input topic must be
+        // partitioned alike (same count, keyed by user id).
+        let counts = try inputTopics.map { try producer.partitionCount(topic: $0) ?? 0 }
+        guard Set(counts).count <= 1 else {
+            throw KafkaError("input topics must have the same number of partitions: \(zip(inputTopics, counts).map { "\($0)=\($1)" }.joined(separator: ", "))")
         }
     }
 
@@ -104,7 +113,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         try tracks.catchUp(shouldStop: shouldStop)
         switch mode {
         case .stream:
-            try consumer.subscribe([inputTopic])
+            try consumer.subscribe(inputTopics)
         case .backfill(let topic):
             guard let n = try consumer.partitionCount(topic: topic) else { throw KafkaError("replay topic '\(topic)' does not exist") }
             let stored = try store.offsets(topic: topic)
@@ -112,9 +121,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
             for p in 0..<Int32(n) {
                 let tp = KafkaTopicPartition(topic: topic, partition: p)
                 let marks = try consumer.watermarks(tp)
-                backfillTargets[p] = marks.high
+                backfillTargets[tp] = marks.high
                 let start = stored[p] ?? marks.low
-                nextOffsets[p] = start
+                nextOffsets[tp] = start
                 assignment[tp] = .at(start)
             }
             try consumer.assign(assignment)
@@ -159,17 +168,18 @@ public final class StreamWorker: KafkaRebalanceHandler {
         pending.reset()
         var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
         tracks.rejected.removeAll()
-        var cycleOffsets: [Int32: Int64] = [:]
+        var cycleOffsets: [KafkaTopicPartition: Int64] = [:]
         var timestamps: [Int64] = []
         if recordLatency { timestamps.reserveCapacity(n) }
         var clock = StageClock()
         for i in 0..<n {
             let m = batch[i]
             metrics.recordsRead += 1
-            cycleOffsets[m.partition] = m.offset + 1
+            guard m.topicIndex >= 0 else { continue }
+            cycleOffsets[KafkaTopicPartition(topic: inputTopics[m.topicIndex], partition: m.partition)] = m.offset + 1
             do {
-                let (user, time, track) = try validListen(m)
-                pending.add(user: user, timeMs: time, track: track)
+                let (user, event) = m.topicIndex == 0 ? try validListen(m) : try validOnboarding(m)
+                pending.add(user: user, event)
                 if recordLatency, let ts = m.timestampMs { timestamps.append(ts) }
             } catch let rejection as InputRejection {
                 rejected.append((DeadLetterRecord(message: m), rejection))
@@ -177,21 +187,34 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         clock.lap("parse", into: &metrics)
         // Apply the cycle's listens to state, in arrival order per user.
-        var states = try store.load(pending.users).map { $0 ?? UserState(width: tracks.table.width) }
+        var states = try store.load(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
         clock.lap("load", into: &metrics)
         let table = tracks.table
-        for e in pending.events {
-            table.withEmbedding(slot: e.track) { states[e.user].applyListen(timeMs: e.timeMs, embedding: $0) }
+        let trackWidth = table.width
+        for (user, event) in pending.events {
+            switch event {
+            case .listen(let time, let track, let device, let country):
+                listenVector.withUnsafeMutableBufferPointer { v in
+                    table.withEmbedding(slot: track) { e in for k in 0..<trackWidth { v[k] = e[k] } }
+                    for k in trackWidth..<v.count { v[k] = 0 }
+                    if let device { v[trackWidth + device.rawValue] = 1 }
+                    states[user].applyListen(timeMs: time, vector: UnsafeBufferPointer(v), country: country)
+                }
+                metrics.listensApplied += 1
+            case .onboarding(let e):
+                metrics.unknownArtists += e.artistIDs.filter { table.artistMean($0) == nil }.count
+                states[user].applyOnboarding(timeMs: e.timestampMs, artists: e.artistIDs, languages: e.languages, country: e.country)
+                metrics.onboardingsApplied += 1
+            }
         }
         clock.lap("apply", into: &metrics)
-        metrics.listensApplied += pending.events.count
         let updated = Array(zip(pending.users, states))
 
         // 1. Produce outputs and dead letters.
         if isBackfill {
             touched.formUnion(pending.users)
         } else {
-            try publish(updated, trigger: .listen, clock: &clock)
+            try publish(updated, triggers: pending.onboarded.map { $0 ? .onboarding : .listen }, clock: &clock)
         }
         for (record, rejection) in rejected {
             metrics.deadLetter(rejection.reason)
@@ -204,13 +227,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
         try producer.flush(timeoutMs: config.deliveryTimeoutMs)
         clock.lap("flush", into: &metrics)
         // 3. State and offsets together.
-        let offsets = cycleOffsets.map { SourceOffset(topic: inputTopic, partition: $0.key, next: $0.value) }
+        let offsets = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
         try store.commit(users: updated, offsets: offsets)
-        for (p, next) in cycleOffsets { nextOffsets[p] = next }
+        for (tp, next) in cycleOffsets { nextOffsets[tp] = next }
         // 4. Group offsets, for lag monitoring.
-        var groupOffsets: [KafkaTopicPartition: Int64] = [:]
-        for (p, next) in cycleOffsets { groupOffsets[KafkaTopicPartition(topic: inputTopic, partition: p)] = next }
-        do { try consumer.commit(groupOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
+        do { try consumer.commit(cycleOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
         clock.lap("commit", into: &metrics)
 
         if recordLatency {
@@ -222,28 +243,46 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.cycles += 1
     }
 
-    /// Validates one listen record and resolves its user key and track.
-    private func validListen(_ m: KafkaMessage) throws -> (UserKey, Int64, Int32) {
+    /// The value of an event record, within the size limit.
+    private func eventValue(_ m: KafkaMessage) throws -> UnsafeRawBufferPointer {
         guard let value = m.value, value.count > 0 else { throw InputRejection(.emptyValue, "record has no value") }
         guard value.count <= config.maxRecordBytes else {
             throw InputRejection(.oversized, "value of \(value.count) bytes exceeds the limit of \(config.maxRecordBytes)")
         }
-        let event = try ListenEvent.parse(value)
-        guard let key = m.key, key.elementsEqual(event.userID) else {
-            throw InputRejection(.keyMismatch, m.key == nil ? "record has no key; key listens by user_id" : "record key differs from user_id")
+        return value
+    }
+
+    /// Requires the record key to be the body's user id (events are partitioned by user).
+    private func checkKey(_ m: KafkaMessage, userID: [UInt8]) throws {
+        guard let key = m.key, key.elementsEqual(userID) else {
+            throw InputRejection(.keyMismatch, m.key == nil ? "record has no key; key events by user_id" : "record key differs from user_id")
         }
+    }
+
+    /// Validates one listen record and resolves its user key and track.
+    private func validListen(_ m: KafkaMessage) throws -> (UserKey, PendingUpdates.Event) {
+        let event = try ListenEvent.parse(try eventValue(m))
+        try checkKey(m, userID: event.userID)
         guard let track = tracks.table.slot(of: event.trackID) else {
             throw InputRejection(.unknownTrack, "track \(String(decoding: event.trackID, as: UTF8.self)) is not in embedding batch \(tracks.table.batchID)")
         }
-        return (UserKey(partition: m.partition, userID: event.userID), event.timestampMs, track)
+        return (UserKey(partition: m.partition, userID: event.userID),
+                .listen(timeMs: event.timestampMs, track: track, device: event.device.map(DeviceClass.init(name:)), country: event.country))
+    }
+
+    /// Validates one onboarding record.
+    private func validOnboarding(_ m: KafkaMessage) throws -> (UserKey, PendingUpdates.Event) {
+        let event = try OnboardingEvent.parse(try eventValue(m))
+        try checkKey(m, userID: event.userID)
+        return (UserKey(partition: m.partition, userID: event.userID), .onboarding(event))
     }
 
     /// Encodes and produces one record per user.
-    private func publish(_ users: [(UserKey, UserState)], trigger: RepresentationTrigger, clock: inout StageClock) throws {
+    private func publish(_ users: [(UserKey, UserState)], triggers: [RepresentationTrigger], clock: inout StageClock) throws {
         guard !users.isEmpty else { return }
         let t0 = Date()
         let computeTime = Self.nowMs()
-        let vectors = encoder.encodeVectors(users)
+        let vectors = encoder.encodeVectors(users, tracks: tracks.table)
         metrics.encodeSeconds += Date().timeIntervalSince(t0)
         metrics.usersEncoded += users.count
         clock.lap("encode", into: &metrics)
@@ -252,6 +291,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         try vectors.withUnsafeBufferPointer { all in
             for (i, (key, state)) in users.enumerated() {
                 let vector = UnsafeBufferPointer(rebasing: all[(i * dim)..<((i + 1) * dim)])
+                let trigger = triggers[i]
                 switch config.outputFormat {
                 case .protobuf:
                     RepresentationWireWriter.write(
@@ -286,7 +326,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             let states = try store.load(chunk)
             let present = zip(chunk, states).compactMap { k, s in s.map { (k, $0) } }
             var clock = StageClock()
-            try publish(present, trigger: .backfill, clock: &clock)
+            try publish(present, triggers: present.map { _ in .backfill }, clock: &clock)
             try producer.flush(timeoutMs: config.deliveryTimeoutMs)
             start += chunk.count
         }
@@ -297,13 +337,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// the watermark as of start-up).
     private func caughtUp() throws -> Bool {
         if isBackfill {
-            return backfillTargets.allSatisfy { p, high in (nextOffsets[p] ?? 0) >= high }
+            return backfillTargets.allSatisfy { tp, high in (nextOffsets[tp] ?? 0) >= high }
         }
         let assigned = consumer.assignment
         guard !assigned.isEmpty else { return false }
         for tp in assigned {
             let high = try consumer.watermarks(tp).high
-            if (nextOffsets[tp.partition] ?? 0) < high { return false }
+            if (nextOffsets[tp] ?? 0) < high { return false }
         }
         return true
     }
@@ -312,7 +352,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         guard isBackfill, let progress, force || Date().timeIntervalSince(lastProgress) >= 1 else { return }
         lastProgress = Date()
         let total = backfillTargets.values.reduce(0, +)
-        let done = backfillTargets.keys.reduce(Int64(0)) { $0 + min(nextOffsets[$1] ?? 0, backfillTargets[$1] ?? 0) }
+        let done = backfillTargets.reduce(Int64(0)) { $0 + min(nextOffsets[$1.key] ?? 0, $1.value) }
         let elapsed = max(Date().timeIntervalSince(started), 0.001)
         let rate = Double(metrics.recordsRead) / elapsed
         let lag = total - done
@@ -325,26 +365,28 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     /// Starts each assigned partition where this worker's state ends (or at the beginning).
     public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
-        let stored = (try? store.offsets(topic: inputTopic)) ?? [:]
         var starts: [KafkaTopicPartition: KafkaOffset] = [:]
-        for tp in partitions {
-            if let next = stored[tp.partition] {
-                starts[tp] = .at(next)
-                nextOffsets[tp.partition] = next
-            } else {
-                starts[tp] = .beginning
-                nextOffsets[tp.partition] = 0
+        for topic in Set(partitions.map(\.topic)) {
+            let stored = (try? store.offsets(topic: topic)) ?? [:]
+            for tp in partitions where tp.topic == topic {
+                if let next = stored[tp.partition] {
+                    starts[tp] = .at(next)
+                    nextOffsets[tp] = next
+                } else {
+                    starts[tp] = .beginning
+                    nextOffsets[tp] = 0
+                }
             }
         }
-        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.partition).sorted())"])
+        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
         return starts
     }
 
     /// Nothing is in flight between cycles, so revoked partitions are already committed.
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
-        for tp in partitions { nextOffsets.removeValue(forKey: tp.partition) }
+        for tp in partitions { nextOffsets.removeValue(forKey: tp) }
         store.evictCache(partitions: Set(partitions.map(\.partition)))
-        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.partition).sorted())"])
+        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

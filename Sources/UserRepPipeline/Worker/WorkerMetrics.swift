@@ -7,6 +7,10 @@ public struct WorkerMetrics: Sendable {
     public var recordsRead = 0
     /// Listens applied to state.
     public var listensApplied = 0
+    /// Onboarding events applied to state.
+    public var onboardingsApplied = 0
+    /// Picked artists with no track in the table (skipped, not fatal).
+    public var unknownArtists = 0
     /// Output records published.
     public var outputsPublished = 0
     /// Users encoded (rows through the encoder).
@@ -50,6 +54,6 @@ public struct WorkerMetrics: Sendable {
     /// One-line summary for logs.
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return "read=\(recordsRead) listens=\(listensApplied) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles)"
+        return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles)"
     }
 }
