@@ -21,8 +21,9 @@ public enum TilePolicy {
     /// The day number (days since 1970-01-01 UTC) containing `timeMs`.
     @inlinable
     public static func day(of timeMs: Int64) -> Int32 {
-        let d = timeMs >= 0 ? timeMs / dayMs : -((-timeMs + dayMs - 1) / dayMs)
-        return Int32(clamping: d)
+        // Floor division, defined for every Int64 (no negation that could overflow).
+        let (q, r) = timeMs.quotientAndRemainder(dividingBy: dayMs)
+        return Int32(clamping: r < 0 ? q - 1 : q)
     }
 
     /// First day held in 1-day tiles for reference day `refDay`.

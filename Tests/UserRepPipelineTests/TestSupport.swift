@@ -12,14 +12,14 @@ struct Workload {
     var generator: SyntheticGenerator
     var listens: [ListenEvent] = []
 
-    init(users: Int = 300, tracks: Int = 200, partitions: Int = 4, seed: UInt64 = 7) throws {
+    init(users: Int = 300, tracks: Int = 200, partitions: Int = 4, seed: UInt64 = 7, manifestURL: URL? = nil) throws {
         var s = SyntheticGenerator.Settings()
         s.users = users
         s.tracks = tracks
         s.artists = 20
         s.seed = seed
         generator = SyntheticGenerator(settings: s)
-        env = try EmbeddedEnvironment(brokers: 3, partitions: partitions, generator: generator)
+        env = try EmbeddedEnvironment(brokers: 3, partitions: partitions, generator: generator, manifestURL: manifestURL)
     }
 
     /// Produces `count` listens to `topic` and remembers them.
@@ -40,6 +40,8 @@ struct NaiveModel {
     let manifest: ModelManifest
     let weights: SafeTensors
     let tracks: [String: [Float]]
+    /// Mean embedding of each artist's tracks, in Double.
+    let artistMeans: [String: [Double]]
 
     init(manifestURL: URL, tracks: [TrackRecord]) throws {
         let data = try Data(contentsOf: manifestURL)
@@ -48,36 +50,94 @@ struct NaiveModel {
         manifest = try decoder.decode(ModelManifest.self, from: data)
         weights = try SafeTensors(contentsOf: manifestURL.deletingLastPathComponent().appendingPathComponent(manifest.weights))
         var t: [String: [Float]] = [:]
-        for r in tracks { t[String(decoding: r.trackID, as: UTF8.self)] = r.audio + r.collaborative }
+        var byArtist: [String: [[Float]]] = [:]
+        for r in tracks {
+            t[String(decoding: r.trackID, as: UTF8.self)] = r.audio + r.collaborative
+            byArtist[String(decoding: r.artistID, as: UTF8.self), default: []].append(r.audio + r.collaborative)
+        }
         self.tracks = t
+        artistMeans = byArtist.mapValues { list in
+            (0..<list[0].count).map { k in list.reduce(0) { $0 + Double($1[k]) } / Double(list.count) }
+        }
     }
 
-    /// The vector of a user whose listens are `events`, computed at their newest event time.
-    func vector(for events: [ListenEvent]) -> [Double] {
-        let ref = events.map(\.timestampMs).max() ?? 0
+    /// The vector of a user whose listens are `events` and onboarding events `onboarding`
+    /// (arrival order), computed at their newest event time.
+    func vector(for events: [ListenEvent], onboarding: [OnboardingEvent] = []) -> [Double] {
+        let ref = events.map(\.timestampMs).max() ?? Int64.min
+        let now = max(ref, onboarding.map(\.timestampMs).max() ?? Int64.min)
         let refDay = TilePolicy.day(of: ref)
-        let audio = manifest.embeddingDims.audio
+        let audio = manifest.embeddingDims.audio, collab = manifest.embeddingDims.collaborative
+        let devices = DeviceClass.allCases.count
+        // Profile, by the documented rules: first onboarding = sign-up, newest picks win, newest country wins.
+        let signup = onboarding.map(\.timestampMs).min()
+        var picks: OnboardingEvent?
+        for e in onboarding where e.timestampMs >= (picks?.timestampMs ?? Int64.min) { picks = e }
+        var country: (time: Int64, code: [UInt8])?
+        var stream: [(Int64, [UInt8]?)] = onboarding.map { ($0.timestampMs, $0.country) }
+        stream += events.map { ($0.timestampMs, $0.country) }
+        for (t, c) in stream { if let c, t >= (country?.time ?? Int64.min) { country = (t, c) } }
+        let picksActive = signup.map { now - $0 < manifest.onboardingPeriodMs } ?? false
+
         var x = [Double](repeating: 0, count: manifest.layers[0])
-        for g in manifest.features {
-            let horizon = Horizon.named(g.horizon ?? "")!
-            var count = 0.0
-            var sums = [Double](repeating: 0, count: audio + manifest.embeddingDims.collaborative)
-            for e in events {
-                let day = TilePolicy.day(of: e.timestampMs)
-                let level = TilePolicy.level(ofDay: day, refDay: refDay)
-                let start = level.tileStart(containing: day)
-                guard TilePolicy.isLive(start: start, level: level, refTimeMs: ref),
-                      TilePolicy.counts(start: start, level: level, horizon: horizon, computeTimeMs: ref) else { continue }
-                count += 1
-                let emb = tracks[String(decoding: e.trackID, as: UTF8.self)]!
-                for k in sums.indices { sums[k] += Double(emb[k]) }
+        var imputed = Set<String>()
+        func impute(_ g: FeatureGroup) {
+            imputed.insert(g.name)
+            for k in 0..<g.size { x[g.offset + k] = Double(g.imputation?[k] ?? 0) }
+        }
+        for g in manifest.features where g.kind != .imputedIndicators {
+            if let name = g.horizon, let horizon = Horizon.named(name) {
+                var count = 0.0
+                var sums = [Double](repeating: 0, count: audio + collab)
+                var deviceCounts = [Double](repeating: 0, count: devices)
+                for e in events {
+                    let day = TilePolicy.day(of: e.timestampMs)
+                    let level = TilePolicy.level(ofDay: day, refDay: refDay)
+                    let start = level.tileStart(containing: day)
+                    guard TilePolicy.isLive(start: start, level: level, refTimeMs: ref),
+                          TilePolicy.counts(start: start, level: level, horizon: horizon, computeTimeMs: now) else { continue }
+                    count += 1
+                    let emb = tracks[String(decoding: e.trackID, as: UTF8.self)]!
+                    for k in sums.indices { sums[k] += Double(emb[k]) }
+                    if let d = e.device { deviceCounts[DeviceClass(name: d).rawValue] += 1 }
+                }
+                switch g.kind {
+                case .playCountLog1p: x[g.offset] = log1p(count)
+                case .audioMean, .collaborativeMean:
+                    guard count > 0 else { impute(g); continue }
+                    let base = g.kind == .audioMean ? 0 : audio
+                    for k in 0..<g.size { x[g.offset + k] = sums[base + k] / count }
+                case .deviceMix:
+                    let total = deviceCounts.reduce(0, +)
+                    guard total > 0 else { impute(g); continue }
+                    for k in 0..<g.size { x[g.offset + k] = deviceCounts[k] / total }
+                default: Issue.record("unexpected per-horizon kind \(g.kind)")
+                }
+                continue
             }
             switch g.kind {
-            case .playCountLog1p: x[g.offset] = log1p(count)
-            case .audioMean: for k in 0..<g.size { x[g.offset + k] = count > 0 ? sums[k] / count : 0 }
-            case .collaborativeMean: for k in 0..<g.size { x[g.offset + k] = count > 0 ? sums[audio + k] / count : 0 }
-            default: Issue.record("unexpected feature kind \(g.kind)")
+            case .country:
+                guard let code = country?.code else { impute(g); continue }
+                let slot = (manifest.countries ?? []).firstIndex(of: String(decoding: code, as: UTF8.self)) ?? g.size - 1
+                for k in 0..<g.size { x[g.offset + k] = k == slot ? 1 : 0 }
+            case .accountAgeLog1pDays:
+                guard let signup else { impute(g); continue }
+                x[g.offset] = log1p(Double(max(0, now - signup)) / 86_400_000)
+            case .onboardingLanguages:
+                guard picksActive, let picks, !picks.languages.isEmpty else { impute(g); continue }
+                for (k, language) in (manifest.languages ?? []).enumerated() {
+                    x[g.offset + k] = picks.languages.contains(Array(language.utf8)) ? 1 : 0
+                }
+            case .onboardingArtistAudio, .onboardingArtistCollaborative:
+                let means = (picks?.artistIDs ?? []).compactMap { artistMeans[String(decoding: $0, as: UTF8.self)] }
+                guard picksActive, !means.isEmpty else { impute(g); continue }
+                let base = g.kind == .onboardingArtistAudio ? 0 : audio
+                for k in 0..<g.size { x[g.offset + k] = means.reduce(0) { $0 + $1[base + k] } / Double(means.count) }
+            default: Issue.record("unexpected kind \(g.kind)")
             }
+        }
+        for g in manifest.features where g.kind == .imputedIndicators {
+            for (k, name) in (g.covers ?? []).enumerated() { x[g.offset + k] = imputed.contains(name) ? 1 : 0 }
         }
         if let norm = manifest.normalization {
             let mean = weights.tensors[norm.mean]!.values, std = weights.tensors[norm.std]!.values
