@@ -14,7 +14,9 @@ struct DemoCommand: ParsableCommand {
         discussion: """
         Starts librdkafka's built-in Kafka-protocol cluster on loopback, writes a random-weight model,
         publishes a synthetic track catalogue, streams listens with Zipf-like skew over six months of
-        event time, runs the worker and prints the vectors it publishes. Runs until Ctrl-C, or until
+        event time (each new user signs up first; most pick artists and languages, some skip), runs
+        the worker with a context-aware model and prints the vectors it publishes, cold-start ones
+        (trigger onboarding) included. Runs until Ctrl-C, or until
         --events listens are processed.
 
         Example:
@@ -38,7 +40,8 @@ struct DemoCommand: ParsableCommand {
         let generator = SyntheticGenerator(settings: settings)
         // Each JSON listen is ~140 bytes; size partitions for the whole run (or an hour at the rate).
         let expected = events ?? Int(rate * 3600)
-        let env = try EmbeddedEnvironment(partitions: max(partitions, TopicPlan.embeddedPartitions(forBytes: expected * 150)), generator: generator)
+        let env = try EmbeddedEnvironment(partitions: max(partitions, TopicPlan.embeddedPartitions(forBytes: expected * 150)), generator: generator,
+                                          contextFeatures: true)
         defer { env.cleanUp() }
         print("embedded Kafka at \(env.cluster.bootstrapServers); model \(env.model.batchID) \(env.model.manifest.layers); \(tracks) tracks, \(users) users")
 
@@ -49,14 +52,14 @@ struct DemoCommand: ParsableCommand {
         let failure = Mutex<String?>(nil)
         let total = events ?? Int.max / 2
         let rate = self.rate
-        let kafka = env.kafka, topic = env.topics.listens
+        let kafka = env.kafka, topic = env.topics.listens, onboardingTopic = env.topics.onboarding
 
         let producerThread = Thread {
             do {
                 var g = generator
                 let producer = try KafkaProducer(configuration: kafka)
                 try ListenLoad.produce(&g, producer: producer, topic: topic, count: total, total: events ?? Int(rate * 86_400 * 180),
-                                       ratePerSecond: rate, shouldStop: { stop.isSet })
+                                       ratePerSecond: rate, onboardingTopic: onboardingTopic, shouldStop: { stop.isSet })
             } catch { failure.withLock { $0 = "producer: \(error)" } }
             producerDone.set()
         }
@@ -74,7 +77,7 @@ struct DemoCommand: ParsableCommand {
         producerThread.start()
         workerThread.start()
 
-        var received = 0
+        var received = 0, coldStart = 0
         var users = Set<String>()
         // The subscriber lives in this scope so it is gone before the cluster stops.
         do {
@@ -87,21 +90,22 @@ struct DemoCommand: ParsableCommand {
             for record in try subscriber.poll(timeoutMs: 100) {
                 received += 1
                 users.insert(record.userID)
+                if record.trigger == .onboarding { coldStart += 1 }
                 if Date().timeIntervalSince(second) >= 1 { second = Date(); printedThisSecond = 0 }
-                if printedThisSecond < printRate {
+                if printedThisSecond < printRate || (record.trigger == .onboarding && coldStart <= 3) {
                     print(record.summary())
                     printedThisSecond += 1
                 }
             }
             if Date().timeIntervalSince(lastStatus) >= 5 {
                 lastStatus = Date()
-                print("-- \(received) vectors received for \(users.count) users")
+                print("-- \(received) vectors received for \(users.count) users (\(coldStart) cold-start vectors from sign-ups)")
             }
             if done && subscriber.atEnd { break }
         }
         }
         if let message = failure.withLock({ $0 }) { throw ValidationError(message) }
         try env.verifyNothingDropped()
-        print("demo finished: \(received) vectors for \(users.count) users; nothing dropped by the embedded cluster")
+        print("demo finished: \(received) vectors for \(users.count) users (\(coldStart) cold-start); nothing dropped by the embedded cluster")
     }
 }

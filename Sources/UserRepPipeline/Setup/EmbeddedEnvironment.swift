@@ -24,7 +24,7 @@ public final class EmbeddedEnvironment {
     /// model (or uses `manifestURL`), and publishes the generator's catalogue to the track topic.
     public init(
         brokers: Int = 3, partitions: Int, generator: SyntheticGenerator, hidden: [Int] = [512, 256],
-        manifestURL existingModel: URL? = nil, topics: TopicNames = TopicNames()
+        manifestURL existingModel: URL? = nil, topics: TopicNames = TopicNames(), contextFeatures: Bool = false
     ) throws {
         cluster = try EmbeddedKafkaCluster(brokers: brokers)
         // A short session timeout: a worker that dies is replaced within seconds (the default 45 s
@@ -36,8 +36,9 @@ public final class EmbeddedEnvironment {
         if let existingModel {
             manifestURL = existingModel
         } else {
+            let context = contextFeatures ? (generator.settings.countries, generator.settings.languages) : nil
             let (manifest, weights) = ModelFactory.random(batchID: "demo-batch-1", embeddingBatchID: generator.settings.embeddingBatchID,
-                                                          dims: generator.settings.dims, hidden: hidden)
+                                                          dims: generator.settings.dims, hidden: hidden, context: context)
             manifestURL = try ModelFactory.write(manifest: manifest, weights: weights, to: directory.appendingPathComponent("model"))
         }
         model = try EncoderModel.load(manifestURL: manifestURL)
@@ -64,7 +65,7 @@ public final class EmbeddedEnvironment {
 
     /// Fails loudly if the cluster dropped any record of the given topics (default: all of ours).
     public func verifyNothingDropped(_ names: [String]? = nil) throws {
-        try TopicPlan.verifyNothingDropped(names ?? [topics.listens, topics.tracks, topics.output, topics.deadLetters], admin: admin())
+        try TopicPlan.verifyNothingDropped(names ?? [topics.listens, topics.onboarding, topics.tracks, topics.output, topics.deadLetters], admin: admin())
     }
 
     /// Removes the scratch directory.

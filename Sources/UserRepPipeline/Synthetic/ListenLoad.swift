@@ -10,8 +10,10 @@ public enum ListenLoad {
     @discardableResult
     public static func produce(
         _ generator: inout SyntheticGenerator, producer: KafkaProducer, topic: String, first: Int = 0, count: Int, total: Int,
-        ratePerSecond: Double? = nil, shouldStop: () -> Bool = { false }
+        ratePerSecond: Double? = nil, onboardingTopic: String? = nil, shouldStop: () -> Bool = { false }
     ) throws -> Int {
+        // With an onboarding topic, each user's first listen is preceded by their sign-up.
+        var signedUp = Set<[UInt8]>()
         let start = Date()
         var produced = 0
         while produced < count && !shouldStop() {
@@ -26,6 +28,10 @@ public enum ListenLoad {
             let burst = min(count - produced, ratePerSecond == nil ? 10_000 : max(1, Int(Date().timeIntervalSince(start) * (ratePerSecond ?? 0)) - produced))
             for _ in 0..<burst {
                 let event = generator.listen(index: first + produced, total: total)
+                if let onboardingTopic, signedUp.insert(event.userID).inserted {
+                    let signup = generator.onboarding(user: event.userID, timeMs: event.timestampMs - 60_000)
+                    try producer.produce(topic: onboardingTopic, key: signup.userID, value: signup.json())
+                }
                 try producer.produce(topic: topic, key: event.userID, value: event.json())
                 produced += 1
             }

@@ -30,6 +30,12 @@ public struct SyntheticGenerator: Sendable {
         public var lateFraction = 0.05
         /// Seed.
         public var seed: UInt64 = 42
+        /// Fraction of new users who complete onboarding (the rest skip it).
+        public var onboardingCompletion = 0.6
+        /// Countries users come from.
+        public var countries = ["SE", "US", "BR", "DE", "JP"]
+        /// Languages users may pick.
+        public var languages = ["en", "sv", "pt", "de", "ja", "es"]
 
         /// Default settings.
         public init() {}
@@ -83,8 +89,20 @@ public struct SyntheticGenerator: Sendable {
         let devices = ["mobile", "desktop", "speaker", "tv"]
         return ListenEvent(userID: Array(Self.userID(user).utf8), trackID: Array(Self.trackID(track).utf8),
                            timestampMs: time, msPlayed: Int64(30_000 + rng.next() % 200_000),
-                           country: Array(["SE", "US", "BR", "DE", "JP"][user % 5].utf8),
+                           country: Array(settings.countries[user % settings.countries.count].utf8),
                            device: Array(devices[Int(rng.next() % 4)].utf8))
+    }
+
+    /// The sign-up of user `user` at `timeMs`: some pick artists and languages, the others skip.
+    public mutating func onboarding(user: [UInt8], timeMs: Int64) -> OnboardingEvent {
+        let index = Int(String(decoding: user.dropFirst(), as: UTF8.self)) ?? 0
+        let country = Array(settings.countries[index % settings.countries.count].utf8)
+        guard rng.nextUnit() < settings.onboardingCompletion else {
+            return OnboardingEvent(userID: user, timestampMs: timeMs, artistIDs: [], languages: [], country: country)
+        }
+        let artists = (0..<(1 + Int(rng.next() % 5))).map { _ in Array("a\(Self.sample(trackCDF, rng.nextUnit()) % settings.artists)".utf8) }
+        let languages = (0..<(1 + Int(rng.next() % 2))).map { _ in Array(settings.languages[Int(rng.next() % UInt64(settings.languages.count))].utf8) }
+        return OnboardingEvent(userID: user, timestampMs: timeMs, artistIDs: artists, languages: languages, country: country)
     }
 
     static func zipfCDF(count: Int, exponent: Double) -> [Double] {
