@@ -37,28 +37,40 @@ import UserRepPipeline
             expectedValid += 1
         }
         try producer.produce(topic: w.env.topics.listens, key: Array("u3".utf8), value: nil)
+        let badOnboarding: [(String, DeadLetterReason)] = [
+            ("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"languages\":[]}", .missingField),
+            ("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[],\"languages\":\"en\"}", .invalidField),
+            ("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[\(Array(repeating: "\"a\"", count: 101).joined(separator: ","))],\"languages\":[]}", .invalidField),
+        ]
+        for (body, _) in badOnboarding {
+            try producer.produce(topic: w.env.topics.onboarding, key: Array("u7".utf8), value: Array(body.utf8))
+        }
+        try producer.produce(topic: w.env.topics.onboarding, key: Array("u7".utf8),
+                             value: Array("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[\"a1\"],\"languages\":[\"en\"]}".utf8))
         try producer.flush(timeoutMs: 10_000)
 
         let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
         #expect(metrics.listensApplied == expectedValid)
-        #expect(metrics.deadLetterTotal == bad.count + 1)
+        #expect(metrics.onboardingsApplied == 1)
+        #expect(metrics.deadLetterTotal == bad.count + 1 + badOnboarding.count)
 
         let dead = try readTopic(w.env.kafka, w.env.topics.deadLetters)
-        #expect(dead.count == bad.count + 1)
+        #expect(dead.count == bad.count + 1 + badOnboarding.count)
         var reasons: [String: Int] = [:]
         for record in dead {
             let headers = Dictionary(record.headers.map { ($0.name, $0.stringValue) }, uniquingKeysWith: { a, _ in a })
             reasons[headers[DeadLetterRecord.Header.reason] ?? "none", default: 0] += 1
-            #expect(headers[DeadLetterRecord.Header.topic] == w.env.topics.listens)
+            #expect([w.env.topics.listens, w.env.topics.onboarding].contains(headers[DeadLetterRecord.Header.topic] ?? ""))
             #expect(headers[DeadLetterRecord.Header.partition].flatMap(Int32.init) != nil)
             #expect(headers[DeadLetterRecord.Header.offset].flatMap(Int64.init) != nil)
             #expect(!(headers[DeadLetterRecord.Header.detail] ?? "").isEmpty)
             if let value = record.value {
-                #expect(bad.contains { Array($0.1.utf8) == value }, "original bytes are kept")
+                #expect(bad.contains { Array($0.1.utf8) == value } || badOnboarding.contains { Array($0.0.utf8) == value }, "original bytes are kept")
             }
         }
         var expected: [String: Int] = [DeadLetterReason.emptyValue.rawValue: 1]
         for (_, _, reason) in bad { expected[reason.rawValue, default: 0] += 1 }
+        for (_, reason) in badOnboarding { expected[reason.rawValue, default: 0] += 1 }
         #expect(reasons == expected)
         #expect(metrics.deadLetters == expected, "dead letters are counted per reason")
     }

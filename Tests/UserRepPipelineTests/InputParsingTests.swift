@@ -36,6 +36,16 @@ import UserRepPipeline
         #expect(reason("{\"user_id\":\"\u{7}\"}") != nil)
     }
 
+    @Test func onboardingEventsRoundTripAndSkippedPicksAreValid() throws {
+        let full = OnboardingEvent(userID: Array("u1".utf8), timestampMs: 1_780_000_000_000, artistIDs: [Array("a1".utf8), Array("a\"2".utf8)],
+                                   languages: [Array("en".utf8)], country: Array("SE".utf8))
+        let skipped = OnboardingEvent(userID: Array("u2".utf8), timestampMs: 1_780_000_000_000, artistIDs: [], languages: [])
+        for e in [full, skipped] {
+            #expect(try e.json().withUnsafeBytes { try OnboardingEvent.parse($0) } == e)
+        }
+        #expect(throws: InputRejection.self) { try Array("{\"user_id\":\"u\",\"timestamp_ms\":1780000000000,\"artist_ids\":[1],\"languages\":[]}".utf8).withUnsafeBytes { try OnboardingEvent.parse($0) } }
+    }
+
     @Test func trackRecordsAreCheckedAgainstDimensions() throws {
         let good = TrackRecord(trackID: Array("t".utf8), artistID: Array("a".utf8), batchID: "b", audio: [1, 2], collaborative: [3])
         let bytes = good.json()
