@@ -304,3 +304,30 @@ struct JSONReader {
         position += n
     }
 }
+
+extension JSONReader {
+    /// Reads one record that must be a JSON object. `field` names the known field a key stands
+    /// for (nil: skip its value); `read` then reads that field's value. A failure while reading a
+    /// known field is `invalid-field` naming it; any other failure is `malformed-json`.
+    static func readRecord(
+        _ bytes: UnsafeRawBufferPointer, field: (UnsafeRawBufferPointer) -> String?, read: (String, inout JSONReader) throws -> Void
+    ) throws(InputRejection) {
+        var reader = JSONReader(bytes)
+        var current: String?
+        do {
+            guard try reader.peek() == 0x7B else { throw InputRejection(.malformedJSON, "value is not a JSON object") }
+            try reader.readObject { key, r in
+                current = field(key)
+                if let name = current { try read(name, &r) } else { try r.skipValue() }
+            }
+            current = nil
+            try reader.expectEnd()
+        } catch let rejection as InputRejection {
+            throw rejection
+        } catch let error as JSONError {
+            throw current.map { InputRejection(.invalidField, "\($0): \(error.description)") } ?? InputRejection(.malformedJSON, error.description)
+        } catch {
+            throw InputRejection(.malformedJSON, String(describing: error))
+        }
+    }
+}

@@ -36,38 +36,24 @@ public struct ListenEvent: Sendable, Equatable {
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputRejection) -> ListenEvent {
         var user: [UInt8]?, track: [UInt8]?, time: Int64?
         var event = ListenEvent(userID: [], trackID: [], timestampMs: 0)
-        var reader = JSONReader(bytes)
-        var field = ""
-        do {
-            guard try reader.peek() == 0x7B else { throw InputRejection(.malformedJSON, "value is not a JSON object") }
-            try reader.readObject { key, r in
-                if key.elementsEqual(Keys.userID) {
-                    field = "user_id"; user = try r.readString(maxBytes: maxIDBytes)
-                } else if key.elementsEqual(Keys.trackID) {
-                    field = "track_id"; track = try r.readString(maxBytes: maxIDBytes)
-                } else if key.elementsEqual(Keys.timestamp) {
-                    field = "timestamp_ms"; time = try r.readInt64()
-                } else if key.elementsEqual(Keys.msPlayed) {
-                    field = "ms_played"; event.msPlayed = try r.readNullIfPresent() ? nil : try r.readInt64()
-                } else if key.elementsEqual(Keys.country) {
-                    field = "country"; event.country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
-                } else if key.elementsEqual(Keys.device) {
-                    field = "device"; event.device = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 64)
-                } else {
-                    field = ""; try r.skipValue()
-                }
+        try JSONReader.readRecord(bytes, field: { key in
+            if key.elementsEqual(Keys.userID) { return "user_id" }
+            if key.elementsEqual(Keys.trackID) { return "track_id" }
+            if key.elementsEqual(Keys.timestamp) { return "timestamp_ms" }
+            if key.elementsEqual(Keys.msPlayed) { return "ms_played" }
+            if key.elementsEqual(Keys.country) { return "country" }
+            if key.elementsEqual(Keys.device) { return "device" }
+            return nil
+        }, read: { name, r in
+            switch name {
+            case "user_id": user = try r.readString(maxBytes: maxIDBytes)
+            case "track_id": track = try r.readString(maxBytes: maxIDBytes)
+            case "timestamp_ms": time = try r.readInt64()
+            case "ms_played": event.msPlayed = try r.readNullIfPresent() ? nil : try r.readInt64()
+            case "country": event.country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
+            default: event.device = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 64)
             }
-            field = ""
-            try reader.expectEnd()
-        } catch let rejection as InputRejection {
-            throw rejection
-        } catch let error as JSONError {
-            throw field.isEmpty
-                ? InputRejection(.malformedJSON, error.description)
-                : InputRejection(.invalidField, "\(field): \(error.description)")
-        } catch {
-            throw InputRejection(.malformedJSON, String(describing: error))
-        }
+        })
         guard let user else { throw InputRejection(.missingField, "user_id is required") }
         guard let track else { throw InputRejection(.missingField, "track_id is required") }
         guard let time else { throw InputRejection(.missingField, "timestamp_ms is required") }

@@ -28,29 +28,19 @@ public struct OnboardingEvent: Sendable, Equatable {
     /// Parses and validates one record value. Unknown fields are ignored.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputRejection) -> OnboardingEvent {
         var user: [UInt8]?, time: Int64?, artists: [[UInt8]]?, languages: [[UInt8]]?, country: [UInt8]?
-        var reader = JSONReader(bytes)
-        var field = ""
-        do {
-            guard try reader.peek() == 0x7B else { throw InputRejection(.malformedJSON, "value is not a JSON object") }
-            try reader.readObject { key, r in
-                switch String(decoding: key, as: UTF8.self) {
-                case "user_id": field = "user_id"; user = try r.readString(maxBytes: ListenEvent.maxIDBytes)
-                case "timestamp_ms": field = "timestamp_ms"; time = try r.readInt64()
-                case "artist_ids": field = "artist_ids"; artists = try r.readStringArray(maxCount: maxPicks, maxBytes: ListenEvent.maxIDBytes)
-                case "languages": field = "languages"; languages = try r.readStringArray(maxCount: maxPicks, maxBytes: 32)
-                case "country": field = "country"; country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
-                default: field = ""; try r.skipValue()
-                }
+        let known: Set<String> = ["user_id", "timestamp_ms", "artist_ids", "languages", "country"]
+        try JSONReader.readRecord(bytes, field: { key in
+            let name = String(decoding: key, as: UTF8.self)
+            return known.contains(name) ? name : nil
+        }, read: { name, r in
+            switch name {
+            case "user_id": user = try r.readString(maxBytes: ListenEvent.maxIDBytes)
+            case "timestamp_ms": time = try r.readInt64()
+            case "artist_ids": artists = try r.readStringArray(maxCount: maxPicks, maxBytes: ListenEvent.maxIDBytes)
+            case "languages": languages = try r.readStringArray(maxCount: maxPicks, maxBytes: 32)
+            default: country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
             }
-            field = ""
-            try reader.expectEnd()
-        } catch let rejection as InputRejection {
-            throw rejection
-        } catch let error as JSONError {
-            throw field.isEmpty ? InputRejection(.malformedJSON, error.description) : InputRejection(.invalidField, "\(field): \(error.description)")
-        } catch {
-            throw InputRejection(.malformedJSON, String(describing: error))
-        }
+        })
         guard let user, !user.isEmpty else { throw InputRejection(.missingField, "user_id is required") }
         guard let time else { throw InputRejection(.missingField, "timestamp_ms is required") }
         guard time >= ListenEvent.minTimestampMs && time <= ListenEvent.maxTimestampMs else {

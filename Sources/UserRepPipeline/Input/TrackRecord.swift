@@ -27,29 +27,19 @@ public struct TrackRecord: Sendable, Equatable {
         var track: [UInt8]?, artist: [UInt8]?, batch: [UInt8]?
         var audio: [Float] = [], collab: [Float] = []
         var haveAudio = false, haveCollab = false
-        var reader = JSONReader(bytes)
-        var field = ""
-        do {
-            guard try reader.peek() == 0x7B else { throw InputRejection(.malformedJSON, "value is not a JSON object") }
-            try reader.readObject { key, r in
-                switch String(decoding: key, as: UTF8.self) {
-                case "track_id": field = "track_id"; track = try r.readString(maxBytes: 256)
-                case "artist_id": field = "artist_id"; artist = try r.readString(maxBytes: 256)
-                case "batch_id": field = "batch_id"; batch = try r.readString(maxBytes: 256)
-                case "audio": field = "audio"; try r.readFloatArray(maxCount: audioDims, into: &audio); haveAudio = true
-                case "collaborative": field = "collaborative"; try r.readFloatArray(maxCount: collaborativeDims, into: &collab); haveCollab = true
-                default: field = ""; try r.skipValue()
-                }
+        let known: Set<String> = ["track_id", "artist_id", "batch_id", "audio", "collaborative"]
+        try JSONReader.readRecord(bytes, field: { key in
+            let name = String(decoding: key, as: UTF8.self)
+            return known.contains(name) ? name : nil
+        }, read: { name, r in
+            switch name {
+            case "track_id": track = try r.readString(maxBytes: 256)
+            case "artist_id": artist = try r.readString(maxBytes: 256)
+            case "batch_id": batch = try r.readString(maxBytes: 256)
+            case "audio": try r.readFloatArray(maxCount: audioDims, into: &audio); haveAudio = true
+            default: try r.readFloatArray(maxCount: collaborativeDims, into: &collab); haveCollab = true
             }
-            field = ""
-            try reader.expectEnd()
-        } catch let rejection as InputRejection {
-            throw rejection
-        } catch let error as JSONError {
-            throw field.isEmpty ? InputRejection(.malformedJSON, error.description) : InputRejection(.invalidField, "\(field): \(error.description)")
-        } catch {
-            throw InputRejection(.malformedJSON, String(describing: error))
-        }
+        })
         guard let track, !track.isEmpty else { throw InputRejection(.missingField, "track_id is required") }
         guard let artist else { throw InputRejection(.missingField, "artist_id is required") }
         guard let batch else { throw InputRejection(.missingField, "batch_id is required") }
