@@ -13,6 +13,8 @@ public final class StateStore: @unchecked Sendable {
     /// Write-through cache of decoded states: RocksDB stays the durable copy, and every commit
     /// updates both, so a cached state is never newer or older than the stored one.
     private var cache: [UserKey: UserState] = [:]
+    /// Bytes of user state written so far (for the benchmark's state-size figure).
+    public private(set) var stateBytesWritten = 0
     /// Most user states kept decoded in memory.
     public let cacheCapacity: Int
     /// Floats per listen embedding in every stored state.
@@ -74,6 +76,7 @@ public final class StateStore: @unchecked Sendable {
         batch.clear()
         for (key, state) in users {
             UserStateCodec.encode(state, into: &scratch)
+            stateBytesWritten += scratch.count
             batch.put(key.storeKey, scratch)
         }
         for o in offsets {

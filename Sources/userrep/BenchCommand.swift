@@ -58,6 +58,8 @@ struct BenchCommand: ParsableCommand {
         let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
         print(String(format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps, m.cycles))
         print("stages: \(m.stageSummary)")
+        print(String(format: "state: %.1f MB written, %.0f bytes per user update", Double(m.stateBytesWritten) / 1e6,
+                     Double(m.stateBytesWritten) / Double(max(1, m.usersEncoded))))
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
         print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
         guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }

@@ -153,6 +153,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             reportProgress(force: true)
             try publishBackfill()
         }
+        metrics.stateBytesWritten = store.stateBytesWritten
         metrics.trackUpdates = tracks.applied
         metrics.tracksOtherBatch = tracks.otherBatch
         logger.info("worker stopped", metadata: ["metrics": "\(metrics.summary)"])

@@ -11,6 +11,8 @@ public struct WorkerMetrics: Sendable {
     public var onboardingsApplied = 0
     /// Picked artists with no track in the table (skipped, not fatal).
     public var unknownArtists = 0
+    /// Bytes of encoded user state written to the store.
+    public var stateBytesWritten = 0
     /// Output records published.
     public var outputsPublished = 0
     /// Users encoded (rows through the encoder).
