@@ -47,6 +47,11 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.isRetriable = isRetriable
     }
 
+    /// Whether the operation ran out of time (and may simply be retried).
+    public var isTimeout: Bool {
+        code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue || code == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE.rawValue
+    }
+
     public var description: String {
         "\(message) [\(name)\(isFatal ? ", fatal" : "")\(isRetriable ? ", retriable" : "")]"
     }

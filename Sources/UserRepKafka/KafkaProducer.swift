@@ -114,6 +114,9 @@ public final class KafkaProducer: @unchecked Sendable {
         try client.watermarks(tp, timeoutMs: timeoutMs)
     }
 
+    /// Throws unless a broker answers a metadata request within `timeoutMs`.
+    public func ping(timeoutMs: Int32) throws { try client.ping(timeoutMs: timeoutMs) }
+
     /// Number of partitions of a topic, nil if it does not exist.
     public func partitionCount(topic: String, timeoutMs: Int32 = 10_000) throws -> Int? {
         try client.partitionCount(topic: topic, timeoutMs: timeoutMs)

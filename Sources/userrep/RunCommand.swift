@@ -30,6 +30,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Most records per poll cycle.") var maxBatch = 20_000
     @Option(help: "Records larger than this many bytes are dead-lettered.") var maxRecordBytes = 65_536
     @Flag(help: "Exit once every assigned partition is read to its end (for batch jobs and tests).") var stopWhenCaughtUp = false
+    @Option(help: "File kept present while the worker is ready (for exec readiness probes).") var readyFile: String?
+    @Option(help: "Seconds without an answer from Kafka before the worker reports itself not ready.") var unreachableTimeout = 60
     @Option(help: "Exit after a cycle that brings the records read to at least this many.") var maxRecords: Int?
 
     func run() throws {
@@ -41,6 +43,8 @@ struct RunCommand: ParsableCommand {
         config.outputFormat = outputFormat
         config.maxBatchRecords = maxBatch
         config.maxRecordBytes = maxRecordBytes
+        config.readyFile = readyFile
+        config.unreachableTimeoutMs = unreachableTimeout * 1000
         let stop = StopFlag()
         stop.trapSignals()
         logger.info("starting worker", metadata: ["batch": "\(model.batchID)", "embedding_batch": "\(model.manifest.embeddingBatchId)", "group": "\(groupId)"])

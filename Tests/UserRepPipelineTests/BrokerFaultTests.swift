@@ -47,4 +47,53 @@ import UserRepState
         #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state differs for \(differingUsers(a, b).prefix(5))")
         try w.env.verifyNothingDropped()
     }
+
+    /// Waits for `condition` with a generous deadline; the deadline only bounds a hung test.
+    func eventually(_ what: String, within seconds: Double = 60, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() {
+            if Date() > deadline { Issue.record("timed out waiting until \(what)"); return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
+    @Test func unreachableClusterMakesWorkerNotReadyUntilItReturns() throws {
+        var w = try Workload(users: 50, tracks: 50, partitions: 3, seed: 43)
+        defer { w.env.cleanUp() }
+        try w.produceListens(500)
+        var config = w.env.workerConfiguration()
+        config.unreachableTimeoutMs = 1_500
+        let readyFile = w.env.directory.appendingPathComponent("ready").path
+        config.readyFile = readyFile
+        let model = w.env.model
+        let settings = config
+        let finish = Mutex(false)
+        let result = Mutex<WorkerMetrics?>(nil)
+        let failure = Mutex<String?>(nil)
+        let thread = Thread {
+            do {
+                let m = try StreamWorker(configuration: settings, model: model).run(until: .whenCaughtUp(gate: { finish.withLock { $0 } }))
+                result.withLock { $0 = m }
+            } catch { failure.withLock { $0 = "\(error)" } }
+        }
+        thread.start()
+        let exists = { FileManager.default.fileExists(atPath: readyFile) }
+        guard eventually("the worker is ready", exists) else { return }
+        for broker in Int32(1)...3 { w.env.cluster.setBrokerDown(broker) }
+        guard eventually("the worker reports not ready", { !exists() }) else { return }
+        for broker in Int32(1)...3 { w.env.cluster.setBrokerUp(broker) }
+        guard eventually("the worker is ready again", exists) else { return }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for i in 0..<300 {
+            let e = ListenEvent(userID: Array("u\(i % 50)".utf8), trackID: Array("t\(i % 50)".utf8), timestampMs: 1_790_000_000_000 + Int64(i))
+            try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json())
+        }
+        try producer.flush(timeoutMs: 30_000)
+        finish.withLock { $0 = true }
+        guard eventually("the worker finishes", { result.withLock { $0 } != nil || failure.withLock { $0 } != nil }) else { return }
+        #expect(failure.withLock { $0 } == nil, "worker failed: \(failure.withLock { $0 } ?? "")")
+        #expect(result.withLock { $0 }?.listensApplied == 800, "every listen before, during and after the outage is applied once")
+        #expect(!exists(), "the ready file is removed on shutdown")
+    }
 }

@@ -72,6 +72,15 @@ final class RDKafkaClient: @unchecked Sendable {
         return nil
     }
 
+    /// Asks the cluster for its broker list (no topics): the cheapest round trip that proves a
+    /// broker answers.
+    func ping(timeoutMs: Int32) throws {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 0, nil, &metadata, timeoutMs)
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: err, context: "no broker answered") }
+    }
+
     /// Name of librdkafka's client instance (for logs).
     var name: String { String(cString: rd_kafka_name(handle)) }
 

@@ -62,6 +62,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let started = Date()
     private var firstRecordAt: Date?
     private var lastCycleEnd: Date?
+    private let health: WorkerHealth
+    private var lastProbe = Date.distantPast
     /// Counters; read after `run` returns.
     public private(set) var metrics = WorkerMetrics()
     /// Called with progress lines during a backfill (events/s, done/total, ETA).
@@ -79,6 +81,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         self.logger = logger
         self.shouldStop = shouldStop
         encoder = RepresentationBatchEncoder(model: model)
+        health = WorkerHealth(unreachableTimeoutMs: configuration.unreachableTimeoutMs, readyFile: configuration.readyFile, logger: logger)
         batchIDBytes = Array(model.batchID.utf8)
         embeddingBatchIDBytes = Array(model.manifest.embeddingBatchId.utf8)
         let dims = model.manifest.embeddingDims
@@ -128,7 +131,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
             try consumer.assign(assignment)
         }
+        health.contact()
         defer {
+            health.shutDown()
             consumer.close()
             try? store.flush()
         }
@@ -137,6 +142,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             let n = try consumer.poll(into: batch, maxMessages: config.maxBatchRecords, timeoutMs: config.pollTimeoutMs)
             if n > 0 { clock.lap("poll", into: &metrics) }
             try tracks.poll()
+            if n > 0 { health.contact() } else { probeKafka() }
             if n == 0 && tracks.rejected.isEmpty {
                 reportProgress(force: false)
                 if case .whenCaughtUp(let gate) = condition, gate(), try caughtUp() { break }
@@ -225,7 +231,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             logger.debug("dead-lettered records", metadata: ["count": "\(rejected.count)", "first": "\(rejected[0].1)"])
         }
         // 2. Every record delivered, or the cycle fails here.
-        try producer.flush(timeoutMs: config.deliveryTimeoutMs)
+        try flushOutputs()
         clock.lap("flush", into: &metrics)
         // 3. State and offsets together.
         let offsets = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
@@ -316,6 +322,37 @@ public final class StreamWorker: KafkaRebalanceHandler {
         clock.lap("produce", into: &metrics)
     }
 
+    /// Waits for every queued record's delivery in one-second steps, reporting readiness while
+    /// Kafka is away; gives up (throws) only after `deliveryTimeoutMs`, or on a delivery failure.
+    private func flushOutputs() throws {
+        let started = Date()
+        while true {
+            do {
+                try producer.flush(timeoutMs: 1_000)
+                health.contact()
+                return
+            } catch let error as KafkaError where error.isTimeout {
+                health.evaluate()
+                guard Date().timeIntervalSince(started) * 1000 < Double(config.deliveryTimeoutMs) else { throw error }
+            }
+        }
+    }
+
+    /// While idle, asks Kafka something cheap once a second so readiness reflects reachability.
+    private func probeKafka() {
+        guard Date().timeIntervalSince(lastProbe) >= 1 else { return }
+        lastProbe = Date()
+        do {
+            try producer.ping(timeoutMs: 500)
+            health.contact()
+        } catch {
+            health.evaluate()
+        }
+    }
+
+    /// Whether the worker currently counts as ready (Kafka answered recently).
+    public var isReady: Bool { health.isReady }
+
     /// Backfill's end: every touched user's final vector, once.
     private func publishBackfill() throws {
         let users = touched.sorted {
@@ -328,7 +365,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             let present = zip(chunk, states).compactMap { k, s in s.map { (k, $0) } }
             var clock = StageClock()
             try publish(present, triggers: present.map { _ in .backfill }, clock: &clock)
-            try producer.flush(timeoutMs: config.deliveryTimeoutMs)
+            try flushOutputs()
             start += chunk.count
         }
         logger.info("backfill published final vectors", metadata: ["users": "\(users.count)"])

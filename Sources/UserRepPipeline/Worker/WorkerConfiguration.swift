@@ -22,6 +22,11 @@ public struct WorkerConfiguration: Sendable {
     /// How long to wait for output delivery before failing the cycle (and exiting non-zero).
     public var deliveryTimeoutMs: Int32 = 120_000
 
+    /// After this long without an answer from Kafka the worker reports itself not ready (and keeps retrying).
+    public var unreachableTimeoutMs = 60_000
+    /// File that exists exactly while the worker is ready (for exec readiness probes); nil for none.
+    public var readyFile: String?
+
     /// Creates a configuration.
     public init(kafka: KafkaConfiguration, stateDirectory: String) {
         self.kafka = kafka
