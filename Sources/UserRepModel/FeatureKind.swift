@@ -46,9 +46,6 @@ public struct FeatureKind: RawRepresentable, Codable, Sendable, Hashable {
         .onboardingLanguages, .onboardingArtistAudio, .onboardingArtistCollaborative,
     ]
 
-    /// Kinds derived from onboarding picks, dropped after the onboarding period.
-    public static let fromOnboardingPicks: Set<FeatureKind> = [.onboardingLanguages, .onboardingArtistAudio, .onboardingArtistCollaborative]
-
     public init(from decoder: Decoder) throws {
         rawValue = try decoder.singleValueContainer().decode(String.self)
     }

@@ -37,11 +37,4 @@ public final class OutputSubscriber {
         }
         return out
     }
-
-    /// Reads everything currently on the topic.
-    public func readToEnd() throws -> [RepresentationRecord] {
-        var all: [RepresentationRecord] = []
-        repeat { all += try poll() } while !atEnd
-        return all
-    }
 }

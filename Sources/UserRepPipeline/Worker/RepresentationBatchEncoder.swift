@@ -27,18 +27,6 @@ public struct RepresentationBatchEncoder: Sendable {
         return UserContext(signupTimeMs: p.signupTimeMs, country: p.country, languages: p.languages, artistEmbedding: artist)
     }
 
-    /// One record per state, in order.
-    public func encode(_ users: [(UserKey, UserState)], tracks: TrackTable, trigger: RepresentationTrigger, computeTimeMs: Int64) -> [RepresentationRecord] {
-        let out = model.outputSize
-        let vectors = encodeVectors(users, tracks: tracks)
-        return users.enumerated().map { i, entry in
-            RepresentationRecord(
-                userID: entry.0.userIDString, batchID: model.batchID, embeddingBatchID: model.manifest.embeddingBatchId,
-                vector: Array(vectors[(i * out)..<((i + 1) * out)]), eventTimeMs: entry.1.newestEventTimeMs,
-                computeTimeMs: computeTimeMs, updateSequence: entry.1.updateSequence, trigger: trigger)
-        }
-    }
-
     /// The vectors of all states, row major (`users.count × outputSize`), in one encoder pass.
     public func encodeVectors(_ users: [(UserKey, UserState)], tracks: TrackTable) -> [Float] {
         guard !users.isEmpty else { return [] }

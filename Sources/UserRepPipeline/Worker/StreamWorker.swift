@@ -287,10 +287,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Encodes and produces one record per user.
     private func publish(_ users: [(UserKey, UserState)], triggers: [RepresentationTrigger], clock: inout StageClock) throws {
         guard !users.isEmpty else { return }
-        let t0 = Date()
         let computeTime = Self.nowMs()
         let vectors = encoder.encodeVectors(users, tracks: tracks.table)
-        metrics.encodeSeconds += Date().timeIntervalSince(t0)
         metrics.usersEncoded += users.count
         clock.lap("encode", into: &metrics)
         let header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: encoder.model.batchID)]

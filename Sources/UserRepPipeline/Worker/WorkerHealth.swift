@@ -38,9 +38,6 @@ final class WorkerHealth {
         if let readyFile { try? FileManager.default.removeItem(atPath: readyFile) }
     }
 
-    /// Seconds since the last contact.
-    var secondsSinceContact: TimeInterval { Date().timeIntervalSince(lastContact) }
-
     /// Removes the ready file on shutdown.
     func shutDown() {
         isReady = false

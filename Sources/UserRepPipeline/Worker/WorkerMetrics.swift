@@ -25,8 +25,8 @@ public struct WorkerMetrics: Sendable {
     public var processingSeconds = 0.0
     /// Seconds per stage of the cycle: poll, parse, load, apply, encode, produce, flush, commit.
     public var stageSeconds: [String: Double] = [:]
-    /// Seconds spent in the encoder.
-    public var encodeSeconds = 0.0
+    /// Seconds spent in the encoder (features, GEMMs, activations).
+    public var encodeSeconds: Double { stageSeconds["encode"] ?? 0 }
     /// Track-table records applied, and refused because they belong to another embedding batch.
     public var trackUpdates = 0, tracksOtherBatch = 0
     /// Per-event latency samples (ms) from the event's produce time to its vector's delivery,
