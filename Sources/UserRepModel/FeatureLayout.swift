@@ -21,6 +21,8 @@ public struct FeatureLayout: Sendable, Equatable {
     /// How long onboarding picks are used after sign-up.
     public let onboardingPeriodMs: Int64
     private let horizonIndex: [Int]
+    /// Per group (in `groups` order): the input positions of the indicators that flag its imputation.
+    private let indicatorSlots: [[Int]]
 
     /// Validates the manifest's layout; every mismatch is reported by group name.
     public init(manifest: ModelManifest) throws {
@@ -102,6 +104,13 @@ public struct FeatureLayout: Sendable, Equatable {
         self.languages = Dictionary(languageList.enumerated().map { (Array($1.utf8), $0) }, uniquingKeysWith: { a, _ in a })
         self.onboardingPeriodMs = manifest.onboardingPeriodMs
         self.horizonIndex = sorted.map { g in horizons.firstIndex { $0.name == g.horizon } ?? -1 }
+        var slots = sorted.map { _ in [Int]() }
+        for indicator in sorted where indicator.kind == .imputedIndicators {
+            for (k, name) in (indicator.covers ?? []).enumerated() {
+                if let target = sorted.firstIndex(where: { $0.name == name }) { slots[target].append(indicator.offset + k) }
+            }
+        }
+        self.indicatorSlots = slots
     }
 
     private static func sizeReason(_ kind: FeatureKind, dims: ModelManifest.EmbeddingDims) -> String {
@@ -118,13 +127,15 @@ public struct FeatureLayout: Sendable, Equatable {
     /// Writes one user's input row at `computeTimeMs`. `aggregates[i]` belongs to `horizons[i]`.
     public func fill(row: UnsafeMutableBufferPointer<Float>, aggregates: [HorizonAggregate], context: UserContext, computeTimeMs: Int64) {
         precondition(row.count == inputSize && aggregates.count == horizons.count)
-        var imputed = Set<String>()
         let picksActive = context.signupTimeMs.map { computeTimeMs - $0 < onboardingPeriodMs } ?? false
-        func impute(_ g: FeatureGroup) {
-            imputed.insert(g.name)
-            for k in 0..<g.size { row[g.offset + k] = g.imputation?[k] ?? 0 }
+        for g in groups where g.kind == .imputedIndicators {
+            for k in 0..<g.size { row[g.offset + k] = 0 }
         }
         for (index, g) in groups.enumerated() where g.kind != .imputedIndicators {
+            func impute(_ g: FeatureGroup) {
+                for k in 0..<g.size { row[g.offset + k] = g.imputation?[k] ?? 0 }
+                for slot in indicatorSlots[index] { row[slot] = 1 }
+            }
             switch g.kind {
             case .playCountLog1p:
                 row[g.offset] = Float(log1p(Double(aggregates[horizonIndex[index]].count)))
@@ -159,9 +170,6 @@ public struct FeatureLayout: Sendable, Equatable {
             default:
                 impute(g)
             }
-        }
-        for g in groups where g.kind == .imputedIndicators {
-            for (k, name) in (g.covers ?? []).enumerated() { row[g.offset + k] = imputed.contains(name) ? 1 : 0 }
         }
     }
 }
