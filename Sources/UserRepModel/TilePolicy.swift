@@ -60,6 +60,17 @@ public enum TilePolicy {
         tileEndMs(start: start, level: level) > computeTimeMs - horizon.lengthMs
     }
 
+    /// The rule stated for one listen, from raw times alone: whether a listen at `eventTimeMs`
+    /// counts towards `horizon` at `computeTimeMs` when the user's newest listen is at
+    /// `referenceTimeMs`. `WindowTiles` applies it per tile; tests recompute aggregates with it.
+    public static func listenCounts(eventTimeMs: Int64, referenceTimeMs: Int64, horizon: Horizon, computeTimeMs: Int64) -> Bool {
+        let day = day(of: eventTimeMs)
+        let level = level(ofDay: day, refDay: self.day(of: referenceTimeMs))
+        let start = level.tileStart(containing: day)
+        return isLive(start: start, level: level, refTimeMs: referenceTimeMs)
+            && counts(start: start, level: level, horizon: horizon, computeTimeMs: max(computeTimeMs, referenceTimeMs))
+    }
+
     /// Tail granularity of a horizon in days: how much older than the horizon a counted listen can be.
     public static func tailGranularityDays(of horizon: Horizon) -> Int32 {
         if horizon.lengthMs <= 7 * dayMs { return TileLevel.day.widthDays }

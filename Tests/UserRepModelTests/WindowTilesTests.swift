@@ -9,16 +9,9 @@ import UserRepModel
     /// counted iff the tile ends after `t - H`.
     static func bruteForce(_ events: [Event], horizon: Horizon, at t: Int64, width: Int) -> (UInt64, [Double]) {
         guard let ref = events.map(\.time).max() else { return (0, Array(repeating: 0, count: width)) }
-        let t = max(t, ref)
-        let refDay = TilePolicy.day(of: ref)
         var count: UInt64 = 0
         var sums = [Double](repeating: 0, count: width)
-        for e in events {
-            let day = TilePolicy.day(of: e.time)
-            let level = TilePolicy.level(ofDay: day, refDay: refDay)
-            let start = level.tileStart(containing: day)
-            guard TilePolicy.isLive(start: start, level: level, refTimeMs: ref),
-                  TilePolicy.counts(start: start, level: level, horizon: horizon, computeTimeMs: t) else { continue }
+        for e in events where TilePolicy.listenCounts(eventTimeMs: e.time, referenceTimeMs: ref, horizon: horizon, computeTimeMs: t) {
             count += 1
             for k in 0..<width { sums[k] += Double(e.embedding[k]) }
         }

@@ -66,7 +66,6 @@ struct NaiveModel {
     func vector(for events: [ListenEvent], onboarding: [OnboardingEvent] = []) -> [Double] {
         let ref = events.map(\.timestampMs).max() ?? Int64.min
         let now = max(ref, onboarding.map(\.timestampMs).max() ?? Int64.min)
-        let refDay = TilePolicy.day(of: ref)
         let audio = manifest.embeddingDims.audio, collab = manifest.embeddingDims.collaborative
         let devices = DeviceClass.allCases.count
         // Profile, by the documented rules: first onboarding = sign-up, newest picks win, newest country wins.
@@ -90,12 +89,7 @@ struct NaiveModel {
                 var count = 0.0
                 var sums = [Double](repeating: 0, count: audio + collab)
                 var deviceCounts = [Double](repeating: 0, count: devices)
-                for e in events {
-                    let day = TilePolicy.day(of: e.timestampMs)
-                    let level = TilePolicy.level(ofDay: day, refDay: refDay)
-                    let start = level.tileStart(containing: day)
-                    guard TilePolicy.isLive(start: start, level: level, refTimeMs: ref),
-                          TilePolicy.counts(start: start, level: level, horizon: horizon, computeTimeMs: now) else { continue }
+                for e in events where TilePolicy.listenCounts(eventTimeMs: e.timestampMs, referenceTimeMs: ref, horizon: horizon, computeTimeMs: now) {
                     count += 1
                     let emb = tracks[String(decoding: e.trackID, as: UTF8.self)]!
                     for k in sums.indices { sums[k] += Double(emb[k]) }
