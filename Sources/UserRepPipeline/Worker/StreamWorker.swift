@@ -97,14 +97,16 @@ public final class StreamWorker: KafkaRebalanceHandler {
         batch = KafkaMessageBatch(topics: inputTopics)
         consumer = try KafkaConsumer(configuration: configuration.kafka.overriding(["group.id": configuration.groupID]), rebalance: nil)
         consumer.setRebalanceHandler(self)
-        for topic in [configuration.topics.output, configuration.topics.deadLetters] + inputTopics {
-            guard try producer.partitionCount(topic: topic) != nil else {
-                throw KafkaError("topic '\(topic)' does not exist; create it first (see README, 'Topics')")
+        var counts: [Int] = []
+        for topic in inputTopics + [configuration.topics.output, configuration.topics.deadLetters] {
+            guard let count = try producer.partitionCount(topic: topic) else {
+                throw KafkaError("topic '\(topic)' does not exist; create it first (`userrep topics create`)")
             }
+            counts.append(count)
         }
         // A user's state lives with their partition number, so every input topic must be
         // partitioned alike (same count, keyed by user id).
-        let counts = try inputTopics.map { try producer.partitionCount(topic: $0) ?? 0 }
+        counts = Array(counts.prefix(inputTopics.count))
         guard Set(counts).count <= 1 else {
             throw KafkaError("input topics must have the same number of partitions: \(zip(inputTopics, counts).map { "\($0)=\($1)" }.joined(separator: ", "))")
         }
