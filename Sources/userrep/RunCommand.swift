@@ -8,10 +8,10 @@ import UserRepPipeline
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a stream worker: listens in, user representations out.",
+        abstract: "Run a stream worker: listens and onboarding events in, user representations out.",
         discussion: """
-        Joins consumer group --group-id on the listens topic; start more workers with the same group
-        to scale out. State (RocksDB) and the input offsets it reflects are written atomically each
+        Joins consumer group --group-id on the listens and onboarding topics (which must have the
+        same partition count); start more workers with the same group to scale out. State (RocksDB) and the input offsets it reflects are written atomically each
         poll cycle; a restart resumes exactly where the state ends. SIGINT/SIGTERM stop cleanly.
 
         Example:

@@ -6,7 +6,7 @@ import ArgumentParser
 struct UserRep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "userrep",
-        abstract: "Keeps 120-dimensional user representations up to date from Kafka listen events.",
+        abstract: "Keeps 120-dimensional user representations up to date from Kafka listen and onboarding events.",
         discussion: """
         Quick start (no Kafka needed): userrep demo
         Production: userrep topics create --bootstrap-servers kafka:9092
