@@ -108,9 +108,6 @@ public final class KafkaConsumer: @unchecked Sendable {
         return batch.count
     }
 
-    /// Rebalances seen so far (assignments and revocations).
-    public var rebalanceCount: Int { context.generation }
-
     /// The most recent non-fatal consumer error, for health reporting.
     public private(set) var lastTransientError: KafkaError?
 
