@@ -122,6 +122,27 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// The group's committed next offset of each of `partitions` that has one. Waits for
+    /// transactional commits still pending (KIP-447), up to `timeoutMs`.
+    public func committed(_ partitions: [KafkaTopicPartition], timeoutMs: Int32 = 10_000) throws -> [KafkaTopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        let list = RDKafkaTopicPartitionList(capacity: partitions.count)
+        for tp in partitions { list.add(tp) }
+        let err = rd_kafka_committed(client.handle, list.pointer, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: err, context: "cannot read the group's committed offsets") }
+        var result: [KafkaTopicPartition: Int64] = [:]
+        for (tp, offset, error) in list.elements {
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: error, context: "cannot read the committed offset of \(tp)") }
+            if offset >= 0 { result[tp] = offset }
+        }
+        return result
+    }
+
+    /// Whether librdkafka considers the current assignment lost (session timed out, poll interval
+    /// exceeded): the partitions may already belong to another member, so nothing may be
+    /// produced or committed for them until the rebalance callback has run.
+    public var assignmentLost: Bool { rd_kafka_assignment_lost(client.handle) != 0 }
+
     /// Low and high watermarks of a partition.
     public func watermarks(_ tp: KafkaTopicPartition, timeoutMs: Int32 = 10_000) throws -> KafkaWatermarks {
         try client.watermarks(tp, timeoutMs: timeoutMs)

@@ -88,6 +88,15 @@ public struct KafkaMessage {
         let ts = rd_kafka_message_timestamp(pointer, &type)
         return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : ts
     }
+    /// The value of the record's last header called `name`, nil if it has none (no allocation).
+    public func header(named name: String) -> UnsafeRawBufferPointer? {
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return nil }
+        var value: UnsafeRawPointer?
+        var size = 0
+        guard rd_kafka_header_get_last(list, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return UnsafeRawBufferPointer(start: value, count: size)
+    }
     /// The record's headers (allocates).
     public var headers: [KafkaHeader] {
         var list: OpaquePointer?

@@ -25,20 +25,28 @@ public final class KafkaProducer: @unchecked Sendable {
         rd_kafka_conf_set_dr_msg_cb(config.pointer) { _, message, opaque in
             guard let opaque, let message else { return }
             let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
-            reports.record(message.pointee.err)
+            let m = message.pointee
+            reports.record(m.err)
+            if m.err == RD_KAFKA_RESP_ERR_NO_ERROR, m._private == KafkaProducer.trackedTag, let rkt = m.rkt {
+                reports.delivered(KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition), offset: m.offset)
+            }
         }
         client = try RDKafkaClient(kind: .producer, config: config)
     }
 
+    /// Marks records whose delivered offsets are tracked (`takeDeliveredOffsets`).
+    nonisolated(unsafe) static let trackedTag = UnsafeMutableRawPointer(bitPattern: 0x7472_6B64)
+
     /// Queues one record. Blocks (serving delivery reports) while librdkafka's queue is full.
-    /// `partition` nil lets librdkafka's partitioner choose from the key.
+    /// `partition` nil lets librdkafka's partitioner choose from the key. With `trackOffset`,
+    /// the record's delivered offset is remembered for `takeDeliveredOffsets`.
     public func produce(
         topic: String, partition: Int32? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
-        headers: [KafkaHeader] = [], timestampMs: Int64? = nil
+        headers: [KafkaHeader] = [], timestampMs: Int64? = nil, trackOffset: Bool = false
     ) throws {
         let rkt = try client.topic(topic)
         while true {
-            let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
+            let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
                 var count = 0
                 func add(_ type: rd_kafka_vtype_t, _ set: (inout rd_kafka_vu_t) -> Void) {
                     var vu = rd_kafka_vu_t()
@@ -59,6 +67,7 @@ public final class KafkaProducer: @unchecked Sendable {
                     $0.u.mem.size = value?.count ?? 0
                 }
                 if let timestampMs { add(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestampMs } }
+                if trackOffset { add(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = KafkaProducer.trackedTag } }
                 var list: OpaquePointer?
                 if !headers.isEmpty {
                     list = rd_kafka_headers_new(headers.count)
@@ -106,6 +115,10 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// For each partition written with `trackOffset` since the last call: the offset after the
+    /// newest such record delivered. Call after a successful `flush`.
+    public func takeDeliveredOffsets() -> [KafkaTopicPartition: Int64] { reports.takeTracked() }
+
     /// Records delivered successfully since the producer started.
     public var deliveredCount: Int { reports.delivered }
 
@@ -133,6 +146,18 @@ final class DeliveryReports: @unchecked Sendable {
     private var failures = 0
     private var firstFailure = RD_KAFKA_RESP_ERR_NO_ERROR
     private var delivered_ = 0
+    private var tracked: [KafkaTopicPartition: Int64] = [:]
+
+    func delivered(_ tp: KafkaTopicPartition, offset: Int64) {
+        lock.withLock { tracked[tp] = max(tracked[tp] ?? 0, offset + 1) }
+    }
+
+    func takeTracked() -> [KafkaTopicPartition: Int64] {
+        lock.withLock {
+            defer { tracked.removeAll() }
+            return tracked
+        }
+    }
 
     func record(_ err: rd_kafka_resp_err_t) {
         lock.withLock {

@@ -9,7 +9,6 @@ public final class StateStore: @unchecked Sendable {
     // Used from the worker thread only; RocksDB itself is thread safe.
     private let db: RocksDB
     private let batch: RocksDBWriteBatch
-    private var scratch: [UInt8] = []
     /// Write-through cache of decoded states: RocksDB stays the durable copy, and every commit
     /// updates both, so a cached state is never newer or older than the stored one.
     private var cache: [UserKey: UserState] = [:]
@@ -71,19 +70,20 @@ public final class StateStore: @unchecked Sendable {
         cache = cache.filter { !partitions.contains($0.key.partition) }
     }
 
-    /// Writes `users` and `offsets` in one atomic batch.
-    public func commit(users: [(UserKey, UserState)], offsets: [SourceOffset]) throws {
+    /// Writes `users` (serialized in `encoded`, same order), the input `offsets` and the changelog
+    /// `checkpoints` (per partition: the changelog offset after this state's newest record) in one
+    /// atomic batch.
+    public func commit(users: [(UserKey, UserState)], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]) throws {
+        precondition(encoded.count == users.count, "one encoded state per user")
         batch.clear()
-        for (key, state) in users {
-            UserStateCodec.encode(state, into: &scratch)
-            stateBytesWritten += scratch.count
-            batch.put(key.storeKey, scratch)
+        for (i, (key, _)) in users.enumerated() {
+            encoded.withState(i) { value in key.storeKey.withUnsafeBytes { batch.put($0, value) } }
         }
+        stateBytesWritten += encoded.byteCount
         for o in offsets {
-            withUnsafeBytes(of: o.next.littleEndian) { v in
-                Self.offsetKey(topic: o.topic, partition: o.partition).withUnsafeBytes { k in batch.put(k, v) }
-            }
+            putInt64(o.next, key: Self.offsetKey(topic: o.topic, partition: o.partition))
         }
+        for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
         try db.write(batch)
         if cache.count + users.count > cacheCapacity {
             // Crude but O(1) per entry: drop an arbitrary half; hot users come back on next use.
@@ -91,6 +91,55 @@ public final class StateStore: @unchecked Sendable {
             for key in Array(cache.keys.prefix(drop)) { cache.removeValue(forKey: key) }
         }
         for (key, state) in users { cache[key] = state }
+    }
+
+    /// Writes `users` and `offsets` in one atomic batch.
+    public func commit(users: [(UserKey, UserState)], offsets: [SourceOffset]) throws {
+        var encoded = EncodedStates()
+        for (_, state) in users { encoded.append(state) }
+        try commit(users: users, encoded: encoded, offsets: offsets)
+    }
+
+    /// The changelog offset up to which `partition`'s stored users are known to reflect the
+    /// changelog, nil if this store has never written or restored that partition.
+    public func changelogCheckpoint(partition: Int32) throws -> Int64? {
+        try db.get(Self.checkpointKey(partition)).flatMap { bytes in
+            bytes.count == 8 ? bytes.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } : nil
+        }
+    }
+
+    /// Deletes every user, input offset (of `topics`) and the changelog checkpoint of `partition`,
+    /// atomically, before the partition is rebuilt from the changelog.
+    public func resetPartition(_ partition: Int32, topics: [String]) throws {
+        evictCache(partitions: [partition])
+        batch.clear()
+        batch.deleteRange(from: UserKey.partitionPrefix(partition), to: UserKey.partitionPrefix(partition + 1))
+        for topic in topics { batch.delete(Self.offsetKey(topic: topic, partition: partition)) }
+        batch.delete(Self.checkpointKey(partition))
+        try db.write(batch)
+    }
+
+    /// Applies changelog records of `partition` (user id, serialized state or nil to delete),
+    /// validating each, and advances the partition's checkpoint to `checkpoint`, atomically.
+    public func applyChangelog(partition: Int32, records: [(userID: [UInt8], state: [UInt8]?)], checkpoint: Int64) throws {
+        evictCache(partitions: [partition])
+        batch.clear()
+        for (userID, state) in records {
+            let key = UserKey(partition: partition, userID: userID).storeKey
+            guard let state else { batch.delete(key); continue }
+            do {
+                _ = try state.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
+            } catch let error as StateCorruption {
+                throw StateCorruption(message: "changelog record of user '\(String(decoding: userID, as: UTF8.self))' in partition \(partition): \(error.message)")
+            }
+            batch.put(key, state)
+        }
+        putInt64(checkpoint, key: Self.checkpointKey(partition))
+        try db.write(batch)
+    }
+
+    private func putInt64(_ value: Int64, key: [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { v in key.withUnsafeBytes { k in batch.put(k, v) } }
     }
 
     /// The stored next offset of every partition of `topic` that has one.
@@ -119,6 +168,12 @@ public final class StateStore: @unchecked Sendable {
 
     /// Flushes everything to disk (clean shutdown).
     public func flush() throws { try db.flush() }
+
+    private static func checkpointKey(_ partition: Int32) -> [UInt8] {
+        var key = Array("c/".utf8)
+        withUnsafeBytes(of: partition.bigEndian) { key.append(contentsOf: $0) }
+        return key
+    }
 
     private static func offsetKey(topic: String, partition: Int32) -> [UInt8] {
         var key = Array("o/".utf8) + Array(topic.utf8)

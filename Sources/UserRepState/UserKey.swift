@@ -19,10 +19,16 @@ public struct UserKey: Sendable, Hashable {
 
     /// The store key: `u`, partition (big endian), user id.
     var storeKey: [UInt8] {
-        var key: [UInt8] = [0x75]
-        key.reserveCapacity(5 + userID.count)
-        withUnsafeBytes(of: partition.bigEndian) { key.append(contentsOf: $0) }
+        var key = Self.partitionPrefix(partition)
         key.append(contentsOf: userID)
+        return key
+    }
+
+    /// The prefix of every store key of `partition`.
+    static func partitionPrefix(_ partition: Int32) -> [UInt8] {
+        var key: [UInt8] = [0x75]
+        key.reserveCapacity(5 + 32)
+        withUnsafeBytes(of: partition.bigEndian) { key.append(contentsOf: $0) }
         return key
     }
 }

@@ -13,6 +13,11 @@ public struct UserState: Sendable, Equatable {
     public var tiles: WindowTiles
     /// What the user told us and where they are: sign-up, onboarding picks, country.
     public var profile = UserProfile()
+    /// Offset of the newest record applied from each input topic of the user's partition
+    /// (lane 0 listens, lane 1 onboarding), -1 before any. A user's records are applied in offset
+    /// order, so a record at or below this offset is already reflected and is skipped if read
+    /// again (after a crash, a rebalance or a restore from the changelog).
+    public var appliedOffsets = SIMD2<Int64>(-1, -1)
 
     /// A user with no events, for embeddings of `width` floats.
     public init(width: Int) {
@@ -29,6 +34,12 @@ public struct UserState: Sendable, Equatable {
         self.newestEventTimeMs = newestEventTimeMs
         self.tiles = tiles
     }
+
+    /// Whether the record at `offset` of input topic `lane` is already reflected in this state.
+    public func hasApplied(offset: Int64, lane: Int) -> Bool { offset <= appliedOffsets[lane] }
+
+    /// Records that the record at `offset` of input topic `lane` has been applied.
+    public mutating func markApplied(offset: Int64, lane: Int) { appliedOffsets[lane] = max(appliedOffsets[lane], offset) }
 
     /// Applies one listen: `vector` is the track embedding followed by the device one-hot.
     public mutating func applyListen(timeMs: Int64, vector: UnsafeBufferPointer<Float>, country: [UInt8]? = nil) {

@@ -6,30 +6,40 @@ public struct StateCorruption: Error, Sendable, CustomStringConvertible {
     /// What was wrong with the bytes.
     public let message: String
     public var description: String { message }
+
+    /// Creates an error with a message that says what was wrong.
+    public init(message: String) { self.message = message }
 }
 
 /// Encodes `UserState` as: version u8, sequence u64, listens u64, newest event time i64,
-/// tile reference time i64, the profile (signup i64 or i64.min, picks time i64, country time i64,
+/// tile reference time i64, applied listens offset i64, applied onboarding offset i64, the profile (signup i64 or i64.min, picks time i64, country time i64,
 /// country, artists, languages as u16-length strings and u16-counted lists; country length
 /// 0xFFFF = none),
 /// width u16, tile count u16, per tile (start i32, level u8, count u32), then all tile sums as
 /// f32; little endian throughout.
 public enum UserStateCodec {
     /// Format version written by this build.
-    public static let version: UInt8 = 2
-    static let headerSize = 1 + 8 + 8 + 8 + 8 + 2 + 2
+    public static let version: UInt8 = 3
+    static let headerSize = 1 + 8 + 8 + 8 + 8 + 8 + 8 + 2 + 2
     static let tileHeaderSize = 4 + 1 + 4
 
     /// Serializes a state into `out` (cleared first).
     public static func encode(_ state: UserState, into out: inout [UInt8]) {
-        let t = state.tiles
         out.removeAll(keepingCapacity: true)
-        out.reserveCapacity(headerSize + t.tileCount * (tileHeaderSize + 4 * t.width))
+        append(state, to: &out)
+    }
+
+    /// Appends a state's serialization to `out`.
+    public static func append(_ state: UserState, to out: inout [UInt8]) {
+        let t = state.tiles
+        out.reserveCapacity(out.count + headerSize + t.tileCount * (tileHeaderSize + 4 * t.width))
         out.append(version)
         append(state.updateSequence, to: &out)
         append(state.totalListens, to: &out)
         append(UInt64(bitPattern: state.newestEventTimeMs), to: &out)
         append(UInt64(bitPattern: t.referenceTimeMs), to: &out)
+        append(UInt64(bitPattern: state.appliedOffsets[0]), to: &out)
+        append(UInt64(bitPattern: state.appliedOffsets[1]), to: &out)
         let p = state.profile
         append(UInt64(bitPattern: p.signupTimeMs ?? Int64.min), to: &out)
         append(UInt64(bitPattern: p.picksTimeMs), to: &out)
@@ -68,6 +78,7 @@ public enum UserStateCodec {
         let listens = try reader.u64()
         let newest = Int64(bitPattern: try reader.u64())
         let refTime = Int64(bitPattern: try reader.u64())
+        let applied = SIMD2(Int64(bitPattern: try reader.u64()), Int64(bitPattern: try reader.u64()))
         var profile = UserProfile()
         let signup = Int64(bitPattern: try reader.u64())
         profile.signupTimeMs = signup == Int64.min ? nil : signup
@@ -105,6 +116,7 @@ public enum UserStateCodec {
         }
         var state = UserState(updateSequence: sequence, totalListens: listens, newestEventTimeMs: newest, tiles: tiles)
         state.profile = profile
+        state.appliedOffsets = applied
         return state
     }
 

@@ -63,7 +63,7 @@ struct DemoCommand: ParsableCommand {
             } catch { failure.withLock { $0 = "producer: \(error)" } }
             producerDone.set()
         }
-        let config = env.workerConfiguration()
+        let config = try env.workerConfiguration()
         let model = env.model
         let boundedRun = events != nil
         let workerThread = Thread {
@@ -105,7 +105,7 @@ struct DemoCommand: ParsableCommand {
         }
         }
         if let message = failure.withLock({ $0 }) { throw ValidationError(message) }
-        try env.verifyNothingDropped()
+        try env.verifyNothingDropped(changelog: false)
         print("demo finished: \(received) vectors for \(users.count) users (\(coldStart) cold-start); nothing dropped by the embedded cluster")
     }
 }

@@ -32,6 +32,7 @@ struct TopicOptions: ParsableArguments {
     @Option(help: "Track-embeddings topic (compacted).") var tracksTopic = "track-embeddings"
     @Option(help: "Output topic (compacted).") var outputTopic = "user-representations"
     @Option(help: "Dead-letter topic.") var deadLetterTopic = "userrep-dead-letters"
+    @Option(help: "State changelog topic (compacted, as many partitions as the input; default <group-id>-state-changelog).") var changelogTopic: String?
 
     var names: TopicNames {
         var t = TopicNames()
@@ -40,6 +41,7 @@ struct TopicOptions: ParsableArguments {
         t.tracks = tracksTopic
         t.output = outputTopic
         t.deadLetters = deadLetterTopic
+        t.changelog = changelogTopic
         return t
     }
 }

@@ -11,8 +11,7 @@ import UserRepState
         var w = try Workload(users: 150, tracks: 100, partitions: 3, seed: 41)
         defer { w.env.cleanUp() }
         try w.produceListens(3_000)
-        var reference = w.env.workerConfiguration(stateName: "reference")
-        reference.groupID = "reference"
+        let reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
         try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
 
         // Transient errors queued for the next requests of each kind: Produce (0), Fetch (1),
@@ -21,8 +20,7 @@ import UserRepState
         w.env.cluster.pushRequestErrors(apiKey: 0, errors: [6, 7, 6])
         w.env.cluster.pushRequestErrors(apiKey: 1, errors: [6, 7])
         w.env.cluster.pushRequestErrors(apiKey: 8, errors: [15, 15])
-        var faulty = w.env.workerConfiguration(stateName: "faulty")
-        faulty.groupID = "faulty"
+        var faulty = try w.env.workerConfiguration(stateName: "faulty", groupID: "faulty")
         faulty.maxBatchRecords = 200
         let cycles = Mutex(0)
         let cluster = w.env.cluster
@@ -62,7 +60,7 @@ import UserRepState
         var w = try Workload(users: 50, tracks: 50, partitions: 3, seed: 43)
         defer { w.env.cleanUp() }
         try w.produceListens(500)
-        var config = w.env.workerConfiguration()
+        var config = try w.env.workerConfiguration()
         config.unreachableTimeoutMs = 1_500
         let readyFile = w.env.directory.appendingPathComponent("ready").path
         config.readyFile = readyFile

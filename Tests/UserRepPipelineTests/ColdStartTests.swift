@@ -49,7 +49,7 @@ import UserRepPipeline
         try send(OnboardingEvent(userID: b("twinA"), timestampMs: t0, artistIDs: [b("a3")], languages: [b("pt")], country: b("BR")))
         try send(OnboardingEvent(userID: b("twinB"), timestampMs: t0, artistIDs: [b("a4"), b("a5")], languages: [b("ja")], country: b("BR")))
         try producer.flush(timeoutMs: 10_000)
-        var config = w.env.workerConfiguration()
+        var config = try w.env.workerConfiguration()
         let m1 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(m1.onboardingsApplied == 4)
         #expect(m1.unknownArtists == 1, "unknown artists are counted and skipped")

@@ -11,7 +11,7 @@ import UserRepState
         var w = try Workload(users: 300, tracks: 200)
         defer { w.env.cleanUp() }
         try w.produceListens(4_000)
-        var config = w.env.workerConfiguration()
+        var config = try w.env.workerConfiguration()
         config.maxBatchRecords = 700
         let metrics = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(metrics.listensApplied == 4_000)
@@ -44,13 +44,11 @@ import UserRepState
         var w = try Workload(users: 200, tracks: 150, seed: 11)
         defer { w.env.cleanUp() }
         try w.produceListens(3_000)
-        var reference = w.env.workerConfiguration(stateName: "reference")
-        reference.groupID = "reference"
+        var reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
         reference.maxBatchRecords = 400
         try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
 
-        var interrupted = w.env.workerConfiguration(stateName: "interrupted")
-        interrupted.groupID = "interrupted"
+        var interrupted = try w.env.workerConfiguration(stateName: "interrupted", groupID: "interrupted")
         interrupted.maxBatchRecords = 400
         for stopAfter in [700, 1_500] {
             let m = try StreamWorker(configuration: interrupted, model: w.env.model).run(until: .afterRecords(stopAfter - (stopAfter == 700 ? 0 : 700)))
@@ -70,11 +68,11 @@ import UserRepState
         var w = try Workload(users: 200, tracks: 150, seed: 13)
         defer { w.env.cleanUp() }
         try w.produceListens(6_000)
-        var reference = w.env.workerConfiguration(stateName: "reference")
-        reference.groupID = "reference"
+        let reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
         try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
 
         let stateDir = w.env.directory.appendingPathComponent("killed").path
+        try w.env.ensureChangelog(groupID: "killed")
         let args = ["run", "--bootstrap-servers", w.env.cluster.bootstrapServers, "--model", w.env.manifestURL.path,
                     "--state-dir", stateDir, "--group-id", "killed", "--max-batch", "150", "--log-level", "warning",
                     "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"]
@@ -102,7 +100,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         try w.env.cluster.createTopic("replay", partitions: 3)
         try w.produceListens(2_500, topic: "replay")
-        var config = w.env.workerConfiguration(stateName: "backfill")
+        var config = try w.env.workerConfiguration(stateName: "backfill")
         config.maxBatchRecords = 300
         var lines: [String] = []
         let worker = try StreamWorker(configuration: config, model: w.env.model, mode: .backfill(topic: "replay"))

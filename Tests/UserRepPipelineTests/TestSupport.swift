@@ -1,5 +1,6 @@
 // Shared helpers of the end-to-end tests: a small embedded setup and independent recomputation.
 import Foundation
+import Synchronization
 import Testing
 import UserRepKafka
 import UserRepModel
@@ -153,20 +154,21 @@ struct NaiveModel {
     }
 }
 
-/// Every record on a topic, with headers, read from the beginning to the end.
-func readTopic(_ kafka: KafkaConfiguration, _ topic: String) throws -> [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader])] {
+/// Every record on a topic, with headers, read from the beginning to the end (in offset order
+/// within each partition).
+func readTopic(_ kafka: KafkaConfiguration, _ topic: String) throws -> [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], partition: Int32)] {
     let consumer = try KafkaConsumer(configuration: kafka.overriding(["group.id": "test-reader-\(UUID().uuidString)"]), trackPartitionEnd: true)
     guard let n = try consumer.partitionCount(topic: topic) else { return [] }
     var all: [KafkaTopicPartition: KafkaOffset] = [:]
     for p in 0..<Int32(n) { all[KafkaTopicPartition(topic: topic, partition: p)] = .beginning }
     try consumer.assign(all)
     let batch = KafkaMessageBatch(topics: [topic])
-    var out: [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader])] = []
+    var out: [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], partition: Int32)] = []
     repeat {
         try consumer.poll(into: batch, maxMessages: 10_000, timeoutMs: 200)
         for i in 0..<batch.count {
             let m = batch[i]
-            out.append((m.key.map { Array($0) }, m.value.map { Array($0) }, m.headers))
+            out.append((m.key.map { Array($0) }, m.value.map { Array($0) }, m.headers, m.partition))
         }
     } while !consumer.partitionsAtEnd.isSuperset(of: consumer.assignment)
     consumer.close()
@@ -199,4 +201,97 @@ func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -> (all:
 /// Users whose states differ between two dumps (empty when equal), without printing the states.
 func differingUsers(_ a: [UserKey: UserState], _ b: [UserKey: UserState]) -> [String] {
     Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.map(\.userIDString).sorted()
+}
+
+/// The newest state of every user in a changelog topic: the authority once workers have stopped.
+func changelogStates(_ kafka: KafkaConfiguration, _ topic: String, model: EncoderModel) throws -> [UserKey: UserState] {
+    var result: [UserKey: UserState] = [:]
+    for r in try readTopic(kafka, topic) {
+        let key = UserKey(partition: r.partition, userID: r.key ?? [])
+        guard let value = r.value else { result.removeValue(forKey: key); continue }
+        result[key] = try value.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: model.layout.listenWidth) }
+    }
+    return result
+}
+
+/// Compares the final vector of every user on two output topics: the users, update sequences,
+/// and the largest relative difference of a vector element.
+func compareFinalVectors(_ kafka: KafkaConfiguration, _ topic: String, _ referenceTopic: String) throws -> (sameUsers: Bool, sequenceMismatches: [String], worst: Double) {
+    let a = try latestVectors(kafka, topic).latest
+    let b = try latestVectors(kafka, referenceTopic).latest
+    var worst = 0.0
+    var mismatches: [String] = []
+    for (user, record) in a {
+        guard let other = b[user] else { continue }
+        if record.updateSequence != other.updateSequence { mismatches.append(user) }
+        for (x, y) in zip(record.vector, other.vector) { worst = max(worst, Double(abs(x - y)) / max(1, Double(abs(y)))) }
+    }
+    return (Set(a.keys) == Set(b.keys), mismatches.sorted(), worst)
+}
+
+/// Produces listens from a background thread in bursts, so workers see them arrive over time.
+/// With `holds`, it stops before each of those indexes until `release()` is called.
+final class BurstSender: Sendable {
+    private let produced = Mutex(0)
+    private let released = Mutex(0)
+    /// Listens to send, in order.
+    let events: [ListenEvent]
+
+    init(kafka: KafkaConfiguration, topic: String, events: [ListenEvent], holds: [Int] = [], burst: Int = 200, pauseMicroseconds: UInt32 = 20_000) {
+        self.events = events
+        let thread = Thread { [self] in
+            guard let producer = try? KafkaProducer(configuration: kafka) else { return }
+            for (i, e) in events.enumerated() {
+                if let hold = holds.firstIndex(of: i) {
+                    try? producer.flush(timeoutMs: 30_000)
+                    produced.withLock { $0 = i }
+                    while released.withLock({ $0 }) <= hold { usleep(10_000) }
+                }
+                try? producer.produce(topic: topic, key: e.userID, value: e.json())
+                if i % burst == burst - 1 {
+                    try? producer.flush(timeoutMs: 30_000)
+                    produced.withLock { $0 = i + 1 }
+                    usleep(pauseMicroseconds)
+                }
+            }
+            try? producer.flush(timeoutMs: 30_000)
+            produced.withLock { $0 = events.count }
+        }
+        thread.start()
+    }
+
+    /// Lets the sender continue past its next hold.
+    func release() { released.withLock { $0 += 1 } }
+
+    /// Blocks until every listen has been delivered.
+    func waitUntilDone() { while produced.withLock({ $0 }) < events.count { usleep(20_000) } }
+
+    /// Listens produced per user id.
+    var perUser: [String: UInt64] { Dictionary(grouping: events) { String(decoding: $0.userID, as: UTF8.self) }.mapValues { UInt64($0.count) } }
+}
+
+/// Arguments of a `userrep run` process on the workload's cluster, in group `group`, with state
+/// in the scratch directory's `state` folder.
+func workerArguments(_ env: EmbeddedEnvironment, group: String, state: String, maxBatch: Int = 100, logLevel: String = "warning") -> [String] {
+    ["run", "--bootstrap-servers", env.cluster.bootstrapServers, "--model", env.manifestURL.path,
+     "--state-dir", env.directory.appendingPathComponent(state).path, "--group-id", group, "--max-batch", String(maxBatch),
+     "--log-level", logLevel, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"]
+}
+
+/// Runs an uninterrupted in-process worker over everything on the input topics, in group
+/// "reference" with state "reference" and its own output topic "reference-output".
+func runReference(_ env: EmbeddedEnvironment) throws -> WorkerConfiguration {
+    var reference = try env.workerConfiguration(stateName: "reference", groupID: "reference")
+    reference.topics.output = "reference-output"
+    try env.cluster.createTopic("reference-output", partitions: env.partitions)
+    try StreamWorker(configuration: reference, model: env.model).run(until: .whenCaughtUp())
+    return reference
+}
+
+/// The consumer group's committed next offset per partition of `topic`.
+func committedOffsets(_ kafka: KafkaConfiguration, group: String, topic: String, partitions: Int) throws -> [Int32: Int64] {
+    let consumer = try KafkaConsumer(configuration: kafka.overriding(["group.id": group]))
+    defer { consumer.close() }
+    let tps = (0..<Int32(partitions)).map { KafkaTopicPartition(topic: topic, partition: $0) }
+    return Dictionary(uniqueKeysWithValues: try consumer.committed(tps).map { ($0.key.partition, $0.value) })
 }

@@ -11,12 +11,16 @@ public final class EmbeddedEnvironment {
     public let kafka: KafkaConfiguration
     /// Topic names.
     public let topics: TopicNames
+    /// Partitions of the input topics (and of every changelog).
+    public let partitions: Int
     /// Scratch directory (model, state); removed by `cleanUp()`.
     public let directory: URL
     /// The model's manifest file.
     public let manifestURL: URL
     /// The loaded model.
     public let model: EncoderModel
+    /// Changelog topics created so far (checked by `verifyNothingDropped`).
+    private var createdChangelogs: [String] = []
     /// A new admin client (not kept, so no client outlives the cluster it talks to).
     public func admin() throws -> KafkaAdmin { try KafkaAdmin(configuration: kafka) }
 
@@ -31,6 +35,7 @@ public final class EmbeddedEnvironment {
         // is for real networks); everything here runs on one machine.
         kafka = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
         self.topics = topics
+        self.partitions = partitions
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if let existingModel {
@@ -49,6 +54,7 @@ public final class EmbeddedEnvironment {
             specs[i] = KafkaTopicSpec(name: topics.tracks, partitions: TopicPlan.embeddedPartitions(forBytes: trackBytes), configs: specs[i].configs)
         }
         try TopicPlan.create(specs, on: cluster)
+        createdChangelogs.append(topics.changelog(forGroup: "userrep"))
         let producer = try KafkaProducer(configuration: kafka)
         for record in generator.trackRecords() {
             try producer.produce(topic: topics.tracks, key: record.trackID, value: record.json())
@@ -56,16 +62,31 @@ public final class EmbeddedEnvironment {
         try producer.flush(timeoutMs: 60_000)
     }
 
-    /// A worker configuration with state under the scratch directory.
-    public func workerConfiguration(stateName: String = "state") -> WorkerConfiguration {
+    /// A worker configuration in group `groupID` with state under the scratch directory; creates
+    /// the group's changelog topic if needed.
+    public func workerConfiguration(stateName: String = "state", groupID: String = "userrep") throws -> WorkerConfiguration {
         var c = WorkerConfiguration(kafka: kafka, stateDirectory: directory.appendingPathComponent(stateName).path)
         c.topics = topics
+        c.groupID = groupID
+        try ensureChangelog(groupID: groupID)
         return c
     }
 
-    /// Fails loudly if the cluster dropped any record of the given topics (default: all of ours).
-    public func verifyNothingDropped(_ names: [String]? = nil) throws {
-        try TopicPlan.verifyNothingDropped(names ?? [topics.listens, topics.onboarding, topics.tracks, topics.output, topics.deadLetters], admin: admin())
+    /// Creates group `groupID`'s changelog topic (as many partitions as the input) unless it exists.
+    public func ensureChangelog(groupID: String) throws {
+        let name = topics.changelog(forGroup: groupID)
+        guard try KafkaProducer(configuration: kafka).partitionCount(topic: name) == nil else { return }
+        try cluster.createTopic(name, partitions: partitions)
+        createdChangelogs.append(name)
+    }
+
+    /// Fails loudly if the cluster dropped any record of our topics. The changelog is only read
+    /// when a partition changes owner or a store is lost; a single in-process worker (demo, bench)
+    /// never reads it, so those pass `changelog: false` rather than size it for every state write.
+    public func verifyNothingDropped(changelog: Bool = true) throws {
+        let changelogs = changelog ? createdChangelogs : []
+        let names = [topics.listens, topics.onboarding, topics.tracks, topics.output, topics.deadLetters] + changelogs
+        try TopicPlan.verifyNothingDropped(names, admin: admin())
     }
 
     /// Removes the scratch directory.

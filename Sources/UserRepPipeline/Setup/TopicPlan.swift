@@ -3,9 +3,10 @@ import UserRepKafka
 
 /// Topic specs for a deployment, and helpers to create and verify them.
 public enum TopicPlan {
-    /// The worker's topics with `partitions` input partitions. The output, track and (future)
-    /// changelog topics are compacted; the others keep history under normal retention.
-    public static func specs(_ topics: TopicNames, partitions: Int, replicationFactor: Int = -1) -> [KafkaTopicSpec] {
+    /// The worker's topics with `partitions` input partitions. The output, track and changelog
+    /// topics are compacted; the others keep history under normal retention. The changelog must
+    /// have exactly as many partitions as the input (partition p holds the state of input partition p).
+    public static func specs(_ topics: TopicNames, partitions: Int, groupID: String = "userrep", replicationFactor: Int = -1) -> [KafkaTopicSpec] {
         let compact = ["cleanup.policy": "compact"]
         return [
             KafkaTopicSpec(name: topics.listens, partitions: partitions, replicationFactor: replicationFactor),
@@ -13,6 +14,7 @@ public enum TopicPlan {
             KafkaTopicSpec(name: topics.tracks, partitions: max(1, partitions / 2), replicationFactor: replicationFactor, configs: compact),
             KafkaTopicSpec(name: topics.output, partitions: partitions, replicationFactor: replicationFactor, configs: compact),
             KafkaTopicSpec(name: topics.deadLetters, partitions: 1, replicationFactor: replicationFactor),
+            KafkaTopicSpec(name: topics.changelog(forGroup: groupID), partitions: partitions, replicationFactor: replicationFactor, configs: compact),
         ]
     }
 

@@ -18,10 +18,10 @@ struct PendingUpdates {
     /// Whether each user had an onboarding event this cycle (their output's trigger).
     private(set) var onboarded: [Bool] = []
     private var slots: [UserKey: Int] = [:]
-    /// Events with their user's slot, in arrival order.
-    private(set) var events: [(user: Int, event: Event)] = []
+    /// Events with their user's slot and source position (input topic lane, offset), in arrival order.
+    private(set) var events: [(user: Int, event: Event, lane: Int, offset: Int64)] = []
 
-    mutating func add(user: UserKey, _ event: Event) {
+    mutating func add(user: UserKey, _ event: Event, lane: Int, offset: Int64) {
         let slot: Int
         if let s = slots[user] {
             slot = s
@@ -32,7 +32,7 @@ struct PendingUpdates {
             onboarded.append(false)
         }
         if case .onboarding = event { onboarded[slot] = true }
-        events.append((slot, event))
+        events.append((slot, event, lane, offset))
     }
 
     var isEmpty: Bool { events.isEmpty }

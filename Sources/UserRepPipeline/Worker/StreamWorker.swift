@@ -8,15 +8,24 @@ import UserRepState
 /// Consumes input events, keeps per-user state and publishes representations.
 ///
 /// **Commit order** (the one place it is written down). Each poll cycle ends with:
-/// 1. produce every output vector and dead-letter record of the cycle;
+/// 1. produce every changed user's state to the changelog (partition = input partition), every
+///    output vector and every dead-letter record of the cycle;
 /// 2. flush the producer and require every record delivered (else throw: nothing below happens,
 ///    the process exits non-zero, and a restart redoes the cycle from the last commit);
-/// 3. write all changed user states **and** the next input offsets in one atomic RocksDB batch;
-/// 4. commit the same offsets to the consumer group (asynchronously; informational, since the
-///    store is the source of truth for where to resume).
+/// 3. write all changed user states, the next input offsets and the changelog checkpoint in one
+///    atomic RocksDB batch;
+/// 4. commit the same offsets to the consumer group (asynchronously; synchronously when
+///    partitions are revoked).
 ///
-/// A crash before 3 replays the cycle: state is unchanged, and the re-published vectors carry the
-/// same update sequences, so subscribers drop them as duplicates. A crash after 3 resumes after it.
+/// **Exactly once.** Every user state records the offset of the newest record it reflects from
+/// each input topic, and a record at or below it is skipped. So any replay is harmless, and the
+/// worker may resume a partition anywhere at or before the first record its state lacks. When
+/// partitions are assigned, the worker first replays the changelog from its store's checkpoint
+/// (`ChangelogRestorer`), then resumes at the larger of its stored offset and the group's
+/// committed offset: both are written only after the states they cover are in the changelog.
+/// A crash before 3 therefore replays the cycle (re-published vectors carry the same update
+/// sequences, so subscribers drop them), and a worker taking over a partition continues from
+/// the previous owner's state without losing or double-counting a record.
 public final class StreamWorker: KafkaRebalanceHandler {
     /// What the worker reads and when it publishes.
     public enum Mode: Sendable, Equatable {
@@ -51,6 +60,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let inputTopics: [String]
     private let batch: KafkaMessageBatch
     private var pending = PendingUpdates()
+    private var encodedStates = EncodedStates()
+    private let restorer: ChangelogRestorer
+    /// An error raised inside a rebalance callback (which cannot throw), rethrown after the poll.
+    private var rebalanceError: Error?
     private var nextOffsets: [KafkaTopicPartition: Int64] = [:]
     private var backfillTargets: [KafkaTopicPartition: Int64] = [:]
     private var listenVector: [Float] = []
@@ -95,10 +108,17 @@ public final class StreamWorker: KafkaRebalanceHandler {
         case .backfill(let topic): inputTopics = [topic]
         }
         batch = KafkaMessageBatch(topics: inputTopics)
-        consumer = try KafkaConsumer(configuration: configuration.kafka.overriding(["group.id": configuration.groupID]), rebalance: nil)
+        restorer = ChangelogRestorer(topic: configuration.changelogTopic, embeddingBatchID: model.manifest.embeddingBatchId,
+                                     inputTopics: inputTopics, logger: logger)
+        // The range assignor gives listens[p] and onboarding[p] to the same member, which the
+        // state layout needs (a user's state lives with partition p of both topics).
+        consumer = try KafkaConsumer(configuration: configuration.kafka.overriding([
+            "group.id": configuration.groupID, "partition.assignment.strategy": "range",
+        ]), rebalance: nil)
         consumer.setRebalanceHandler(self)
         var counts: [Int] = []
-        for topic in inputTopics + [configuration.topics.output, configuration.topics.deadLetters] {
+        let changelog = mode == .stream ? [configuration.changelogTopic] : []
+        for topic in inputTopics + [configuration.topics.output, configuration.topics.deadLetters] + changelog {
             guard let count = try producer.partitionCount(topic: topic) else {
                 throw KafkaError("topic '\(topic)' does not exist; create it first (`userrep topics create`)")
             }
@@ -106,9 +126,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         // A user's state lives with their partition number, so every input topic must be
         // partitioned alike (same count, keyed by user id).
-        counts = Array(counts.prefix(inputTopics.count))
+        let sameCount = inputTopics + changelog
+        counts = Array(counts.prefix(inputTopics.count)) + counts.suffix(changelog.count)
         guard Set(counts).count <= 1 else {
-            throw KafkaError("input topics must have the same number of partitions: \(zip(inputTopics, counts).map { "\($0)=\($1)" }.joined(separator: ", "))")
+            throw KafkaError("input and changelog topics must have the same number of partitions: \(zip(sameCount, counts).map { "\($0)=\($1)" }.joined(separator: ", "))")
         }
     }
 
@@ -142,6 +163,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         while !shouldStop() {
             var clock = StageClock()
             let n = try consumer.poll(into: batch, maxMessages: config.maxBatchRecords, timeoutMs: config.pollTimeoutMs)
+            if let error = rebalanceError { throw error }
             if n > 0 { clock.lap("poll", into: &metrics) }
             try tracks.poll()
             if n > 0 { health.contact() } else { probeKafka() }
@@ -188,7 +210,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             cycleOffsets[KafkaTopicPartition(topic: inputTopics[m.topicIndex], partition: m.partition)] = m.offset + 1
             do {
                 let (user, event) = m.topicIndex == 0 ? try validListen(m) : try validOnboarding(m)
-                pending.add(user: user, event)
+                pending.add(user: user, event, lane: m.topicIndex, offset: m.offset)
                 if recordLatency, let ts = m.timestampMs { timestamps.append(ts) }
             } catch let rejection as InputRejection {
                 rejected.append((DeadLetterRecord(message: m), rejection))
@@ -200,7 +222,14 @@ public final class StreamWorker: KafkaRebalanceHandler {
         clock.lap("load", into: &metrics)
         let table = tracks.table
         let trackWidth = table.width
-        for (user, event) in pending.events {
+        var changed = [Bool](repeating: false, count: states.count)
+        for (user, event, lane, offset) in pending.events {
+            if states[user].hasApplied(offset: offset, lane: lane) {
+                metrics.duplicatesSkipped += 1
+                continue
+            }
+            states[user].markApplied(offset: offset, lane: lane)
+            changed[user] = true
             switch event {
             case .listen(let time, let track, let device, let country):
                 listenVector.withUnsafeMutableBufferPointer { v in
@@ -217,13 +246,25 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
         }
         clock.lap("apply", into: &metrics)
-        let updated = Array(zip(pending.users, states))
+        let updated = zip(pending.users, states).enumerated().filter { changed[$0.offset] }.map(\.element)
+        let triggers: [RepresentationTrigger] = pending.onboarded.enumerated().filter { changed[$0.offset] }.map { $0.element ? .onboarding : .listen }
+        encodedStates.reset()
+        for (_, state) in updated { encodedStates.append(state) }
 
-        // 1. Produce outputs and dead letters.
+        // The group may have moved our partitions while we worked: then they are someone else's.
+        if !isBackfill && consumer.assignmentLost {
+            logger.warning("assignment lost during a cycle; dropping it unpublished", metadata: ["records": "\(n)"])
+            store.evictCache(partitions: Set(pending.users.map(\.partition)))
+            metrics.cyclesDiscarded += 1
+            return
+        }
+
+        // 1. Produce state changes, outputs and dead letters.
         if isBackfill {
-            touched.formUnion(pending.users)
+            touched.formUnion(updated.map(\.0))
         } else {
-            try publish(updated, triggers: pending.onboarded.map { $0 ? .onboarding : .listen }, clock: &clock)
+            try writeChangelog(updated)
+            try publish(updated, triggers: triggers, clock: &clock)
         }
         for (record, rejection) in rejected {
             metrics.deadLetter(rejection.reason)
@@ -237,7 +278,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         clock.lap("flush", into: &metrics)
         // 3. State and offsets together.
         let offsets = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
-        try store.commit(users: updated, offsets: offsets)
+        let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
+        try store.commit(users: updated, encoded: encodedStates, offsets: offsets, checkpoints: checkpoints)
         for (tp, next) in cycleOffsets { nextOffsets[tp] = next }
         // 4. Group offsets, for lag monitoring.
         do { try consumer.commit(cycleOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
@@ -284,6 +326,19 @@ public final class StreamWorker: KafkaRebalanceHandler {
         let event = try OnboardingEvent.parse(try eventValue(m))
         try checkKey(m, userID: event.userID)
         return (UserKey(partition: m.partition, userID: event.userID), .onboarding(event))
+    }
+
+    /// Produces each changed state to the changelog partition of its input partition.
+    private func writeChangelog(_ users: [(UserKey, UserState)]) throws {
+        let header = [KafkaHeader(name: ChangelogRestorer.embeddingBatchHeader, string: encoder.model.manifest.embeddingBatchId)]
+        for (i, (key, _)) in users.enumerated() {
+            try encodedStates.withState(i) { value in
+                try key.userID.withUnsafeBytes { k in
+                    try producer.produce(topic: config.changelogTopic, partition: key.partition, key: k, value: value, headers: header, trackOffset: true)
+                }
+            }
+        }
+        metrics.changelogRecords += users.count
     }
 
     /// Encodes and produces one record per user.
@@ -401,27 +456,51 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     // MARK: KafkaRebalanceHandler
 
-    /// Starts each assigned partition where this worker's state ends (or at the beginning).
+    /// Restores each assigned partition's state from the changelog, then starts it at the larger of
+    /// this store's offset and the group's committed offset (or at the beginning).
     public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
-        var starts: [KafkaTopicPartition: KafkaOffset] = [:]
-        for topic in Set(partitions.map(\.topic)) {
-            let stored = (try? store.offsets(topic: topic)) ?? [:]
-            for tp in partitions where tp.topic == topic {
-                if let next = stored[tp.partition] {
-                    starts[tp] = .at(next)
-                    nextOffsets[tp] = next
-                } else {
-                    starts[tp] = .beginning
-                    nextOffsets[tp] = 0
+        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
+        do {
+            if !isBackfill { try restore(Set(partitions.map(\.partition))) }
+            let committed = isBackfill ? [:] : try consumer.committed(partitions)
+            var starts: [KafkaTopicPartition: KafkaOffset] = [:]
+            for topic in Set(partitions.map(\.topic)) {
+                let stored = try store.offsets(topic: topic)
+                for tp in partitions where tp.topic == topic {
+                    let next = [stored[tp.partition], committed[tp]].compactMap { $0 }.max()
+                    starts[tp] = next.map { .at($0) } ?? .beginning
+                    nextOffsets[tp] = next ?? 0
                 }
             }
+            logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
+            return starts
+        } catch {
+            // Thrown from `run` after this poll; nothing is processed meanwhile.
+            rebalanceError = error
+            return [:]
         }
-        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
-        return starts
     }
 
-    /// Nothing is in flight between cycles, so revoked partitions are already committed.
+    /// Replays the changelog of `partitions` into the store.
+    private func restore(_ partitions: Set<Int32>) throws {
+        let reader = try KafkaConsumer(configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]))
+        defer { reader.close() }
+        for p in partitions.sorted() {
+            let outcome = try restorer.restore(partition: p, into: store, consumer: reader)
+            if outcome.records > 0 || outcome.rebuilt {
+                metrics.partitionsRestored += 1
+                metrics.restoredRecords += outcome.records
+            }
+        }
+    }
+
+    /// Commits the revoked partitions' offsets (every finished cycle is already in the store and
+    /// the changelog) so their next owner starts where this worker stopped.
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
+        let finished = nextOffsets.filter { partitions.contains($0.key) && $0.value > 0 }
+        if !isBackfill && !consumer.assignmentLost {
+            do { try consumer.commit(finished, async: false) } catch { logger.warning("offset commit on revoke failed: \(error)") }
+        }
         for tp in partitions { nextOffsets.removeValue(forKey: tp) }
         store.evictCache(partitions: Set(partitions.map(\.partition)))
         logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])

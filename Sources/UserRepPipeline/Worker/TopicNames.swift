@@ -12,6 +12,12 @@ public struct TopicNames: Sendable, Equatable {
     public var output = "user-representations"
     /// Records that could not be processed, with the reason in headers.
     public var deadLetters = "userrep-dead-letters"
+    /// Compacted changelog of user states, partitioned like the input (key: user id); nil for
+    /// the default `<group id>-state-changelog` (one per consumer group, as in Kafka Streams).
+    public var changelog: String?
+
+    /// The changelog topic of consumer group `groupID`.
+    public func changelog(forGroup groupID: String) -> String { changelog ?? "\(groupID)-state-changelog" }
 
     /// The default names.
     public init() {}

@@ -27,6 +27,9 @@ public struct WorkerConfiguration: Sendable {
     /// File that exists exactly while the worker is ready (for exec readiness probes); nil for none.
     public var readyFile: String?
 
+    /// The state changelog topic of this worker's group.
+    public var changelogTopic: String { topics.changelog(forGroup: groupID) }
+
     /// Creates a configuration.
     public init(kafka: KafkaConfiguration, stateDirectory: String) {
         self.kafka = kafka

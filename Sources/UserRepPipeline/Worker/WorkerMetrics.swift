@@ -13,6 +13,15 @@ public struct WorkerMetrics: Sendable {
     public var unknownArtists = 0
     /// Bytes of encoded user state written to the store.
     public var stateBytesWritten = 0
+    /// Records skipped because the user's state already reflected them (re-read after a crash
+    /// or a rebalance).
+    public var duplicatesSkipped = 0
+    /// User states written to the changelog.
+    public var changelogRecords = 0
+    /// Partitions restored from the changelog, and changelog records read doing so.
+    public var partitionsRestored = 0, restoredRecords = 0
+    /// Cycles dropped unpublished because the group had taken the partitions away meanwhile.
+    public var cyclesDiscarded = 0
     /// Output records published.
     public var outputsPublished = 0
     /// Users encoded (rows through the encoder).
@@ -56,6 +65,6 @@ public struct WorkerMetrics: Sendable {
     /// One-line summary for logs.
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles)"
+        return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) restored=\(restoredRecords)"
     }
 }

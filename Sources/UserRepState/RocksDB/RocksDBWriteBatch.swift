@@ -28,6 +28,17 @@ public final class RocksDBWriteBatch {
         key.withUnsafeBytes { rocksdb_writebatch_delete(pointer, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
     }
 
+    /// Removes every key in `start..<end`.
+    public func deleteRange(from start: [UInt8], to end: [UInt8]) {
+        start.withUnsafeBytes { s in
+            end.withUnsafeBytes { e in
+                rocksdb_writebatch_delete_range(
+                    pointer, s.baseAddress?.assumingMemoryBound(to: CChar.self), s.count,
+                    e.baseAddress?.assumingMemoryBound(to: CChar.self), e.count)
+            }
+        }
+    }
+
     /// Number of operations queued.
     public var count: Int { Int(rocksdb_writebatch_count(pointer)) }
 

@@ -1,0 +1,98 @@
+// Brings a partition's local state up to the changelog before the worker processes it.
+import Foundation
+import Logging
+import UserRepKafka
+import UserRepState
+
+/// Reads changelog partitions into the state store when a worker is assigned input partitions.
+///
+/// The changelog is the authority on state (the Kafka Streams model): every cycle writes each
+/// changed user's full state to changelog partition p (= its input partition) and waits for the
+/// write before committing anything. A store is current for p up to its checkpoint (the changelog
+/// offset after the newest record it wrote or read). Restoring replays the changelog from that
+/// checkpoint to the end; a store without a checkpoint for p, or with one the topic no longer has,
+/// drops p and replays from the beginning (compaction keeps every user's newest state).
+struct ChangelogRestorer {
+    /// Header naming the embedding batch of a changelog record's state.
+    static let embeddingBatchHeader = "embedding-batch-id"
+
+    let topic: String
+    let embeddingBatchID: String
+    /// Input topics whose offsets are dropped with a partition's users.
+    let inputTopics: [String]
+    let logger: Logger
+    /// How long a restore may go without reading a record before it gives up.
+    var stallTimeoutSeconds = 120.0
+
+    /// What one partition's restore did.
+    struct Outcome {
+        var records = 0
+        var rebuilt = false
+    }
+
+    /// Replays changelog partition `partition` into `store` using `consumer` (assign mode).
+    func restore(partition: Int32, into store: StateStore, consumer: KafkaConsumer) throws -> Outcome {
+        let tp = KafkaTopicPartition(topic: topic, partition: partition)
+        let marks = try consumer.watermarks(tp)
+        var outcome = Outcome()
+        var start: Int64
+        if let checkpoint = try store.changelogCheckpoint(partition: partition), checkpoint >= marks.low, checkpoint <= marks.high {
+            start = checkpoint
+        } else {
+            let checkpoint = try store.changelogCheckpoint(partition: partition)
+            if let checkpoint {
+                logger.warning("local state of partition \(partition) is at changelog offset \(checkpoint), outside \(tp)'s \(marks.low)..<\(marks.high); rebuilding it from the changelog")
+            }
+            try store.resetPartition(partition, topics: inputTopics)
+            start = marks.low
+            outcome.rebuilt = true
+            try store.applyChangelog(partition: partition, records: [], checkpoint: start)
+        }
+        guard start < marks.high else { return outcome }
+        let total = marks.high - start
+        logger.info("restoring state from the changelog", metadata: ["partition": "\(tp)", "records": "\(total)", "from": "\(start)"])
+        try consumer.assign([tp: .at(start)])
+        let batch = KafkaMessageBatch(topics: [topic])
+        let expectedBatch = Array(embeddingBatchID.utf8)
+        let began = Date()
+        var lastRecord = Date(), lastReport = Date()
+        var next = start
+        while next < marks.high {
+            try consumer.poll(into: batch, maxMessages: 5_000, timeoutMs: 500)
+            var records: [(userID: [UInt8], state: [UInt8]?)] = []
+            for i in 0..<batch.count {
+                let m = batch[i]
+                guard m.partition == partition, m.offset >= next else { continue }
+                next = m.offset + 1
+                guard m.offset < marks.high else { continue }
+                guard let key = m.key else { throw StateCorruption(message: "changelog record \(tp)@\(m.offset) has no key") }
+                if let value = m.value {
+                    guard let b = m.header(named: Self.embeddingBatchHeader), b.elementsEqual(expectedBatch) else {
+                        let found = m.header(named: Self.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
+                        throw StateCorruption(message: "changelog \(tp)@\(m.offset) holds state of embedding batch '\(found)' but the model needs '\(embeddingBatchID)'; give each embedding batch its own --changelog-topic")
+                    }
+                    records.append((Array(key), Array(value)))
+                } else {
+                    records.append((Array(key), nil))
+                }
+            }
+            if batch.count > 0 {
+                lastRecord = Date()
+                try store.applyChangelog(partition: partition, records: records, checkpoint: min(next, marks.high))
+                outcome.records += records.count
+            } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds {
+                throw KafkaError("restore of \(tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(next) of \(marks.high)")
+            }
+            if Date().timeIntervalSince(lastReport) >= 1 {
+                lastReport = Date()
+                let done = min(next, marks.high) - start
+                logger.info("restoring", metadata: ["partition": "\(tp)", "progress": "\(done)/\(total) (\(100 * done / max(total, 1))%)"])
+            }
+        }
+        batch.reset()
+        logger.info("restored state from the changelog", metadata: [
+            "partition": "\(tp)", "records": "\(outcome.records)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
+        ])
+        return outcome
+    }
+}

@@ -1,0 +1,114 @@
+// Scale-out: three worker processes share the partitions; one is killed and another added mid-stream.
+import Foundation
+import Testing
+import UserRepKafka
+import UserRepModel
+import UserRepPipeline
+import UserRepState
+
+@Suite(.serialized) struct RebalanceTests {
+    /// Listens per round; USERREP_SOAK=N multiplies them.
+    static let listens = 9_000 * max(1, Int(ProcessInfo.processInfo.environment["USERREP_SOAK"] ?? "1") ?? 1)
+
+    @Test func threeWorkersOneKilledOneAddedEndInTheUninterruptedState() throws {
+        let binary = try userrepBinary()
+        let w = try Workload(users: 300, tracks: 150, partitions: 6, seed: 59)
+        defer { w.env.cleanUp() }
+        let group = "scaling"
+        try w.env.ensureChangelog(groupID: group)
+        var generator = w.generator
+        let total = Self.listens
+        // A third of the listens before the kill, a third before the added worker has partitions, the
+        // rest after: every phase sees live events.
+        let sender = BurstSender(kafka: w.env.kafka, topic: w.env.topics.listens, events: (0..<total).map { generator.listen(index: $0, total: total) },
+                                 holds: [total / 3, 2 * total / 3])
+        let subscriber = try OutputSubscriber(kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+        var seen = 0
+        func waitForOutputs(_ target: Int) throws {
+            let deadline = Date().addingTimeInterval(120)
+            while seen < target && Date() < deadline { seen += try subscriber.poll(timeoutMs: 20).count }
+            #expect(seen >= target, "outputs reached \(target)")
+        }
+        func start(_ name: String, log: Pipe? = nil) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = workerArguments(w.env, group: group, state: name, logLevel: log == nil ? "warning" : "info")
+            let out = Pipe()
+            process.standardOutput = out
+            if let log { process.standardError = log }
+            try process.run()
+            return (process, out)
+        }
+
+        let admin = try w.env.admin()
+        func positions() throws -> (committed: [Int32: Int64], high: [Int32: Int64]) {
+            (try committedOffsets(w.env.kafka, group: group, topic: w.env.topics.listens, partitions: w.env.partitions),
+             try admin.watermarks(topic: w.env.topics.listens).mapValues(\.high))
+        }
+        /// Waits until every partition has moved past `floor` or is read to its end.
+        func waitForProgress(beyond floor: [Int32: Int64], _ what: String) throws {
+            let deadline = Date().addingTimeInterval(240)
+            var now = try positions()
+            while Date() < deadline, !(0..<Int32(w.env.partitions)).allSatisfy({ p in
+                let c = now.committed[p] ?? 0
+                return c > floor[p] ?? 0 || c == now.high[p]
+            }) {
+                usleep(200_000)
+                now = try positions()
+            }
+            #expect(Date() < deadline, "\(what): committed \(now.committed), end \(now.high)")
+        }
+
+        let a = try start("a")
+        let b = try start("b"), c = try start("c")
+        try waitForOutputs(total / 12)
+        kill(a.0.processIdentifier, SIGKILL)
+        a.0.waitUntilExit()
+        #expect(a.0.terminationReason == .uncaughtSignal, "worker a was killed, not finished")
+        sender.release()
+        // The killed worker's partitions move on only once the others have taken them over.
+        try waitForProgress(beyond: try positions().committed, "every partition progresses after the kill")
+        let log = Pipe()
+        let d = try start("d", log: log)
+        // The added worker counts once the group has given it partitions (its log says which).
+        var logText = ""
+        while d.0.isRunning, !logText.split(separator: "\n").contains(where: { $0.contains("partitions assigned") && $0.contains("listens[") }) {
+            logText += String(decoding: log.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(d.0.isRunning, "the added worker joined the group")
+        sender.release()
+        sender.waitUntilDone()
+
+        // Done when the group has committed every listen; then stop the survivors cleanly.
+        try waitForProgress(beyond: try positions().high, "the group committed every listen")
+        var summaries: [String] = []
+        for (process, out) in [b, c, d] {
+            process.terminate()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "a surviving worker stops cleanly on SIGTERM")
+            summaries.append(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        // State moved with its partitions: the survivors restored the killed worker's partitions,
+        // and the added worker, which started empty, restored the ones it took over.
+        let restored = summaries.map { summary in
+            summary.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("restored=") }.flatMap { Int($0.dropFirst(9)) } ?? 0
+        }
+        #expect(restored[0] + restored[1] > 0, "the survivors restored the killed worker's partitions: \(summaries)")
+        #expect(restored[2] > 0, "the added worker restored its partitions' state from the changelog: \(summaries[2])")
+        #expect(summaries[2].contains("listens=") && !summaries[2].contains(" listens=0 "), "the added worker processed live listens: \(summaries[2])")
+
+        // The changelog is the authority: its newest state per user must be the uninterrupted run's.
+        let reference = try runReference(w.env)
+        let expected = try dumpState(reference.stateDirectory, model: w.env.model)
+        let final = try changelogStates(w.env.kafka, w.env.topics.changelog(forGroup: group), model: w.env.model)
+        #expect(!expected.isEmpty && differingUsers(expected, final).isEmpty, "changelog state differs for \(differingUsers(expected, final).prefix(5))")
+        let counts = Dictionary(uniqueKeysWithValues: final.map { ($0.key.userIDString, $0.value.totalListens) })
+        #expect(counts == sender.perUser, "every user's play count equals the listens produced for them")
+        let vectors = try compareFinalVectors(w.env.kafka, w.env.topics.output, "reference-output")
+        #expect(vectors.sameUsers)
+        #expect(vectors.sequenceMismatches.isEmpty, "final update sequences differ for \(vectors.sequenceMismatches.prefix(5))")
+        #expect(vectors.worst <= 1e-5, "final vectors differ by up to \(vectors.worst) (relative)")
+        try w.env.verifyNothingDropped()
+        print("rebalance test: \(total) listens, 4 workers (1 SIGKILLed, 1 added); survivors: \(summaries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })")
+    }
+}
