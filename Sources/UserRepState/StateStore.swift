@@ -121,21 +121,43 @@ public final class StateStore: @unchecked Sendable {
 
     /// Applies changelog records of `partition` (user id, serialized state or nil to delete),
     /// validating each, and advances the partition's checkpoint to `checkpoint`, atomically.
-    public func applyChangelog(partition: Int32, records: [(userID: [UInt8], state: [UInt8]?)], checkpoint: Int64) throws {
+    /// A record whose applied offsets are behind the state already held for its user (in either
+    /// input topic) is skipped: only a worker that kept writing after losing the partition (a
+    /// zombie) writes such a record. Returns the number skipped.
+    @discardableResult
+    public func applyChangelog(partition: Int32, records: [(userID: [UInt8], state: [UInt8]?)], checkpoint: Int64) throws -> Int {
         evictCache(partitions: [partition])
+        let keys = records.map { UserKey(partition: partition, userID: $0.userID).storeKey }
+        let stored = try db.multiGet(keys)
+        // The newest state kept per user so far: stored, or an earlier record of this batch.
+        var held: [[UInt8]: UserState?] = [:]
+        var stale = 0
         batch.clear()
-        for (userID, state) in records {
-            let key = UserKey(partition: partition, userID: userID).storeKey
-            guard let state else { batch.delete(key); continue }
+        for (i, (userID, state)) in records.enumerated() {
+            if held[userID] == nil {
+                held[userID] = try stored[i].map { b in try b.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) } }
+            }
+            guard let state else {
+                batch.delete(keys[i])
+                held[userID] = .some(nil)
+                continue
+            }
+            let incoming: UserState
             do {
-                _ = try state.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
+                incoming = try state.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
             } catch let error as StateCorruption {
                 throw StateCorruption(message: "changelog record of user '\(String(decoding: userID, as: UTF8.self))' in partition \(partition): \(error.message)")
             }
-            batch.put(key, state)
+            if let previous = held[userID] ?? nil, any(incoming.appliedOffsets .< previous.appliedOffsets) {
+                stale += 1
+                continue
+            }
+            held[userID] = incoming
+            batch.put(keys[i], state)
         }
         putInt64(checkpoint, key: Self.checkpointKey(partition))
         try db.write(batch)
+        return stale
     }
 
     private func putInt64(_ value: Int64, key: [UInt8]) {

@@ -59,4 +59,51 @@ import UserRepState
         }
         #expect(throws: StateCorruption.self) { try StateStore(directory: dir, embeddingBatchID: "e1", width: 5) }
     }
+
+    @Test func changelogRecordsApplyInOrderSkipStaleOnesAndPartitionsResetAlone() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
+        let alice = Array("alice".utf8), bob = Array("bob".utf8)
+        func state(listens: Int, offset: Int64) -> UserState {
+            var s = sampleState(width: 4, listens: listens, seed: 9)
+            s.markApplied(offset: offset, lane: 0)
+            return s
+        }
+        #expect(try store.changelogCheckpoint(partition: 2) == nil)
+        // alice at offset 10, then at 20 (newer), then a zombie's record at 15: the newest stays.
+        let stale = try store.applyChangelog(partition: 2, records: [
+            (alice, UserStateCodec.encode(state(listens: 3, offset: 10))),
+            (alice, UserStateCodec.encode(state(listens: 5, offset: 20))),
+            (bob, UserStateCodec.encode(state(listens: 2, offset: 12))),
+        ], checkpoint: 3)
+        #expect(stale == 0)
+        #expect(try store.applyChangelog(partition: 2, records: [(alice, UserStateCodec.encode(state(listens: 4, offset: 15)))], checkpoint: 4) == 1)
+        let a = UserKey(partition: 2, userID: alice), b = UserKey(partition: 2, userID: bob)
+        #expect(try store.load([a, b]) == [state(listens: 5, offset: 20), state(listens: 2, offset: 12)])
+        #expect(try store.changelogCheckpoint(partition: 2) == 4)
+        // A tombstone deletes; a corrupt record is refused with the user named.
+        try store.applyChangelog(partition: 2, records: [(bob, nil)], checkpoint: 5)
+        #expect(try store.load([b]) == [nil])
+        #expect { try store.applyChangelog(partition: 2, records: [(bob, [3, 1, 2])], checkpoint: 6) } throws: {
+            ($0 as? StateCorruption)?.message.contains("user 'bob' in partition 2") == true
+        }
+        // Resetting partition 2 leaves partition 3 alone.
+        let c = UserKey(partition: 3, userID: alice)
+        try store.commit(users: [(c, state(listens: 1, offset: 1))], offsets: [SourceOffset(topic: "listens", partition: 3, next: 2)])
+        try store.resetPartition(2, topics: ["listens"])
+        #expect(try store.load([a, c]) == [nil, state(listens: 1, offset: 1)])
+        #expect(try store.changelogCheckpoint(partition: 2) == nil)
+        #expect(try store.offsets(topic: "listens") == [3: 2])
+    }
+
+    @Test func appliedOffsetsRoundTripAndMarkReplays() throws {
+        var s = sampleState(width: 4, listens: 3, seed: 4)
+        #expect(!s.hasApplied(offset: 0, lane: 0))
+        s.markApplied(offset: 41, lane: 0)
+        s.markApplied(offset: 7, lane: 1)
+        #expect(s.hasApplied(offset: 41, lane: 0) && !s.hasApplied(offset: 42, lane: 0) && s.hasApplied(offset: 7, lane: 1))
+        let bytes = UserStateCodec.encode(s)
+        #expect(try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 4) }.appliedOffsets == SIMD2(41, 7))
+    }
 }

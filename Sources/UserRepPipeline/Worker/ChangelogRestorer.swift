@@ -27,6 +27,8 @@ struct ChangelogRestorer {
     /// What one partition's restore did.
     struct Outcome {
         var records = 0
+        /// Records behind the state already held (a zombie's late writes), skipped.
+        var stale = 0
         var rebuilt = false
     }
 
@@ -78,7 +80,7 @@ struct ChangelogRestorer {
             }
             if batch.count > 0 {
                 lastRecord = Date()
-                try store.applyChangelog(partition: partition, records: records, checkpoint: min(next, marks.high))
+                outcome.stale += try store.applyChangelog(partition: partition, records: records, checkpoint: min(next, marks.high))
                 outcome.records += records.count
             } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds {
                 throw KafkaError("restore of \(tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(next) of \(marks.high)")
@@ -90,6 +92,10 @@ struct ChangelogRestorer {
             }
         }
         batch.reset()
+        if outcome.stale > 0 {
+            logger.warning("skipped changelog records older than the state they follow (written by a worker after it lost the partition)",
+                           metadata: ["partition": "\(tp)", "records": "\(outcome.stale)"])
+        }
         logger.info("restored state from the changelog", metadata: [
             "partition": "\(tp)", "records": "\(outcome.records)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
         ])
