@@ -111,4 +111,27 @@ import UserRepState
         try w.env.verifyNothingDropped()
         print("rebalance test: \(total) listens, 4 workers (1 SIGKILLed, 1 added); survivors: \(summaries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })")
     }
+
+    @Test func workerWithAnEmptyDiskRestoresFromTheChangelogAndSkipsWhatItAlreadyHolds() throws {
+        var w = try Workload(users: 120, tracks: 100, partitions: 3, seed: 61)
+        defer { w.env.cleanUp() }
+        try w.produceListens(2_000)
+        let first = try w.env.workerConfiguration(stateName: "first", groupID: "replay")
+        let m1 = try StreamWorker(configuration: first, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m1.listensApplied == 2_000)
+
+        // A worker with an empty disk takes over the state from the changelog but has no position
+        // (another group, as after a lost or reset commit), so it re-reads every listen: it must
+        // rebuild the state from the changelog and then skip every record, since the state
+        // already reflects them all.
+        var second = try w.env.workerConfiguration(stateName: "second", groupID: "replay-elsewhere")
+        second.topics.changelog = first.changelogTopic
+        let m2 = try StreamWorker(configuration: second, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m2.restoredRecords == m1.changelogRecords, "the whole changelog was replayed")
+        #expect(m2.duplicatesSkipped == 2_000 && m2.listensApplied == 0, "every re-read listen was skipped")
+        #expect(m2.outputsPublished == 0 && m2.changelogRecords == 0, "nothing changed, so nothing was published")
+        let a = try dumpState(first.stateDirectory, model: w.env.model)
+        let b = try dumpState(second.stateDirectory, model: w.env.model)
+        #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "rebuilt state differs for \(differingUsers(a, b).prefix(5))")
+    }
 }
