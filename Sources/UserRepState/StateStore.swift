@@ -36,7 +36,7 @@ public final class StateStore: @unchecked Sendable {
         let storedBatch = try db.get(Self.metaBatchKey).map { String(decoding: $0, as: UTF8.self) }
         let storedWidth = try db.get(Self.metaWidthKey).map { String(decoding: $0, as: UTF8.self) }
         if let storedBatch, storedBatch != embeddingBatchID {
-            throw StateCorruption(message: "state in \(directory) was built from embedding batch '\(storedBatch)' but the model needs '\(embeddingBatchID)'; rebuild it with `userrep backfill` into a new --state-dir")
+            throw StateCorruption(message: "state in \(directory) was built from embedding batch '\(storedBatch)' but the model needs '\(embeddingBatchID)'; give the new batch its own --state-dir and --changelog-topic")
         }
         if let storedWidth, storedWidth != String(width) {
             throw StateCorruption(message: "state in \(directory) holds \(storedWidth)-float embeddings but the model uses \(width)")

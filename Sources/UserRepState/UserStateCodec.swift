@@ -11,12 +11,12 @@ public struct StateCorruption: Error, Sendable, CustomStringConvertible {
     public init(message: String) { self.message = message }
 }
 
-/// Encodes `UserState` as: version u8, sequence u64, listens u64, newest event time i64,
-/// tile reference time i64, applied listens offset i64, applied onboarding offset i64, the profile (signup i64 or i64.min, picks time i64, country time i64,
-/// country, artists, languages as u16-length strings and u16-counted lists; country length
-/// 0xFFFF = none),
-/// width u16, tile count u16, per tile (start i32, level u8, count u32), then all tile sums as
-/// f32; little endian throughout.
+/// Encodes `UserState` for the store and the changelog (`schemas/state-changelog.md`) as:
+/// version u8 (3), sequence u64, listens u64, newest event time i64, tile reference time i64,
+/// applied listens offset i64, applied onboarding offset i64, the profile (signup i64 or
+/// i64.min, picks time i64, country time i64, country, artists, languages as u16-length strings
+/// and u16-counted lists; country length 0xFFFF = none), width u16, tile count u16, per tile
+/// (start i32, level u8, count u32), then all tile sums as f32; little endian throughout.
 public enum UserStateCodec {
     /// Format version written by this build.
     public static let version: UInt8 = 3

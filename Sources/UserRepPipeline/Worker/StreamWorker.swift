@@ -264,6 +264,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             touched.formUnion(updated.map(\.0))
         } else {
             try writeChangelog(updated)
+            clock.lap("changelog", into: &metrics)
             try publish(updated, triggers: triggers, clock: &clock)
         }
         for (record, rejection) in rejected {
