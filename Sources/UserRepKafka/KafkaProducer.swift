@@ -34,6 +34,12 @@ public final class KafkaProducer: @unchecked Sendable {
         client = try RDKafkaClient(kind: .producer, config: config)
     }
 
+    /// Sets topic-level properties (e.g. `compression.codec`) for `topic`; call before the first
+    /// record to it.
+    public func configureTopic(_ topic: String, properties: [String: String]) throws {
+        _ = try client.topic(topic, properties: properties)
+    }
+
     /// Marks records whose delivered offsets are tracked (`takeDeliveredOffsets`).
     nonisolated(unsafe) static let trackedTag = UnsafeMutableRawPointer(bitPattern: 0x7472_6B64)
 

@@ -2,9 +2,11 @@
 import Foundation
 import UserRepModel
 
-/// Durable per-user state plus the input offsets it reflects. `commit` writes both in one atomic
-/// RocksDB batch, so after any crash the store holds a consistent (state, offsets) pair and the
-/// worker resumes from exactly where that state ends.
+/// Per-user state plus the input offsets and changelog checkpoint it reflects. `commit` writes them
+/// in one atomic RocksDB batch, so after any crash the store holds a consistent (state, offsets,
+/// checkpoint) triple. Those writes skip RocksDB's write-ahead log, as Kafka Streams does: the
+/// changelog is the durable copy, a crash loses only writes since the last memtable flush, and
+/// RocksDB recovers to a consistent earlier point from which the worker replays the changelog.
 public final class StateStore: @unchecked Sendable {
     // Used from the worker thread only; RocksDB itself is thread safe.
     private let db: RocksDB
@@ -45,7 +47,7 @@ public final class StateStore: @unchecked Sendable {
             batch.clear()
             batch.put(Self.metaBatchKey, Array(embeddingBatchID.utf8))
             batch.put(Self.metaWidthKey, Array(String(width).utf8))
-            try db.write(batch, sync: true)
+            try db.write(batch, durability: .synced)
         }
     }
 
@@ -84,7 +86,7 @@ public final class StateStore: @unchecked Sendable {
             putInt64(o.next, key: Self.offsetKey(topic: o.topic, partition: o.partition))
         }
         for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
-        try db.write(batch)
+        try db.write(batch, durability: .unlogged)
         if cache.count + users.count > cacheCapacity {
             // Crude but O(1) per entry: drop an arbitrary half; hot users come back on next use.
             let drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
@@ -116,7 +118,7 @@ public final class StateStore: @unchecked Sendable {
         batch.deleteRange(from: UserKey.partitionPrefix(partition), to: UserKey.partitionPrefix(partition + 1))
         for topic in topics { batch.delete(Self.offsetKey(topic: topic, partition: partition)) }
         batch.delete(Self.checkpointKey(partition))
-        try db.write(batch)
+        try db.write(batch, durability: .unlogged)
     }
 
     /// Applies changelog records of `partition` (user id, serialized state or nil to delete),
@@ -156,7 +158,7 @@ public final class StateStore: @unchecked Sendable {
             batch.put(keys[i], state)
         }
         putInt64(checkpoint, key: Self.checkpointKey(partition))
-        try db.write(batch)
+        try db.write(batch, durability: .unlogged)
         return stale
     }
 

@@ -25,11 +25,22 @@ final class RDKafkaClient: @unchecked Sendable {
         handle = rk
     }
 
-    /// A cached topic handle (`rd_kafka_topic_t`), valid for the client's lifetime.
-    func topic(_ name: String) throws -> OpaquePointer {
+    /// A cached topic handle (`rd_kafka_topic_t`), valid for the client's lifetime. `properties`
+    /// (topic-level settings such as `compression.codec`) apply only when the handle is created.
+    func topic(_ name: String, properties: [String: String] = [:]) throws -> OpaquePointer {
         try topicsLock.withLock {
             if let t = topics[name] { return t }
-            guard let t = rd_kafka_topic_new(handle, name, nil) else {
+            var conf: OpaquePointer?
+            if !properties.isEmpty {
+                conf = rd_kafka_topic_conf_new()
+                var errstr = [CChar](repeating: 0, count: 512)
+                for (k, v) in properties.sorted(by: { $0.key < $1.key }) where rd_kafka_topic_conf_set(conf, k, v, &errstr, errstr.count) != RD_KAFKA_CONF_OK {
+                    rd_kafka_topic_conf_destroy(conf)
+                    throw KafkaError("invalid topic property \(k)=\(v) for \(name): \(text(of: errstr))")
+                }
+            }
+            // rd_kafka_topic_new takes over `conf`, also when it fails.
+            guard let t = rd_kafka_topic_new(handle, name, conf) else {
                 throw KafkaError(code: rd_kafka_last_error(), context: "cannot open topic \(name)")
             }
             topics[name] = t

@@ -101,6 +101,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
         listenVector = [Float](repeating: 0, count: model.layout.listenWidth)
         producer = try KafkaProducer(configuration: configuration.kafka)
+        // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
+        try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
         tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
                                       batchID: model.manifest.embeddingBatchId, dims: dims, logger: logger)
         switch mode {
@@ -461,6 +463,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// this store's offset and the group's committed offset (or at the beginning).
     public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
         logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
+        metrics.assignments += 1
         do {
             if !isBackfill { try restore(Set(partitions.map(\.partition))) }
             let committed = isBackfill ? [:] : try consumer.committed(partitions)

@@ -18,6 +18,8 @@ public struct WorkerMetrics: Sendable {
     public var duplicatesSkipped = 0
     /// User states written to the changelog.
     public var changelogRecords = 0
+    /// Rebalances that assigned partitions to this worker.
+    public var assignments = 0
     /// Partitions restored from the changelog, and changelog records read doing so.
     public var partitionsRestored = 0, restoredRecords = 0
     /// Cycles dropped unpublished because the group had taken the partitions away meanwhile.
@@ -65,6 +67,6 @@ public struct WorkerMetrics: Sendable {
     /// One-line summary for logs.
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) restored=\(restoredRecords)"
+        return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
     }
 }

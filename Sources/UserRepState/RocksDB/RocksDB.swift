@@ -6,7 +6,9 @@ import CRocksDB
 public final class RocksDB: @unchecked Sendable {
     private let db: OpaquePointer
     private let options: OpaquePointer
-    private let writeOptions: OpaquePointer
+    private let syncedWrites: OpaquePointer
+    private let loggedWrites: OpaquePointer
+    private let unloggedWrites: OpaquePointer
     private let readOptions: OpaquePointer
     /// Directory of the database.
     public let path: String
@@ -14,10 +16,15 @@ public final class RocksDB: @unchecked Sendable {
     /// Opens (creating if missing) the database at `path`.
     public init(path: String, blockCacheMB: Int = 256) throws {
         self.path = path
-        guard let options = rocksdb_options_create(), let writeOptions = rocksdb_writeoptions_create(),
+        guard let options = rocksdb_options_create(), let synced = rocksdb_writeoptions_create(),
+              let logged = rocksdb_writeoptions_create(), let unlogged = rocksdb_writeoptions_create(),
               let readOptions = rocksdb_readoptions_create() else { throw RocksDBError("cannot allocate RocksDB options") }
         self.options = options
-        self.writeOptions = writeOptions
+        rocksdb_writeoptions_set_sync(synced, 1)
+        rocksdb_writeoptions_disable_WAL(unlogged, 1)
+        syncedWrites = synced
+        loggedWrites = logged
+        unloggedWrites = unlogged
         self.readOptions = readOptions
         rocksdb_options_set_create_if_missing(options, 1)
         rocksdb_options_increase_parallelism(options, 2)
@@ -91,11 +98,28 @@ public final class RocksDB: @unchecked Sendable {
         return result
     }
 
-    /// Applies a batch atomically; with `sync` the write is on disk before returning.
-    public func write(_ batch: RocksDBWriteBatch, sync: Bool = false) throws {
-        rocksdb_writeoptions_set_sync(writeOptions, sync ? 1 : 0)
+    /// How a write survives a crash.
+    public enum Durability: Sendable {
+        /// Logged and synced to disk before `write` returns.
+        case synced
+        /// Logged; the operating system writes the log out, so it survives a process crash.
+        case logged
+        /// Memtable only, lost if the process dies before the next flush. Batches stay atomic and
+        /// flushes keep their order, so a crash recovers a consistent earlier point: for data
+        /// that can be rebuilt from elsewhere. Do not mix with logged writes after the first
+        /// unlogged one, or recovery may keep a later logged write without earlier unlogged ones.
+        case unlogged
+    }
+
+    /// Applies a batch atomically with the given durability.
+    public func write(_ batch: RocksDBWriteBatch, durability: Durability = .logged) throws {
+        let options = switch durability {
+        case .synced: syncedWrites
+        case .logged: loggedWrites
+        case .unlogged: unloggedWrites
+        }
         var err: UnsafeMutablePointer<CChar>?
-        rocksdb_write(db, writeOptions, batch.pointer, &err)
+        rocksdb_write(db, options, batch.pointer, &err)
         try RocksDBError.check(err, "RocksDB write failed")
     }
 
@@ -132,7 +156,7 @@ public final class RocksDB: @unchecked Sendable {
     deinit {
         rocksdb_close(db)
         rocksdb_options_destroy(options)
-        rocksdb_writeoptions_destroy(writeOptions)
+        for w in [syncedWrites, loggedWrites, unloggedWrites] { rocksdb_writeoptions_destroy(w) }
         rocksdb_readoptions_destroy(readOptions)
     }
 }
