@@ -7,7 +7,7 @@ import UserRepPipeline
 import UserRepState
 
 @Suite(.serialized) struct BrokerFaultTests {
-    @Test func brokerDownAndRequestErrorsLeaveTheFinalStateUnchanged() throws {
+    @Test func brokerDownLeaderChangesAndRequestErrorsLeaveTheFinalStateUnchanged() throws {
         var w = try Workload(users: 150, tracks: 100, partitions: 3, seed: 41)
         defer { w.env.cleanUp() }
         try w.produceListens(3_000)
@@ -24,12 +24,18 @@ import UserRepState
         faulty.maxBatchRecords = 200
         let cycles = Mutex(0)
         let cluster = w.env.cluster
-        // Take a broker down once the worker is under way, and bring it back a little later.
+        let moved = [w.env.topics.listens, w.env.topics.output, faulty.changelogTopic]
+        // Take a broker down once the worker is under way, bring it back a little later, then
+        // move the leader of every input, output and changelog partition to another broker.
         let outage = Thread {
             while cycles.withLock({ $0 }) < 3 { usleep(10_000) }
             cluster.setBrokerDown(2)
             usleep(1_500_000)
             cluster.setBrokerUp(2)
+            while cycles.withLock({ $0 }) < 6 { usleep(10_000) }
+            for topic in moved {
+                for p in Int32(0)..<3 { cluster.setPartitionLeader(KafkaTopicPartition(topic: topic, partition: p), broker: (p + 1) % 3 + 1) }
+            }
         }
         outage.start()
         // The worker is released at the end of the statement, closing its state store.
@@ -38,7 +44,7 @@ import UserRepState
             return false
         }).run(until: .whenCaughtUp())
         #expect(m.listensApplied == 3_000)
-        #expect(m.cycles >= 3, "the outage happened while the worker was running")
+        #expect(m.cycles >= 6, "the outage and the leader changes happened while the worker was running")
 
         let a = try dumpState(reference.stateDirectory, model: w.env.model)
         let b = try dumpState(faulty.stateDirectory, model: w.env.model)

@@ -12,7 +12,7 @@ import UserRepState
 
     @Test func repeatedSigkillWhileEventsFlowEndsInTheUninterruptedState() throws {
         let binary = try userrepBinary()
-        let w = try Workload(users: 200, tracks: 150, seed: 47)
+        let w = try Workload(users: 200, tracks: 150, partitions: 8, seed: 47)
         defer { w.env.cleanUp() }
         let total = 2_000 * (Self.kills + 1)
         // Listens keep arriving while the worker is killed.
