@@ -20,6 +20,8 @@ import UserRepState
         w.env.cluster.pushRequestErrors(apiKey: 0, errors: [6, 7, 6])
         w.env.cluster.pushRequestErrors(apiKey: 1, errors: [6, 7])
         w.env.cluster.pushRequestErrors(apiKey: 8, errors: [15, 15])
+        // ListOffsets (2), used by the restore's and the consumer's offset lookups: NOT_LEADER (6) twice.
+        w.env.cluster.pushRequestErrors(apiKey: 2, errors: [6, 6])
         var faulty = try w.env.workerConfiguration(stateName: "faulty", groupID: "faulty")
         faulty.maxBatchRecords = 200
         let cycles = Mutex(0)

@@ -460,29 +460,45 @@ public final class StreamWorker: KafkaRebalanceHandler {
     // MARK: KafkaRebalanceHandler
 
     /// Restores each assigned partition's state from the changelog, then starts it at the larger of
-    /// this store's offset and the group's committed offset (or at the beginning).
+    /// this store's offset and the group's committed offset (or at the beginning). Kafka errors
+    /// (a broker away, a coordinator moving) are retried with backoff for about a minute; a
+    /// restore continues from its last checkpoint.
     public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
         logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
         metrics.assignments += 1
-        do {
-            if !isBackfill { try restore(Set(partitions.map(\.partition))) }
-            let committed = isBackfill ? [:] : try consumer.committed(partitions)
-            var starts: [KafkaTopicPartition: KafkaOffset] = [:]
-            for topic in Set(partitions.map(\.topic)) {
-                let stored = try store.offsets(topic: topic)
-                for tp in partitions where tp.topic == topic {
-                    let next = [stored[tp.partition], committed[tp]].compactMap { $0 }.max()
-                    starts[tp] = next.map { .at($0) } ?? .beginning
-                    nextOffsets[tp] = next ?? 0
-                }
+        var attempt = 0
+        while true {
+            do {
+                return try startOffsets(partitions)
+            } catch let error as KafkaError where attempt < 8 && !shouldStop() {
+                attempt += 1
+                let delay = min(1 << attempt, 10)
+                logger.warning("cannot prepare assigned partitions, retrying in \(delay) s (attempt \(attempt) of 8): \(error)")
+                health.evaluate()
+                sleep(UInt32(delay))
+            } catch {
+                // Thrown from `run` after this poll; nothing is processed meanwhile.
+                rebalanceError = error
+                return [:]
             }
-            logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
-            return starts
-        } catch {
-            // Thrown from `run` after this poll; nothing is processed meanwhile.
-            rebalanceError = error
-            return [:]
         }
+    }
+
+    /// Restores `partitions` and decides where each starts.
+    private func startOffsets(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartition: KafkaOffset] {
+        if !isBackfill { try restore(Set(partitions.map(\.partition))) }
+        let committed = isBackfill ? [:] : try consumer.committed(partitions)
+        var starts: [KafkaTopicPartition: KafkaOffset] = [:]
+        for topic in Set(partitions.map(\.topic)) {
+            let stored = try store.offsets(topic: topic)
+            for tp in partitions where tp.topic == topic {
+                let next = [stored[tp.partition], committed[tp]].compactMap { $0 }.max()
+                starts[tp] = next.map { .at($0) } ?? .beginning
+                nextOffsets[tp] = next ?? 0
+            }
+        }
+        logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
+        return starts
     }
 
     /// Replays the changelog of `partitions` into the store.
