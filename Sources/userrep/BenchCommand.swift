@@ -67,11 +67,15 @@ struct BenchCommand: ParsableCommand {
         // Phase 2: fixed offered rate.
         if rate > 0 {
             let producerDone = Mutex(false)
+            // The offered load starts once the worker has joined the group and holds its partitions,
+            // so latency measures processing, not the group join.
+            let assigned = Mutex(false)
             let failure = Mutex<String?>(nil)
             let kafka = env.kafka, topic = env.topics.listens
             let count = latencyEvents, first = events, total = events + latencyEvents, offered = rate
             let g = generator
             let thread = Thread {
+                while !assigned.withLock({ $0 }) { usleep(1_000) }
                 do {
                     var gen = g
                     let p = try KafkaProducer(configuration: kafka)
@@ -81,6 +85,7 @@ struct BenchCommand: ParsableCommand {
             }
             let live = try StreamWorker(configuration: config, model: env.model, logger: logger)
             live.recordLatency = true
+            live.onAssigned = { _ in assigned.withLock { $0 = true } }
             thread.start()
             let lm = try live.run(until: .whenCaughtUp(gate: { producerDone.withLock { $0 } }))
             if let f = failure.withLock({ $0 }) { throw ValidationError("producer failed: \(f)") }

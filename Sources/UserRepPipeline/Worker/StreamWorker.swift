@@ -81,6 +81,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
     public private(set) var metrics = WorkerMetrics()
     /// Called with progress lines during a backfill (events/s, done/total, ETA).
     public var progress: ((String) -> Void)?
+    /// Called on the worker's thread once assigned partitions are restored and ready to read
+    /// (e.g. so a benchmark offers load only once the worker can take it).
+    public var onAssigned: (([KafkaTopicPartition]) -> Void)?
     /// Whether per-event latency samples are recorded (for `bench`).
     public var recordLatency = false
 
@@ -469,7 +472,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
         var attempt = 0
         while true {
             do {
-                return try startOffsets(partitions)
+                let starts = try startOffsets(partitions)
+                onAssigned?(partitions)
+                return starts
             } catch let error as KafkaError where attempt < 8 && !shouldStop() {
                 attempt += 1
                 let delay = min(1 << attempt, 10)
