@@ -33,7 +33,11 @@ public final class EmbeddedEnvironment {
         cluster = try EmbeddedKafkaCluster(brokers: brokers)
         // A short session timeout: a worker that dies is replaced within seconds (the default 45 s
         // is for real networks); everything here runs on one machine.
-        kafka = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+        // The embedded broker answers a fetch with no data only after its full wait, even if
+        // records arrive meanwhile (a real broker answers as soon as they do); a short wait keeps
+        // that artefact out of latency figures.
+        kafka = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
+                                    "fetch.wait.max.ms": "10"])
         self.topics = topics
         self.partitions = partitions
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-\(UUID().uuidString)")
