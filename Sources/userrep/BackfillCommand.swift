@@ -10,9 +10,9 @@ struct BackfillCommand: ParsableCommand {
         commandName: "backfill",
         abstract: "Replay historical listens into state and publish every touched user's final vector once.",
         discussion: """
-        Reads every partition of --replay-topic (event-time ordered per user) up to the end it has
-        when the backfill starts, builds state in --state-dir, then publishes one vector per touched
-        user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error.
+        Reads every partition of --replay-topic (event-time ordered per user) up to the end it has \
+        when the backfill starts, builds state in --state-dir, then publishes one vector per touched \
+        user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error. \
         An interrupted backfill resumes where its state ends.
 
         Example:

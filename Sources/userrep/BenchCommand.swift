@@ -12,10 +12,12 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark the worker end to end on the embedded cluster.",
         discussion: """
-        Phase 1 (backlog): produces --events listens, then runs the worker until it has read them
+        Phase 1 (backlog): produces --events listens, then runs the worker until it has read them \
         all, with durable state; reports events/s, encoder users/s and output records.
-        Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and
-        reports p50/p99 latency from each event's produce time to its vector's delivery.
+
+        Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and \
+        reports p50/p99 latency from each event's produce time to its vector's delivery. The load starts once the worker holds its partitions.
+
         Reference model 483→512→256→120, 80+80-dimensional track embeddings.
 
         Example:

@@ -12,11 +12,11 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Run everything on this machine: embedded Kafka, synthetic listens, worker, subscriber.",
         discussion: """
-        Starts librdkafka's built-in Kafka-protocol cluster on loopback, writes a random-weight model,
-        publishes a synthetic track catalogue, streams listens with Zipf-like skew over six months of
-        event time (each new user signs up first; most pick artists and languages, some skip), runs
-        the worker with a context-aware model and prints the vectors it publishes, cold-start ones
-        (trigger onboarding) included. Runs until Ctrl-C, or until
+        Starts librdkafka's built-in Kafka-protocol cluster on loopback, writes a random-weight model, \
+        publishes a synthetic track catalogue, streams listens with Zipf-like skew over six months of \
+        event time (each new user signs up first; most pick artists and languages, some skip), runs \
+        the worker with a context-aware model and prints the vectors it publishes, cold-start ones \
+        (trigger onboarding) included. Runs until Ctrl-C, or until \
         --events listens are processed.
 
         Example:

@@ -10,11 +10,11 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a stream worker: listens and onboarding events in, user representations out.",
         discussion: """
-        Joins consumer group --group-id on the listens and onboarding topics (which must have the
-        same partition count); start more workers with the same group to scale out. Every state
-        change goes to the group's compacted changelog (<group-id>-state-changelog) before the local
-        RocksDB and the group offsets are written, so a worker taking over a partition restores its
-        users from the changelog, and records read twice are skipped: each event counts exactly once
+        Joins consumer group --group-id on the listens and onboarding topics (which must have the \
+        same partition count); start more workers with the same group to scale out. Every state \
+        change goes to the group's compacted changelog (<group-id>-state-changelog) before the local \
+        RocksDB and the group offsets are written, so a worker taking over a partition restores its \
+        users from the changelog, and records read twice are skipped: each event counts exactly once \
         across crashes and rebalances. SIGINT/SIGTERM finish the cycle and leave the group cleanly.
 
         Example:

@@ -9,8 +9,8 @@ struct SubscribeCommand: ParsableCommand {
         commandName: "subscribe",
         abstract: "Tail user-representations and print decoded records.",
         discussion: """
-        Reads every partition of the output topic (from now on, or --from-beginning), decodes each
-        record and prints one line per record (or its full JSON with --json). --batch-id keeps one
+        Reads every partition of the output topic (from now on, or --from-beginning), decodes each \
+        record and prints one line per record (or its full JSON with --json). --batch-id keeps one \
         model batch only, as a downstream service would.
 
         Example:

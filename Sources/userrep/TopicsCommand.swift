@@ -16,7 +16,7 @@ struct TopicsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create the listens, onboarding, track-embeddings, output, dead-letter and state-changelog topics.",
             discussion: """
-            Track embeddings, output and the changelog are compacted. The changelog belongs to a
+            Track embeddings, output and the changelog are compacted. The changelog belongs to a \
             consumer group (<group-id>-state-changelog) and has as many partitions as the input.
 
             Example:
