@@ -61,6 +61,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         let err = rd_kafka_assign(client.handle, list.pointer)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: err, context: "cannot assign partitions") }
         context.assigned = Set(partitions.keys)
+        context.atEnd.removeAll()
     }
 
     /// Partitions currently assigned to this consumer.
@@ -136,6 +137,19 @@ public final class KafkaConsumer: @unchecked Sendable {
             if offset >= 0 { result[tp] = offset }
         }
         return result
+    }
+
+    /// Moves the fetch position of assigned partitions (e.g. back to the last committed work).
+    public func seek(_ offsets: [KafkaTopicPartition: Int64], timeoutMs: Int32 = 10_000) throws {
+        guard !offsets.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList(capacity: offsets.count)
+        for (tp, offset) in offsets { list.add(tp, offset: .at(offset)) }
+        if let error = rd_kafka_seek_partitions(client.handle, list.pointer, timeoutMs) {
+            throw KafkaError(consuming: error, context: "cannot seek")
+        }
+        for (tp, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(code: err, context: "cannot seek \(tp)")
+        }
     }
 
     /// Whether librdkafka considers the current assignment lost (session timed out, poll interval

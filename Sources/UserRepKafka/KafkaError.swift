@@ -13,6 +13,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     public let isFatal: Bool
     /// Retrying the same operation may succeed.
     public let isRetriable: Bool
+    /// The current transaction cannot commit and must be aborted (then the work redone).
+    public var requiresAbort = false
 
     /// An error from a librdkafka response code.
     public init(code: rd_kafka_resp_err_t, context: String) {
@@ -35,6 +37,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.message = "\(context): \(String(cString: rd_kafka_error_string(error)))"
         self.isFatal = rd_kafka_error_is_fatal(error) != 0
         self.isRetriable = rd_kafka_error_is_retriable(error) != 0
+        self.requiresAbort = rd_kafka_error_txn_requires_abort(error) != 0
         rd_kafka_error_destroy(error)
     }
 
@@ -53,6 +56,6 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(message) [\(name)\(isFatal ? ", fatal" : "")\(isRetriable ? ", retriable" : "")]"
+        "\(message) [\(name)\(isFatal ? ", fatal" : "")\(isRetriable ? ", retriable" : "")\(requiresAbort ? ", abort transaction" : "")]"
     }
 }

@@ -17,9 +17,13 @@ public final class KafkaProducer: @unchecked Sendable {
         "queue.buffering.max.kbytes": "1048576",
     ]
 
-    /// Creates a producer; `configuration` must name `bootstrap.servers`.
-    public init(configuration: KafkaConfiguration) throws {
-        let config = try RDKafkaConfig(configuration.forProducer.withDefaults(Self.defaults))
+    /// Creates a producer; `configuration` must name `bootstrap.servers`. With `transactionalID`
+    /// the producer is transactional: it registers the id (fencing any older producer with it and
+    /// aborting that one's open transaction) and every record must be sent inside a transaction.
+    public init(configuration: KafkaConfiguration, transactionalID: String? = nil, initTimeoutMs: Int32 = 60_000) throws {
+        var props = configuration.forProducer.withDefaults(Self.defaults)
+        if let transactionalID { props["transactional.id"] = transactionalID }
+        let config = try RDKafkaConfig(props)
         reports = DeliveryReports()
         config.setCallbackContext(reports)
         rd_kafka_conf_set_dr_msg_cb(config.pointer) { _, message, opaque in
@@ -32,6 +36,53 @@ public final class KafkaProducer: @unchecked Sendable {
             }
         }
         client = try RDKafkaClient(kind: .producer, config: config)
+        if transactionalID != nil {
+            if let error = rd_kafka_init_transactions(client.handle, initTimeoutMs) {
+                throw KafkaError(consuming: error, context: "cannot initialize transactions")
+            }
+        }
+    }
+
+    /// Starts a transaction (transactional producers only).
+    public func beginTransaction() throws {
+        if let error = rd_kafka_begin_transaction(client.handle) { throw KafkaError(consuming: error, context: "cannot begin a transaction") }
+    }
+
+    /// Adds `consumer`'s group offsets (next offset per partition) to the current transaction:
+    /// they commit exactly when the transaction's records do. A member that has lost its
+    /// generation is refused here (zombie fencing).
+    public func sendOffsets(_ offsets: [KafkaTopicPartition: Int64], of consumer: KafkaConsumer, timeoutMs: Int32) throws {
+        guard !offsets.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList(capacity: offsets.count)
+        for (tp, offset) in offsets { list.add(tp, offset: .at(offset)) }
+        guard let metadata = rd_kafka_consumer_group_metadata(consumer.client.handle) else {
+            throw KafkaError("the consumer has no group metadata")
+        }
+        defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
+        if let error = rd_kafka_send_offsets_to_transaction(client.handle, list.pointer, metadata, timeoutMs) {
+            throw KafkaError(consuming: error, context: "cannot add offsets to the transaction")
+        }
+    }
+
+    /// Flushes and commits the current transaction.
+    public func commitTransaction(timeoutMs: Int32) throws {
+        if let error = rd_kafka_commit_transaction(client.handle, timeoutMs) {
+            throw KafkaError(consuming: error, context: "cannot commit the transaction")
+        }
+        if let failure = reports.takeFailure() {
+            throw KafkaError(code: failure.code, context: "\(failure.count) record(s) of a committed transaction were not delivered")
+        }
+    }
+
+    /// Aborts the current transaction: its records are never visible to read-committed readers.
+    /// Delivery reports of its purged records are served and forgotten.
+    public func abortTransaction(timeoutMs: Int32) throws {
+        if let error = rd_kafka_abort_transaction(client.handle, timeoutMs) {
+            throw KafkaError(consuming: error, context: "cannot abort the transaction")
+        }
+        while client.poll(timeoutMs: 0) > 0 {}
+        _ = reports.takeFailure()
+        _ = reports.takeTracked()
     }
 
     /// Sets topic-level properties (e.g. `compression.codec`) for `topic`; call before the first

@@ -36,6 +36,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "File kept present while the worker is ready (for exec readiness probes).") var readyFile: String?
     @Option(help: "Seconds without an answer from Kafka before the worker reports itself not ready.") var unreachableTimeout = 60
     @Option(help: "Exit after a cycle that brings the records read to at least this many.") var maxRecords: Int?
+    @Option(help: "Make each cycle one Kafka transaction with this transactional.id, unique and stable per worker (e.g. the pod name); fences zombies.") var transactionalId: String?
 
     func run() throws {
         let logger = try log.logger("userrep.run")
@@ -47,6 +48,7 @@ struct RunCommand: ParsableCommand {
         config.maxBatchRecords = maxBatch
         config.maxRecordBytes = maxRecordBytes
         config.readyFile = readyFile
+        config.transactionalID = transactionalId
         config.unreachableTimeoutMs = unreachableTimeout * 1000
         let stop = StopFlag()
         stop.trapSignals()

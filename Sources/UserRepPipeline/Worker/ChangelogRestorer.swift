@@ -32,7 +32,8 @@ struct ChangelogRestorer {
         var rebuilt = false
     }
 
-    /// Replays changelog partition `partition` into `store` using `consumer` (assign mode).
+    /// Replays changelog partition `partition` into `store` using `consumer` (assign mode, with
+    /// end-of-partition tracking).
     func restore(partition: Int32, into store: StateStore, consumer: KafkaConsumer) throws -> Outcome {
         let tp = KafkaTopicPartition(topic: topic, partition: partition)
         let marks = try consumer.watermarks(tp)
@@ -59,14 +60,15 @@ struct ChangelogRestorer {
         let began = Date()
         var lastRecord = Date(), lastReport = Date()
         var next = start
-        while next < marks.high {
+        // Until end-of-partition rather than until an offset: a transactional changelog ends in
+        // commit markers, which take offsets but are never delivered.
+        while !consumer.partitionsAtEnd.contains(tp) {
             try consumer.poll(into: batch, maxMessages: 5_000, timeoutMs: 500)
             var records: [(userID: [UInt8], state: [UInt8]?)] = []
             for i in 0..<batch.count {
                 let m = batch[i]
                 guard m.partition == partition, m.offset >= next else { continue }
                 next = m.offset + 1
-                guard m.offset < marks.high else { continue }
                 guard let key = m.key else { throw StateCorruption(message: "changelog record \(tp)@\(m.offset) has no key") }
                 if let value = m.value {
                     guard let b = m.header(named: Self.embeddingBatchHeader), b.elementsEqual(expectedBatch) else {
@@ -80,7 +82,7 @@ struct ChangelogRestorer {
             }
             if batch.count > 0 {
                 lastRecord = Date()
-                outcome.stale += try store.applyChangelog(partition: partition, records: records, checkpoint: min(next, marks.high))
+                outcome.stale += try store.applyChangelog(partition: partition, records: records, checkpoint: next)
                 outcome.records += records.count
             } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds {
                 throw KafkaError("restore of \(tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(next) of \(marks.high)")

@@ -17,6 +17,10 @@ import UserRepState
 /// 4. commit the same offsets to the consumer group (asynchronously; synchronously when
 ///    partitions are revoked).
 ///
+/// With a transactional id, 1 and 2 are one Kafka transaction that also carries the input offsets
+/// (so 4 happens with 2, before 3); a transaction that cannot commit is aborted and the cycle is
+/// redone from the last committed one.
+///
 /// **Exactly once.** Every user state records the offset of the newest record it reflects from
 /// each input topic, and a record at or below it is skipped. So any replay is harmless, and the
 /// worker may resume a partition anywhere at or before the first record its state lacks. When
@@ -103,7 +107,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         let dims = model.manifest.embeddingDims
         store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
         listenVector = [Float](repeating: 0, count: model.layout.listenWidth)
-        producer = try KafkaProducer(configuration: configuration.kafka)
+        producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: mode == .stream ? configuration.transactionalID : nil)
         // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
         try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
         tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
@@ -196,6 +200,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     private var isBackfill: Bool { if case .backfill = mode { true } else { false } }
+    /// Whether each cycle is one Kafka transaction (outputs, changelog and input offsets).
+    private var transactional: Bool { config.transactionalID != nil && !isBackfill }
 
     /// One poll cycle's work; see the commit order in the type's documentation.
     private func runCycle(count n: Int) throws {
@@ -265,6 +271,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
 
         // 1. Produce state changes, outputs and dead letters.
+        if transactional { try producer.beginTransaction() }
         if isBackfill {
             touched.formUnion(updated.map(\.0))
         } else {
@@ -279,16 +286,26 @@ public final class StreamWorker: KafkaRebalanceHandler {
         if !rejected.isEmpty {
             logger.debug("dead-lettered records", metadata: ["count": "\(rejected.count)", "first": "\(rejected[0].1)"])
         }
-        // 2. Every record delivered, or the cycle fails here.
-        try flushOutputs()
+        // 2. Every record delivered, or the cycle fails here. In transactional mode the input
+        // offsets commit with the records, atomically, or the cycle is aborted and redone.
+        if transactional {
+            guard try commitTransaction(cycleOffsets) else {
+                clock.lap("flush", into: &metrics)
+                return
+            }
+        } else {
+            try flushOutputs()
+        }
         clock.lap("flush", into: &metrics)
         // 3. State and offsets together.
         let offsets = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
         try store.commit(users: updated, encoded: encodedStates, offsets: offsets, checkpoints: checkpoints)
         for (tp, next) in cycleOffsets { nextOffsets[tp] = next }
-        // 4. Group offsets, for lag monitoring.
-        do { try consumer.commit(cycleOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
+        // 4. Group offsets (already committed by the transaction in transactional mode).
+        if !transactional {
+            do { try consumer.commit(cycleOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
+        }
         clock.lap("commit", into: &metrics)
 
         if recordLatency {
@@ -381,6 +398,37 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         metrics.outputsPublished += users.count
         clock.lap("produce", into: &metrics)
+    }
+
+    /// Sends the cycle's input offsets into the transaction and commits it, retrying what may be
+    /// retried. Returns false if the transaction had to be aborted (a fenced or failed cycle):
+    /// nothing of it is visible, and the partitions are rewound to the last committed cycle.
+    private func commitTransaction(_ offsets: [KafkaTopicPartition: Int64]) throws -> Bool {
+        let timeout = config.deliveryTimeoutMs
+        do {
+            var attempt = 0
+            while true {
+                do {
+                    try producer.sendOffsets(offsets, of: consumer, timeoutMs: timeout)
+                    try producer.commitTransaction(timeoutMs: timeout)
+                    health.contact()
+                    return true
+                } catch let error as KafkaError where error.isRetriable && !error.requiresAbort && attempt < 5 {
+                    attempt += 1
+                    logger.warning("transaction commit failed, retrying (attempt \(attempt) of 5): \(error)")
+                    health.evaluate()
+                }
+            }
+        } catch let error as KafkaError where error.requiresAbort {
+            logger.warning("aborting the cycle's transaction; its records are redone: \(error)")
+            try producer.abortTransaction(timeoutMs: timeout)
+            let partitions = Set(offsets.keys.map(\.partition))
+            store.evictCache(partitions: partitions)
+            let rewind = nextOffsets.filter { partitions.contains($0.key.partition) && consumer.assignment.contains($0.key) }
+            try consumer.seek(rewind)
+            metrics.cyclesDiscarded += 1
+            return false
+        }
     }
 
     /// Waits for every queued record's delivery in one-second steps, reporting readiness while
@@ -508,7 +556,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     /// Replays the changelog of `partitions` into the store.
     private func restore(_ partitions: Set<Int32>) throws {
-        let reader = try KafkaConsumer(configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]))
+        let reader = try KafkaConsumer(configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]), trackPartitionEnd: true)
         defer { reader.close() }
         for p in partitions.sorted() {
             let outcome = try restorer.restore(partition: p, into: store, consumer: reader)
@@ -523,7 +571,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// the changelog) so their next owner starts where this worker stopped.
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
         let finished = nextOffsets.filter { partitions.contains($0.key) && $0.value > 0 }
-        if !isBackfill && !consumer.assignmentLost {
+        if !isBackfill && !transactional && !consumer.assignmentLost {
             do { try consumer.commit(finished, async: false) } catch { logger.warning("offset commit on revoke failed: \(error)") }
         }
         for tp in partitions { nextOffsets.removeValue(forKey: tp) }

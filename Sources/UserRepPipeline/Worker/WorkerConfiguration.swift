@@ -27,6 +27,11 @@ public struct WorkerConfiguration: Sendable {
     /// File that exists exactly while the worker is ready (for exec readiness probes); nil for none.
     public var readyFile: String?
 
+    /// With an id, every cycle is one Kafka transaction: outputs, changelog records and the input
+    /// offsets commit together, and a worker that lost its partitions is fenced. Must be unique
+    /// per worker and stable across its restarts (e.g. the pod name); nil for none.
+    public var transactionalID: String?
+
     /// The state changelog topic of this worker's group.
     public var changelogTopic: String { topics.changelog(forGroup: groupID) }
 
