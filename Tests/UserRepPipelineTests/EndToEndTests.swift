@@ -73,21 +73,8 @@ import UserRepState
 
         let stateDir = w.env.directory.appendingPathComponent("killed").path
         try w.env.ensureChangelog(groupID: "killed")
-        let args = ["run", "--bootstrap-servers", w.env.cluster.bootstrapServers, "--model", w.env.manifestURL.path,
-                    "--state-dir", stateDir, "--group-id", "killed", "--max-batch", "150", "--log-level", "warning",
-                    "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"]
         // Kill it once its state holds some but not all listens.
-        let first = try Process.run(binary, arguments: args)
-        let subscriber = try OutputSubscriber(kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
-        var seen = 0
-        while seen < 300 && first.isRunning { seen += try subscriber.poll(timeoutMs: 50).count }
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
-        #expect(first.terminationReason == .uncaughtSignal, "worker was killed, not finished")
-
-        let second = try Process.run(binary, arguments: args + ["--stop-when-caught-up"])
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 0)
+        try killOnceThenFinish(binary, workerArguments(w.env, group: "killed", state: "killed", maxBatch: 150), env: w.env, afterOutputs: 300)
 
         let a = try dumpState(reference.stateDirectory, model: w.env.model)
         let b = try dumpState(stateDir, model: w.env.model)

@@ -295,3 +295,20 @@ func committedOffsets(_ kafka: KafkaConfiguration, group: String, topic: String,
     let tps = (0..<Int32(partitions)).map { KafkaTopicPartition(topic: topic, partition: $0) }
     return Dictionary(uniqueKeysWithValues: try consumer.committed(tps).map { ($0.key.partition, $0.value) })
 }
+
+/// Runs `userrep` with `args`, SIGKILLs it once `outputs` vectors are on the output topic, then runs
+/// it again with `--stop-when-caught-up`; expects the first to die by the signal and the second to
+/// finish with status 0.
+func killOnceThenFinish(_ binary: URL, _ args: [String], env: EmbeddedEnvironment, afterOutputs outputs: Int) throws {
+    let first = try Process.run(binary, arguments: args)
+    let subscriber = try OutputSubscriber(kafka: env.kafka, topic: env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+    var seen = 0
+    let deadline = Date().addingTimeInterval(120)
+    while seen < outputs && first.isRunning && Date() < deadline { seen += try subscriber.poll(timeoutMs: 50).count }
+    kill(first.processIdentifier, SIGKILL)
+    first.waitUntilExit()
+    #expect(first.terminationReason == .uncaughtSignal, "the worker was killed, not finished")
+    let second = try Process.run(binary, arguments: args + ["--stop-when-caught-up"])
+    second.waitUntilExit()
+    #expect(second.terminationStatus == 0)
+}

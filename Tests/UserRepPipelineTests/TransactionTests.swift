@@ -19,17 +19,7 @@ import UserRepState
         let group = "transactional"
         try w.env.ensureChangelog(groupID: group)
         let args = workerArguments(w.env, group: group, state: "transactional") + ["--transactional-id", "worker-0"]
-        let first = try Process.run(binary, arguments: args)
-        let subscriber = try OutputSubscriber(kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
-        var seen = 0
-        let deadline = Date().addingTimeInterval(120)
-        while seen < 400 && first.isRunning && Date() < deadline { seen += try subscriber.poll(timeoutMs: 50).count }
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
-        #expect(first.terminationReason == .uncaughtSignal, "the worker was killed, not finished")
-        let second = try Process.run(binary, arguments: args + ["--stop-when-caught-up"])
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 0)
+        try killOnceThenFinish(binary, args, env: w.env, afterOutputs: 400)
 
         let expected = try dumpState(reference.stateDirectory, model: w.env.model)
         let local = try dumpState(w.env.directory.appendingPathComponent("transactional").path, model: w.env.model)
