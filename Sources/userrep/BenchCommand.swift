@@ -32,6 +32,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Distinct users.") var users = 200_000
     @Option(help: "Tracks.") var tracks = 20_000
     @Option(help: "Most records per poll cycle.") var maxBatch = 20_000
+    @Flag(help: "Run the worker in transactional mode (each cycle one Kafka transaction).") var transactional = false
 
     func run() throws {
         var logOptions = log
@@ -53,6 +54,7 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
         var config = try env.workerConfiguration()
         config.maxBatchRecords = maxBatch
+        if transactional { config.transactionalID = "userrep-bench" }
         // The worker is released at the end of this statement, closing its state store for phase 2.
         let m = try StreamWorker(configuration: config, model: env.model, logger: logger).run(until: .whenCaughtUp())
         let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
