@@ -115,8 +115,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Commits `offsets` (the next offset to read, per partition) to the group.
     public func commit(_ offsets: [KafkaTopicPartition: Int64], async: Bool = true) throws {
         guard !offsets.isEmpty else { return }
-        let list = RDKafkaTopicPartitionList(capacity: offsets.count)
-        for (tp, offset) in offsets { list.add(tp, offset: .at(offset)) }
+        let list = RDKafkaTopicPartitionList(offsets: offsets)
         let err = rd_kafka_commit(client.handle, list.pointer, async ? 1 : 0)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET else {
             throw KafkaError(code: err, context: "offset commit failed")
@@ -142,8 +141,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Moves the fetch position of assigned partitions (e.g. back to the last committed work).
     public func seek(_ offsets: [KafkaTopicPartition: Int64], timeoutMs: Int32 = 10_000) throws {
         guard !offsets.isEmpty else { return }
-        let list = RDKafkaTopicPartitionList(capacity: offsets.count)
-        for (tp, offset) in offsets { list.add(tp, offset: .at(offset)) }
+        let list = RDKafkaTopicPartitionList(offsets: offsets)
         if let error = rd_kafka_seek_partitions(client.handle, list.pointer, timeoutMs) {
             throw KafkaError(consuming: error, context: "cannot seek")
         }

@@ -14,7 +14,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     /// Retrying the same operation may succeed.
     public let isRetriable: Bool
     /// The current transaction cannot commit and must be aborted (then the work redone).
-    public var requiresAbort = false
+    public let requiresAbort: Bool
 
     /// An error from a librdkafka response code.
     public init(code: rd_kafka_resp_err_t, context: String) {
@@ -22,6 +22,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.name = String(cString: rd_kafka_err2name(code))
         self.message = "\(context): \(String(cString: rd_kafka_err2str(code)))"
         self.isFatal = code == RD_KAFKA_RESP_ERR__FATAL
+        self.requiresAbort = false
         self.isRetriable = [
             RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__QUEUE_FULL,
             RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
@@ -48,6 +49,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.isFatal = false
         self.isRetriable = isRetriable
+        self.requiresAbort = false
     }
 
     /// Whether the operation ran out of time (and may simply be retried).

@@ -53,8 +53,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// generation is refused here (zombie fencing).
     public func sendOffsets(_ offsets: [KafkaTopicPartition: Int64], of consumer: KafkaConsumer, timeoutMs: Int32) throws {
         guard !offsets.isEmpty else { return }
-        let list = RDKafkaTopicPartitionList(capacity: offsets.count)
-        for (tp, offset) in offsets { list.add(tp, offset: .at(offset)) }
+        let list = RDKafkaTopicPartitionList(offsets: offsets)
         guard let metadata = rd_kafka_consumer_group_metadata(consumer.client.handle) else {
             throw KafkaError("the consumer has no group metadata")
         }

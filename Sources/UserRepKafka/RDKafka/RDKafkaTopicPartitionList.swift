@@ -11,6 +11,12 @@ final class RDKafkaTopicPartitionList {
         owned = true
     }
 
+    /// A list of partitions, each at its given offset.
+    convenience init(offsets: [KafkaTopicPartition: Int64]) {
+        self.init(capacity: offsets.count)
+        for (tp, offset) in offsets { add(tp, offset: .at(offset)) }
+    }
+
     /// Wraps a list owned by librdkafka (e.g. in a rebalance callback); not freed here.
     init(borrowing list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         pointer = list
