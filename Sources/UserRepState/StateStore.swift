@@ -95,13 +95,6 @@ public final class StateStore: @unchecked Sendable {
         for (key, state) in users { cache[key] = state }
     }
 
-    /// Writes `users` and `offsets` in one atomic batch.
-    public func commit(users: [(UserKey, UserState)], offsets: [SourceOffset]) throws {
-        var encoded = EncodedStates()
-        for (_, state) in users { encoded.append(state) }
-        try commit(users: users, encoded: encoded, offsets: offsets)
-    }
-
     /// The changelog offset up to which `partition`'s stored users are known to reflect the
     /// changelog, nil if this store has never written or restored that partition.
     public func changelogCheckpoint(partition: Int32) throws -> Int64? {
@@ -110,14 +103,14 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// Deletes every user, input offset (of `topics`) and the changelog checkpoint of `partition`,
-    /// atomically, before the partition is rebuilt from the changelog.
-    public func resetPartition(_ partition: Int32, topics: [String]) throws {
+    /// Deletes every user and input offset (of `topics`) of `partition` and sets its changelog
+    /// checkpoint to `checkpoint`, atomically, before the partition is rebuilt from the changelog.
+    public func resetPartition(_ partition: Int32, topics: [String], checkpoint: Int64) throws {
         evictCache(partitions: [partition])
         batch.clear()
         batch.deleteRange(from: UserKey.partitionPrefix(partition), to: UserKey.partitionPrefix(partition + 1))
         for topic in topics { batch.delete(Self.offsetKey(topic: topic, partition: partition)) }
-        batch.delete(Self.checkpointKey(partition))
+        putInt64(checkpoint, key: Self.checkpointKey(partition))
         try db.write(batch, durability: .unlogged)
     }
 

@@ -91,9 +91,9 @@ import UserRepState
         // Resetting partition 2 leaves partition 3 alone.
         let c = UserKey(partition: 3, userID: alice)
         try store.commit(users: [(c, state(listens: 1, offset: 1))], offsets: [SourceOffset(topic: "listens", partition: 3, next: 2)])
-        try store.resetPartition(2, topics: ["listens"])
+        try store.resetPartition(2, topics: ["listens"], checkpoint: 0)
         #expect(try store.load([a, c]) == [nil, state(listens: 1, offset: 1)])
-        #expect(try store.changelogCheckpoint(partition: 2) == nil)
+        #expect(try store.changelogCheckpoint(partition: 2) == 0)
         #expect(try store.offsets(topic: "listens") == [3: 2])
     }
 
@@ -105,5 +105,14 @@ import UserRepState
         #expect(s.hasApplied(offset: 41, lane: 0) && !s.hasApplied(offset: 42, lane: 0) && s.hasApplied(offset: 7, lane: 1))
         let bytes = UserStateCodec.encode(s)
         #expect(try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 4) }.appliedOffsets == SIMD2(41, 7))
+    }
+}
+
+extension StateStore {
+    /// Serializes `users` and commits them with `offsets`.
+    func commit(users: [(UserKey, UserState)], offsets: [SourceOffset]) throws {
+        var encoded = EncodedStates()
+        for (_, state) in users { encoded.append(state) }
+        try commit(users: users, encoded: encoded, offsets: offsets)
     }
 }

@@ -38,18 +38,17 @@ struct ChangelogRestorer {
         let tp = KafkaTopicPartition(topic: topic, partition: partition)
         let marks = try consumer.watermarks(tp)
         var outcome = Outcome()
-        var start: Int64
-        if let checkpoint = try store.changelogCheckpoint(partition: partition), checkpoint >= marks.low, checkpoint <= marks.high {
+        let checkpoint = try store.changelogCheckpoint(partition: partition)
+        let start: Int64
+        if let checkpoint, checkpoint >= marks.low, checkpoint <= marks.high {
             start = checkpoint
         } else {
-            let checkpoint = try store.changelogCheckpoint(partition: partition)
             if let checkpoint {
                 logger.warning("local state of partition \(partition) is at changelog offset \(checkpoint), outside \(tp)'s \(marks.low)..<\(marks.high); rebuilding it from the changelog")
             }
-            try store.resetPartition(partition, topics: inputTopics)
             start = marks.low
+            try store.resetPartition(partition, topics: inputTopics, checkpoint: start)
             outcome.rebuilt = true
-            try store.applyChangelog(partition: partition, records: [], checkpoint: start)
         }
         guard start < marks.high else { return outcome }
         let total = marks.high - start

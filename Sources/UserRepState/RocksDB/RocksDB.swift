@@ -7,7 +7,6 @@ public final class RocksDB: @unchecked Sendable {
     private let db: OpaquePointer
     private let options: OpaquePointer
     private let syncedWrites: OpaquePointer
-    private let loggedWrites: OpaquePointer
     private let unloggedWrites: OpaquePointer
     private let readOptions: OpaquePointer
     /// Directory of the database.
@@ -17,13 +16,12 @@ public final class RocksDB: @unchecked Sendable {
     public init(path: String, blockCacheMB: Int = 256) throws {
         self.path = path
         guard let options = rocksdb_options_create(), let synced = rocksdb_writeoptions_create(),
-              let logged = rocksdb_writeoptions_create(), let unlogged = rocksdb_writeoptions_create(),
+              let unlogged = rocksdb_writeoptions_create(),
               let readOptions = rocksdb_readoptions_create() else { throw RocksDBError("cannot allocate RocksDB options") }
         self.options = options
         rocksdb_writeoptions_set_sync(synced, 1)
         rocksdb_writeoptions_disable_WAL(unlogged, 1)
         syncedWrites = synced
-        loggedWrites = logged
         unloggedWrites = unlogged
         self.readOptions = readOptions
         rocksdb_options_set_create_if_missing(options, 1)
@@ -102,8 +100,6 @@ public final class RocksDB: @unchecked Sendable {
     public enum Durability: Sendable {
         /// Logged and synced to disk before `write` returns.
         case synced
-        /// Logged; the operating system writes the log out, so it survives a process crash.
-        case logged
         /// Memtable only, lost if the process dies before the next flush. Batches stay atomic and
         /// flushes keep their order, so a crash recovers a consistent earlier point: for data
         /// that can be rebuilt from elsewhere. Do not mix with logged writes after the first
@@ -112,10 +108,9 @@ public final class RocksDB: @unchecked Sendable {
     }
 
     /// Applies a batch atomically with the given durability.
-    public func write(_ batch: RocksDBWriteBatch, durability: Durability = .logged) throws {
+    public func write(_ batch: RocksDBWriteBatch, durability: Durability) throws {
         let options = switch durability {
         case .synced: syncedWrites
-        case .logged: loggedWrites
         case .unlogged: unloggedWrites
         }
         var err: UnsafeMutablePointer<CChar>?
@@ -156,7 +151,7 @@ public final class RocksDB: @unchecked Sendable {
     deinit {
         rocksdb_close(db)
         rocksdb_options_destroy(options)
-        for w in [syncedWrites, loggedWrites, unloggedWrites] { rocksdb_writeoptions_destroy(w) }
+        for w in [syncedWrites, unloggedWrites] { rocksdb_writeoptions_destroy(w) }
         rocksdb_readoptions_destroy(readOptions)
     }
 }
