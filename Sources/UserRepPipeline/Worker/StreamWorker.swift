@@ -265,8 +265,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // The group may have moved our partitions while we worked: then they are someone else's.
         if !isBackfill && consumer.assignmentLost {
             logger.warning("assignment lost during a cycle; dropping it unpublished", metadata: ["records": "\(n)"])
-            store.evictCache(partitions: Set(pending.users.map(\.partition)))
-            metrics.cyclesDiscarded += 1
+            discardCycle(partitions: Set(cycleOffsets.keys.map(\.partition)))
             return
         }
 
@@ -288,15 +287,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         // 2. Every record delivered, or the cycle fails here. In transactional mode the input
         // offsets commit with the records, atomically, or the cycle is aborted and redone.
+        let committed: Bool
         if transactional {
-            guard try commitTransaction(cycleOffsets) else {
-                clock.lap("flush", into: &metrics)
-                return
-            }
+            committed = try commitTransaction(cycleOffsets)
         } else {
             try flushOutputs()
+            committed = true
         }
         clock.lap("flush", into: &metrics)
+        guard committed else { return }
         // 3. State and offsets together.
         let offsets = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
@@ -423,12 +422,17 @@ public final class StreamWorker: KafkaRebalanceHandler {
             logger.warning("aborting the cycle's transaction; its records are redone: \(error)")
             try producer.abortTransaction(timeoutMs: timeout)
             let partitions = Set(offsets.keys.map(\.partition))
-            store.evictCache(partitions: partitions)
-            let rewind = nextOffsets.filter { partitions.contains($0.key.partition) && consumer.assignment.contains($0.key) }
-            try consumer.seek(rewind)
-            metrics.cyclesDiscarded += 1
+            discardCycle(partitions: partitions)
+            try consumer.seek(nextOffsets.filter { partitions.contains($0.key.partition) && consumer.assignment.contains($0.key) })
             return false
         }
+    }
+
+    /// Forgets a cycle's unwritten work: cached states of its partitions are reloaded from the
+    /// store on next use.
+    private func discardCycle(partitions: Set<Int32>) {
+        store.evictCache(partitions: partitions)
+        metrics.cyclesDiscarded += 1
     }
 
     /// Waits for every queued record's delivery in one-second steps, reporting readiness while
