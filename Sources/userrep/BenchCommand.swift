@@ -35,9 +35,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Run the worker in transactional mode (each cycle one Kafka transaction).") var transactional = false
 
     func run() throws {
-        var logOptions = log
-        if logOptions.logLevel == "info" { logOptions.logLevel = "warning" }
-        let logger = try logOptions.logger("userrep.bench")
+        let logger = try log.logger("userrep.bench", quiet: true)
         let settings = SyntheticGenerator.Settings(users: users, tracks: tracks)
         var generator = SyntheticGenerator(settings: settings)
         let latencyEvents = Int(rate * seconds)

@@ -33,9 +33,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Print at most this many vectors per second.") var printRate = 5
 
     func run() throws {
-        var logOptions = log
-        if logOptions.logLevel == "info" { logOptions.logLevel = "warning" }
-        let logger = try logOptions.logger("userrep.demo")
+        let logger = try log.logger("userrep.demo", quiet: true)
         let settings = SyntheticGenerator.Settings(users: users, tracks: tracks)
         let generator = SyntheticGenerator(settings: settings)
         // Each JSON listen is ~140 bytes; size partitions for the whole run (or an hour at the rate).

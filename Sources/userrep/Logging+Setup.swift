@@ -7,8 +7,10 @@ struct LogOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    /// A logger writing to standard error at the chosen level.
-    func logger(_ label: String) throws -> Logger {
+    /// A logger writing to standard error at the chosen level; `quiet` commands (whose own output
+    /// is the point) log warnings and worse unless another level than the default is chosen.
+    func logger(_ label: String, quiet: Bool = false) throws -> Logger {
+        let logLevel = quiet && self.logLevel == "info" ? "warning" : self.logLevel
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
