@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CRocksDB", providers: [.apt(["librocksdb-dev"])]),
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        // glibc's <malloc.h> (mallopt), for process tuning in the command line tool.
+        .systemLibrary(name: "CMalloc"),
 
         .target(name: "UserRepKafka", dependencies: ["CRdKafka"]),
         .target(name: "UserRepModel", dependencies: ["COpenBLAS"]),
@@ -33,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "userrep",
             dependencies: [
-                "UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel",
+                "UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -28,7 +28,7 @@ struct BackfillCommand: ParsableCommand {
     @Option(help: "Model manifest.") var model: String
     @Option(help: "State directory to build.") var stateDir = "./userrep-backfill-state"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
-    @Option(help: "Most records per poll cycle.") var maxBatch = 50_000
+    @Option(help: "Most records per poll cycle.") var maxBatch = WorkerConfiguration.defaultMaxBatchRecords
 
     func run() throws {
         let logger = try log.logger("userrep.backfill")

@@ -31,7 +31,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Length of the latency phase in seconds.") var seconds: Double = 10
     @Option(help: "Distinct users.") var users = 200_000
     @Option(help: "Tracks.") var tracks = 20_000
-    @Option(help: "Most records per poll cycle.") var maxBatch = 20_000
+    @Option(help: "Most records per poll cycle.") var maxBatch = WorkerConfiguration.defaultMaxBatchRecords
     @Flag(help: "Run the worker in transactional mode (each cycle one Kafka transaction).") var transactional = false
 
     func run() throws {

@@ -18,4 +18,10 @@ struct UserRep: ParsableCommand {
             ModelCommand.self, TracksCommand.self, TopicsCommand.self,
         ]
     )
+
+    /// Tunes the process, then parses the arguments and runs the command.
+    static func main() {
+        ProcessTuning.apply()
+        main(nil)
+    }
 }
