@@ -15,6 +15,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         "auto.offset.reset": "earliest",
         "fetch.max.bytes": "52428800",
         "queued.max.messages.kbytes": "262144",
+        // Requests go out whole, at once: no waiting on Nagle for the previous one's ACK.
+        "socket.nagle.disable": "true",
     ]
 
     /// Whether end-of-partition events are tracked (`partitionsAtEnd`).

@@ -15,6 +15,8 @@ public final class KafkaProducer: @unchecked Sendable {
         "batch.num.messages": "10000",
         "queue.buffering.max.messages": "500000",
         "queue.buffering.max.kbytes": "1048576",
+        // Requests go out whole, at once: no waiting on Nagle for the previous one's ACK.
+        "socket.nagle.disable": "true",
     ]
 
     /// Creates a producer; `configuration` must name `bootstrap.servers`. With `transactionalID`

@@ -54,12 +54,16 @@ struct BenchCommand: ParsableCommand {
         config.maxBatchRecords = maxBatch
         if transactional { config.transactionalID = "userrep-bench" }
         // The worker is released at the end of this statement, closing its state store for phase 2.
+        let cpuBefore = Self.processCPUSeconds()
         let m = try StreamWorker(configuration: config, model: env.model, logger: logger).run(until: .whenCaughtUp())
+        let cpu = Self.processCPUSeconds() - cpuBefore
         let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
         let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
         let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
         print(String(format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps, m.cycles))
         print("stages: \(m.stageSummary)")
+        print(String(format: "cpu: %.1f s (worker, its clients and the embedded cluster) = %.2f of %d cores busy",
+                     cpu, cpu / max(m.processingSeconds, 1e-9), ProcessInfo.processInfo.activeProcessorCount))
         print(String(format: "state: %.1f MB written, %.0f bytes per user update", Double(m.stateBytesWritten) / 1e6,
                      Double(m.stateBytesWritten) / Double(max(1, m.usersEncoded))))
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
@@ -94,9 +98,18 @@ struct BenchCommand: ParsableCommand {
             let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
             print(String(format: "fixed rate: offered %.0f/s, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
                          offered, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1, lm.latencyPercentile(99) ?? -1, lm.latencyPercentile(100) ?? -1))
+            print(String(format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles, Double(lm.recordsRead) / Double(max(1, lm.cycles)), lm.stageSummary))
         }
         try env.verifyNothingDropped(changelog: false)
         print("nothing dropped by the embedded cluster")
+    }
+
+    /// User plus system CPU time of this process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// The encoder alone on random inputs: users/s and where the time goes.
