@@ -114,7 +114,11 @@ struct BenchCommand: ParsableCommand {
 
     /// The encoder alone on random inputs: users/s and where the time goes.
     func encoderMicrobench(_ model: EncoderModel) throws {
-        let rows = 10_000, rounds = 5
+        for (rows, rounds) in [(10_000, 5), (128, 200)] { encoderMicrobench(model, rows: rows, rounds: rounds) }
+    }
+
+    /// One encoder measurement: `rounds` batches of `rows` random users.
+    func encoderMicrobench(_ model: EncoderModel, rows: Int, rounds: Int) {
         var rng = SplitMix64(seed: 5)
         let input = (0..<(rows * model.inputSize)).map { _ in rng.nextGaussian() }
         var timing = EncoderTiming()
@@ -125,8 +129,8 @@ struct BenchCommand: ParsableCommand {
         }
         let elapsed = Date().timeIntervalSince(start)
         let flops = 2.0 * Double(zip(model.manifest.layers, model.manifest.layers.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }) * Double(rows * rounds)
-        print(String(format: "encoder alone: %.0f users/s (%.1f GFLOP/s in GEMM); gemm %.2fs, activation %.2fs, normalize %.2fs, other %.2fs",
-                     Double(rows * rounds) / elapsed, flops / timing.gemmSeconds / 1e9, timing.gemmSeconds, timing.activationSeconds,
+        print(String(format: "encoder alone, %d-user batches: %.0f users/s (%.1f GFLOP/s in GEMM); gemm %.2fs, activation %.2fs, normalize %.2fs, other %.2fs",
+                     rows, Double(rows * rounds) / elapsed, flops / timing.gemmSeconds / 1e9, timing.gemmSeconds, timing.activationSeconds,
                      timing.normalizeSeconds, elapsed - timing.gemmSeconds - timing.activationSeconds - timing.normalizeSeconds))
     }
 }

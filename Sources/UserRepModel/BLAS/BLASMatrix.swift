@@ -3,6 +3,9 @@ import COpenBLAS
 
 /// Matrix kernels backed by OpenBLAS.
 public enum BLASMatrix {
+    /// Sets how many threads OpenBLAS runs each GEMM on.
+    public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+
     /// `out[r, :] = bias + W · input[r, :]` for every row `r`, as one SGEMM over the batch.
     /// `input` is `rows × layer.inputs`, `out` is `rows × layer.outputs`, both row major.
     public static func affine(

@@ -210,7 +210,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
         pending.reset()
         var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
         tracks.rejected.removeAll()
-        var cycleOffsets: [KafkaTopicPartition: Int64] = [:]
+        // Next offset per (input topic lane, partition), keyed by an integer so the per-record
+        // update hashes no topic name.
+        var nextByLane: [Int: Int64] = [:]
         var timestamps: [Int64] = []
         if recordLatency { timestamps.reserveCapacity(n) }
         var clock = StageClock()
@@ -218,7 +220,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             let m = batch[i]
             metrics.recordsRead += 1
             guard m.topicIndex >= 0 else { continue }
-            cycleOffsets[KafkaTopicPartition(topic: inputTopics[m.topicIndex], partition: m.partition)] = m.offset + 1
+            nextByLane[m.topicIndex << 32 | Int(UInt32(bitPattern: m.partition))] = m.offset + 1
             do {
                 let (user, event) = m.topicIndex == 0 ? try validListen(m) : try validOnboarding(m)
                 pending.add(user: user, event, lane: m.topicIndex, offset: m.offset)
@@ -227,6 +229,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 rejected.append((DeadLetterRecord(message: m), rejection))
             }
         }
+        let cycleOffsets = Dictionary(uniqueKeysWithValues: nextByLane.map { key, next in
+            (KafkaTopicPartition(topic: inputTopics[key >> 32], partition: Int32(truncatingIfNeeded: key)), next)
+        })
         clock.lap("parse", into: &metrics)
         // Apply the cycle's listens to state, in arrival order per user.
         var states = try store.load(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
