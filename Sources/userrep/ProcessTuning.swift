@@ -17,8 +17,9 @@ enum ProcessTuning {
     ///
     /// Between two GEMMs OpenBLAS's helper threads spin on `sched_yield`, taking a core from the
     /// Kafka client threads (and, in `demo` and `bench`, the embedded brokers). Measured on two
-    /// cores: backlog 37.7k → 48.4k events/s with 30% less CPU, and p99 at 5k events/s
-    /// 275 → 113 ms, although the encoder alone drops from 70k to 54k users/s.
+    /// cores, three interleaved runs each: p99 at 5k events/s 197–387 → 142–197 ms, backlog
+    /// 31–47k → 32–43k events/s (within noise) with 10–15% less CPU, although the encoder alone
+    /// drops from about 70k to 50k users/s. With spare cores, set `OPENBLAS_NUM_THREADS`.
     static func singleThreadedBLAS() {
         guard ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil else { return }
         BLASMatrix.setThreads(1)
