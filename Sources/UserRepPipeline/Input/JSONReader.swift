@@ -306,6 +306,16 @@ struct JSONReader {
 }
 
 extension JSONReader {
+    /// `readRecord(_:field:read:)` for records whose known fields are named by their JSON keys.
+    static func readRecord(
+        _ bytes: UnsafeRawBufferPointer, fields: Set<String>, read: (String, inout JSONReader) throws -> Void
+    ) throws(InputRejection) {
+        try readRecord(bytes, field: { key in
+            let name = String(decoding: key, as: UTF8.self)
+            return fields.contains(name) ? name : nil
+        }, read: read)
+    }
+
     /// Reads one record that must be a JSON object. `field` names the known field a key stands
     /// for (nil: skip its value); `read` then reads that field's value. A failure while reading a
     /// known field is `invalid-field` naming it; any other failure is `malformed-json`.

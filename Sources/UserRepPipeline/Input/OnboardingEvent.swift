@@ -29,10 +29,7 @@ public struct OnboardingEvent: Sendable, Equatable {
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputRejection) -> OnboardingEvent {
         var user: [UInt8]?, time: Int64?, artists: [[UInt8]]?, languages: [[UInt8]]?, country: [UInt8]?
         let known: Set<String> = ["user_id", "timestamp_ms", "artist_ids", "languages", "country"]
-        try JSONReader.readRecord(bytes, field: { key in
-            let name = String(decoding: key, as: UTF8.self)
-            return known.contains(name) ? name : nil
-        }, read: { name, r in
+        try JSONReader.readRecord(bytes, fields: known, read: { name, r in
             switch name {
             case "user_id": user = try r.readString(maxBytes: ListenEvent.maxIDBytes)
             case "timestamp_ms": time = try r.readInt64()

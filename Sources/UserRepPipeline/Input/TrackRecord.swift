@@ -28,10 +28,7 @@ public struct TrackRecord: Sendable, Equatable {
         var audio: [Float] = [], collab: [Float] = []
         var haveAudio = false, haveCollab = false
         let known: Set<String> = ["track_id", "artist_id", "batch_id", "audio", "collaborative"]
-        try JSONReader.readRecord(bytes, field: { key in
-            let name = String(decoding: key, as: UTF8.self)
-            return known.contains(name) ? name : nil
-        }, read: { name, r in
+        try JSONReader.readRecord(bytes, fields: known, read: { name, r in
             switch name {
             case "track_id": track = try r.readString(maxBytes: 256)
             case "artist_id": artist = try r.readString(maxBytes: 256)
