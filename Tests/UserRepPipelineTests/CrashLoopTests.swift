@@ -8,7 +8,7 @@ import UserRepState
 
 @Suite(.serialized) struct CrashLoopTests {
     /// Kills; USERREP_SOAK=N multiplies them for a longer run.
-    static let kills = 3 * max(1, Int(ProcessInfo.processInfo.environment["USERREP_SOAK"] ?? "1") ?? 1)
+    static let kills = 3 * soakFactor
 
     @Test func repeatedSigkillWhileEventsFlowEndsInTheUninterruptedState() throws {
         let binary = try userrepBinary()

@@ -6,7 +6,7 @@ import UserRepPipeline
 
 @Suite struct ParserFuzzTests {
     /// Iterations; set USERREP_SOAK=N to multiply them for a longer run.
-    static let rounds = 10_000 * max(1, Int(ProcessInfo.processInfo.environment["USERREP_SOAK"] ?? "1") ?? 1)
+    static let rounds = 10_000 * soakFactor
 
     /// Runs every parser on `bytes`; each must return a value or an `InputRejection`.
     static func parseAll(_ bytes: [UInt8]) -> (listen: Bool, onboarding: Bool, track: Bool) {

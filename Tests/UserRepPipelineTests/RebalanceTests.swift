@@ -8,7 +8,7 @@ import UserRepState
 
 @Suite(.serialized) struct RebalanceTests {
     /// Listens per round; USERREP_SOAK=N multiplies them.
-    static let listens = 9_000 * max(1, Int(ProcessInfo.processInfo.environment["USERREP_SOAK"] ?? "1") ?? 1)
+    static let listens = 9_000 * soakFactor
 
     @Test func threeWorkersOneKilledOneAddedEndInTheUninterruptedState() throws {
         let binary = try userrepBinary()
