@@ -27,6 +27,10 @@ public struct KafkaConfiguration: Sendable, Equatable {
         KafkaConfiguration(properties.merging(overrides) { _, new in new })
     }
 
+    /// Defaults shared by the producer and the consumer, under their own. Nagle's algorithm is off:
+    /// requests go out whole, at once, never waiting for the previous one's ACK.
+    static let clientDefaults = ["socket.nagle.disable": "true"]
+
     /// Properties only consumers understand; producers and admin clients are not given them.
     static let consumerOnly: Set<String> = [
         "group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",

@@ -15,9 +15,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         "auto.offset.reset": "earliest",
         "fetch.max.bytes": "52428800",
         "queued.max.messages.kbytes": "262144",
-        // Requests go out whole, at once: no waiting on Nagle for the previous one's ACK.
-        "socket.nagle.disable": "true",
-    ]
+    ].merging(KafkaConfiguration.clientDefaults) { own, _ in own }
 
     /// Whether end-of-partition events are tracked (`partitionsAtEnd`).
     public let trackPartitionEnd: Bool

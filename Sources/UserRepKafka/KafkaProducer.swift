@@ -15,9 +15,7 @@ public final class KafkaProducer: @unchecked Sendable {
         "batch.num.messages": "10000",
         "queue.buffering.max.messages": "500000",
         "queue.buffering.max.kbytes": "1048576",
-        // Requests go out whole, at once: no waiting on Nagle for the previous one's ACK.
-        "socket.nagle.disable": "true",
-    ]
+    ].merging(KafkaConfiguration.clientDefaults) { own, _ in own }
 
     /// Creates a producer; `configuration` must name `bootstrap.servers`. With `transactionalID`
     /// the producer is transactional: it registers the id (fencing any older producer with it and

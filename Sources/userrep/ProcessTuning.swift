@@ -30,8 +30,8 @@ enum ProcessTuning {
     /// By default glibc serves allocations above a (moving) threshold with fresh `mmap`s and
     /// returns them on free, so every cycle's feature matrices, layer outputs and librdkafka's
     /// compression buffers are page-faulted in anew. With a fixed 256 MiB threshold they are
-    /// recycled: the benchmark's changelog stage went from 2.8–9.2 s to 1.3–1.6 s per 500k events
-    /// and the backlog rate from 26–37k to 42–46k events/s.
+    /// recycled: the benchmark's changelog stage went from 2.8–9.2 s to 1.7–1.9 s per 500k events
+    /// and the backlog rate from 26–37k to 39–40k events/s (runs of the same hour).
     static func recycleLargeAllocations() {
         #if canImport(Glibc)
         _ = mallopt(M_MMAP_THRESHOLD, 256 << 20)
