@@ -29,7 +29,9 @@ import UserRepModel
         return x
     }
 
-    @Test func encoderMatchesNaiveImplementation() throws {
+    /// Within one block and across block boundaries (the last block partial).
+    @Test(arguments: [37, EncoderModel.blockRows * 2 + 5])
+    func encoderMatchesNaiveImplementation(rows: Int) throws {
         let dims = ModelManifest.EmbeddingDims(audio: 8, collaborative: 6)
         let (manifest, weights) = ModelFactory.random(batchID: "b1", embeddingBatchID: "e1", dims: dims, hidden: [32, 16], outputSize: 12, seed: 3)
         var tensors = weights
@@ -40,7 +42,6 @@ import UserRepModel
             tensors.tensors[ModelManifest.biasTensor(i)] = .init(shape: b.shape, values: b.values.map { _ in rng.nextGaussian() * 0.3 })
         }
         let model = try EncoderModel(manifest: manifest, weights: tensors)
-        let rows = 37
         let input = (0..<(rows * model.inputSize)).map { _ in rng.nextGaussian() }
         var scratch = input
         let out = model.encode(rows: rows, input: &scratch)
