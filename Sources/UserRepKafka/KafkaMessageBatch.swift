@@ -27,6 +27,11 @@ public final class KafkaMessageBatch {
         return KafkaMessage(pointer: m, topicIndex: topicIndex(m.pointee.rkt))
     }
 
+    /// A view of every record, with topics resolved, that several threads may read at once.
+    public func sharedView() -> KafkaRecordsView {
+        KafkaRecordsView(messages: messages, topicIndices: messages.map { topicIndex($0.pointee.rkt) })
+    }
+
     /// Frees all records.
     public func reset() {
         for m in messages { rd_kafka_message_destroy(m) }
@@ -56,6 +61,25 @@ public final class KafkaMessageBatch {
     }
 
     deinit { reset() }
+}
+
+/// The records of a `KafkaMessageBatch` for threads working on disjoint parts of it: each record
+/// must be read by one thread at a time (reading headers caches them in the record). Valid until
+/// the batch's next poll or reset, like the batch's own views.
+public struct KafkaRecordsView: @unchecked Sendable {
+    private let messages: [UnsafeMutablePointer<rd_kafka_message_t>]
+    private let topicIndices: [Int]
+
+    init(messages: [UnsafeMutablePointer<rd_kafka_message_t>], topicIndices: [Int]) {
+        self.messages = messages
+        self.topicIndices = topicIndices
+    }
+
+    /// Number of records.
+    public var count: Int { messages.count }
+
+    /// The `i`-th record.
+    public subscript(i: Int) -> KafkaMessage { KafkaMessage(pointer: messages[i], topicIndex: topicIndices[i]) }
 }
 
 /// A consumed record, viewed in place. Do not keep it past its batch's next poll.

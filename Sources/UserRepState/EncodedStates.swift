@@ -1,4 +1,5 @@
 // A cycle's user states, serialized once for both the changelog and the store.
+import UserRepModel
 
 /// User states serialized back to back; the changelog records and the RocksDB batch of a cycle
 /// are written from the same bytes.
@@ -25,6 +26,25 @@ public struct EncodedStates: Sendable {
     public mutating func append(_ state: UserState) {
         UserStateCodec.append(state, to: &bytes)
         ends.append(bytes.count)
+    }
+
+    /// Replaces the contents with `states` serialized in order, on up to `threads` threads.
+    public mutating func encode(_ states: [UserState], threads: Int) {
+        reset()
+        let chunk = 2_048
+        var parts = [EncodedStates](repeating: EncodedStates(), count: (states.count + chunk - 1) / chunk)
+        parts.withUnsafeMutableBufferPointer { p in
+            let parts = DisjointWrites(p)
+            ParallelLoop.forEach(count: parts.buffer.count, threads: threads) { k in
+                for i in (k * chunk)..<min(states.count, (k + 1) * chunk) { parts.buffer[k].append(states[i]) }
+            }
+        }
+        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.byteCount })
+        for part in parts {
+            let base = bytes.count
+            bytes.append(contentsOf: part.bytes)
+            ends.append(contentsOf: part.ends.lazy.map { $0 + base })
+        }
     }
 
     /// Calls `body` with the bytes of the `i`-th state.

@@ -32,6 +32,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Distinct users.") var users = 200_000
     @Option(help: "Tracks.") var tracks = 20_000
     @Option(help: "Most records per poll cycle.") var maxBatch = WorkerConfiguration.defaultMaxBatchRecords
+    @Option(help: "Threads for feature building and the encoder (default: one per core).") var threads = WorkerConfiguration.defaultComputeThreads
     @Flag(help: "Run the worker in transactional mode (each cycle one Kafka transaction).") var transactional = false
 
     func run() throws {
@@ -52,6 +53,7 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
         var config = try env.workerConfiguration()
         config.maxBatchRecords = maxBatch
+        config.computeThreads = threads
         if transactional { config.transactionalID = "userrep-bench" }
         // The worker is released at the end of this statement, closing its state store for phase 2.
         let cpuBefore = Self.processCPUSeconds()

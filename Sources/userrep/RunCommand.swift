@@ -31,6 +31,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Consumer group id.") var groupId = "userrep"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
     @Option(help: "Most records per poll cycle.") var maxBatch = WorkerConfiguration.defaultMaxBatchRecords
+    @Option(help: "Threads for feature building and the encoder (default: one per core).") var threads = WorkerConfiguration.defaultComputeThreads
     @Option(help: "Records larger than this many bytes are dead-lettered.") var maxRecordBytes = 65_536
     @Flag(help: "Exit once every assigned partition is read to its end (for batch jobs and tests).") var stopWhenCaughtUp = false
     @Option(help: "File kept present while the worker is ready (for exec readiness probes).") var readyFile: String?
@@ -46,6 +47,7 @@ struct RunCommand: ParsableCommand {
         config.topics = topics.names
         config.outputFormat = outputFormat
         config.maxBatchRecords = maxBatch
+        config.computeThreads = threads
         config.maxRecordBytes = maxRecordBytes
         config.readyFile = readyFile
         config.transactionalID = transactionalId

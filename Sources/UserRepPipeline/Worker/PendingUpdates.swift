@@ -4,9 +4,9 @@ import UserRepState
 
 /// Events of one cycle grouped by user, in arrival order per user, so each user's state is
 /// loaded, updated and encoded once per cycle however many of their events arrived.
-struct PendingUpdates {
+struct PendingUpdates: Sendable {
     /// One valid event of the cycle.
-    enum Event {
+    enum Event: Sendable {
         /// A listen: event time, track slot, device class (if given), country (if given).
         case listen(timeMs: Int64, track: Int32, device: DeviceClass?, country: [UInt8]?)
         /// An onboarding event.
@@ -20,19 +20,40 @@ struct PendingUpdates {
     private var slots: [UserKey: Int] = [:]
     /// Events with their user's slot and source position (input topic lane, offset), in arrival order.
     private(set) var events: [(user: Int, event: Event, lane: Int, offset: Int64)] = []
+    /// Per user: their first and last event (indices into `events`).
+    private var firstEvent: [Int] = []
+    private var lastEvent: [Int] = []
+    /// Per event: the same user's next event, -1 after their last.
+    private var nextEvent: [Int] = []
 
     mutating func add(user: UserKey, _ event: Event, lane: Int, offset: Int64) {
+        let index = events.count
         let slot: Int
         if let s = slots[user] {
             slot = s
+            nextEvent[lastEvent[s]] = index
+            lastEvent[s] = index
         } else {
             slot = users.count
             slots[user] = slot
             users.append(user)
             onboarded.append(false)
+            firstEvent.append(index)
+            lastEvent.append(index)
         }
         if case .onboarding = event { onboarded[slot] = true }
         events.append((slot, event, lane, offset))
+        nextEvent.append(-1)
+    }
+
+    /// Calls `body` with each event of the user in slot `user`, in arrival order.
+    func forEachEvent(ofUser user: Int, _ body: (_ event: Event, _ lane: Int, _ offset: Int64) -> Void) {
+        var i = firstEvent[user]
+        while i >= 0 {
+            let e = events[i]
+            body(e.event, e.lane, e.offset)
+            i = nextEvent[i]
+        }
     }
 
     var isEmpty: Bool { events.isEmpty }
@@ -42,5 +63,8 @@ struct PendingUpdates {
         onboarded.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         events.removeAll(keepingCapacity: true)
+        firstEvent.removeAll(keepingCapacity: true)
+        lastEvent.removeAll(keepingCapacity: true)
+        nextEvent.removeAll(keepingCapacity: true)
     }
 }

@@ -7,9 +7,14 @@ import UserRepState
 public struct RepresentationBatchEncoder: Sendable {
     /// The model.
     public let model: EncoderModel
+    /// Threads a batch is encoded on.
+    public let threads: Int
 
-    /// Creates an encoder for `model`.
-    public init(model: EncoderModel) { self.model = model }
+    /// Creates an encoder for `model` that spreads each batch over `threads` threads.
+    public init(model: EncoderModel, threads: Int = 1) {
+        self.model = model
+        self.threads = max(1, threads)
+    }
 
     /// The user's context for the layout: profile fields plus the mean of the picked artists'
     /// embeddings in the current track table (unknown artists are skipped).
@@ -27,19 +32,36 @@ public struct RepresentationBatchEncoder: Sendable {
         return UserContext(signupTimeMs: p.signupTimeMs, country: p.country, languages: p.languages, artistEmbedding: artist)
     }
 
-    /// The vectors of all states, row major (`users.count × outputSize`), in one encoder pass.
+    /// The vectors of all states, row major (`users.count × outputSize`). Users are encoded in
+    /// blocks of `EncoderModel.blockRows`, each block's features built just before its GEMMs
+    /// (so they are still in cache), blocks spread over `threads` threads.
     public func encodeVectors(_ users: [(UserKey, UserState)], tracks: TrackTable) -> [Float] {
         guard !users.isEmpty else { return [] }
-        let n = model.inputSize
-        var input = [Float](repeating: 0, count: users.count * n)
-        var aggregates = model.layout.horizons.map { _ in HorizonAggregate(width: model.layout.listenWidth) }
-        input.withUnsafeMutableBufferPointer { rows in
-            for (i, (_, state)) in users.enumerated() {
-                state.tiles.aggregate(horizons: model.layout.horizons, at: state.newestEventTimeMs, into: &aggregates)
-                model.layout.fill(row: UnsafeMutableBufferPointer(rebasing: rows[(i * n)..<((i + 1) * n)]), aggregates: aggregates,
-                                  context: Self.context(of: state, tracks: tracks), computeTimeMs: state.newestEventTimeMs)
+        let model = self.model
+        let n = model.inputSize, dim = model.outputSize, block = EncoderModel.blockRows
+        var output = [Float](repeating: 0, count: users.count * dim)
+        output.withUnsafeMutableBufferPointer { all in
+            let target = DisjointWrites(all)
+            ParallelLoop.run(count: (users.count + block - 1) / block, threads: threads) { next in
+                var input = [Float](repeating: 0, count: block * n)
+                var scratch = EncoderScratch(model: model)
+                var timing = EncoderTiming()
+                var aggregates = model.layout.horizons.map { _ in HorizonAggregate(width: model.layout.listenWidth) }
+                while let b = next() {
+                    let first = b * block, rows = min(block, users.count - first)
+                    input.withUnsafeMutableBufferPointer { x in
+                        for r in 0..<rows {
+                            let state = users[first + r].1
+                            state.tiles.aggregate(horizons: model.layout.horizons, at: state.newestEventTimeMs, into: &aggregates)
+                            model.layout.fill(row: UnsafeMutableBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)]), aggregates: aggregates,
+                                              context: Self.context(of: state, tracks: tracks), computeTimeMs: state.newestEventTimeMs)
+                        }
+                        model.encodeBlock(rows: rows, input: x, output: UnsafeMutableBufferPointer(rebasing: target.buffer[(first * dim)..<((first + rows) * dim)]),
+                                          scratch: &scratch, timing: &timing)
+                    }
+                }
             }
         }
-        return model.encode(rows: users.count, input: &input)
+        return output
     }
 }

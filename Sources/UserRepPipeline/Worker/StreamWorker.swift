@@ -70,7 +70,6 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private var rebalanceError: Error?
     private var nextOffsets: [KafkaTopicPartition: Int64] = [:]
     private var backfillTargets: [KafkaTopicPartition: Int64] = [:]
-    private var listenVector: [Float] = []
     private var touched = Set<UserKey>()
     private var valueBuffer: [UInt8] = []
     private let batchIDBytes: [UInt8]
@@ -100,13 +99,12 @@ public final class StreamWorker: KafkaRebalanceHandler {
         self.mode = mode
         self.logger = logger
         self.shouldStop = shouldStop
-        encoder = RepresentationBatchEncoder(model: model)
+        encoder = RepresentationBatchEncoder(model: model, threads: configuration.computeThreads)
         health = WorkerHealth(unreachableTimeoutMs: configuration.unreachableTimeoutMs, readyFile: configuration.readyFile, logger: logger)
         batchIDBytes = Array(model.batchID.utf8)
         embeddingBatchIDBytes = Array(model.manifest.embeddingBatchId.utf8)
         let dims = model.manifest.embeddingDims
         store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
-        listenVector = [Float](repeating: 0, count: model.layout.listenWidth)
         producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: mode == .stream ? configuration.transactionalID : nil)
         // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
         try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
@@ -210,6 +208,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
         pending.reset()
         var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
         tracks.rejected.removeAll()
+        // Parse on every compute thread, then group by user in arrival order.
+        let records = batch.sharedView()
+        let parsed = EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table).parse(records, threads: config.computeThreads)
         // Next offset per (input topic lane, partition), keyed by an integer so the per-record
         // update hashes no topic name.
         var nextByLane: [Int: Int64] = [:]
@@ -217,55 +218,37 @@ public final class StreamWorker: KafkaRebalanceHandler {
         if recordLatency { timestamps.reserveCapacity(n) }
         var clock = StageClock()
         for i in 0..<n {
-            let m = batch[i]
+            let m = records[i]
             metrics.recordsRead += 1
-            guard m.topicIndex >= 0 else { continue }
-            nextByLane[m.topicIndex << 32 | Int(UInt32(bitPattern: m.partition))] = m.offset + 1
-            do {
-                let (user, event) = m.topicIndex == 0 ? try validListen(m) : try validOnboarding(m)
+            switch parsed[i] {
+            case .foreign:
+                continue
+            case .event(let user, let event):
                 pending.add(user: user, event, lane: m.topicIndex, offset: m.offset)
                 if recordLatency, let ts = m.timestampMs { timestamps.append(ts) }
-            } catch let rejection as InputRejection {
-                rejected.append((DeadLetterRecord(message: m), rejection))
+            case .rejected(let record, let rejection):
+                rejected.append((record, rejection))
             }
+            nextByLane[m.topicIndex << 32 | Int(UInt32(bitPattern: m.partition))] = m.offset + 1
         }
         let cycleOffsets = Dictionary(uniqueKeysWithValues: nextByLane.map { key, next in
             (KafkaTopicPartition(topic: inputTopics[key >> 32], partition: Int32(truncatingIfNeeded: key)), next)
         })
         clock.lap("parse", into: &metrics)
-        // Apply the cycle's listens to state, in arrival order per user.
+        // Apply the cycle's events to state, in arrival order per user.
         var states = try store.load(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
         clock.lap("load", into: &metrics)
-        let table = tracks.table
-        let trackWidth = table.width
-        var changed = [Bool](repeating: false, count: states.count)
-        for (user, event, lane, offset) in pending.events {
-            if states[user].hasApplied(offset: offset, lane: lane) {
-                metrics.duplicatesSkipped += 1
-                continue
-            }
-            states[user].markApplied(offset: offset, lane: lane)
-            changed[user] = true
-            switch event {
-            case .listen(let time, let track, let device, let country):
-                listenVector.withUnsafeMutableBufferPointer { v in
-                    table.withEmbedding(slot: track) { e in for k in 0..<trackWidth { v[k] = e[k] } }
-                    for k in trackWidth..<v.count { v[k] = 0 }
-                    if let device { v[trackWidth + device.rawValue] = 1 }
-                    states[user].applyListen(timeMs: time, vector: UnsafeBufferPointer(v), country: country)
-                }
-                metrics.listensApplied += 1
-            case .onboarding(let e):
-                metrics.unknownArtists += e.artistIDs.filter { table.artistMean($0) == nil }.count
-                states[user].applyOnboarding(timeMs: e.timestampMs, artists: e.artistIDs, languages: e.languages, country: e.country)
-                metrics.onboardingsApplied += 1
-            }
-        }
+        let outcome = StateApplier(tracks: tracks.table, listenWidth: encoder.model.layout.listenWidth)
+            .apply(pending, to: &states, threads: config.computeThreads)
+        metrics.duplicatesSkipped += outcome.duplicates
+        metrics.listensApplied += outcome.listens
+        metrics.onboardingsApplied += outcome.onboardings
+        metrics.unknownArtists += outcome.unknownArtists
         clock.lap("apply", into: &metrics)
+        let changed = outcome.changed
         let updated = zip(pending.users, states).enumerated().filter { changed[$0.offset] }.map(\.element)
         let triggers: [RepresentationTrigger] = pending.onboarded.enumerated().filter { changed[$0.offset] }.map { $0.element ? .onboarding : .listen }
-        encodedStates.reset()
-        for (_, state) in updated { encodedStates.append(state) }
+        encodedStates.encode(updated.map(\.1), threads: config.computeThreads)
 
         // The group may have moved our partitions while we worked: then they are someone else's.
         if !isBackfill && consumer.assignmentLost {
@@ -319,40 +302,6 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
         }
         metrics.cycles += 1
-    }
-
-    /// The value of an event record, within the size limit.
-    private func eventValue(_ m: KafkaMessage) throws -> UnsafeRawBufferPointer {
-        guard let value = m.value, value.count > 0 else { throw InputRejection(.emptyValue, "record has no value") }
-        guard value.count <= config.maxRecordBytes else {
-            throw InputRejection(.oversized, "value of \(value.count) bytes exceeds the limit of \(config.maxRecordBytes)")
-        }
-        return value
-    }
-
-    /// Requires the record key to be the body's user id (events are partitioned by user).
-    private func checkKey(_ m: KafkaMessage, userID: [UInt8]) throws {
-        guard let key = m.key, key.elementsEqual(userID) else {
-            throw InputRejection(.keyMismatch, m.key == nil ? "record has no key; key events by user_id" : "record key differs from user_id")
-        }
-    }
-
-    /// Validates one listen record and resolves its user key and track.
-    private func validListen(_ m: KafkaMessage) throws -> (UserKey, PendingUpdates.Event) {
-        let event = try ListenEvent.parse(try eventValue(m))
-        try checkKey(m, userID: event.userID)
-        guard let track = tracks.table.slot(of: event.trackID) else {
-            throw InputRejection(.unknownTrack, "track \(String(decoding: event.trackID, as: UTF8.self)) is not in embedding batch \(tracks.table.batchID)")
-        }
-        return (UserKey(partition: m.partition, userID: event.userID),
-                .listen(timeMs: event.timestampMs, track: track, device: event.device.map(DeviceClass.init(name:)), country: event.country))
-    }
-
-    /// Validates one onboarding record.
-    private func validOnboarding(_ m: KafkaMessage) throws -> (UserKey, PendingUpdates.Event) {
-        let event = try OnboardingEvent.parse(try eventValue(m))
-        try checkKey(m, userID: event.userID)
-        return (UserKey(partition: m.partition, userID: event.userID), .onboarding(event))
     }
 
     /// Produces each changed state to the changelog partition of its input partition.

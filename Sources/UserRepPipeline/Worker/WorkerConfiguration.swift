@@ -1,4 +1,5 @@
 // Settings of a stream worker or backfill run.
+import Foundation
 import UserRepKafka
 
 /// Everything a worker needs besides its model.
@@ -19,6 +20,11 @@ public struct WorkerConfiguration: Sendable {
     /// (on the benchmark backlog 100k gave 39k events/s where 20k gave 30k); a worker keeping up
     /// reads what has arrived, so its cycles stay small.
     public static let defaultMaxBatchRecords = 100_000
+    /// Threads the CPU-bound stages of a cycle (feature building and the encoder) run on.
+    public var computeThreads = WorkerConfiguration.defaultComputeThreads
+    /// Default of `computeThreads`: one per core. The Kafka clients' threads mostly wait while a
+    /// cycle computes, so the cores are free then.
+    public static var defaultComputeThreads: Int { ProcessInfo.processInfo.activeProcessorCount }
     /// How long a poll waits for the first record.
     public var pollTimeoutMs: Int32 = 100
     /// Records larger than this go to the dead-letter topic.

@@ -1,0 +1,80 @@
+// The parse stage of a cycle: each input record checked and turned into an event (pure; no I/O).
+import UserRepKafka
+import UserRepModel
+import UserRepState
+
+/// What the parse stage made of one input record.
+enum ParsedRecord: Sendable {
+    /// A valid event of `user`.
+    case event(UserKey, PendingUpdates.Event)
+    /// A record for the dead-letter topic.
+    case rejected(DeadLetterRecord, InputRejection)
+    /// A record of a topic the worker does not read (never expected; skipped).
+    case foreign
+}
+
+/// Checks input records against the size limit, the key rule and the track table, and parses them.
+struct EventValidator: Sendable {
+    /// Records larger than this are rejected.
+    let maxRecordBytes: Int
+    /// Tracks a listen may name.
+    let tracks: TrackTable
+
+    /// Parses every record of `records` on up to `threads` threads; element `i` is record `i`'s outcome.
+    func parse(_ records: KafkaRecordsView, threads: Int) -> [ParsedRecord] {
+        var parsed = [ParsedRecord](repeating: .foreign, count: records.count)
+        let chunk = 4_096
+        parsed.withUnsafeMutableBufferPointer { all in
+            let out = DisjointWrites(all)
+            ParallelLoop.forEach(count: (records.count + chunk - 1) / chunk, threads: threads) { c in
+                for i in (c * chunk)..<min(records.count, (c + 1) * chunk) { out.buffer[i] = parse(records[i]) }
+            }
+        }
+        return parsed
+    }
+
+    /// Parses one record: listens are topic index 0, onboarding events index 1.
+    func parse(_ m: KafkaMessage) -> ParsedRecord {
+        guard m.topicIndex >= 0 else { return .foreign }
+        do {
+            let (user, event) = m.topicIndex == 0 ? try validListen(m) : try validOnboarding(m)
+            return .event(user, event)
+        } catch {
+            return .rejected(DeadLetterRecord(message: m), error)
+        }
+    }
+
+    /// The value of an event record, within the size limit.
+    private func eventValue(_ m: KafkaMessage) throws(InputRejection) -> UnsafeRawBufferPointer {
+        guard let value = m.value, value.count > 0 else { throw InputRejection(.emptyValue, "record has no value") }
+        guard value.count <= maxRecordBytes else {
+            throw InputRejection(.oversized, "value of \(value.count) bytes exceeds the limit of \(maxRecordBytes)")
+        }
+        return value
+    }
+
+    /// Requires the record key to be the body's user id (events are partitioned by user).
+    private func checkKey(_ m: KafkaMessage, userID: [UInt8]) throws(InputRejection) {
+        guard let key = m.key, key.elementsEqual(userID) else {
+            throw InputRejection(.keyMismatch, m.key == nil ? "record has no key; key events by user_id" : "record key differs from user_id")
+        }
+    }
+
+    /// Validates one listen record and resolves its user key and track.
+    private func validListen(_ m: KafkaMessage) throws(InputRejection) -> (UserKey, PendingUpdates.Event) {
+        let event = try ListenEvent.parse(try eventValue(m))
+        try checkKey(m, userID: event.userID)
+        guard let track = tracks.slot(of: event.trackID) else {
+            throw InputRejection(.unknownTrack, "track \(String(decoding: event.trackID, as: UTF8.self)) is not in embedding batch \(tracks.batchID)")
+        }
+        return (UserKey(partition: m.partition, userID: event.userID),
+                .listen(timeMs: event.timestampMs, track: track, device: event.device.map(DeviceClass.init(name:)), country: event.country))
+    }
+
+    /// Validates one onboarding record.
+    private func validOnboarding(_ m: KafkaMessage) throws(InputRejection) -> (UserKey, PendingUpdates.Event) {
+        let event = try OnboardingEvent.parse(try eventValue(m))
+        try checkKey(m, userID: event.userID)
+        return (UserKey(partition: m.partition, userID: event.userID), .onboarding(event))
+    }
+}

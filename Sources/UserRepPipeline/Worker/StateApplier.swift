@@ -1,0 +1,89 @@
+// The apply stage of a cycle: each user's events folded into their state (pure; no I/O).
+import UserRepModel
+import UserRepState
+
+/// Folds a cycle's events into the users' states, each user's in arrival order, users spread over threads.
+struct StateApplier: Sendable {
+    /// Embeddings of the tracks the listens name.
+    let tracks: TrackTable
+    /// Floats summed per listen (track embedding, then the device one-hot).
+    let listenWidth: Int
+
+    /// What applying a cycle did.
+    struct Outcome: Sendable {
+        /// Per user slot: whether any event was new to the state.
+        var changed: [Bool] = []
+        /// Events skipped because the state already reflected them.
+        var duplicates = 0
+        /// Listens applied.
+        var listens = 0
+        /// Onboarding events applied.
+        var onboardings = 0
+        /// Onboarding picks naming an artist with no track in the table.
+        var unknownArtists = 0
+
+        mutating func add(_ other: Outcome) {
+            duplicates += other.duplicates
+            listens += other.listens
+            onboardings += other.onboardings
+            unknownArtists += other.unknownArtists
+        }
+    }
+
+    /// Applies `pending` to `states` (one per user slot); events a state already reflects are skipped.
+    func apply(_ pending: PendingUpdates, to states: inout [UserState], threads: Int) -> Outcome {
+        precondition(states.count == pending.users.count, "one state per pending user")
+        let chunk = 1_024
+        let chunks = (states.count + chunk - 1) / chunk
+        var changed = [Bool](repeating: false, count: states.count)
+        var partial = [Outcome](repeating: Outcome(), count: chunks)
+        states.withUnsafeMutableBufferPointer { s in
+            changed.withUnsafeMutableBufferPointer { c in
+                partial.withUnsafeMutableBufferPointer { p in
+                    let (states, changed, partial) = (DisjointWrites(s), DisjointWrites(c), DisjointWrites(p))
+                    ParallelLoop.run(count: chunks, threads: threads) { next in
+                        var vector = [Float](repeating: 0, count: listenWidth)
+                        while let k = next() {
+                            for user in (k * chunk)..<min(states.buffer.count, (k + 1) * chunk) {
+                                changed.buffer[user] = applyEvents(of: user, pending, to: &states.buffer[user], vector: &vector, counting: &partial.buffer[k])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var outcome = Outcome()
+        for p in partial { outcome.add(p) }
+        outcome.changed = changed
+        return outcome
+    }
+
+    /// Applies one user's events; returns whether any was new to the state.
+    private func applyEvents(of user: Int, _ pending: PendingUpdates, to state: inout UserState, vector: inout [Float], counting outcome: inout Outcome) -> Bool {
+        let trackWidth = tracks.width
+        var changed = false
+        pending.forEachEvent(ofUser: user) { event, lane, offset in
+            if state.hasApplied(offset: offset, lane: lane) {
+                outcome.duplicates += 1
+                return
+            }
+            state.markApplied(offset: offset, lane: lane)
+            changed = true
+            switch event {
+            case .listen(let time, let track, let device, let country):
+                vector.withUnsafeMutableBufferPointer { v in
+                    tracks.withEmbedding(slot: track) { e in for k in 0..<trackWidth { v[k] = e[k] } }
+                    for k in trackWidth..<v.count { v[k] = 0 }
+                    if let device { v[trackWidth + device.rawValue] = 1 }
+                    state.applyListen(timeMs: time, vector: UnsafeBufferPointer(v), country: country)
+                }
+                outcome.listens += 1
+            case .onboarding(let e):
+                outcome.unknownArtists += e.artistIDs.filter { tracks.artistMean($0) == nil }.count
+                state.applyOnboarding(timeMs: e.timestampMs, artists: e.artistIDs, languages: e.languages, country: e.country)
+                outcome.onboardings += 1
+            }
+        }
+        return changed
+    }
+}

@@ -1,0 +1,75 @@
+// The cycle's parallel stages (apply, encode, state serialization) against sequential runs and the naive model.
+import Foundation
+import Testing
+import UserRepModel
+@testable import UserRepPipeline
+import UserRepState
+
+@Suite struct ParallelStagesTests {
+    @Test func parallelStagesMatchSequentialRunsAndTheNaiveModel() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-parallel-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var settings = SyntheticGenerator.Settings(users: 3_000, tracks: 300)
+        settings.artists = 30
+        var generator = SyntheticGenerator(settings: settings)
+        let (manifest, weights) = ModelFactory.random(batchID: "b1", embeddingBatchID: settings.embeddingBatchID, dims: settings.dims)
+        let manifestURL = try ModelFactory.write(manifest: manifest, weights: weights, to: dir)
+        let model = try EncoderModel.load(manifestURL: manifestURL)
+        var table = TrackTable(batchID: settings.embeddingBatchID, dims: settings.dims)
+        for r in generator.trackRecords() { table.upsert(trackID: r.trackID, artistID: r.artistID, embedding: r.audio + r.collaborative) }
+
+        var pending = PendingUpdates()
+        var listens: [ListenEvent] = []
+        for i in 0..<10_000 {
+            let e = generator.listen(index: i, total: 10_000)
+            listens.append(e)
+            let track = try #require(table.slot(of: e.trackID))
+            pending.add(user: UserKey(partition: 0, userID: e.userID),
+                        .listen(timeMs: e.timestampMs, track: track, device: e.device.map(DeviceClass.init(name:)), country: e.country),
+                        lane: 0, offset: Int64(i))
+        }
+        let users = pending.users
+        #expect(users.count > 2 * EncoderModel.blockRows, "several encoder blocks")
+
+        // Apply: one thread and three give the same states; a replay is all duplicates.
+        let applier = StateApplier(tracks: table, listenWidth: model.layout.listenWidth)
+        var sequential = users.map { _ in UserState(width: model.layout.listenWidth) }
+        var parallel = sequential
+        let one = applier.apply(pending, to: &sequential, threads: 1)
+        let three = applier.apply(pending, to: &parallel, threads: 3)
+        func differing() -> Int { zip(sequential, parallel).filter { $0 != $1 }.count }
+        #expect(differing() == 0, "states differing between one thread and three")
+        #expect(one.listens == 10_000 && three.listens == 10_000 && three.changed.allSatisfy { $0 })
+        let replay = applier.apply(pending, to: &parallel, threads: 3)
+        #expect(replay.duplicates == 10_000 && replay.listens == 0 && !replay.changed.contains(true))
+        #expect(differing() == 0, "a replay changes nothing")
+
+        // Encode: the same vectors on one thread and three, equal to the naive model.
+        let states = Array(zip(users, parallel))
+        let vectors = RepresentationBatchEncoder(model: model, threads: 3).encodeVectors(states, tracks: table)
+        let sequentialVectors = RepresentationBatchEncoder(model: model, threads: 1).encodeVectors(states, tracks: table)
+        #expect(vectors.count == sequentialVectors.count && zip(vectors, sequentialVectors).allSatisfy { $0 == $1 }, "one thread and three encode alike")
+        let naive = try NaiveModel(manifestURL: manifestURL, tracks: generator.trackRecords())
+        let byUser = Dictionary(grouping: listens) { $0.userID }
+        var worst = 0.0
+        // Every 7th user (the naive model is slow in debug builds), and the very last one.
+        for i in Array(stride(from: 0, to: users.count, by: 7)) + [users.count - 1] {
+            let expected = naive.vector(for: byUser[users[i].userID] ?? [])
+            for (k, want) in expected.enumerated() {
+                worst = max(worst, abs(Double(vectors[i * model.outputSize + k]) - want) / max(1, abs(want)))
+            }
+        }
+        #expect(worst <= 1e-4, "largest relative difference \(worst)")
+
+        // Serialize: three threads give the bytes of one-by-one appends.
+        var appended = EncodedStates()
+        for s in parallel { appended.append(s) }
+        var encoded = EncodedStates()
+        encoded.encode(parallel, threads: 3)
+        #expect(encoded.count == appended.count && encoded.byteCount == appended.byteCount)
+        for i in 0..<encoded.count {
+            let same = encoded.withState(i) { a in appended.withState(i) { b in a.elementsEqual(b) } }
+            if !same { Issue.record("state \(i) serialized differently"); break }
+        }
+    }
+}
