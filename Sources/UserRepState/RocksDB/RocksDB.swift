@@ -9,16 +9,26 @@ public final class RocksDB: @unchecked Sendable {
     private let syncedWrites: OpaquePointer
     private let unloggedWrites: OpaquePointer
     private let readOptions: OpaquePointer
+    private let tableOptions: OpaquePointer
+    private let blockCache: OpaquePointer
     /// Directory of the database.
     public let path: String
 
-    /// Opens (creating if missing) the database at `path`.
+    /// Opens (creating if missing) the database at `path`, with a block cache of `blockCacheMB`.
     public init(path: String, blockCacheMB: Int = 256) throws {
         self.path = path
         guard let options = rocksdb_options_create(), let synced = rocksdb_writeoptions_create(),
-              let unlogged = rocksdb_writeoptions_create(),
-              let readOptions = rocksdb_readoptions_create() else { throw RocksDBError("cannot allocate RocksDB options") }
+              let unlogged = rocksdb_writeoptions_create(), let readOptions = rocksdb_readoptions_create(),
+              let tableOptions = rocksdb_block_based_options_create(),
+              let blockCache = rocksdb_cache_create_lru(max(1, blockCacheMB) << 20) else { throw RocksDBError("cannot allocate RocksDB options") }
         self.options = options
+        self.tableOptions = tableOptions
+        self.blockCache = blockCache
+        // A user's state is read by key from whichever file holds its newest version: bloom
+        // filters let a lookup skip the other files, and the cache keeps hot blocks decoded.
+        rocksdb_block_based_options_set_block_cache(tableOptions, blockCache)
+        rocksdb_block_based_options_set_filter_policy(tableOptions, rocksdb_filterpolicy_create_bloom(10))
+        rocksdb_options_set_block_based_table_factory(options, tableOptions)
         rocksdb_writeoptions_set_sync(synced, 1)
         rocksdb_writeoptions_disable_WAL(unlogged, 1)
         syncedWrites = synced
@@ -153,5 +163,7 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_options_destroy(options)
         for w in [syncedWrites, unloggedWrites] { rocksdb_writeoptions_destroy(w) }
         rocksdb_readoptions_destroy(readOptions)
+        rocksdb_block_based_options_destroy(tableOptions)
+        rocksdb_cache_destroy(blockCache)
     }
 }
