@@ -28,22 +28,26 @@ public struct EncodedStates: Sendable {
         ends.append(bytes.count)
     }
 
-    /// Replaces the contents with `states` serialized in order, on up to `threads` threads.
-    public mutating func encode(_ states: [UserState], threads: Int) {
+    /// Replaces the contents with the states of `states` serialized in order, on up to `threads` threads: each
+    /// state's size is computed first, then every thread writes its states in place.
+    public mutating func encode(_ states: [(UserKey, UserState)], threads: Int) {
         reset()
-        let chunk = 2_048
-        var parts = [EncodedStates](repeating: EncodedStates(), count: (states.count + chunk - 1) / chunk)
-        parts.withUnsafeMutableBufferPointer { p in
-            let parts = DisjointWrites(p)
-            ParallelLoop.forEach(count: parts.buffer.count, threads: threads) { k in
-                for i in (k * chunk)..<min(states.count, (k + 1) * chunk) { parts.buffer[k].append(states[i]) }
-            }
+        var end = 0
+        for (_, state) in states {
+            end += UserStateCodec.encodedSize(state)
+            ends.append(end)
         }
-        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.byteCount })
-        for part in parts {
-            let base = bytes.count
-            bytes.append(contentsOf: part.bytes)
-            ends.append(contentsOf: part.ends.lazy.map { $0 + base })
+        bytes.append(contentsOf: repeatElement(0, count: end))
+        let ends = self.ends
+        let chunk = 1_024
+        bytes.withUnsafeMutableBufferPointer { all in
+            let out = DisjointWrites(all)
+            ParallelLoop.forEach(count: (states.count + chunk - 1) / chunk, threads: threads) { k in
+                for i in (k * chunk)..<min(states.count, (k + 1) * chunk) {
+                    let start = i == 0 ? 0 : ends[i - 1]
+                    UserStateCodec.write(states[i].1, to: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out.buffer[start..<ends[i]])))
+                }
+            }
         }
     }
 

@@ -31,35 +31,54 @@ public enum UserStateCodec {
 
     /// Appends a state's serialization to `out`.
     public static func append(_ state: UserState, to out: inout [UInt8]) {
-        let t = state.tiles
-        out.reserveCapacity(out.count + headerSize + t.tileCount * (tileHeaderSize + 4 * t.width))
-        out.append(version)
-        append(state.updateSequence, to: &out)
-        append(state.totalListens, to: &out)
-        append(UInt64(bitPattern: state.newestEventTimeMs), to: &out)
-        append(UInt64(bitPattern: t.referenceTimeMs), to: &out)
-        append(UInt64(bitPattern: state.appliedOffsets[0]), to: &out)
-        append(UInt64(bitPattern: state.appliedOffsets[1]), to: &out)
+        let size = encodedSize(state)
+        let start = out.count
+        // Grow geometrically: growing by exactly one state would copy the whole buffer on every
+        // append to a buffer of many states.
+        if out.capacity < start + size { out.reserveCapacity(max(start + size, 2 * out.capacity)) }
+        out.append(contentsOf: repeatElement(0, count: size))
+        out.withUnsafeMutableBytes { write(state, to: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+    }
+
+    /// Bytes `state` serializes to.
+    public static func encodedSize(_ state: UserState) -> Int {
         let p = state.profile
-        append(UInt64(bitPattern: p.signupTimeMs ?? Int64.min), to: &out)
-        append(UInt64(bitPattern: p.picksTimeMs), to: &out)
-        append(UInt64(bitPattern: p.countryTimeMs), to: &out)
-        if let country = p.country { appendString(country, to: &out) } else { append(UInt16.max, to: &out) }
-        for list in [p.artists, p.languages] {
-            append(UInt16(list.count), to: &out)
-            for item in list { appendString(item, to: &out) }
-        }
-        append(UInt16(t.width), to: &out)
-        append(UInt16(t.tileCount), to: &out)
+        func listBytes(_ list: [[UInt8]]) -> Int { list.reduce(0) { $0 + 2 + min($1.count, maxStringBytes) } }
+        let strings = (p.country.map { min($0.count, maxStringBytes) } ?? 0) + listBytes(p.artists) + listBytes(p.languages)
+        let t = state.tiles
+        return headerSize + 3 * 8 + 2 + 4 + strings + t.tileCount * (tileHeaderSize + 4 * t.width)
+    }
+
+    /// Writes `state` into `out`, which must hold exactly `encodedSize(state)` bytes.
+    public static func write(_ state: UserState, to out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count == encodedSize(state), "buffer does not match the state's size")
+        var w = ByteWriter(bytes: out)
+        let t = state.tiles
+        w.put(version)
+        w.put(state.updateSequence)
+        w.put(state.totalListens)
+        w.put(UInt64(bitPattern: state.newestEventTimeMs))
+        w.put(UInt64(bitPattern: t.referenceTimeMs))
+        w.put(UInt64(bitPattern: state.appliedOffsets[0]))
+        w.put(UInt64(bitPattern: state.appliedOffsets[1]))
+        let p = state.profile
+        w.put(UInt64(bitPattern: p.signupTimeMs ?? Int64.min))
+        w.put(UInt64(bitPattern: p.picksTimeMs))
+        w.put(UInt64(bitPattern: p.countryTimeMs))
+        if let country = p.country { w.putString(country) } else { w.put(UInt16.max) }
+        w.put(UInt16(p.artists.count))
+        for item in p.artists { w.putString(item) }
+        w.put(UInt16(p.languages.count))
+        for item in p.languages { w.putString(item) }
+        w.put(UInt16(t.width))
+        w.put(UInt16(t.tileCount))
         for i in 0..<t.tileCount {
-            append(UInt32(bitPattern: t.starts[i]), to: &out)
-            out.append(t.levels[i].rawValue)
-            append(t.counts[i], to: &out)
+            w.put(UInt32(bitPattern: t.starts[i]))
+            w.put(t.levels[i].rawValue)
+            w.put(t.counts[i])
         }
-        t.sums.withUnsafeBytes { raw in
-            // Floats are stored in the machine's order, which is little endian on every platform we ship.
-            out.append(contentsOf: raw)
-        }
+        // Floats are stored in the machine's order, which is little endian on every platform we ship.
+        t.sums.withUnsafeBytes { w.put(bytes: $0) }
     }
 
     /// Serializes a state.
@@ -120,14 +139,30 @@ public enum UserStateCodec {
         return state
     }
 
-    private static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
-        let n = min(bytes.count, Int(UInt16.max - 1))
-        append(UInt16(n), to: &out)
-        out.append(contentsOf: bytes.prefix(n))
+    /// Longest string (country, artist or language id) kept; longer ones are cut.
+    static let maxStringBytes = Int(UInt16.max - 1)
+}
+
+/// Writes little-endian integers and raw bytes into a buffer sized in advance.
+struct ByteWriter {
+    let bytes: UnsafeMutableRawBufferPointer
+    var position = 0
+
+    mutating func put<T: FixedWidthInteger>(_ value: T) {
+        bytes.storeBytes(of: value.littleEndian, toByteOffset: position, as: T.self)
+        position += MemoryLayout<T>.size
     }
 
-    private static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    mutating func put(bytes source: UnsafeRawBufferPointer) {
+        UnsafeMutableRawBufferPointer(rebasing: bytes[position..<(position + source.count)]).copyMemory(from: source)
+        position += source.count
+    }
+
+    /// A u16 length, then at most `UserStateCodec.maxStringBytes` bytes.
+    mutating func putString(_ value: [UInt8]) {
+        let n = min(value.count, UserStateCodec.maxStringBytes)
+        put(UInt16(n))
+        value.withUnsafeBytes { put(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 }
 

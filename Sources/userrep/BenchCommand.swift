@@ -5,6 +5,7 @@ import Synchronization
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepState
 
 /// Measures events/s on a backlog, encoder users/s, and latency at a fixed offered rate.
 struct BenchCommand: ParsableCommand {
@@ -44,6 +45,7 @@ struct BenchCommand: ParsableCommand {
         let env = try EmbeddedEnvironment(partitions: partitions, generator: generator)
         defer { env.cleanUp() }
         try encoderMicrobench(env.model)
+        stateCodecMicrobench(env.model)
         print("bench: \(partitions) partitions, model \(env.model.manifest.layers), \(users) users, \(tracks) tracks")
 
         // Phase 1: backlog.
@@ -117,6 +119,25 @@ struct BenchCommand: ParsableCommand {
     /// The encoder alone on random inputs: users/s and where the time goes.
     func encoderMicrobench(_ model: EncoderModel) throws {
         for (rows, rounds) in [(10_000, 5), (128, 200)] { encoderMicrobench(model, rows: rows, rounds: rounds) }
+    }
+
+    /// State serialization alone: 50k states of four tiles, one thread and all of them.
+    func stateCodecMicrobench(_ model: EncoderModel) {
+        var state = UserState(width: model.layout.listenWidth)
+        var rng = SplitMix64(seed: 3)
+        let vector = (0..<model.layout.listenWidth).map { _ in rng.nextGaussian() }
+        for day in [0, 1, 20, 90] {
+            vector.withUnsafeBufferPointer { state.applyListen(timeMs: 1_790_000_000_000 - Int64(day) * 86_400_000, vector: $0) }
+        }
+        let states = (0..<50_000).map { (UserKey(partition: 0, userID: Array("user-\($0)".utf8)), state) }
+        for t in [1, threads] {
+            var encoded = EncodedStates()
+            let start = Date()
+            encoded.encode(states, threads: t)
+            let elapsed = Date().timeIntervalSince(start)
+            print(String(format: "state codec alone, %d thread(s): %.0f states/s (%.0f MB/s, %d bytes each)",
+                         t, Double(states.count) / elapsed, Double(encoded.byteCount) / elapsed / 1e6, encoded.byteCount / states.count))
+        }
     }
 
     /// One encoder measurement: `rounds` batches of `rows` random users.

@@ -65,7 +65,7 @@ import UserRepState
         var appended = EncodedStates()
         for s in parallel { appended.append(s) }
         var encoded = EncodedStates()
-        encoded.encode(parallel, threads: 3)
+        encoded.encode(states, threads: 3)
         #expect(encoded.count == appended.count && encoded.byteCount == appended.byteCount)
         for i in 0..<encoded.count {
             let same = encoded.withState(i) { a in appended.withState(i) { b in a.elementsEqual(b) } }

@@ -245,10 +245,18 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.onboardingsApplied += outcome.onboardings
         metrics.unknownArtists += outcome.unknownArtists
         clock.lap("apply", into: &metrics)
-        let changed = outcome.changed
-        let updated = zip(pending.users, states).enumerated().filter { changed[$0.offset] }.map(\.element)
-        let triggers: [RepresentationTrigger] = pending.onboarded.enumerated().filter { changed[$0.offset] }.map { $0.element ? .onboarding : .listen }
-        encodedStates.encode(updated.map(\.1), threads: config.computeThreads)
+        // The changed users, each state copied once, and the trigger of their output.
+        var updated: [(UserKey, UserState)] = []
+        var triggers: [RepresentationTrigger] = []
+        updated.reserveCapacity(states.count)
+        triggers.reserveCapacity(states.count)
+        for i in states.indices where outcome.changed[i] {
+            updated.append((pending.users[i], states[i]))
+            triggers.append(pending.onboarded[i] ? .onboarding : .listen)
+        }
+        states = []
+        encodedStates.encode(updated, threads: config.computeThreads)
+        clock.lap("serialize", into: &metrics)
 
         // The group may have moved our partitions while we worked: then they are someone else's.
         if !isBackfill && consumer.assignmentLost {
