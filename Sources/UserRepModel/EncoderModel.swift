@@ -86,7 +86,7 @@ public struct EncoderModel: Sendable {
     public func encode(rows: Int, input: inout [Float], timing: inout EncoderTiming) -> [Float] {
         precondition(input.count >= rows * inputSize, "input holds fewer than \(rows) rows")
         var output = [Float](repeating: 0, count: rows * outputSize)
-        var scratch = EncoderScratch(model: self)
+        var scratch = EncoderScratch(model: self, rows: rows)
         input.withUnsafeMutableBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 var start = 0
@@ -110,6 +110,7 @@ public struct EncoderModel: Sendable {
         scratch: inout EncoderScratch, timing: inout EncoderTiming
     ) {
         precondition(rows <= Self.blockRows && input.count >= rows * inputSize && output.count >= rows * outputSize)
+        precondition(scratch.first.count >= rows * (layers.map(\.outputs).max() ?? 0), "scratch sized for fewer rows")
         var t = DispatchTime.now().uptimeNanoseconds
         func lap(_ slot: inout Double) {
             let now = DispatchTime.now().uptimeNanoseconds
@@ -165,10 +166,11 @@ public struct EncoderScratch: Sendable {
     fileprivate var first: [Float]
     fileprivate var second: [Float]
 
-    /// Scratch sized for `model`.
-    public init(model: EncoderModel) {
+    /// Scratch for blocks of up to `rows` rows (at most `EncoderModel.blockRows`) of `model`:
+    /// small batches need not clear a full block's megabytes.
+    public init(model: EncoderModel, rows: Int = EncoderModel.blockRows) {
         let widest = model.layers.map(\.outputs).max() ?? 0
-        first = [Float](repeating: 0, count: EncoderModel.blockRows * widest)
+        first = [Float](repeating: 0, count: min(max(rows, 1), EncoderModel.blockRows) * widest)
         second = first
     }
 }

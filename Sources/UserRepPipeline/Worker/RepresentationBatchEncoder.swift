@@ -38,13 +38,13 @@ public struct RepresentationBatchEncoder: Sendable {
     public func encodeVectors(_ users: [(UserKey, UserState)], tracks: TrackTable) -> [Float] {
         guard !users.isEmpty else { return [] }
         let model = self.model
-        let n = model.inputSize, dim = model.outputSize, block = EncoderModel.blockRows
+        let n = model.inputSize, dim = model.outputSize, block = min(EncoderModel.blockRows, users.count)
         var output = [Float](repeating: 0, count: users.count * dim)
         output.withUnsafeMutableBufferPointer { all in
             let target = DisjointWrites(all)
             ParallelLoop.run(count: (users.count + block - 1) / block, threads: threads) { next in
                 var input = [Float](repeating: 0, count: block * n)
-                var scratch = EncoderScratch(model: model)
+                var scratch = EncoderScratch(model: model, rows: block)
                 var timing = EncoderTiming()
                 var aggregates = model.layout.horizons.map { _ in HorizonAggregate(width: model.layout.listenWidth) }
                 while let b = next() {
