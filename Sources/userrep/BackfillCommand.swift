@@ -28,8 +28,7 @@ struct BackfillCommand: ParsableCommand {
     @Option(help: "Model manifest.") var model: String
     @Option(help: "State directory to build.") var stateDir = "./userrep-backfill-state"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
-    @Option(help: "Most records per poll cycle.") var maxBatch = WorkerConfiguration.defaultMaxBatchRecords
-    @Option(help: "Threads for feature building and the encoder (default: one per core).") var threads = WorkerConfiguration.defaultComputeThreads
+    @OptionGroup var cycle: CycleOptions
 
     func run() throws {
         let logger = try log.logger("userrep.backfill")
@@ -38,8 +37,7 @@ struct BackfillCommand: ParsableCommand {
         config.topics = topics.names
         config.groupID = "userrep-backfill-\(model.batchID)"
         config.outputFormat = outputFormat
-        config.maxBatchRecords = maxBatch
-        config.computeThreads = threads
+        cycle.apply(to: &config)
         let stop = StopFlag()
         stop.trapSignals()
         let worker = try StreamWorker(configuration: config, model: model, mode: .backfill(topic: replayTopic), logger: logger, shouldStop: { stop.isSet })

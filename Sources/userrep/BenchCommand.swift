@@ -32,8 +32,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Length of the latency phase in seconds.") var seconds: Double = 10
     @Option(help: "Distinct users.") var users = 200_000
     @Option(help: "Tracks.") var tracks = 20_000
-    @Option(help: "Most records per poll cycle.") var maxBatch = WorkerConfiguration.defaultMaxBatchRecords
-    @Option(help: "Threads for feature building and the encoder (default: one per core).") var threads = WorkerConfiguration.defaultComputeThreads
+    @OptionGroup var cycle: CycleOptions
     @Flag(help: "Run the worker in transactional mode (each cycle one Kafka transaction).") var transactional = false
 
     func run() throws {
@@ -54,8 +53,7 @@ struct BenchCommand: ParsableCommand {
         try ListenLoad.produce(&generator, producer: producer, topic: env.topics.listens, count: events, total: events + latencyEvents)
         print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
         var config = try env.workerConfiguration()
-        config.maxBatchRecords = maxBatch
-        config.computeThreads = threads
+        cycle.apply(to: &config)
         if transactional { config.transactionalID = "userrep-bench" }
         // The worker is released at the end of this statement, closing its state store for phase 2.
         let cpuBefore = Self.processCPUSeconds()
@@ -130,7 +128,7 @@ struct BenchCommand: ParsableCommand {
             vector.withUnsafeBufferPointer { state.applyListen(timeMs: 1_790_000_000_000 - Int64(day) * 86_400_000, vector: $0) }
         }
         let states = (0..<50_000).map { (UserKey(partition: 0, userID: Array("user-\($0)".utf8)), state) }
-        for t in [1, threads] {
+        for t in [1, cycle.threads] {
             var encoded = EncodedStates()
             let start = Date()
             encoded.encode(states, threads: t)

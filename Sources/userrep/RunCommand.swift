@@ -30,8 +30,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "State directory (RocksDB).") var stateDir = "./userrep-state"
     @Option(help: "Consumer group id.") var groupId = "userrep"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
-    @Option(help: "Most records per poll cycle.") var maxBatch = WorkerConfiguration.defaultMaxBatchRecords
-    @Option(help: "Threads for feature building and the encoder (default: one per core).") var threads = WorkerConfiguration.defaultComputeThreads
+    @OptionGroup var cycle: CycleOptions
     @Option(help: "Records larger than this many bytes are dead-lettered.") var maxRecordBytes = 65_536
     @Flag(help: "Exit once every assigned partition is read to its end (for batch jobs and tests).") var stopWhenCaughtUp = false
     @Option(help: "File kept present while the worker is ready (for exec readiness probes).") var readyFile: String?
@@ -46,8 +45,7 @@ struct RunCommand: ParsableCommand {
         config.groupID = groupId
         config.topics = topics.names
         config.outputFormat = outputFormat
-        config.maxBatchRecords = maxBatch
-        config.computeThreads = threads
+        cycle.apply(to: &config)
         config.maxRecordBytes = maxRecordBytes
         config.readyFile = readyFile
         config.transactionalID = transactionalId

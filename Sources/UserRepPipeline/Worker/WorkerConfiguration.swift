@@ -20,7 +20,8 @@ public struct WorkerConfiguration: Sendable {
     /// (on the benchmark backlog 100k gave 39k events/s where 20k gave 30k); a worker keeping up
     /// reads what has arrived, so its cycles stay small.
     public static let defaultMaxBatchRecords = 100_000
-    /// Threads the CPU-bound stages of a cycle (feature building and the encoder) run on.
+    /// Threads the CPU-bound stages of a cycle run on: parsing, state updates, features + encoder
+    /// and state serialization. Kafka and RocksDB calls stay on the worker's thread.
     public var computeThreads = WorkerConfiguration.defaultComputeThreads
     /// Default of `computeThreads`: one per core. The Kafka clients' threads mostly wait while a
     /// cycle computes, so the cores are free then.
