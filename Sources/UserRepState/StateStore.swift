@@ -16,6 +16,9 @@ public final class StateStore: @unchecked Sendable {
     private var cache: [UserKey: UserState] = [:]
     /// Bytes of user state written so far (for the benchmark's state-size figure).
     public private(set) var stateBytesWritten = 0
+    /// States `load` looked up in RocksDB because the cache did not hold them (including users
+    /// seen for the first time, whom RocksDB does not hold either).
+    public private(set) var cacheMisses = 0
     /// Most user states kept decoded in memory.
     public let cacheCapacity: Int
     /// Floats per listen embedding in every stored state.
@@ -59,6 +62,7 @@ public final class StateStore: @unchecked Sendable {
             if let state = cache[key] { result[i] = state } else { missing.append(i) }
         }
         guard !missing.isEmpty else { return result }
+        cacheMisses += missing.count
         let raw = try db.multiGet(missing.map { keys[$0].storeKey })
         for (j, bytes) in raw.enumerated() {
             guard let bytes else { continue }

@@ -66,8 +66,8 @@ struct BenchCommand: ParsableCommand {
         print("stages: \(m.stageSummary)")
         print(String(format: "cpu: %.1f s (worker, its clients and the embedded cluster) = %.2f of %d cores busy",
                      cpu, cpu / max(m.processingSeconds, 1e-9), ProcessInfo.processInfo.activeProcessorCount))
-        print(String(format: "state: %.1f MB written, %.0f bytes per user update", Double(m.stateBytesWritten) / 1e6,
-                     Double(m.stateBytesWritten) / Double(max(1, m.usersEncoded))))
+        print(String(format: "state: %.1f MB written, %.0f bytes per user update, %d states looked up in RocksDB (not cached, or new)", Double(m.stateBytesWritten) / 1e6,
+                     Double(m.stateBytesWritten) / Double(max(1, m.usersEncoded)), m.stateCacheMisses))
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
         print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
         guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }

@@ -97,6 +97,23 @@ import UserRepState
         #expect(try store.offsets(topic: "listens") == [3: 2])
     }
 
+    @Test func committedStatesAreServedFromTheCache() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4, cacheCapacity: 3)
+        let keys = (0..<5).map { UserKey(partition: 0, userID: Array("u\($0)".utf8)) }
+        #expect(try store.load(keys) == [nil, nil, nil, nil, nil])
+        #expect(store.cacheMisses == 5, "new users are looked up in RocksDB")
+        try store.commit(users: [(keys[0], sampleState(width: 4, listens: 1, seed: 1))], offsets: [])
+        _ = try store.load([keys[0]])
+        #expect(store.cacheMisses == 5, "a committed state comes from the cache")
+        // Past capacity some states leave the cache, but every load still sees the committed state.
+        let states = (0..<5).map { sampleState(width: 4, listens: 2, seed: UInt64(10 + $0)) }
+        for (key, state) in zip(keys, states) { try store.commit(users: [(key, state)], offsets: []) }
+        #expect(try store.load(keys) == states.map { Optional($0) })
+        #expect(store.cacheMisses > 5, "evicted states were read back from RocksDB")
+    }
+
     @Test func appliedOffsetsRoundTripAndMarkReplays() throws {
         var s = sampleState(width: 4, listens: 3, seed: 4)
         #expect(!s.hasApplied(offset: 0, lane: 0))

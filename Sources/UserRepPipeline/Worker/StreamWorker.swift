@@ -191,6 +191,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             try publishBackfill()
         }
         metrics.stateBytesWritten = store.stateBytesWritten
+        metrics.stateCacheMisses = store.cacheMisses
         metrics.trackUpdates = tracks.applied
         metrics.tracksOtherBatch = tracks.otherBatch
         logger.info("worker stopped", metadata: ["metrics": "\(metrics.summary)"])

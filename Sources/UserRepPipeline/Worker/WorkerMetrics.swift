@@ -13,6 +13,8 @@ public struct WorkerMetrics: Sendable {
     public var unknownArtists = 0
     /// Bytes of encoded user state written to the store.
     public var stateBytesWritten = 0
+    /// User states loaded from RocksDB rather than the state store's cache.
+    public var stateCacheMisses = 0
     /// Records skipped because the user's state already reflected them (re-read after a crash
     /// or a rebalance).
     public var duplicatesSkipped = 0
