@@ -20,10 +20,11 @@ struct EventValidator: Sendable {
     /// Tracks a listen may name.
     let tracks: TrackTable
 
-    /// Parses every record of `records` on up to `threads` threads; element `i` is record `i`'s outcome.
-    func parse(_ records: KafkaRecordsView, threads: Int) -> [ParsedRecord] {
+    /// Parses every record of `records` on up to `threads` threads, `chunk` records per task;
+    /// element `i` is record `i`'s outcome.
+    func parse(_ records: KafkaRecordsView, threads: Int, chunk: Int = 4_096) -> [ParsedRecord] {
         var parsed = [ParsedRecord](repeating: .foreign, count: records.count)
-        let chunk = 4_096
+        let chunk = max(1, chunk)
         parsed.withUnsafeMutableBufferPointer { all in
             let out = DisjointWrites(all)
             ParallelLoop.forEach(count: (records.count + chunk - 1) / chunk, threads: threads) { c in

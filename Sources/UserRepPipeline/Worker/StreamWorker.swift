@@ -211,7 +211,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         tracks.rejected.removeAll()
         // Parse on every compute thread, then group by user in arrival order.
         let records = batch.sharedView()
-        let parsed = EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table).parse(records, threads: config.computeThreads)
+        let parsed = EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table).parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)
         // Next offset per (input topic lane, partition), keyed by an integer so the per-record
         // update hashes no topic name.
         var nextByLane: [Int: Int64] = [:]

@@ -26,6 +26,8 @@ public struct WorkerConfiguration: Sendable {
     /// Default of `computeThreads`: one per core. The Kafka clients' threads mostly wait while a
     /// cycle computes, so the cores are free then.
     public static var defaultComputeThreads: Int { ProcessInfo.processInfo.activeProcessorCount }
+    /// Records one parse task handles; tests shrink it so small cycles parse in several chunks.
+    var parseChunkRecords = 4_096
     /// How long a poll waits for the first record.
     public var pollTimeoutMs: Int32 = 100
     /// Records larger than this go to the dead-letter topic.
