@@ -22,7 +22,7 @@ struct EventValidator: Sendable {
 
     /// Parses every record of `records` on up to `threads` threads, `chunk` records per task;
     /// element `i` is record `i`'s outcome.
-    func parse(_ records: KafkaRecordsView, threads: Int, chunk: Int = 4_096) -> [ParsedRecord] {
+    func parse(_ records: KafkaRecordsView, threads: Int, chunk: Int) -> [ParsedRecord] {
         var parsed = [ParsedRecord](repeating: .foreign, count: records.count)
         let chunk = max(1, chunk)
         parsed.withUnsafeMutableBufferPointer { all in

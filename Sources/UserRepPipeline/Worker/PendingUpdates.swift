@@ -18,8 +18,8 @@ struct PendingUpdates: Sendable {
     /// Whether each user had an onboarding event this cycle (their output's trigger).
     private(set) var onboarded: [Bool] = []
     private var slots: [UserKey: Int] = [:]
-    /// Events with their user's slot and source position (input topic lane, offset), in arrival order.
-    private(set) var events: [(user: Int, event: Event, lane: Int, offset: Int64)] = []
+    /// Events with their source position (input topic lane, offset), in arrival order.
+    private var events: [(event: Event, lane: Int, offset: Int64)] = []
     /// Per user: their first and last event (indices into `events`).
     private var firstEvent: [Int] = []
     private var lastEvent: [Int] = []
@@ -42,7 +42,7 @@ struct PendingUpdates: Sendable {
             lastEvent.append(index)
         }
         if case .onboarding = event { onboarded[slot] = true }
-        events.append((slot, event, lane, offset))
+        events.append((event, lane, offset))
         nextEvent.append(-1)
     }
 

@@ -13,7 +13,7 @@ public struct RepresentationBatchEncoder: Sendable {
     /// Creates an encoder for `model` that spreads each batch over `threads` threads.
     public init(model: EncoderModel, threads: Int = 1) {
         self.model = model
-        self.threads = max(1, threads)
+        self.threads = threads
     }
 
     /// The user's context for the layout: profile fields plus the mean of the picked artists'
