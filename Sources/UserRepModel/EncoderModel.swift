@@ -110,7 +110,7 @@ public struct EncoderModel: Sendable {
         scratch: inout EncoderScratch, timing: inout EncoderTiming
     ) {
         precondition(rows <= Self.blockRows && input.count >= rows * inputSize && output.count >= rows * outputSize)
-        precondition(scratch.first.count >= rows * (layers.map(\.outputs).max() ?? 0), "scratch sized for fewer rows")
+        precondition(rows <= scratch.rows, "scratch sized for \(scratch.rows) rows, not \(rows)")
         var t = DispatchTime.now().uptimeNanoseconds
         func lap(_ slot: inout Double) {
             let now = DispatchTime.now().uptimeNanoseconds
@@ -163,14 +163,17 @@ public struct EncoderModel: Sendable {
 /// One thread's working memory for `EncoderModel.encodeBlock`: two buffers the hidden layers
 /// alternate between, each large enough for a block of the widest layer.
 public struct EncoderScratch: Sendable {
+    /// Most rows a block may have.
+    public let rows: Int
     fileprivate var first: [Float]
     fileprivate var second: [Float]
 
     /// Scratch for blocks of up to `rows` rows (at most `EncoderModel.blockRows`) of `model`:
     /// small batches need not clear a full block's megabytes.
     public init(model: EncoderModel, rows: Int = EncoderModel.blockRows) {
+        self.rows = min(max(rows, 1), EncoderModel.blockRows)
         let widest = model.layers.map(\.outputs).max() ?? 0
-        first = [Float](repeating: 0, count: min(max(rows, 1), EncoderModel.blockRows) * widest)
+        first = [Float](repeating: 0, count: self.rows * widest)
         second = first
     }
 }
