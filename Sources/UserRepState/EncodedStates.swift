@@ -44,8 +44,8 @@ public struct EncodedStates: Sendable {
             let out = DisjointWrites(all)
             ParallelLoop.forEach(count: (states.count + chunk - 1) / chunk, threads: threads) { k in
                 for i in (k * chunk)..<min(states.count, (k + 1) * chunk) {
-                    let start = i == 0 ? 0 : ends[i - 1]
-                    UserStateCodec.write(states[i].1, to: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out.buffer[start..<ends[i]])))
+                    let bytes = UnsafeMutableBufferPointer(rebasing: out.buffer[Self.range(of: i, ends: ends)])
+                    UserStateCodec.write(states[i].1, to: UnsafeMutableRawBufferPointer(bytes))
                 }
             }
         }
@@ -53,7 +53,9 @@ public struct EncodedStates: Sendable {
 
     /// Calls `body` with the bytes of the `i`-th state.
     public func withState<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        let start = i == 0 ? 0 : ends[i - 1]
-        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<ends[i]])) }
+        try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[Self.range(of: i, ends: ends)])) }
     }
+
+    /// Where the `i`-th state's bytes lie, given every state's end.
+    private static func range(of i: Int, ends: [Int]) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
 }

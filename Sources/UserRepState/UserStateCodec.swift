@@ -22,6 +22,8 @@ public enum UserStateCodec {
     public static let version: UInt8 = 3
     static let headerSize = 1 + 8 + 8 + 8 + 8 + 8 + 8 + 2 + 2
     static let tileHeaderSize = 4 + 1 + 4
+    /// Profile bytes besides its strings: three times, the country length, two list counts.
+    static let profileFixedSize = 8 + 8 + 8 + 2 + 2 + 2
 
     /// Serializes a state into `out` (cleared first).
     public static func encode(_ state: UserState, into out: inout [UInt8]) {
@@ -46,7 +48,7 @@ public enum UserStateCodec {
         func listBytes(_ list: [[UInt8]]) -> Int { list.reduce(0) { $0 + 2 + min($1.count, maxStringBytes) } }
         let strings = (p.country.map { min($0.count, maxStringBytes) } ?? 0) + listBytes(p.artists) + listBytes(p.languages)
         let t = state.tiles
-        return headerSize + 3 * 8 + 2 + 4 + strings + t.tileCount * (tileHeaderSize + 4 * t.width)
+        return headerSize + profileFixedSize + strings + t.tileCount * (tileHeaderSize + 4 * t.width)
     }
 
     /// Writes `state` into `out`, which must hold exactly `encodedSize(state)` bytes.
