@@ -82,8 +82,12 @@ public final class StateStore: @unchecked Sendable {
     public func commit(users: [(UserKey, UserState)], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]) throws {
         precondition(encoded.count == users.count, "one encoded state per user")
         batch.clear()
-        for (i, (key, _)) in users.enumerated() {
-            encoded.withState(i) { value in key.storeKey.withUnsafeBytes { batch.put($0, value) } }
+        // In key order: the memtable's skip list then inserts each key next to the previous one
+        // instead of searching from its top level.
+        let keys = users.map { $0.0.storeKey }
+        let order = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+        for i in order {
+            encoded.withState(i) { value in keys[i].withUnsafeBytes { batch.put($0, value) } }
         }
         stateBytesWritten += encoded.byteCount
         for o in offsets {
