@@ -35,7 +35,7 @@ public final class KafkaProducer: @unchecked Sendable {
             let m = message.pointee
             reports.record(m.err)
             if m.err == RD_KAFKA_RESP_ERR_NO_ERROR, m._private == KafkaProducer.trackedTag, let rkt = m.rkt {
-                reports.delivered(KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.partition), offset: m.offset)
+                reports.delivered(DeliveryReports.Tracked(topic: rkt, partition: m.partition), offset: m.offset)
             }
         }
         client = try RDKafkaClient(kind: .producer, config: config)
@@ -96,6 +96,12 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Marks records whose delivered offsets are tracked (`takeDeliveredOffsets`).
     nonisolated(unsafe) static let trackedTag = UnsafeMutableRawPointer(bitPattern: 0x7472_6B64)
 
+    /// Opens `name` for producing many records: `produce(to:...)` then skips the per-record
+    /// lookup by name. The handle is valid as long as this producer.
+    public func openTopic(_ name: String) throws -> KafkaOutputTopic {
+        KafkaOutputTopic(name: name, handle: try client.topic(name), owner: client)
+    }
+
     /// Queues one record. Blocks (serving delivery reports) while librdkafka's queue is full.
     /// `partition` nil lets librdkafka's partitioner choose from the key. With `trackOffset`,
     /// the record's delivered offset is remembered for `takeDeliveredOffsets`.
@@ -103,7 +109,16 @@ public final class KafkaProducer: @unchecked Sendable {
         topic: String, partition: Int32? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader] = [], timestampMs: Int64? = nil, trackOffset: Bool = false
     ) throws {
-        let rkt = try client.topic(topic)
+        try produce(to: openTopic(topic), partition: partition, key: key, value: value, headers: headers, timestampMs: timestampMs, trackOffset: trackOffset)
+    }
+
+    /// Queues one record to an opened topic; see `produce(topic:...)`.
+    public func produce(
+        to topic: KafkaOutputTopic, partition: Int32? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+        headers: [KafkaHeader] = [], timestampMs: Int64? = nil, trackOffset: Bool = false
+    ) throws {
+        precondition(topic.owner === client, "topic \(topic.name) was opened by another producer")
+        let rkt = topic.handle
         while true {
             let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
                 var count = 0
@@ -146,7 +161,7 @@ public final class KafkaProducer: @unchecked Sendable {
                 client.poll(timeoutMs: 10)
                 continue
             }
-            throw KafkaError(consuming: error, context: "cannot produce to \(topic)")
+            throw KafkaError(consuming: error, context: "cannot produce to \(topic.name)")
         }
     }
 
@@ -205,17 +220,30 @@ final class DeliveryReports: @unchecked Sendable {
     private var failures = 0
     private var firstFailure = RD_KAFKA_RESP_ERR_NO_ERROR
     private var delivered_ = 0
-    private var tracked: [KafkaTopicPartition: Int64] = [:]
+    private var tracked: [Tracked: Int64] = [:]
 
-    func delivered(_ tp: KafkaTopicPartition, offset: Int64) {
+    /// A partition of a topic handle. Handles live as long as their client, so the callback
+    /// keys by handle and names the topic only when the offsets are taken.
+    struct Tracked: Hashable, @unchecked Sendable {
+        let topic: OpaquePointer
+        let partition: Int32
+    }
+
+    func delivered(_ tp: Tracked, offset: Int64) {
         lock.withLock { tracked[tp] = max(tracked[tp] ?? 0, offset + 1) }
     }
 
     func takeTracked() -> [KafkaTopicPartition: Int64] {
-        lock.withLock {
-            defer { tracked.removeAll() }
+        let taken = lock.withLock {
+            defer { tracked.removeAll(keepingCapacity: true) }
             return tracked
         }
+        var result: [KafkaTopicPartition: Int64] = [:]
+        for (tp, next) in taken {
+            let key = KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(tp.topic)), partition: tp.partition)
+            result[key] = max(result[key] ?? 0, next)
+        }
+        return result
     }
 
     func record(_ err: rd_kafka_resp_err_t) {
@@ -243,4 +271,13 @@ final class DeliveryReports: @unchecked Sendable {
 func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
     guard let bytes else { return try body(nil) }
     return try bytes.withUnsafeBytes { try body($0) }
+}
+
+/// A topic opened by `KafkaProducer.openTopic`, for producing without a lookup by name.
+public struct KafkaOutputTopic: @unchecked Sendable {
+    // The handle is owned by `owner` (which caches it for its lifetime) and thread safe.
+    /// Topic name.
+    public let name: String
+    let handle: OpaquePointer
+    let owner: RDKafkaClient
 }

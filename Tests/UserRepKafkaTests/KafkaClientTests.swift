@@ -55,6 +55,29 @@ import UserRepKafka
         #expect(marks[0] == KafkaWatermarks(low: 0, high: 0))
     }
 
+    @Test func trackedRecordsReportTheOffsetAfterTheNewestDeliveredPerPartition() throws {
+        let cluster = try EmbeddedKafkaCluster(brokers: 2)
+        try cluster.createTopic("log", partitions: 3)
+        try cluster.createTopic("other", partitions: 3)
+        let config = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers])
+        let producer = try KafkaProducer(configuration: config)
+        let log = try producer.openTopic("log")
+        // Untracked records before and between the tracked ones, and on another topic.
+        for i in 0..<30 {
+            try withUnsafeBytes(of: i) { v in
+                try producer.produce(to: log, partition: Int32(i % 2), key: nil, value: v, trackOffset: i >= 5 && i % 4 != 0)
+                try producer.produce(topic: "other", partition: 2, key: nil, value: v, trackOffset: false)
+            }
+        }
+        try producer.flush(timeoutMs: 10_000)
+        // Partition 0 holds 15 records, the newest tracked one (i = 26) at offset 13; partition 1
+        // holds 15, the newest tracked one (i = 29) at offset 14. Partition 2 got no tracked record.
+        #expect(producer.takeDeliveredOffsets() == [
+            KafkaTopicPartition(topic: "log", partition: 0): 14, KafkaTopicPartition(topic: "log", partition: 1): 15,
+        ])
+        #expect(producer.takeDeliveredOffsets().isEmpty, "taking the offsets forgets them")
+    }
+
     @Test func invalidPropertyIsRejectedWithItsName() {
         #expect {
             _ = try KafkaProducer(configuration: KafkaConfiguration(["no.such.property": "1"]))
