@@ -55,11 +55,20 @@ public final class StateStore: @unchecked Sendable {
     }
 
     /// Loads the states of `keys`, nil where a user has none yet.
-    public func load(_ keys: [UserKey]) throws -> [UserState?] {
+    public func load(_ keys: [UserKey]) throws -> [UserState?] { try load(keys, takingFromCache: false) }
+
+    /// Loads the states of `keys` for a cycle that changes them and commits them back: cached
+    /// states leave the cache, so the caller holds the only copy and changes it in place. Until
+    /// that commit, those users are read from RocksDB, which still holds their stored state
+    /// (so a cycle that never commits loses nothing).
+    public func take(_ keys: [UserKey]) throws -> [UserState?] { try load(keys, takingFromCache: true) }
+
+    private func load(_ keys: [UserKey], takingFromCache: Bool) throws -> [UserState?] {
         var result = [UserState?](repeating: nil, count: keys.count)
         var missing: [Int] = []
         for (i, key) in keys.enumerated() {
-            if let state = cache[key] { result[i] = state } else { missing.append(i) }
+            let cached = takingFromCache ? cache.removeValue(forKey: key) : cache[key]
+            if let cached { result[i] = cached } else { missing.append(i) }
         }
         guard !missing.isEmpty else { return result }
         cacheMisses += missing.count
@@ -100,7 +109,7 @@ public final class StateStore: @unchecked Sendable {
             let drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
             for key in Array(cache.keys.prefix(drop)) { cache.removeValue(forKey: key) }
         }
-        for (key, state) in users { cache[key] = state }
+        for i in users.indices { cache[users[i].0] = users[i].1 }
     }
 
     /// The changelog offset up to which `partition`'s stored users are known to reflect the

@@ -114,6 +114,26 @@ import UserRepState
         #expect(store.cacheMisses > 5, "evicted states were read back from RocksDB")
     }
 
+    @Test func takenStatesLeaveTheCacheAndAnUncommittedChangeIsNeverSeen() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
+        let key = UserKey(partition: 1, userID: Array("u".utf8))
+        let stored = sampleState(width: 4, listens: 2, seed: 1)
+        try store.commit(users: [(key, stored)], offsets: [])
+        // A cycle takes the state, changes it, and fails before its commit.
+        let misses = store.cacheMisses
+        var taken = try #require(try store.take([key]).first ?? nil)
+        #expect(taken == stored && store.cacheMisses == misses, "the committed state came from the cache")
+        taken.markApplied(offset: 99, lane: 0)
+        // The next cycle reads the stored state from RocksDB, without the uncommitted change.
+        #expect(try store.take([key]) == [stored])
+        #expect(store.cacheMisses == misses + 1)
+        // Committed again, the state is served from the cache once more.
+        try store.commit(users: [(key, taken)], offsets: [])
+        #expect(try store.load([key]) == [taken] && store.cacheMisses == misses + 1)
+    }
+
     @Test func appliedOffsetsRoundTripAndMarkReplays() throws {
         var s = sampleState(width: 4, listens: 3, seed: 4)
         #expect(!s.hasApplied(offset: 0, lane: 0))

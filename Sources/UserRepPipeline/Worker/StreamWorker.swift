@@ -57,6 +57,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let store: StateStore
     private let consumer: KafkaConsumer
     private let producer: KafkaProducer
+    /// The output and changelog topics, opened once for the per-record produce calls.
+    private let outputTopic: KafkaOutputTopic
+    private let changelogTopic: KafkaOutputTopic
     private let tracks: TrackTableReader
     private let logger: Logger
     private let shouldStop: @Sendable () -> Bool
@@ -108,6 +111,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: mode == .stream ? configuration.transactionalID : nil)
         // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
         try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
+        changelogTopic = try producer.openTopic(configuration.changelogTopic)
+        outputTopic = try producer.openTopic(configuration.topics.output)
         tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
                                       batchID: model.manifest.embeddingBatchId, dims: dims, logger: logger)
         switch mode {
@@ -237,7 +242,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         })
         clock.lap("parse", into: &metrics)
         // Apply the cycle's events to state, in arrival order per user.
-        var states = try store.load(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
+        var states = try store.take(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
         clock.lap("load", into: &metrics)
         let outcome = StateApplier(tracks: tracks.table, listenWidth: encoder.model.layout.listenWidth)
             .apply(pending, to: &states, threads: config.computeThreads)
@@ -316,10 +321,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Produces each changed state to the changelog partition of its input partition.
     private func writeChangelog(_ users: [(UserKey, UserState)]) throws {
         let header = [KafkaHeader(name: ChangelogRestorer.embeddingBatchHeader, string: encoder.model.manifest.embeddingBatchId)]
-        for (i, (key, _)) in users.enumerated() {
+        for i in users.indices {
+            let key = users[i].0
             try encodedStates.withState(i) { value in
                 try key.userID.withUnsafeBytes { k in
-                    try producer.produce(topic: config.changelogTopic, partition: key.partition, key: k, value: value, headers: header, trackOffset: true)
+                    try producer.produce(to: changelogTopic, partition: key.partition, key: k, value: value, headers: header, trackOffset: true)
                 }
             }
         }
@@ -336,24 +342,25 @@ public final class StreamWorker: KafkaRebalanceHandler {
         let header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: encoder.model.batchID)]
         let dim = encoder.model.outputSize
         try vectors.withUnsafeBufferPointer { all in
-            for (i, (key, state)) in users.enumerated() {
+            for i in users.indices {
+                let key = users[i].0
                 let vector = UnsafeBufferPointer(rebasing: all[(i * dim)..<((i + 1) * dim)])
                 let trigger = triggers[i]
                 switch config.outputFormat {
                 case .protobuf:
                     RepresentationWireWriter.write(
                         userID: key.userID, batchID: batchIDBytes, embeddingBatchID: embeddingBatchIDBytes, vector: vector,
-                        eventTimeMs: state.newestEventTimeMs, computeTimeMs: computeTime, updateSequence: state.updateSequence,
+                        eventTimeMs: users[i].1.newestEventTimeMs, computeTimeMs: computeTime, updateSequence: users[i].1.updateSequence,
                         trigger: trigger, into: &valueBuffer)
                 case .json:
                     valueBuffer = try RepresentationRecord(
                         userID: key.userIDString, batchID: encoder.model.batchID, embeddingBatchID: encoder.model.manifest.embeddingBatchId,
-                        vector: Array(vector), eventTimeMs: state.newestEventTimeMs, computeTimeMs: computeTime,
-                        updateSequence: state.updateSequence, trigger: trigger).encoded(.json)
+                        vector: Array(vector), eventTimeMs: users[i].1.newestEventTimeMs, computeTimeMs: computeTime,
+                        updateSequence: users[i].1.updateSequence, trigger: trigger).encoded(.json)
                 }
                 try key.userID.withUnsafeBytes { k in
                     try valueBuffer.withUnsafeBytes { v in
-                        try producer.produce(topic: config.topics.output, key: k, value: v, headers: header)
+                        try producer.produce(to: outputTopic, key: k, value: v, headers: header)
                     }
                 }
             }
