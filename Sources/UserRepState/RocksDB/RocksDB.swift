@@ -41,6 +41,10 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_options_set_write_buffer_size(options, 128 << 20)
         rocksdb_options_set_max_write_buffer_number(options, 4)
         rocksdb_options_set_min_write_buffer_number_to_merge(options, 2)
+        // A bloom filter per memtable: looking up a user the memtables do not hold (a new user,
+        // or one last written long ago) then skips their skip lists.
+        rocksdb_options_set_memtable_prefix_bloom_size_ratio(options, 0.02)
+        rocksdb_options_set_memtable_whole_key_filtering(options, 1)
         // Sums of float embeddings do not compress; spend no CPU trying.
         rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
         // Recover to the last consistent write batch after a crash; batches are atomic, so the
