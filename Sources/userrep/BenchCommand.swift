@@ -14,7 +14,9 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmark the worker end to end on the embedded cluster.",
         discussion: """
         Phase 1 (backlog): produces --events listens, then runs the worker until it has read them \
-        all, with durable state; reports events/s, encoder users/s and output records.
+        all, with durable state; reports events/s, encoder users/s and output records. Then, \
+        unless --no-kafka-alone, it replays only the backlog's Kafka traffic (the same reads, and \
+        as many output and changelog records of the same sizes) to show what Kafka alone costs.
 
         Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and \
         reports p50/p99 latency from each event's produce time to its vector's delivery. The load starts once the worker holds its partitions.
@@ -34,6 +36,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tracks.") var tracks = 20_000
     @OptionGroup var cycle: CycleOptions
     @Flag(help: "Run the worker in transactional mode (each cycle one Kafka transaction).") var transactional = false
+    @Flag(inversion: .prefixedNo, help: "After the backlog, replay its Kafka reads and writes alone (no parsing, state or encoder), to show what Kafka costs on this machine.")
+    var kafkaAlone = true
 
     func run() throws {
         let logger = try log.logger("userrep.bench", quiet: true)
@@ -71,6 +75,7 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
         print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
         guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }
+        if kafkaAlone { try kafkaAloneBench(env: env, worker: m, workerCPUSeconds: cpu) }
 
         // Phase 2: fixed offered rate.
         if rate > 0 {
@@ -104,6 +109,23 @@ struct BenchCommand: ParsableCommand {
         }
         try env.verifyNothingDropped(changelog: false)
         print("nothing dropped by the embedded cluster")
+    }
+
+    /// The backlog's Kafka traffic without the worker's work: events/s and CPU per event.
+    func kafkaAloneBench(env: EmbeddedEnvironment, worker m: WorkerMetrics, workerCPUSeconds: Double) throws {
+        var sample: [UInt8] = []
+        [Float](repeating: 0.5, count: env.model.outputSize).withUnsafeBufferPointer { vector in
+            RepresentationWireWriter.write(
+                userID: Array("user-123456".utf8), batchID: Array(env.model.batchID.utf8), embeddingBatchID: Array(env.model.manifest.embeddingBatchId.utf8),
+                vector: vector, eventTimeMs: 1_790_000_000_000, computeTimeMs: 1_790_000_000_000, updateSequence: 3, trigger: .listen, into: &sample)
+        }
+        let traffic = KafkaAloneBench.Traffic(
+            events: m.recordsRead, recordsPerEvent: Double(m.usersEncoded) / Double(max(1, m.recordsRead)),
+            outputBytes: sample.count, stateBytes: m.stateBytesWritten / max(1, m.usersEncoded))
+        let r = try KafkaAloneBench(env: env, maxBatchRecords: cycle.maxBatch).run(traffic)
+        print(String(format: "kafka alone (the backlog's reads, and %d output + %d changelog records of %d and %d bytes): %.0f events/s; cpu %.1f s = %.1f µs per event (worker run: %.1f µs)",
+                     r.recordsWritten, r.recordsWritten, traffic.outputBytes, traffic.stateBytes, Double(traffic.events) / max(r.seconds, 1e-9),
+                     r.cpuSeconds, r.cpuSeconds / Double(traffic.events) * 1e6, workerCPUSeconds / Double(traffic.events) * 1e6))
     }
 
     /// User plus system CPU time of this process so far.
