@@ -28,13 +28,13 @@ public struct EncodedStates: Sendable {
         ends.append(bytes.count)
     }
 
-    /// Replaces the contents with the states of `states` serialized in order, on up to `threads` threads: each
+    /// Replaces the contents with `states` serialized in order, on up to `threads` threads: each
     /// state's size is computed first, then every thread writes its states in place.
-    public mutating func encode(_ states: [(UserKey, UserState)], threads: Int) {
+    public mutating func encode(_ states: [UserState], threads: Int) {
         reset()
         var end = 0
-        for (_, state) in states {
-            end += UserStateCodec.encodedSize(state)
+        for i in states.indices {
+            end += UserStateCodec.encodedSize(states[i])
             ends.append(end)
         }
         bytes.append(contentsOf: repeatElement(0, count: end))
@@ -45,7 +45,7 @@ public struct EncodedStates: Sendable {
             ParallelLoop.forEach(count: (states.count + chunk - 1) / chunk, threads: threads) { k in
                 for i in (k * chunk)..<min(states.count, (k + 1) * chunk) {
                     let bytes = UnsafeMutableBufferPointer(rebasing: out.buffer[Self.range(of: i, ends: ends)])
-                    UserStateCodec.write(states[i].1, to: UnsafeMutableRawBufferPointer(bytes))
+                    UserStateCodec.write(states[i], to: UnsafeMutableRawBufferPointer(bytes))
                 }
             }
         }

@@ -85,15 +85,15 @@ public final class StateStore: @unchecked Sendable {
         cache = cache.filter { !partitions.contains($0.key.partition) }
     }
 
-    /// Writes `users` (serialized in `encoded`, same order), the input `offsets` and the changelog
-    /// `checkpoints` (per partition: the changelog offset after this state's newest record) in one
-    /// atomic batch.
-    public func commit(users: [(UserKey, UserState)], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]) throws {
-        precondition(encoded.count == users.count, "one encoded state per user")
+    /// Writes the `states` of `users` (serialized in `encoded`, same order), the input `offsets`
+    /// and the changelog `checkpoints` (per partition: the changelog offset after this state's
+    /// newest record) in one atomic batch.
+    public func commit(users: [UserKey], states: [UserState], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]) throws {
+        precondition(encoded.count == users.count && states.count == users.count, "one state and one encoded state per user")
         batch.clear()
         // In key order: the memtable's skip list then inserts each key next to the previous one
         // instead of searching from its top level.
-        let keys = users.map { $0.0.storeKey }
+        let keys = users.map(\.storeKey)
         let order = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
         for i in order {
             encoded.withState(i) { value in keys[i].withUnsafeBytes { batch.put($0, value) } }
@@ -109,7 +109,7 @@ public final class StateStore: @unchecked Sendable {
             let drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
             for key in Array(cache.keys.prefix(drop)) { cache.removeValue(forKey: key) }
         }
-        for i in users.indices { cache[users[i].0] = users[i].1 }
+        for i in users.indices { cache[users[i]] = states[i] }
     }
 
     /// The changelog offset up to which `partition`'s stored users are known to reflect the

@@ -149,7 +149,7 @@ struct BenchCommand: ParsableCommand {
         for day in [0, 1, 20, 90] {
             vector.withUnsafeBufferPointer { state.applyListen(timeMs: 1_790_000_000_000 - Int64(day) * 86_400_000, vector: $0) }
         }
-        let states = (0..<50_000).map { (UserKey(partition: 0, userID: Array("user-\($0)".utf8)), state) }
+        let states = [UserState](repeating: state, count: 50_000)
         for t in [1, cycle.threads] {
             var encoded = EncodedStates()
             let start = Date()

@@ -45,7 +45,7 @@ import UserRepState
         #expect(differing() == 0, "a replay changes nothing")
 
         // Encode: the same vectors on one thread and three, equal to the naive model.
-        let states = Array(zip(users, parallel))
+        let states = parallel
         let vectors = RepresentationBatchEncoder(model: model, threads: 3).encodeVectors(states, tracks: table)
         let sequentialVectors = RepresentationBatchEncoder(model: model, threads: 1).encodeVectors(states, tracks: table)
         #expect(vectors.count == sequentialVectors.count && zip(vectors, sequentialVectors).allSatisfy { $0 == $1 }, "one thread and three encode alike")

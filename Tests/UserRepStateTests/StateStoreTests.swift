@@ -150,6 +150,6 @@ extension StateStore {
     func commit(users: [(UserKey, UserState)], offsets: [SourceOffset]) throws {
         var encoded = EncodedStates()
         for (_, state) in users { encoded.append(state) }
-        try commit(users: users, encoded: encoded, offsets: offsets)
+        try commit(users: users.map(\.0), states: users.map(\.1), encoded: encoded, offsets: offsets)
     }
 }

@@ -35,7 +35,7 @@ public struct RepresentationBatchEncoder: Sendable {
     /// The vectors of all states, row major (`users.count × outputSize`). Users are encoded in
     /// blocks of `EncoderModel.blockRows`, each block's features built just before its GEMMs
     /// (so they are still in cache), blocks spread over `threads` threads.
-    public func encodeVectors(_ users: [(UserKey, UserState)], tracks: TrackTable) -> [Float] {
+    public func encodeVectors(_ users: [UserState], tracks: TrackTable) -> [Float] {
         guard !users.isEmpty else { return [] }
         let model = self.model
         let n = model.inputSize, dim = model.outputSize, block = min(EncoderModel.blockRows, users.count)
@@ -51,10 +51,10 @@ public struct RepresentationBatchEncoder: Sendable {
                     let first = b * block, rows = min(block, users.count - first)
                     input.withUnsafeMutableBufferPointer { x in
                         for r in 0..<rows {
-                            let state = users[first + r].1
-                            state.tiles.aggregate(horizons: model.layout.horizons, at: state.newestEventTimeMs, into: &aggregates)
+                            let u = first + r
+                            users[u].tiles.aggregate(horizons: model.layout.horizons, at: users[u].newestEventTimeMs, into: &aggregates)
                             model.layout.fill(row: UnsafeMutableBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)]), aggregates: aggregates,
-                                              context: Self.context(of: state, tracks: tracks), computeTimeMs: state.newestEventTimeMs)
+                                              context: Self.context(of: users[u], tracks: tracks), computeTimeMs: users[u].newestEventTimeMs)
                         }
                         model.encodeBlock(rows: rows, input: x, output: UnsafeMutableBufferPointer(rebasing: target.buffer[(first * dim)..<((first + rows) * dim)]),
                                           scratch: &scratch, timing: &timing)

@@ -251,17 +251,19 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.onboardingsApplied += outcome.onboardings
         metrics.unknownArtists += outcome.unknownArtists
         clock.lap("apply", into: &metrics)
-        // The changed users, each state copied once, and the trigger of their output.
-        var updated: [(UserKey, UserState)] = []
+        // The changed users and the trigger of their output; their states move to the front of
+        // `states` (swapped, not copied) and the unchanged ones are dropped.
+        var users: [UserKey] = []
         var triggers: [RepresentationTrigger] = []
-        updated.reserveCapacity(states.count)
+        users.reserveCapacity(states.count)
         triggers.reserveCapacity(states.count)
         for i in states.indices where outcome.changed[i] {
-            updated.append((pending.users[i], states[i]))
+            states.swapAt(users.count, i)
+            users.append(pending.users[i])
             triggers.append(pending.onboarded[i] ? .onboarding : .listen)
         }
-        states = []
-        encodedStates.encode(updated, threads: config.computeThreads)
+        states.removeLast(states.count - users.count)
+        encodedStates.encode(states, threads: config.computeThreads)
         clock.lap("serialize", into: &metrics)
 
         // The group may have moved our partitions while we worked: then they are someone else's.
@@ -274,11 +276,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // 1. Produce state changes, outputs and dead letters.
         if transactional { try producer.beginTransaction() }
         if isBackfill {
-            touched.formUnion(updated.map(\.0))
+            touched.formUnion(users)
         } else {
-            try writeChangelog(updated)
+            try writeChangelog(users)
             clock.lap("changelog", into: &metrics)
-            try publish(updated, triggers: triggers, clock: &clock)
+            try publish(users, states, triggers: triggers, clock: &clock)
         }
         for (record, rejection) in rejected {
             metrics.deadLetter(rejection.reason)
@@ -301,7 +303,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // 3. State and offsets together.
         let offsets = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
-        try store.commit(users: updated, encoded: encodedStates, offsets: offsets, checkpoints: checkpoints)
+        try store.commit(users: users, states: states, encoded: encodedStates, offsets: offsets, checkpoints: checkpoints)
         for (tp, next) in cycleOffsets { nextOffsets[tp] = next }
         // 4. Group offsets (already committed by the transaction in transactional mode).
         if !transactional {
@@ -319,10 +321,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     /// Produces each changed state to the changelog partition of its input partition.
-    private func writeChangelog(_ users: [(UserKey, UserState)]) throws {
+    private func writeChangelog(_ users: [UserKey]) throws {
         let header = [KafkaHeader(name: ChangelogRestorer.embeddingBatchHeader, string: encoder.model.manifest.embeddingBatchId)]
         for i in users.indices {
-            let key = users[i].0
+            let key = users[i]
             try encodedStates.withState(i) { value in
                 try key.userID.withUnsafeBytes { k in
                     try producer.produce(to: changelogTopic, partition: key.partition, key: k, value: value, headers: header, trackOffset: true)
@@ -332,31 +334,31 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.changelogRecords += users.count
     }
 
-    /// Encodes and produces one record per user.
-    private func publish(_ users: [(UserKey, UserState)], triggers: [RepresentationTrigger], clock: inout StageClock) throws {
+    /// Encodes `states` and produces one record per user.
+    private func publish(_ users: [UserKey], _ states: [UserState], triggers: [RepresentationTrigger], clock: inout StageClock) throws {
         guard !users.isEmpty else { return }
         let computeTime = Self.nowMs()
-        let vectors = encoder.encodeVectors(users, tracks: tracks.table)
+        let vectors = encoder.encodeVectors(states, tracks: tracks.table)
         metrics.usersEncoded += users.count
         clock.lap("encode", into: &metrics)
         let header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: encoder.model.batchID)]
         let dim = encoder.model.outputSize
         try vectors.withUnsafeBufferPointer { all in
             for i in users.indices {
-                let key = users[i].0
+                let key = users[i]
                 let vector = UnsafeBufferPointer(rebasing: all[(i * dim)..<((i + 1) * dim)])
                 let trigger = triggers[i]
                 switch config.outputFormat {
                 case .protobuf:
                     RepresentationWireWriter.write(
                         userID: key.userID, batchID: batchIDBytes, embeddingBatchID: embeddingBatchIDBytes, vector: vector,
-                        eventTimeMs: users[i].1.newestEventTimeMs, computeTimeMs: computeTime, updateSequence: users[i].1.updateSequence,
+                        eventTimeMs: states[i].newestEventTimeMs, computeTimeMs: computeTime, updateSequence: states[i].updateSequence,
                         trigger: trigger, into: &valueBuffer)
                 case .json:
                     valueBuffer = try RepresentationRecord(
                         userID: key.userIDString, batchID: encoder.model.batchID, embeddingBatchID: encoder.model.manifest.embeddingBatchId,
-                        vector: Array(vector), eventTimeMs: users[i].1.newestEventTimeMs, computeTimeMs: computeTime,
-                        updateSequence: users[i].1.updateSequence, trigger: trigger).encoded(.json)
+                        vector: Array(vector), eventTimeMs: states[i].newestEventTimeMs, computeTimeMs: computeTime,
+                        updateSequence: states[i].updateSequence, trigger: trigger).encoded(.json)
                 }
                 try key.userID.withUnsafeBytes { k in
                     try valueBuffer.withUnsafeBytes { v in
@@ -444,10 +446,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
         var start = 0
         while start < users.count {
             let chunk = Array(users[start..<min(users.count, start + 10_000)])
-            let states = try store.load(chunk)
-            let present = zip(chunk, states).compactMap { k, s in s.map { (k, $0) } }
+            let loaded = try store.load(chunk)
+            let present = loaded.indices.filter { loaded[$0] != nil }
             var clock = StageClock()
-            try publish(present, triggers: present.map { _ in .backfill }, clock: &clock)
+            try publish(present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill }, clock: &clock)
             try flushOutputs()
             start += chunk.count
         }
