@@ -32,13 +32,23 @@ public struct RepresentationBatchEncoder: Sendable {
         return UserContext(signupTimeMs: p.signupTimeMs, country: p.country, languages: p.languages, artistEmbedding: artist)
     }
 
+    /// Fewest rows a batch is split into for another thread: below this, a GEMM's fixed costs
+    /// (packing the weights) outweigh the second core.
+    static let minimumBlockRows = 32
+
+    /// Rows per block for `users` users: `EncoderModel.blockRows`, or fewer so that a small batch
+    /// (a cycle of a worker that keeps up) still spreads over every thread.
+    func blockRows(users: Int) -> Int {
+        min(EncoderModel.blockRows, users, max(Self.minimumBlockRows, (users + threads - 1) / max(1, threads)))
+    }
+
     /// The vectors of all states, row major (`users.count × outputSize`). Users are encoded in
-    /// blocks of `EncoderModel.blockRows`, each block's features built just before its GEMMs
-    /// (so they are still in cache), blocks spread over `threads` threads.
+    /// blocks (`blockRows(users:)`), each block's features built just before its GEMMs (so they
+    /// are still in cache), blocks spread over `threads` threads.
     public func encodeVectors(_ users: [UserState], tracks: TrackTable) -> [Float] {
         guard !users.isEmpty else { return [] }
         let model = self.model
-        let n = model.inputSize, dim = model.outputSize, block = min(EncoderModel.blockRows, users.count)
+        let n = model.inputSize, dim = model.outputSize, block = blockRows(users: users.count)
         var output = [Float](repeating: 0, count: users.count * dim)
         output.withUnsafeMutableBufferPointer { all in
             let target = DisjointWrites(all)
