@@ -45,11 +45,13 @@ struct BenchCommand: ParsableCommand {
         var generator = SyntheticGenerator(settings: settings)
         let latencyEvents = Int(rate * seconds)
         let partitions = TopicPlan.embeddedPartitions(forBytes: (events + latencyEvents) * 160, minimum: 8)
-        let env = try EmbeddedEnvironment(partitions: partitions, generator: generator)
+        // At most one output per listen (a worker that keeps up coalesces little).
+        let outputPartitions = TopicPlan.embeddedOutputPartitions(forRecords: events + latencyEvents, minimum: partitions)
+        let env = try EmbeddedEnvironment(partitions: partitions, outputPartitions: outputPartitions, generator: generator)
         defer { env.cleanUp() }
         try encoderMicrobench(env.model)
         stateCodecMicrobench(env.model)
-        print("bench: \(partitions) partitions, model \(env.model.manifest.layers), \(users) users, \(tracks) tracks")
+        print("bench: \(partitions) partitions (output topic: \(outputPartitions)), model \(env.model.manifest.layers), \(users) users, \(tracks) tracks")
 
         // Phase 1: backlog.
         let producer = try KafkaProducer(configuration: env.kafka)

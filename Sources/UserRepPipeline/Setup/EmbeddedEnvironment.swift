@@ -24,10 +24,11 @@ public final class EmbeddedEnvironment {
     /// A new admin client (not kept, so no client outlives the cluster it talks to).
     public func admin() throws -> KafkaAdmin { try KafkaAdmin(configuration: kafka) }
 
-    /// Starts a cluster, creates topics with `partitions` input partitions, writes a random
-    /// model (or uses `manifestURL`), and publishes the generator's catalogue to the track topic.
+    /// Starts a cluster, creates topics with `partitions` input partitions (and `outputPartitions`
+    /// output partitions, by default as many), writes a random model (or uses `manifestURL`), and
+    /// publishes the generator's catalogue to the track topic.
     public init(
-        brokers: Int = 3, partitions: Int, generator: SyntheticGenerator, hidden: [Int] = [512, 256],
+        brokers: Int = 3, partitions: Int, outputPartitions: Int? = nil, generator: SyntheticGenerator, hidden: [Int] = [512, 256],
         manifestURL existingModel: URL? = nil, topics: TopicNames = TopicNames(), contextFeatures: Bool = false
     ) throws {
         cluster = try EmbeddedKafkaCluster(brokers: brokers)
@@ -52,6 +53,9 @@ public final class EmbeddedEnvironment {
         }
         model = try EncoderModel.load(manifestURL: manifestURL)
         var specs = TopicPlan.specs(topics, partitions: partitions)
+        if let outputPartitions, let i = specs.firstIndex(where: { $0.name == topics.output }) {
+            specs[i] = KafkaTopicSpec(name: topics.output, partitions: outputPartitions, configs: specs[i].configs)
+        }
         // Track records are ~1.5 KiB of JSON each: size the table's partitions for the catalogue.
         let trackBytes = generator.settings.tracks * (generator.settings.dims.audio + generator.settings.dims.collaborative) * 12
         if let i = specs.firstIndex(where: { $0.name == topics.tracks }) {

@@ -23,6 +23,17 @@ public enum TopicPlan {
         for s in specs { try cluster.createTopic(s.name, partitions: s.partitions, replicationFactor: 1) }
     }
 
+    /// Bytes an output record takes on the embedded cluster, rounded up: a 120-float protobuf value
+    /// (~540 bytes) plus key and header, as zstd-compressed batches store it (~420 bytes measured).
+    public static let embeddedOutputRecordBytes = 500
+
+    /// Output partitions for `records` output records on the embedded cluster, and at least
+    /// `minimum`. A worker that keeps up publishes about one record per event, so outputs can
+    /// outweigh the JSON input they come from.
+    public static func embeddedOutputPartitions(forRecords records: Int, minimum: Int) -> Int {
+        embeddedPartitions(forBytes: records * embeddedOutputRecordBytes, minimum: minimum)
+    }
+
     /// Partitions needed so that `bytes` of records stay under the embedded cluster's ~5 MiB per
     /// partition with a safety factor of 2.
     public static func embeddedPartitions(forBytes bytes: Int, minimum: Int = 4) -> Int {
