@@ -91,10 +91,23 @@ public final class EmbeddedEnvironment {
     /// Fails loudly if the cluster dropped any record of our topics. The changelog is only read
     /// when a partition changes owner or a store is lost; a single in-process worker (demo, bench)
     /// never reads it, so those pass `changelog: false` rather than size it for every state write.
-    public func verifyNothingDropped(changelog: Bool = true) throws {
+    /// A caller whose subscriber reads the output as it arrives passes `output: false` and checks
+    /// that subscriber with `verifyEveryOutputRead`.
+    public func verifyNothingDropped(changelog: Bool = true, output: Bool = true) throws {
         let changelogs = changelog ? createdChangelogs : []
-        let names = [topics.listens, topics.onboarding, topics.tracks, topics.output, topics.deadLetters] + changelogs
+        let names = [topics.listens, topics.onboarding, topics.tracks] + (output ? [topics.output] : []) + [topics.deadLetters] + changelogs
         try TopicPlan.verifyNothingDropped(names, admin: admin())
+    }
+
+    /// Fails loudly unless `subscriber` (reading the output topic from its beginning) has read
+    /// every record written to it: a record dropped before it was read is missing from its count.
+    public func verifyEveryOutputRead(by subscriber: OutputSubscriber) throws {
+        for (p, marks) in try admin().watermarks(topic: topics.output).sorted(by: { $0.key < $1.key }) {
+            let read = subscriber.recordsRead[p] ?? 0
+            guard read == marks.high else {
+                throw KafkaError("output partition \(p): the subscriber read \(read) of \(marks.high) records; the embedded cluster dropped the rest before they were read (it keeps ~5 MiB per partition), so use more partitions")
+            }
+        }
     }
 
     /// Removes the scratch directory.

@@ -9,6 +9,10 @@ public final class OutputSubscriber {
     private let batchFilter: String?
     /// Records that failed to decode.
     public private(set) var undecodable = 0
+    /// Records read from each partition: every one, whether decoded, filtered out or not. On a
+    /// topic that started empty and is never compacted (the embedded cluster), a partition's count
+    /// below its high watermark means records were dropped before they were read.
+    public private(set) var recordsRead: [Int32: Int64] = [:]
 
     /// Reads every partition of `topic` from the beginning (`fromBeginning`) or from now on.
     public init(kafka: KafkaConfiguration, topic: String, format: OutputFormat, batchID: String?, fromBeginning: Bool) throws {
@@ -30,6 +34,7 @@ public final class OutputSubscriber {
         try consumer.poll(into: batch, maxMessages: 10_000, timeoutMs: timeoutMs)
         var out: [RepresentationRecord] = []
         for i in 0..<batch.count {
+            recordsRead[batch[i].partition, default: 0] += 1
             guard let value = batch[i].value else { continue }
             guard let record = try? RepresentationRecord.decode(value, format: format) else { undecodable += 1; continue }
             if let batchFilter, record.batchID != batchFilter { continue }
