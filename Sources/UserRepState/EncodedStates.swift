@@ -39,11 +39,10 @@ public struct EncodedStates: Sendable {
         }
         bytes.append(contentsOf: repeatElement(0, count: end))
         let ends = self.ends
-        let chunk = 1_024
         bytes.withUnsafeMutableBufferPointer { all in
             let out = DisjointWrites(all)
-            ParallelLoop.forEach(count: (states.count + chunk - 1) / chunk, threads: threads) { k in
-                for i in (k * chunk)..<min(states.count, (k + 1) * chunk) {
+            ParallelLoop.forEachChunk(count: states.count, chunk: 1_024, threads: threads) { _, range in
+                for i in range {
                     let bytes = UnsafeMutableBufferPointer(rebasing: out.buffer[Self.range(of: i, ends: ends)])
                     UserStateCodec.write(states[i], to: UnsafeMutableRawBufferPointer(bytes))
                 }

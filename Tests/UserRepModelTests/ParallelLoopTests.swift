@@ -11,6 +11,20 @@ import UserRepModel
         #expect(seen.withLock { $0 } == [Int](repeating: 1, count: count))
     }
 
+    @Test(arguments: [0, 1, 1_023, 1_024, 1_025, 5_000], [1, 3])
+    func chunksCoverEveryIndexOnceInConsecutiveRanges(count: Int, threads: Int) {
+        let chunk = 1_024
+        let seen = Mutex([Int](repeating: 0, count: count))
+        let ranges = Mutex([Int: Range<Int>]())
+        ParallelLoop.forEachChunk(count: count, chunk: chunk, threads: threads) { k, range in
+            ranges.withLock { $0[k] = range }
+            seen.withLock { for i in range { $0[i] += 1 } }
+        }
+        #expect(seen.withLock { $0 } == [Int](repeating: 1, count: count))
+        let chunks = ParallelLoop.chunkCount(count: count, chunk: chunk)
+        #expect(ranges.withLock { $0 } == Dictionary(uniqueKeysWithValues: (0..<chunks).map { ($0, ($0 * chunk)..<min(count, ($0 + 1) * chunk)) }))
+    }
+
     @Test func disjointWritesFromSeveralThreadsAllLand() {
         var values = [Int](repeating: -1, count: 10_000)
         values.withUnsafeMutableBufferPointer { all in

@@ -28,6 +28,18 @@ public enum ParallelLoop {
         }
     }
 
+    /// Cuts `0..<count` into consecutive ranges of `chunk` indices (the last may be shorter) and
+    /// calls `body` with each range's number and the range, on up to `threads` threads.
+    public static func forEachChunk(count: Int, chunk: Int, threads: Int, _ body: @Sendable (_ number: Int, _ range: Range<Int>) -> Void) {
+        let size = max(1, chunk)
+        forEach(count: chunkCount(count: count, chunk: size), threads: threads) { k in
+            body(k, (k * size)..<min(count, (k + 1) * size))
+        }
+    }
+
+    /// Number of ranges `forEachChunk` cuts `0..<count` into.
+    public static func chunkCount(count: Int, chunk: Int) -> Int { (count + max(1, chunk) - 1) / max(1, chunk) }
+
     /// Hands out the indices of `0..<count`, each exactly once.
     private final class IndexQueue: Sendable {
         private let count: Int

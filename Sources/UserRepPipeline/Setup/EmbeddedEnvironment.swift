@@ -53,14 +53,14 @@ public final class EmbeddedEnvironment {
         }
         model = try EncoderModel.load(manifestURL: manifestURL)
         var specs = TopicPlan.specs(topics, partitions: partitions)
-        if let outputPartitions, let i = specs.firstIndex(where: { $0.name == topics.output }) {
-            specs[i] = KafkaTopicSpec(name: topics.output, partitions: outputPartitions, configs: specs[i].configs)
+        func setPartitions(of topic: String, to count: Int) {
+            guard let i = specs.firstIndex(where: { $0.name == topic }) else { return }
+            specs[i] = KafkaTopicSpec(name: topic, partitions: count, configs: specs[i].configs)
         }
+        if let outputPartitions { setPartitions(of: topics.output, to: outputPartitions) }
         // Track records are ~1.5 KiB of JSON each: size the table's partitions for the catalogue.
         let trackBytes = generator.settings.tracks * (generator.settings.dims.audio + generator.settings.dims.collaborative) * 12
-        if let i = specs.firstIndex(where: { $0.name == topics.tracks }) {
-            specs[i] = KafkaTopicSpec(name: topics.tracks, partitions: TopicPlan.embeddedPartitions(forBytes: trackBytes), configs: specs[i].configs)
-        }
+        setPartitions(of: topics.tracks, to: TopicPlan.embeddedPartitions(forBytes: trackBytes))
         try TopicPlan.create(specs, on: cluster)
         createdChangelogs.append(topics.changelog(forGroup: "userrep"))
         let producer = try KafkaProducer(configuration: kafka)

@@ -24,11 +24,10 @@ struct EventValidator: Sendable {
     /// element `i` is record `i`'s outcome.
     func parse(_ records: KafkaRecordsView, threads: Int, chunk: Int) -> [ParsedRecord] {
         var parsed = [ParsedRecord](repeating: .foreign, count: records.count)
-        let chunk = max(1, chunk)
         parsed.withUnsafeMutableBufferPointer { all in
             let out = DisjointWrites(all)
-            ParallelLoop.forEach(count: (records.count + chunk - 1) / chunk, threads: threads) { c in
-                for i in (c * chunk)..<min(records.count, (c + 1) * chunk) { out.buffer[i] = parse(records[i]) }
+            ParallelLoop.forEachChunk(count: records.count, chunk: chunk, threads: threads) { _, range in
+                for i in range { out.buffer[i] = parse(records[i]) }
             }
         }
         return parsed

@@ -34,19 +34,16 @@ struct StateApplier: Sendable {
     func apply(_ pending: PendingUpdates, to states: inout [UserState], threads: Int) -> Outcome {
         precondition(states.count == pending.users.count, "one state per pending user")
         let chunk = 1_024
-        let chunks = (states.count + chunk - 1) / chunk
         var changed = [Bool](repeating: false, count: states.count)
-        var partial = [Outcome](repeating: Outcome(), count: chunks)
+        var partial = [Outcome](repeating: Outcome(), count: ParallelLoop.chunkCount(count: states.count, chunk: chunk))
         states.withUnsafeMutableBufferPointer { s in
             changed.withUnsafeMutableBufferPointer { c in
                 partial.withUnsafeMutableBufferPointer { p in
                     let (states, changed, partial) = (DisjointWrites(s), DisjointWrites(c), DisjointWrites(p))
-                    ParallelLoop.run(count: chunks, threads: threads) { next in
+                    ParallelLoop.forEachChunk(count: states.buffer.count, chunk: chunk, threads: threads) { k, range in
                         var vector = [Float](repeating: 0, count: listenWidth)
-                        while let k = next() {
-                            for user in (k * chunk)..<min(states.buffer.count, (k + 1) * chunk) {
-                                changed.buffer[user] = applyEvents(of: user, pending, to: &states.buffer[user], vector: &vector, counting: &partial.buffer[k])
-                            }
+                        for user in range {
+                            changed.buffer[user] = applyEvents(of: user, pending, to: &states.buffer[user], vector: &vector, counting: &partial.buffer[k])
                         }
                     }
                 }
