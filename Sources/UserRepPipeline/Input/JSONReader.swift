@@ -11,12 +11,11 @@ public struct JSONError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Reads one JSON document from raw bytes without building a tree. Strings come back as byte
-/// arrays, numbers as Double or Int64, and anything a handler does not ask for is skipped (with
-/// a nesting limit, so hostile input cannot exhaust the stack).
+/// arrays, numbers as Double or Int64, and anything a handler does not ask for is skipped
+/// (iteratively, so no nesting depth can exhaust the stack; only the record size bounds it).
 struct JSONReader {
     let bytes: UnsafeRawBufferPointer
     var position = 0
-    static let maxDepth = 32
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -191,9 +190,22 @@ struct JSONReader {
         }
     }
 
-    /// Reads an integer that fits in Int64 exactly (no fraction, no exponent).
+    /// Reads an integer that fits in Int64 exactly. An integral value written with a fraction or
+    /// an exponent (`1.78e12`, `5.0`) is an integer too, as in JSON Schema, up to 2^53 in size
+    /// (beyond that a double cannot hold it exactly); `1.5` is not.
     mutating func readInt64() throws -> Int64 {
         let start = try numberExtent()
+        if (start..<position).contains(where: { bytes[$0] == 0x2E || bytes[$0] == 0x65 || bytes[$0] == 0x45 }) {
+            let end = position
+            position = start
+            let v = try readNumber()
+            guard v == v.rounded(), abs(v) <= 9_007_199_254_740_992 else {
+                position = start
+                throw fail(v == v.rounded() ? "integer out of range" : "expected an integer")
+            }
+            position = end
+            return Int64(v)
+        }
         var i = start
         var negative = false
         if bytes[i] == 0x2D { negative = true; i += 1 }
@@ -282,18 +294,75 @@ struct JSONReader {
         return out
     }
 
-    /// Skips any value, with bounded nesting.
-    mutating func skipValue(depth: Int = 0) throws {
-        guard depth < Self.maxDepth else { throw fail("nesting deeper than \(Self.maxDepth)") }
-        switch try peek() {
-        case 0x22: _ = try readString()
-        case 0x7B: try readObject { _, r in try r.skipValue(depth: depth + 1) }
-        case 0x5B: try readArray(maxCount: Int.max) { r in try r.skipValue(depth: depth + 1) }
-        case 0x74: try literal("true")
-        case 0x66: try literal("false")
-        case 0x6E: try literal("null")
-        default: _ = try readNumber()
+    /// Skips any value, checking its syntax but not its range (an unknown field may hold `1e400`)
+    /// and keeping its open containers on the heap, so any nesting within the record size is fine.
+    mutating func skipValue() throws {
+        var open: [UInt8] = []  // `{` or `[` per enclosing container
+        while true {
+            switch try peek() {
+            case 0x7B:
+                position += 1
+                if try peek() == 0x7D { position += 1 } else {
+                    open.append(0x7B)
+                    try skipKey()
+                    continue
+                }
+            case 0x5B:
+                position += 1
+                if try peek() == 0x5D { position += 1 } else {
+                    open.append(0x5B)
+                    continue
+                }
+            case 0x22: _ = try readString()
+            case 0x74: try literal("true")
+            case 0x66: try literal("false")
+            case 0x6E: try literal("null")
+            default: _ = try numberExtent()
+            }
+            // A value ended: close containers until one continues with another element.
+            while let top = open.last {
+                let c = try peek()
+                position += 1
+                if c == 0x2C {
+                    if top == 0x7B { try skipKey() }
+                    break
+                }
+                if c == (top == 0x7B ? 0x7D : 0x5D) {
+                    open.removeLast()
+                    continue
+                }
+                position -= 1
+                throw fail(top == 0x7B ? "expected ',' or '}'" : "expected ',' or ']'")
+            }
+            if open.isEmpty { return }
         }
+    }
+
+    /// Skips an object key and its colon.
+    private mutating func skipKey() throws {
+        guard try peek() == 0x22 else { throw fail("expected a string key") }
+        _ = try readString()
+        try expect(0x3A)
+    }
+
+    /// The first syntax error of a whole document, nil if it is well-formed JSON (of any type).
+    static func syntaxError(_ bytes: UnsafeRawBufferPointer) -> JSONError? {
+        var reader = JSONReader(bytes)
+        reader.skipByteOrderMark()
+        do {
+            try reader.skipValue()
+            try reader.expectEnd()
+            return nil
+        } catch let error as JSONError {
+            return error
+        } catch {
+            return JSONError(message: String(describing: error), offset: reader.position)
+        }
+    }
+
+    /// Steps over a UTF-8 byte-order mark at the start, which RFC 8259 lets parsers ignore.
+    mutating func skipByteOrderMark() {
+        if position == 0, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { position = 3 }
     }
 
     private mutating func literal(_ word: StaticString) throws {
@@ -317,12 +386,15 @@ extension JSONReader {
     }
 
     /// Reads one record that must be a JSON object. `field` names the known field a key stands
-    /// for (nil: skip its value); `read` then reads that field's value. A failure while reading a
-    /// known field is `invalid-field` naming it; any other failure is `malformed-json`.
+    /// for (nil: skip its value); `read` then reads that field's value. A document that is not
+    /// well-formed JSON is `malformed-json` (wherever the error is: truncated, a trailing comma);
+    /// a well-formed one whose known field has the wrong type or range is `invalid-field` naming
+    /// it. A leading UTF-8 byte-order mark is ignored.
     static func readRecord(
         _ bytes: UnsafeRawBufferPointer, field: (UnsafeRawBufferPointer) -> String?, read: (String, inout JSONReader) throws -> Void
     ) throws(InputRejection) {
         var reader = JSONReader(bytes)
+        reader.skipByteOrderMark()
         var current: String?
         do {
             guard try reader.peek() == 0x7B else { throw InputRejection(.malformedJSON, "value is not a JSON object") }
@@ -332,11 +404,20 @@ extension JSONReader {
             }
             current = nil
             try reader.expectEnd()
-        } catch let rejection as InputRejection {
-            throw rejection
-        } catch let error as JSONError {
-            throw current.map { InputRejection(.invalidField, "\($0): \(error.description)") } ?? InputRejection(.malformedJSON, error.description)
         } catch {
+            if let syntax = syntaxError(bytes) { throw InputRejection(.malformedJSON, syntax.description) }
+            try classify(error, field: current)
+        }
+    }
+
+    /// The rejection for a failure in a well-formed record.
+    private static func classify(_ error: Error, field current: String?) throws(InputRejection) {
+        switch error {
+        case let rejection as InputRejection:
+            throw rejection
+        case let error as JSONError:
+            throw current.map { InputRejection(.invalidField, "\($0): \(error.description)") } ?? InputRejection(.malformedJSON, error.description)
+        default:
             throw InputRejection(.malformedJSON, String(describing: error))
         }
     }
