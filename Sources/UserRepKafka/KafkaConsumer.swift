@@ -1,5 +1,6 @@
 // A consumer-group member (or manually assigned reader) with manual offset control.
 import CRdKafka
+import Dispatch
 
 /// Reads records in batches. Offsets are never committed automatically: the owner decides when
 /// its work is durable and calls `commit`. Poll from one thread at a time.
@@ -112,6 +113,31 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The most recent non-fatal consumer error, for health reporting.
     public private(set) var lastTransientError: KafkaError?
 
+    /// Commits `offsets` (the next offset to read, per partition) to the group and waits at most
+    /// `timeoutMs` for the coordinator's answer; throws unless every partition was committed.
+    /// Serves no other callbacks, so it is safe inside a rebalance callback.
+    public func commit(_ offsets: [KafkaTopicPartition: Int64], timeoutMs: Int32) throws {
+        guard !offsets.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList(offsets: offsets)
+        guard let queue = rd_kafka_queue_new(client.handle) else { throw KafkaError("cannot create a queue for the offset commit") }
+        defer { rd_kafka_queue_destroy(queue) }
+        let err = rd_kafka_commit_queue(client.handle, list.pointer, queue, nil, nil)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: err, context: "offset commit failed") }
+        guard let event = rd_kafka_queue_poll(queue, timeoutMs) else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT, context: "offset commit not confirmed within \(timeoutMs) ms")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let result = rd_kafka_event_error(event)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR || result == RD_KAFKA_RESP_ERR__NO_OFFSET else {
+            throw KafkaError(code: result, context: "offset commit failed")
+        }
+        if let partitions = rd_kafka_event_topic_partition_list(event) {
+            for (tp, _, e) in RDKafkaTopicPartitionList(borrowing: partitions).elements where e != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError(code: e, context: "offset commit of \(tp) failed")
+            }
+        }
+    }
+
     /// Commits `offsets` (the next offset to read, per partition) to the group.
     public func commit(_ offsets: [KafkaTopicPartition: Int64], async: Bool = true) throws {
         guard !offsets.isEmpty else { return }
@@ -165,11 +191,38 @@ public final class KafkaConsumer: @unchecked Sendable {
         try client.partitionCount(topic: topic, timeoutMs: timeoutMs)
     }
 
-    /// Leaves the group cleanly (revoking partitions through the handler first).
-    public func close() {
-        guard !context.closed else { return }
+    /// Leaves the group cleanly (revoking partitions through the handler first), waiting at most
+    /// `timeoutMs`; returns false when that did not finish in time (Kafka unreachable), in which
+    /// case the client is destroyed without waiting for the group.
+    @discardableResult
+    public func close(timeoutMs: Int32 = 10_000) -> Bool {
+        guard !context.closed else { return true }
         context.closed = true
-        rd_kafka_consumer_close(client.handle)
+        guard let queue = rd_kafka_queue_new(client.handle) else {
+            client.skipConsumerClose = true
+            return false
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        if let error = rd_kafka_consumer_close_queue(client.handle, queue) {
+            rd_kafka_error_destroy(error)
+            client.skipConsumerClose = true
+            return false
+        }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeoutMs)) * 1_000_000
+        while rd_kafka_consumer_closed(client.handle) == 0 {
+            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+                client.skipConsumerClose = true
+                return false
+            }
+            // Served as events, not callbacks: a callback-served close queue aborts librdkafka
+            // on the ops it cannot hand to a callback (fetched messages).
+            guard let event = rd_kafka_queue_poll(queue, 50) else { continue }
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE, let list = rd_kafka_event_topic_partition_list(event) {
+                context.rebalance(client.handle, rd_kafka_event_error(event), RDKafkaTopicPartitionList(borrowing: list))
+            }
+            rd_kafka_event_destroy(event)
+        }
+        return true
     }
 
     deinit { close() }

@@ -52,9 +52,27 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.requiresAbort = false
     }
 
+    /// No broker answered: names the servers tried and librdkafka's last word about them (e.g. a
+    /// failed name lookup), so the operator sees which address is wrong.
+    public init(unreachable bootstrap: String, error: KafkaError, lastClientError: String?) {
+        self.code = error.code
+        self.name = error.name
+        self.message = "cannot reach Kafka at bootstrap.servers=\(bootstrap): \(error.message)"
+            + (lastClientError.map { "; librdkafka said: \($0)" } ?? "")
+            + "; check the address and that the brokers are up"
+        self.isFatal = error.isFatal
+        self.isRetriable = error.isRetriable
+        self.requiresAbort = false
+    }
+
     /// Whether the operation ran out of time (and may simply be retried).
     public var isTimeout: Bool {
         code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue || code == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE.rawValue
+    }
+
+    /// Whether a record was refused for its size (by the producer's `message.max.bytes` or a broker).
+    public var isMessageTooLarge: Bool {
+        code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue
     }
 
     public var description: String {

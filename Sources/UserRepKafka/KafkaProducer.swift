@@ -38,6 +38,10 @@ public final class KafkaProducer: @unchecked Sendable {
                 reports.delivered(DeliveryReports.Tracked(topic: rkt, partition: m.partition), offset: m.offset)
             }
         }
+        rd_kafka_conf_set_error_cb(config.pointer) { _, _, reason, opaque in
+            guard let opaque, let reason else { return }
+            Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue().clientError(String(cString: reason))
+        }
         client = try RDKafkaClient(kind: .producer, config: config)
         if transactionalID != nil {
             if let error = rd_kafka_init_transactions(client.handle, initTimeoutMs) {
@@ -174,6 +178,15 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// Queues one record from byte arrays to an opened topic.
+    public func produce(to topic: KafkaOutputTopic, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = []) throws {
+        try withOptionalBytes(key) { k in
+            try withOptionalBytes(value) { v in
+                try produce(to: topic, key: k, value: v, headers: headers)
+            }
+        }
+    }
+
     /// Serves delivery reports for up to `timeoutMs`.
     public func poll(timeoutMs: Int32 = 0) { client.poll(timeoutMs: timeoutMs) }
 
@@ -192,6 +205,9 @@ public final class KafkaProducer: @unchecked Sendable {
     /// For each partition written with `trackOffset` since the last call: the offset after the
     /// newest such record delivered. Call after a successful `flush`.
     public func takeDeliveredOffsets() -> [KafkaTopicPartition: Int64] { reports.takeTracked() }
+
+    /// librdkafka's most recent client-level error (e.g. `Failed to resolve 'kafka:9092'`), if any.
+    public var lastClientError: String? { reports.lastClientError }
 
     /// Records delivered successfully since the producer started.
     public var deliveredCount: Int { reports.delivered }
@@ -221,6 +237,10 @@ final class DeliveryReports: @unchecked Sendable {
     private var firstFailure = RD_KAFKA_RESP_ERR_NO_ERROR
     private var delivered_ = 0
     private var tracked: [Tracked: Int64] = [:]
+    private var lastClientError_: String?
+
+    func clientError(_ text: String) { lock.withLock { lastClientError_ = text } }
+    var lastClientError: String? { lock.withLock { lastClientError_ } }
 
     /// A partition of a topic handle. Handles live as long as their client, so the callback
     /// keys by handle and names the topic only when the offsets are taken.

@@ -29,6 +29,7 @@ struct BackfillCommand: ParsableCommand {
     @Option(help: "State directory to build.") var stateDir = "./userrep-backfill-state"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
     @OptionGroup var cycle: CycleOptions
+    @OptionGroup var safety: SafetyOptions
 
     func run() throws {
         let logger = try log.logger("userrep.backfill")
@@ -38,6 +39,7 @@ struct BackfillCommand: ParsableCommand {
         config.groupID = "userrep-backfill-\(model.batchID)"
         config.outputFormat = outputFormat
         cycle.apply(to: &config)
+        safety.apply(to: &config)
         let stop = StopFlag()
         stop.trapSignals()
         let worker = try StreamWorker(configuration: config, model: model, mode: .backfill(topic: replayTopic), logger: logger, shouldStop: { stop.isSet })

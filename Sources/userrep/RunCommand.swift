@@ -15,7 +15,10 @@ struct RunCommand: ParsableCommand {
         change goes to the group's compacted changelog (<group-id>-state-changelog) before the local \
         RocksDB and the group offsets are written, so a worker taking over a partition restores its \
         users from the changelog, and records read twice are skipped: each event counts exactly once \
-        across crashes and rebalances. SIGINT/SIGTERM finish the cycle and leave the group cleanly.
+        across crashes and rebalances. SIGINT/SIGTERM finish the cycle and leave the group cleanly \
+        within --shutdown-timeout. Exit status: 0 stopped cleanly; 75 stopped with Kafka unreachable \
+        (state flushed locally, group offsets not committed); 1 error (misconfiguration, storage \
+        or delivery failure: see the log); 130 forced by a second signal.
 
         Example:
           userrep run --bootstrap-servers kafka:9092 --model models/b42/manifest.json \\
@@ -31,7 +34,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Consumer group id.") var groupId = "userrep"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
     @OptionGroup var cycle: CycleOptions
-    @Option(help: "Records larger than this many bytes are dead-lettered.") var maxRecordBytes = 65_536
+    @OptionGroup var safety: SafetyOptions
     @Flag(help: "Exit once every assigned partition is read to its end (for batch jobs and tests).") var stopWhenCaughtUp = false
     @Option(help: "File kept present while the worker is ready (for exec readiness probes).") var readyFile: String?
     @Option(help: "Seconds without an answer from Kafka before the worker reports itself not ready.") var unreachableTimeout = 60
@@ -46,7 +49,7 @@ struct RunCommand: ParsableCommand {
         config.topics = topics.names
         config.outputFormat = outputFormat
         cycle.apply(to: &config)
-        config.maxRecordBytes = maxRecordBytes
+        safety.apply(to: &config)
         config.readyFile = readyFile
         config.transactionalID = transactionalId
         config.unreachableTimeoutMs = unreachableTimeout * 1000
@@ -57,5 +60,11 @@ struct RunCommand: ParsableCommand {
         let condition: StreamWorker.StopCondition = maxRecords.map { .afterRecords($0) } ?? (stopWhenCaughtUp ? .whenCaughtUp() : .never)
         let metrics = try worker.run(until: condition)
         print(metrics.summary)
+        // 0: state flushed and the group's offsets committed; 75: state flushed, but Kafka did
+        // not answer in time (the group steps were skipped; a restart resumes from local state).
+        if !worker.stopReport.groupCommitted || !worker.stopReport.groupLeft {
+            FileHandle.standardError.write(Data("stopped with Kafka unreachable: state flushed locally, group offsets not confirmed (exit 75)\n".utf8))
+            throw ExitCode(exitStateFlushedGroupNotCommitted)
+        }
     }
 }

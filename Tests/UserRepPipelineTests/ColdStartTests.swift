@@ -82,7 +82,9 @@ import UserRepPipeline
         #expect(new1.vector != phase1["new1"]?.vector, "listens change the vector")
         #expect(maxRelativeDifference(new1.vector, naive.vector(for: listens["new1"] ?? [], onboarding: onboarding["new1"] ?? [])) <= 1e-4)
         let a = try #require(phase2["twinA"]), bTwin = try #require(phase2["twinB"])
-        #expect(a.vector == bTwin.vector, "after the onboarding period, identical listening gives identical vectors")
+        // Equal to float rounding: the twins may be encoded in cycles of different sizes, and BLAS
+        // sums a row in another order in another block size.
+        #expect(maxRelativeDifference(a.vector, bTwin.vector.map(Double.init)) <= 1e-5, "after the onboarding period, identical listening gives identical vectors")
         #expect(maxRelativeDifference(a.vector, naive.vector(for: listens["twinA"] ?? [], onboarding: onboarding["twinA"] ?? [])) <= 1e-4)
     }
 

@@ -18,7 +18,7 @@ import UserRepPipeline
             ("u1", "[1,2,3]", .malformedJSON),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\"}", .missingField),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\"yesterday\"}", .invalidField),
-            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":NaN}", .invalidField),
+            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":NaN}", .malformedJSON),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":1e308}", .invalidField),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":99999999999999999999999}", .invalidField),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":-5}", .invalidField),
@@ -90,5 +90,39 @@ import UserRepPipeline
         #expect(metrics.tracksOtherBatch == 1)
         #expect(metrics.deadLetters[DeadLetterReason.unknownTrack.rawValue] == 1, "a track of another embedding batch is never used")
         #expect(metrics.deadLetters[DeadLetterReason.missingField.rawValue] == 1, "the malformed track record is dead-lettered")
+    }
+}
+
+@Suite(.serialized) struct OversizedDeadLetterTests {
+    @Test func recordsTooLargeToDeadLetterWholeAreCutAndTheirPartitionGoesOn() throws {
+        var w = try Workload(users: 1, tracks: 20, partitions: 1, seed: 53)
+        defer { w.env.cleanUp() }
+        // A producer that may send what librdkafka's default (1,000,000) and more allows.
+        let big = try KafkaProducer(configuration: w.env.kafka.overriding(["message.max.bytes": "5000000"]))
+        let user = w.generator.listen(index: 0, total: 1).userID
+        let sizes = [999_900, 4 << 20]
+        for size in sizes {
+            let head = Array("{\"user_id\":\"".utf8) + user + Array("\",\"pad\":\"".utf8)
+            let value = head + [UInt8](repeating: 0x78, count: size - head.count - 2) + Array("\"}".utf8)
+            try big.produce(topic: w.env.topics.listens, key: user, value: value)
+        }
+        try big.flush(timeoutMs: 30_000)
+        // Later listens of the same partition.
+        try w.produceListens(200)
+        let worker = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model)
+        let metrics = try worker.run(until: .whenCaughtUp())
+        #expect(metrics.listensApplied == 200, "the listens after the large records are applied")
+        #expect(metrics.deadLetters[DeadLetterReason.oversized.rawValue] == 2)
+        #expect(metrics.deadLettersTruncated == 2)
+        let dead = try readTopic(w.env.kafka, w.env.topics.deadLetters)
+        #expect(dead.count == 2)
+        for (record, size) in zip(dead, sizes) {
+            let headers = Dictionary(record.headers.map { ($0.name, $0.stringValue) }, uniquingKeysWith: { a, _ in a })
+            #expect(headers[DeadLetterRecord.Header.truncated] == "value")
+            #expect(headers[DeadLetterRecord.Header.originalValueBytes] == String(size))
+            #expect(headers[DeadLetterRecord.Header.offset] != nil, "the source offset locates the original")
+            #expect((record.value?.count ?? 0) + (record.key?.count ?? 0) <= WorkerConfiguration(kafka: w.env.kafka, stateDirectory: "").maxDeadLetterBytes)
+            #expect(record.value?.prefix(12).elementsEqual(Array("{\"user_id\":\"".utf8)) == true, "the value's first bytes are kept")
+        }
     }
 }

@@ -12,6 +12,10 @@ final class RDKafkaClient: @unchecked Sendable {
 
     enum Kind { case producer, consumer }
 
+    /// Set when a consumer's close did not finish in time: destroying it then must not try again
+    /// (that would wait for an unreachable group coordinator).
+    var skipConsumerClose = false
+
     init(kind: Kind, config: RDKafkaConfig) throws {
         var errstr = [CChar](repeating: 0, count: 512)
         let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
@@ -97,6 +101,10 @@ final class RDKafkaClient: @unchecked Sendable {
 
     deinit {
         for (_, t) in topics { rd_kafka_topic_destroy(t) }
-        rd_kafka_destroy(handle)
+        if skipConsumerClose {
+            rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+        } else {
+            rd_kafka_destroy(handle)
+        }
     }
 }

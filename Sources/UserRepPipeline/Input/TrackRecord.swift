@@ -37,7 +37,8 @@ public struct TrackRecord: Sendable, Equatable {
             default: try r.readFloatArray(maxCount: collaborativeDims, into: &collab); haveCollab = true
             }
         })
-        guard let track, !track.isEmpty else { throw InputRejection(.missingField, "track_id is required") }
+        guard let track else { throw InputRejection(.missingField, "track_id is required") }
+        guard !track.isEmpty else { throw InputRejection(.invalidField, "track_id must not be empty") }
         guard let artist else { throw InputRejection(.missingField, "artist_id is required") }
         guard let batch else { throw InputRejection(.missingField, "batch_id is required") }
         guard haveAudio, audio.count == audioDims else {
@@ -47,6 +48,25 @@ public struct TrackRecord: Sendable, Equatable {
             throw InputRejection(haveCollab ? .invalidField : .missingField, "collaborative must hold \(collaborativeDims) numbers, got \(collab.count)")
         }
         return TrackRecord(trackID: track, artistID: artist, batchID: String(decoding: batch, as: UTF8.self), audio: audio, collaborative: collab)
+    }
+
+    /// The batch id and embedding lengths of a record, read without the dimension limits (for
+    /// telling a track table of other dimensions from bad records); nil if it is not readable.
+    static func dimensions(_ bytes: UnsafeRawBufferPointer) -> (batchID: String, audio: Int, collaborative: Int)? {
+        var batch: [UInt8]?
+        var audio: [Float] = [], collab: [Float] = []
+        do {
+            try JSONReader.readRecord(bytes, fields: ["batch_id", "audio", "collaborative"], read: { name, r in
+                switch name {
+                case "batch_id": batch = try r.readString(maxBytes: 256)
+                case "audio": try r.readFloatArray(maxCount: 1 << 16, into: &audio)
+                default: try r.readFloatArray(maxCount: 1 << 16, into: &collab)
+                }
+            })
+        } catch {
+            return nil
+        }
+        return batch.map { (String(decoding: $0, as: UTF8.self), audio.count, collab.count) }
     }
 
     /// Serializes the record as schema JSON.

@@ -35,6 +35,12 @@ public struct DeadLetterRecord: Sendable {
         public static let partition = "dlq.source.partition"
         /// Source offset.
         public static let offset = "dlq.source.offset"
+        /// Present when key or value were cut to fit: `value`, `key` or `key,value`.
+        public static let truncated = "dlq.truncated"
+        /// The original value's size in bytes (only on truncated records).
+        public static let originalValueBytes = "dlq.original.value.bytes"
+        /// The original key's size in bytes (only on truncated records).
+        public static let originalKeyBytes = "dlq.original.key.bytes"
     }
 
     /// Headers describing why and where from.
@@ -46,5 +52,25 @@ public struct DeadLetterRecord: Sendable {
             KafkaHeader(name: Header.partition, string: String(partition)),
             KafkaHeader(name: Header.offset, string: String(offset)),
         ]
+    }
+
+    /// What goes on the dead-letter topic: the original key and value when together they fit in
+    /// `maxBytes`, else their first bytes (the key keeps at most half) with headers naming what
+    /// was cut and the original sizes. The source headers locate the original, so a record of any
+    /// size can be dead-lettered: a record too large for the broker would otherwise stop its
+    /// partition for good (the worker could neither dead-letter nor skip it).
+    public func payload(for rejection: InputRejection, maxBytes: Int) -> (key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader]) {
+        var headers = headers(for: rejection)
+        let keyCount = key?.count ?? 0, valueCount = value?.count ?? 0
+        guard keyCount + valueCount > maxBytes else { return (key, value, headers) }
+        let keyKept = min(keyCount, maxBytes / 2)
+        let valueKept = min(valueCount, maxBytes - keyKept)
+        var cut: [String] = []
+        if keyKept < keyCount { cut.append("key") }
+        if valueKept < valueCount { cut.append("value") }
+        headers.append(KafkaHeader(name: Header.truncated, string: cut.joined(separator: ",")))
+        headers.append(KafkaHeader(name: Header.originalKeyBytes, string: String(keyCount)))
+        headers.append(KafkaHeader(name: Header.originalValueBytes, string: String(valueCount)))
+        return (key.map { Array($0.prefix(keyKept)) }, value.map { Array($0.prefix(valueKept)) }, headers)
     }
 }

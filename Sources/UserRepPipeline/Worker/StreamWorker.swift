@@ -71,7 +71,14 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let restorer: ChangelogRestorer
     /// An error raised inside a rebalance callback (which cannot throw), rethrown after the poll.
     private var rebalanceError: Error?
-    private var nextOffsets: [KafkaTopicPartition: Int64] = [:]
+    /// Next offsets of finished work, and what the group has confirmed of them.
+    private var offsets = GroupOffsetLedger()
+    private var nextOffsets: [KafkaTopicPartition: Int64] { offsets.own }
+    private var lastGroupCommit = Date.distantPast
+    /// Dead letters go through this, cut to a size the broker takes.
+    private let deadLetters: DeadLetterWriter
+    /// Stops the worker when nearly every listen names an unknown track (a misconfiguration).
+    private var misconfiguration = MisconfigurationGuard()
     private var backfillTargets: [KafkaTopicPartition: Int64] = [:]
     private var touched = Set<UserKey>()
     private var valueBuffer: [UInt8] = []
@@ -107,18 +114,34 @@ public final class StreamWorker: KafkaRebalanceHandler {
         batchIDBytes = Array(model.batchID.utf8)
         embeddingBatchIDBytes = Array(model.manifest.embeddingBatchId.utf8)
         let dims = model.manifest.embeddingDims
-        store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
-        producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: mode == .stream ? configuration.transactionalID : nil)
-        // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
-        try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
-        changelogTopic = try producer.openTopic(configuration.changelogTopic)
-        outputTopic = try producer.openTopic(configuration.topics.output)
-        tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
-                                      batchID: model.manifest.embeddingBatchId, dims: dims, logger: logger)
         switch mode {
         case .stream: inputTopics = [configuration.topics.listens, configuration.topics.onboarding]
         case .backfill(let topic): inputTopics = [topic]
         }
+        misconfiguration.maxUnknownRatio = configuration.maxUnknownTrackRatio
+        try StartupChecks.requireFreeSpace(at: configuration.stateDirectory, minimumBytes: configuration.minFreeDiskBytes)
+        producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: mode == .stream ? configuration.transactionalID : nil)
+        // Every topic must exist before any is opened: opening one to write may make a broker
+        // auto-create it, with the wrong partition count and no compaction.
+        let changelog = mode == .stream ? [configuration.changelogTopic] : []
+        let counts = try StartupChecks.partitionCounts(
+            of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.output, configuration.topics.deadLetters],
+            producer: producer, bootstrap: configuration.kafka["bootstrap.servers"] ?? "(not set)")
+        // A user's state lives with their partition number, so every input topic must be
+        // partitioned alike (same count, keyed by user id).
+        let sameCount = inputTopics + changelog
+        guard Set(sameCount.compactMap { counts[$0] }).count <= 1 else {
+            throw WorkerError("input and changelog topics must have the same number of partitions: \(sameCount.map { "\($0)=\(counts[$0] ?? 0)" }.joined(separator: ", "))")
+        }
+        store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
+        // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
+        try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
+        changelogTopic = try producer.openTopic(configuration.changelogTopic)
+        outputTopic = try producer.openTopic(configuration.topics.output)
+        deadLetters = DeadLetterWriter(producer: producer, topic: try producer.openTopic(configuration.topics.deadLetters), maxBytes: configuration.maxDeadLetterBytes)
+        tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
+                                      batchID: model.manifest.embeddingBatchId, dims: dims,
+                                      deadLettered: try store.offsets(topic: configuration.topics.tracks), logger: logger)
         batch = KafkaMessageBatch(topics: inputTopics)
         restorer = ChangelogRestorer(topic: configuration.changelogTopic, embeddingBatchID: model.manifest.embeddingBatchId,
                                      inputTopics: inputTopics, logger: logger)
@@ -128,27 +151,46 @@ public final class StreamWorker: KafkaRebalanceHandler {
             "group.id": configuration.groupID, "partition.assignment.strategy": "range",
         ]), rebalance: nil)
         consumer.setRebalanceHandler(self)
-        var counts: [Int] = []
-        let changelog = mode == .stream ? [configuration.changelogTopic] : []
-        for topic in inputTopics + [configuration.topics.output, configuration.topics.deadLetters] + changelog {
-            guard let count = try producer.partitionCount(topic: topic) else {
-                throw KafkaError("topic '\(topic)' does not exist; create it first (`userrep topics create`)")
-            }
-            counts.append(count)
-        }
-        // A user's state lives with their partition number, so every input topic must be
-        // partitioned alike (same count, keyed by user id).
-        let sameCount = inputTopics + changelog
-        counts = Array(counts.prefix(inputTopics.count)) + counts.suffix(changelog.count)
-        guard Set(counts).count <= 1 else {
-            throw KafkaError("input and changelog topics must have the same number of partitions: \(zip(sameCount, counts).map { "\($0)=\($1)" }.joined(separator: ", "))")
-        }
     }
 
-    /// Runs cycles until `shouldStop` or `condition`; flushes state and leaves the group on return.
+    /// Runs cycles until `shouldStop` or `condition`; flushes state, commits the group offsets
+    /// and leaves the group on return (each within `shutdownTimeoutMs`; `stopReport` says which
+    /// completed). Throws on a condition the worker must not work on: a track table that does not
+    /// fit the model, a storage error, a failed delivery.
     @discardableResult
     public func run(until condition: StopCondition = .never) throws -> WorkerMetrics {
-        try tracks.catchUp(shouldStop: shouldStop)
+        do {
+            try runCycles(until: condition)
+        } catch {
+            // Not ready, and the error reaches the caller (and the exit code) whatever happens here.
+            health.shutDown()
+            stopReport.groupLeft = consumer.close(timeoutMs: config.shutdownTimeoutMs)
+            do { try store.flush() } catch let flushError { logger.error("state store flush failed after an error: \(flushError)") }
+            throw error
+        }
+        health.shutDown()
+        if !isBackfill { stopReport.groupCommitted = commitGroupOffsets(timeoutMs: config.shutdownTimeoutMs / 2) }
+        stopReport.groupLeft = consumer.close(timeoutMs: config.shutdownTimeoutMs / 2)
+        try store.flush()
+        stopReport.stateFlushed = true
+        metrics.stateBytesWritten = store.stateBytesWritten
+        metrics.stateCacheMisses = store.cacheMisses
+        metrics.trackUpdates = tracks.applied
+        metrics.tracksOtherBatch = tracks.otherBatch
+        logger.info("worker stopped", metadata: ["metrics": "\(metrics.summary)", "state_flushed": "\(stopReport.stateFlushed)",
+                                                 "group_offsets_committed": "\(stopReport.groupCommitted)", "group_left": "\(stopReport.groupLeft)"])
+        return metrics
+    }
+
+    /// What the last `run` completed on its way out.
+    public private(set) var stopReport = StopReport()
+
+    private func runCycles(until condition: StopCondition) throws {
+        guard try tracks.catchUp(shouldStop: shouldStop) else {
+            logger.info("stopped while loading the track table")
+            return
+        }
+        try tracks.requireFitsModel()
         switch mode {
         case .stream:
             try consumer.subscribe(inputTopics)
@@ -161,17 +203,12 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 let marks = try consumer.watermarks(tp)
                 backfillTargets[tp] = marks.high
                 let start = stored[p] ?? marks.low
-                nextOffsets[tp] = start
+                offsets.assigned(tp, start: start, committed: nil)
                 assignment[tp] = .at(start)
             }
             try consumer.assign(assignment)
         }
         health.contact()
-        defer {
-            health.shutDown()
-            consumer.close()
-            try? store.flush()
-        }
         while !shouldStop() {
             var clock = StageClock()
             let n = try consumer.poll(into: batch, maxMessages: config.maxBatchRecords, timeoutMs: config.pollTimeoutMs)
@@ -179,6 +216,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             if n > 0 { clock.lap("poll", into: &metrics) }
             try tracks.poll()
             if n > 0 { health.contact() } else { probeKafka() }
+            if !isBackfill && Date().timeIntervalSince(lastGroupCommit) >= 1 { _ = commitGroupOffsets(timeoutMs: 2_000) }
             if n == 0 && tracks.rejected.isEmpty {
                 reportProgress(force: false)
                 if case .whenCaughtUp(let gate) = condition, gate(), try caughtUp() { break }
@@ -195,12 +233,26 @@ public final class StreamWorker: KafkaRebalanceHandler {
             reportProgress(force: true)
             try publishBackfill()
         }
-        metrics.stateBytesWritten = store.stateBytesWritten
-        metrics.stateCacheMisses = store.cacheMisses
-        metrics.trackUpdates = tracks.applied
-        metrics.tracksOtherBatch = tracks.otherBatch
-        logger.info("worker stopped", metadata: ["metrics": "\(metrics.summary)"])
-        return metrics
+    }
+
+    /// Commits, and waits for, every partition whose group offset is behind this worker's own
+    /// (a commit that failed, a partition taken over from local state, one that went idle), so
+    /// the group's offsets converge on the work done. Returns whether the group is now level.
+    private func commitGroupOffsets(timeoutMs: Int32) -> Bool {
+        lastGroupCommit = Date()
+        let due = offsets.behind.filter { consumer.assignment.contains($0.key) }
+        guard !due.isEmpty else { return true }
+        guard !consumer.assignmentLost else { return false }
+        do {
+            try consumer.commit(due, timeoutMs: timeoutMs)
+            offsets.confirmed(due)
+            metrics.groupCommits += 1
+            return true
+        } catch {
+            metrics.groupCommitFailures += 1
+            logger.warning("group offset commit failed; retrying in a second", metadata: ["partitions": "\(due.count)", "error": "\(error)"])
+            return false
+        }
     }
 
     private var isBackfill: Bool { if case .backfill = mode { true } else { false } }
@@ -212,11 +264,22 @@ public final class StreamWorker: KafkaRebalanceHandler {
         if firstRecordAt == nil { firstRecordAt = Date() }
         defer { lastCycleEnd = Date() }
         pending.reset()
-        var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
-        tracks.rejected.removeAll()
         // Parse on every compute thread, then group by user in arrival order.
         let records = batch.sharedView()
-        let parsed = EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table).parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)
+        var parsed = parse(records)
+        var listens = listenCounts(parsed)
+        if misconfiguration.trips(listens: listens.total, unknown: listens.unknown) {
+            // Perhaps the track table lags behind the listens: read it to its end and look again.
+            _ = try tracks.catchUp(shouldStop: { false })
+            parsed = parse(records)
+            listens = listenCounts(parsed)
+            if misconfiguration.trips(listens: listens.total, unknown: listens.unknown) {
+                throw WorkerError("\(listens.unknown) of \(listens.total) listens of this cycle name tracks that are not in the track table of embedding batch '\(tracks.table.batchID)' (\(tracks.table.count) tracks); that is a track table that does not fit the model, not bad input, so the worker stops before committing them (--max-unknown-track-ratio \(config.maxUnknownTrackRatio)). Import the batch's tracks or run the model of the batch the table holds")
+            }
+        }
+        misconfiguration.record(listens: listens.total, unknown: listens.unknown)
+        var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
+        tracks.rejected.removeAll()
         // Next offset per (input topic lane, partition), keyed by an integer so the per-record
         // update hashes no topic name.
         var nextByLane: [Int: Int64] = [:]
@@ -282,9 +345,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
             clock.lap("changelog", into: &metrics)
             try publish(users, states, triggers: triggers, clock: &clock)
         }
+        var trackOffsets: [Int32: Int64] = [:]
         for (record, rejection) in rejected {
             metrics.deadLetter(rejection.reason)
-            try producer.produce(topic: config.topics.deadLetters, key: record.key, value: record.value, headers: record.headers(for: rejection))
+            if try deadLetters.send(record, rejection) { metrics.deadLettersTruncated += 1 }
+            if record.topic == config.topics.tracks { trackOffsets[record.partition] = max(trackOffsets[record.partition] ?? 0, record.offset + 1) }
         }
         if !rejected.isEmpty {
             logger.debug("dead-lettered records", metadata: ["count": "\(rejected.count)", "first": "\(rejected[0].1)"])
@@ -301,12 +366,18 @@ public final class StreamWorker: KafkaRebalanceHandler {
         clock.lap("flush", into: &metrics)
         guard committed else { return }
         // 3. State and offsets together.
-        let offsets = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
+        // Dead-lettered track records are remembered (as offsets of the track topic), so a
+        // restart that reads the table again does not dead-letter them again.
+        let stored = cycleOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
+            + trackOffsets.map { SourceOffset(topic: config.topics.tracks, partition: $0.key, next: $0.value) }
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
-        try store.commit(users: users, states: states, encoded: encodedStates, offsets: offsets, checkpoints: checkpoints)
-        for (tp, next) in cycleOffsets { nextOffsets[tp] = next }
-        // 4. Group offsets (already committed by the transaction in transactional mode).
-        if !transactional {
+        try store.commit(users: users, states: states, encoded: encodedStates, offsets: stored, checkpoints: checkpoints)
+        offsets.finished(cycleOffsets)
+        // 4. Group offsets (already committed by the transaction in transactional mode). A
+        // failed asynchronous commit is caught up by `commitGroupOffsets` within a second.
+        if transactional {
+            offsets.confirmed(cycleOffsets)
+        } else {
             do { try consumer.commit(cycleOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
         }
         clock.lap("commit", into: &metrics)
@@ -320,6 +391,26 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
         }
         metrics.cycles += 1
+    }
+
+    /// Parses a poll batch on the compute threads.
+    private func parse(_ records: KafkaRecordsView) -> [ParsedRecord] {
+        EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table)
+            .parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)
+    }
+
+    /// Listens of a parse (valid or not) and those refused for naming an unknown track.
+    private func listenCounts(_ parsed: [ParsedRecord]) -> (total: Int, unknown: Int) {
+        var total = 0, unknown = 0
+        for p in parsed {
+            switch p {
+            case .event(_, .listen): total += 1
+            case .rejected(_, let r) where r.reason == .unknownTrack: total += 1; unknown += 1
+            case .rejected(let record, _) where record.topic == inputTopics[0]: total += 1
+            default: break
+            }
+        }
+        return (total, unknown)
     }
 
     /// Produces each changed state to the changelog partition of its input partition.
@@ -525,7 +616,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             for tp in partitions where tp.topic == topic {
                 let next = [stored[tp.partition], committed[tp]].compactMap { $0 }.max()
                 starts[tp] = next.map { .at($0) } ?? .beginning
-                nextOffsets[tp] = next ?? 0
+                offsets.assigned(tp, start: next ?? 0, committed: committed[tp])
             }
         }
         logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
@@ -548,11 +639,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Commits the revoked partitions' offsets (every finished cycle is already in the store and
     /// the changelog) so their next owner starts where this worker stopped.
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
-        let finished = nextOffsets.filter { partitions.contains($0.key) && $0.value > 0 }
-        if !isBackfill && !transactional && !consumer.assignmentLost {
-            do { try consumer.commit(finished, async: false) } catch { logger.warning("offset commit on revoke failed: \(error)") }
+        let due = offsets.remove(partitions)
+        if !isBackfill && !consumer.assignmentLost && !due.isEmpty {
+            do { try consumer.commit(due, timeoutMs: config.shutdownTimeoutMs / 2) } catch { logger.warning("offset commit on revoke failed: \(error)") }
         }
-        for tp in partitions { nextOffsets.removeValue(forKey: tp) }
         store.evictCache(partitions: Set(partitions.map(\.partition)))
         logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
     }

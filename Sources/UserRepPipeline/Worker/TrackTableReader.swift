@@ -11,17 +11,28 @@ final class TrackTableReader {
     private let topic: String
     private(set) var table: TrackTable
     private let logger: Logger
+    /// Per track partition, the offset below which invalid records were dead-lettered already
+    /// (by an earlier run of this worker): they are counted, not dead-lettered again.
+    private let deadLettered: [Int32: Int64]
     /// Invalid track records, handed to the worker for dead-lettering.
     var rejected: [(record: DeadLetterRecord, reason: InputRejection)] = []
     var applied = 0, otherBatch = 0
+    /// Records of the model's batch whose dimensions differ from the model's, and the first
+    /// such dimensions seen (audio, collaborative).
+    private(set) var otherDims = 0
+    private var seenDims: (audio: Int, collaborative: Int)?
+    /// Embedding batches seen on the topic other than the model's (a few, for the error message).
+    private var otherBatches: Set<String> = []
 
-    init(kafka: KafkaConfiguration, topic: String, batchID: String, dims: ModelManifest.EmbeddingDims, logger: Logger) throws {
+    init(kafka: KafkaConfiguration, topic: String, batchID: String, dims: ModelManifest.EmbeddingDims,
+         deadLettered: [Int32: Int64] = [:], logger: Logger) throws {
         consumer = try KafkaConsumer(
             configuration: kafka.overriding(["group.id": "userrep-track-table", "enable.auto.commit": "false"]),
             trackPartitionEnd: true)
         batch = KafkaMessageBatch(topics: [topic])
         self.topic = topic
         self.logger = logger
+        self.deadLettered = deadLettered
         table = TrackTable(batchID: batchID, dims: dims)
         guard let partitions = try consumer.partitionCount(topic: topic) else {
             throw KafkaError("track topic '\(topic)' does not exist; create it or import tracks with `userrep tracks import`")
@@ -31,13 +42,30 @@ final class TrackTableReader {
         try consumer.assign(all)
     }
 
-    /// Reads until every partition has reached its end as of now.
-    func catchUp(shouldStop: () -> Bool) throws {
-        while !shouldStop() {
+    /// Reads until every partition has reached its end as of now; false if `shouldStop` ended it first.
+    func catchUp(shouldStop: () -> Bool) throws -> Bool {
+        while !consumer.partitionsAtEnd.isSuperset(of: consumer.assignment) {
+            guard !shouldStop() else { return false }
             try poll(timeoutMs: 100)
-            if consumer.partitionsAtEnd.isSuperset(of: consumer.assignment) { break }
         }
         logger.info("track table loaded", metadata: ["tracks": "\(table.count)", "batch": "\(table.batchID)", "other_batch_skipped": "\(otherBatch)"])
+        return true
+    }
+
+    /// Throws unless the table holds tracks of the model's embedding batch with the model's
+    /// dimensions. A worker with no usable track would dead-letter every listen as
+    /// `unknown-track` and commit them: a misconfiguration must stop it instead.
+    func requireFitsModel() throws {
+        let want = "\(table.dims.audio)+\(table.dims.collaborative)"
+        if let seen = seenDims, otherDims > table.count {
+            throw WorkerError("the track table (topic '\(topic)') holds \(otherDims) tracks of embedding batch '\(table.batchID)' with \(seen.audio)+\(seen.collaborative) dimensions, but the model expects \(want) (and only \(table.count) tracks fit); the model and the track table do not belong together")
+        }
+        guard table.count > 0 else {
+            let others = otherBatches.sorted().prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+            throw WorkerError("the track table (topic '\(topic)') holds no track of the model's embedding batch '\(table.batchID)'"
+                + (otherBatch > 0 ? " (\(otherBatch) records of other batches: \(others))" : " (the topic has no valid track record)")
+                + "; every listen would be dead-lettered. Import that batch's tracks (`userrep tracks import`) or run the model of the batch the table holds")
+        }
     }
 
     /// Applies whatever track records are waiting (without blocking when `timeoutMs` is 0).
@@ -49,12 +77,24 @@ final class TrackTableReader {
                 if let key = m.key { table.remove(trackID: Array(key)) }
                 continue
             }
-            do {
+            do throws(InputRejection) {
                 let record = try TrackRecord.parse(value, audioDims: table.dims.audio, collaborativeDims: table.dims.collaborative)
-                guard record.batchID == table.batchID else { otherBatch += 1; continue }
+                guard record.batchID == table.batchID else {
+                    otherBatch += 1
+                    if otherBatches.count < 8 { otherBatches.insert(record.batchID) }
+                    continue
+                }
+                guard let key = m.key, key.elementsEqual(record.trackID) else {
+                    throw InputRejection(.keyMismatch, m.key == nil ? "track record has no key; key it by track_id" : "record key differs from track_id")
+                }
                 table.upsert(trackID: record.trackID, artistID: record.artistID, embedding: record.audio + record.collaborative)
                 applied += 1
             } catch {
+                if error.reason == .invalidField, let dims = TrackRecord.dimensions(value), dims.batchID == table.batchID {
+                    otherDims += 1
+                    if seenDims == nil { seenDims = (dims.audio, dims.collaborative) }
+                }
+                guard m.offset >= deadLettered[m.partition] ?? 0 else { continue }
                 rejected.append((DeadLetterRecord(message: m), error))
             }
         }

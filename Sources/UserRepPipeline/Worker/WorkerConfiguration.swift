@@ -32,6 +32,20 @@ public struct WorkerConfiguration: Sendable {
     public var pollTimeoutMs: Int32 = 100
     /// Records larger than this go to the dead-letter topic.
     public var maxRecordBytes = 65_536
+    /// Dead-letter records keep at most this many bytes of the original key and value (the rest
+    /// is cut, with headers saying so); it must stay below the dead-letter topic's
+    /// `max.message.bytes` (1 MB by default) with room for headers.
+    public var maxDeadLetterBytes = 512 * 1024
+    /// Share of a cycle's listens (over the last 1,000 or more) naming unknown tracks at or above
+    /// which the worker stops instead of dead-lettering them: the sign of a track table that
+    /// does not fit the model. Above 1 disables the check.
+    public var maxUnknownTrackRatio = 0.9
+    /// The worker refuses to start with less free space than this on the state directory's
+    /// file system.
+    public var minFreeDiskBytes: Int64 = 64 << 20
+    /// Bound on a stop: committing the group offsets and leaving the group take at most this
+    /// long together, also when Kafka is unreachable.
+    public var shutdownTimeoutMs: Int32 = 10_000
     /// How long to wait for output delivery before failing the cycle (and exiting non-zero).
     public var deliveryTimeoutMs: Int32 = 120_000
 

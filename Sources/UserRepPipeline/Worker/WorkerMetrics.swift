@@ -32,6 +32,10 @@ public struct WorkerMetrics: Sendable {
     public var usersEncoded = 0
     /// Dead-lettered records per reason.
     public var deadLetters: [String: Int] = [:]
+    /// Dead letters whose key or value was cut to fit (`dlq.truncated` header).
+    public var deadLettersTruncated = 0
+    /// Confirmed (synchronous) group offset commits, and ones that failed and were retried.
+    public var groupCommits = 0, groupCommitFailures = 0
     /// Poll cycles that did work.
     public var cycles = 0
     /// Seconds from the first record read to the end of the last cycle.
@@ -69,6 +73,20 @@ public struct WorkerMetrics: Sendable {
     /// One-line summary for logs.
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
+        return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
     }
+}
+
+/// What a worker's stop completed, for the exit code: a stop is bounded in time, so with Kafka
+/// unreachable it ends without the group steps (the next start resumes from the local state).
+public struct StopReport: Sendable, Equatable {
+    /// The state store's memtables were flushed to disk.
+    public var stateFlushed = false
+    /// The group's committed offsets equal the worker's finished work.
+    public var groupCommitted = false
+    /// The consumer left the group cleanly within the time bound.
+    public var groupLeft = false
+
+    /// Creates an empty report (nothing completed).
+    public init() {}
 }

@@ -1,0 +1,43 @@
+// What a worker checks before it touches state or Kafka topics: disk space and that its topics exist.
+import Foundation
+import UserRepKafka
+
+/// Checks run before the state store opens and before any topic is opened for writing.
+enum StartupChecks {
+    /// Throws unless the file system of `directory` (or of its nearest existing parent) has at
+    /// least `minimumBytes` free. RocksDB cannot open, or aborts, on a full disk.
+    static func requireFreeSpace(at directory: String, minimumBytes: Int64) throws {
+        var path = URL(fileURLWithPath: directory).standardizedFileURL.path
+        while !FileManager.default.fileExists(atPath: path) && path != "/" {
+            path = (path as NSString).deletingLastPathComponent
+        }
+        var fs = statvfs()
+        guard statvfs(path, &fs) == 0 else {
+            throw WorkerError("cannot read the free space of \(path): \(String(cString: strerror(errno)))")
+        }
+        let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+        guard free >= minimumBytes else {
+            throw WorkerError("only \(free >> 20) MiB free on the file system of the state directory \(directory) (at least \(minimumBytes >> 20) MiB needed, --min-free-disk-mb); free some space or move --state-dir")
+        }
+    }
+
+    /// The partition count of every one of `topics`, asked of the cluster without opening any of
+    /// them (opening a topic for writing can make a broker auto-create it). Throws naming every
+    /// missing topic, or naming the bootstrap servers when no broker answers.
+    static func partitionCounts(of topics: [String], producer: KafkaProducer, bootstrap: String) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        var missing: [String] = []
+        for topic in topics where counts[topic] == nil {
+            let count: Int?
+            do { count = try producer.partitionCount(topic: topic) } catch let error as KafkaError {
+                producer.poll(timeoutMs: 0)
+                throw KafkaError(unreachable: bootstrap, error: error, lastClientError: producer.lastClientError)
+            }
+            if let count { counts[topic] = count } else { missing.append(topic) }
+        }
+        guard missing.isEmpty else {
+            throw WorkerError("topic\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")) do\(missing.count == 1 ? "es" : "") not exist; create \(missing.count == 1 ? "it" : "them") first (`userrep topics create`). userrep never lets a broker auto-create its topics, since an auto-created topic has the wrong partition count and no compaction")
+        }
+        return counts
+    }
+}

@@ -1,0 +1,110 @@
+// A track table that does not fit the model stops the worker before it commits anything; it never drains the stream.
+import Foundation
+import Testing
+import UserRepKafka
+import UserRepModel
+@testable import UserRepPipeline
+
+@Suite(.serialized) struct MisconfigurationTests {
+    /// A model of `dims` and embedding batch `embeddingBatch` written to the workload's directory.
+    func model(_ w: Workload, dims: ModelManifest.EmbeddingDims, embeddingBatch: String) throws -> EncoderModel {
+        let (manifest, weights) = ModelFactory.random(batchID: "b-other", embeddingBatchID: embeddingBatch, dims: dims, hidden: [32], context: nil)
+        let url = try ModelFactory.write(manifest: manifest, weights: weights, to: w.env.directory.appendingPathComponent("model-\(UUID().uuidString)"))
+        return try EncoderModel.load(manifestURL: url)
+    }
+
+    /// Runs a worker that must refuse; returns its error's text after checking nothing was committed.
+    func refusal(_ w: Workload, _ model: EncoderModel, tracksTopic: String? = nil) throws -> String {
+        var config = try w.env.workerConfiguration()
+        if let tracksTopic { config.topics.tracks = tracksTopic }
+        let ready = w.env.directory.appendingPathComponent("ready").path
+        config.readyFile = ready
+        var message = ""
+        do {
+            let worker = try StreamWorker(configuration: config, model: model)
+            try worker.run(until: .whenCaughtUp())
+            Issue.record("the worker ran")
+        } catch let error as WorkerError {
+            message = error.message
+        }
+        #expect(!FileManager.default.fileExists(atPath: ready), "never ready")
+        let committed = try committedOffsets(w.env.kafka, group: "userrep", topic: w.env.topics.listens, partitions: w.env.partitions)
+        #expect(committed.isEmpty, "no offset committed: the next, correctly configured worker reads everything")
+        #expect(try readTopic(w.env.kafka, w.env.topics.deadLetters).isEmpty, "nothing dead-lettered")
+        return message
+    }
+
+    @Test func aTrackTableOfOtherDimensionsRefusesToStart() throws {
+        var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 31)
+        defer { w.env.cleanUp() }
+        try w.produceListens(200)
+        let m = try model(w, dims: .init(audio: 64, collaborative: 80), embeddingBatch: w.generator.settings.embeddingBatchID)
+        let message = try refusal(w, m)
+        #expect(message.contains("80+80") && message.contains("64+80"), "\(message)")
+    }
+
+    @Test func aTrackTableWithoutTheModelsEmbeddingBatchRefusesToStart() throws {
+        var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 37)
+        defer { w.env.cleanUp() }
+        try w.produceListens(200)
+        let m = try model(w, dims: w.generator.settings.dims, embeddingBatch: "emb-not-imported")
+        let message = try refusal(w, m)
+        #expect(message.contains("emb-not-imported") && message.contains(w.generator.settings.embeddingBatchID), "\(message)")
+    }
+
+    @Test func anEmptyTrackTableRefusesToStart() throws {
+        var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 41)
+        defer { w.env.cleanUp() }
+        try w.produceListens(200)
+        try w.env.cluster.createTopic("empty-tracks", partitions: 2)
+        let message = try refusal(w, w.env.model, tracksTopic: "empty-tracks")
+        #expect(message.contains("no track"), "\(message)")
+    }
+
+    @Test func nearlyAllListensNamingUnknownTracksStopTheWorkerBeforeCommitting() throws {
+        let w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 43)
+        defer { w.env.cleanUp() }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for i in 0..<500 {
+            let user = "u\(i % 30)"
+            try producer.produce(topic: w.env.topics.listens, key: Array(user.utf8),
+                                 value: Array(#"{"user_id":"\#(user)","track_id":"new-\#(i)","timestamp_ms":\#(1_780_000_000_000 + i)}"#.utf8))
+        }
+        try producer.flush(timeoutMs: 10_000)
+        let message = try refusal(w, w.env.model)
+        #expect(message.contains("500 of 500") || message.contains("of this cycle"), "\(message)")
+    }
+
+    @Test func aFewUnknownTracksAreDeadLetteredAndTheRestProcessed() throws {
+        var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 47)
+        defer { w.env.cleanUp() }
+        try w.produceListens(300)
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for i in 0..<20 {
+            try producer.produce(topic: w.env.topics.listens, key: Array("u1".utf8),
+                                 value: Array(#"{"user_id":"u1","track_id":"new-\#(i)","timestamp_ms":1780000000000}"#.utf8))
+        }
+        try producer.flush(timeoutMs: 10_000)
+        let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
+        #expect(metrics.listensApplied == 300)
+        #expect(metrics.deadLetters[DeadLetterReason.unknownTrack.rawValue] == 20)
+    }
+}
+
+@Suite struct MisconfigurationGuardTests {
+    @Test func tripsOnlyWhenNearlyAllOfEnoughRecentListensAreUnknown() {
+        var guardian = MisconfigurationGuard()
+        #expect(!guardian.trips(listens: 99, unknown: 99), "too few listens for a verdict")
+        #expect(guardian.trips(listens: 100, unknown: 90))
+        #expect(!guardian.trips(listens: 100, unknown: 89))
+        // Small cycles add up: nine of ten unknown, then a tenth cycle decides.
+        for _ in 0..<9 { guardian.record(listens: 10, unknown: 10) }
+        #expect(guardian.trips(listens: 10, unknown: 0), "90 of 100")
+        #expect(!guardian.trips(listens: 11, unknown: 0), "90 of 101")
+        // Only the newest 1,000 or so listens count: healthy history ages out.
+        for _ in 0..<20 { guardian.record(listens: 100, unknown: 0) }
+        for _ in 0..<8 { guardian.record(listens: 100, unknown: 100) }
+        #expect(!guardian.trips(listens: 100, unknown: 0), "800 of the newest 1,000")
+        #expect(guardian.trips(listens: 100, unknown: 100), "900 of the newest 1,000")
+    }
+}
