@@ -46,7 +46,10 @@ let package = Package(
         .testTarget(name: "UserRepKafkaTests", dependencies: ["UserRepKafka"]),
         .testTarget(
             name: "UserRepPipelineTests",
-            dependencies: ["UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel"]
+            dependencies: [
+                "UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -126,3 +126,27 @@ import UserRepPipeline
         }
     }
 }
+
+@Suite(.serialized) struct TrackDeadLetterTests {
+    @Test func badTrackRecordsAreDeadLetteredOnceAcrossRestartsAndKeysMustBeTheTrackID() throws {
+        var w = try Workload(users: 10, tracks: 20, partitions: 1, seed: 73)
+        defer { w.env.cleanUp() }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        var misKeyed = w.generator.trackRecords()[0]
+        misKeyed.trackID = Array("t-miskeyed".utf8)
+        try producer.produce(topic: w.env.topics.tracks, key: Array("another-key".utf8), value: misKeyed.json())
+        try producer.produce(topic: w.env.topics.tracks, key: Array("t-bad".utf8), value: Array("{\"track_id\":\"t-bad\",\"audio\":[1]}".utf8))
+        try producer.flush(timeoutMs: 10_000)
+        try w.produceListens(50)
+        let producerOfListen = try KafkaProducer(configuration: w.env.kafka)
+        try producerOfListen.produce(topic: w.env.topics.listens, key: Array("u1".utf8),
+                                     value: Array(#"{"user_id":"u1","track_id":"t-miskeyed","timestamp_ms":1780000000000}"#.utf8))
+        try producerOfListen.flush(timeoutMs: 10_000)
+        for _ in 0..<3 {
+            try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
+        }
+        let dead = try readTopic(w.env.kafka, w.env.topics.deadLetters)
+        let reasons = dead.map { r in r.headers.first { $0.name == DeadLetterRecord.Header.reason }?.stringValue ?? "" }.sorted()
+        #expect(reasons == ["key-mismatch", "missing-field", "unknown-track"], "each bad track record once after three starts; the listen of the mis-keyed track is unknown")
+    }
+}

@@ -1,0 +1,47 @@
+// A stop finishes within --shutdown-timeout and says in its exit code whether the group steps completed, also with Kafka gone.
+import Foundation
+import Testing
+import UserRepKafka
+import UserRepPipeline
+
+@Suite(.serialized) struct ShutdownTests {
+    /// Starts the real binary, waits until its group offsets cover every listen, then stops it
+    /// after `prepare`; returns its exit status and how long the stop took.
+    func stop(afterPreparing prepare: (Workload) -> Void) throws -> (status: Int32?, seconds: Double) {
+        let binary = try userrepBinary()
+        var w = try Workload(users: 50, tracks: 40, partitions: 2, seed: 83)
+        defer { w.env.cleanUp() }
+        try w.produceListens(500)
+        let process = try Process.run(binary, arguments: workerArguments(w.env, group: "userrep", state: "state") + ["--shutdown-timeout", "4"])
+        let ends = try w.env.admin().watermarks(topic: w.env.topics.listens).mapValues(\.high)
+        let deadline = Date().addingTimeInterval(90)
+        while process.isRunning && Date() < deadline,
+              try committedOffsets(w.env.kafka, group: "userrep", topic: w.env.topics.listens, partitions: w.env.partitions) != ends {
+            usleep(200_000)
+        }
+        prepare(w)
+        let stopped = Date()
+        kill(process.processIdentifier, SIGTERM)
+        // The documented bound is --shutdown-timeout; allow generous slack for a loaded machine.
+        while process.isRunning && Date().timeIntervalSince(stopped) < 30 { usleep(50_000) }
+        let seconds = Date().timeIntervalSince(stopped)
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return (nil, seconds)
+        }
+        return (process.terminationStatus, seconds)
+    }
+
+    @Test func aStopWithTheClusterDownEndsInBoundedTimeWithExitCode75() throws {
+        let (status, seconds) = try stop { w in
+            for broker in 1...Int32(w.env.cluster.brokerCount) { w.env.cluster.setBrokerDown(broker) }
+        }
+        #expect(status == 75, "stopped with Kafka unreachable: state flushed, group steps skipped (after \(seconds) s)")
+    }
+
+    @Test func aStopWithTheClusterUpExitsZero() throws {
+        let (status, seconds) = try stop { _ in }
+        #expect(status == 0, "after \(seconds) s")
+    }
+}
