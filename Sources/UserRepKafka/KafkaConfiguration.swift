@@ -29,7 +29,9 @@ public struct KafkaConfiguration: Sendable, Equatable {
 
     /// Defaults shared by the producer and the consumer, under their own. Nagle's algorithm is off:
     /// requests go out whole, at once, never waiting for the previous one's ACK.
-    static let clientDefaults = ["socket.nagle.disable": "true"]
+    /// No client lets a broker auto-create a topic it names: userrep's topics need their partition
+    /// counts and compaction, so a missing one is an error, never a default-sized new topic.
+    static let clientDefaults = ["socket.nagle.disable": "true", "allow.auto.create.topics": "false"]
 
     /// Properties only consumers understand; producers and admin clients are not given them.
     static let consumerOnly: Set<String> = [
@@ -37,7 +39,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
         "partition.assignment.strategy", "auto.offset.reset", "enable.auto.commit", "auto.commit.interval.ms",
         "enable.auto.offset.store", "enable.partition.eof", "isolation.level", "fetch.min.bytes", "fetch.max.bytes",
         "fetch.wait.max.ms", "max.partition.fetch.bytes", "queued.min.messages", "queued.max.messages.kbytes",
-        "check.crcs", "allow.auto.create.topics", "coordinator.query.interval.ms", "group.protocol.type",
+        "check.crcs", "coordinator.query.interval.ms", "group.protocol.type",
     ]
 
     /// Properties only producers understand; consumers are not given them.
