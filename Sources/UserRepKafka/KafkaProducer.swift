@@ -187,6 +187,15 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// Drops every queued and in-flight record (their delivery reports say purged), for a stop
+    /// that abandons unconfirmed work; failures it causes are forgotten.
+    public func purge() {
+        _ = rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        while client.poll(timeoutMs: 0) > 0 {}
+        _ = reports.takeFailure()
+        _ = reports.takeTracked()
+    }
+
     /// Serves delivery reports for up to `timeoutMs`.
     public func poll(timeoutMs: Int32 = 0) { client.poll(timeoutMs: timeoutMs) }
 

@@ -159,8 +159,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// fit the model, a storage error, a failed delivery.
     @discardableResult
     public func run(until condition: StopCondition = .never) throws -> WorkerMetrics {
+        var kafkaAway = false
         do {
             try runCycles(until: condition)
+        } catch is StopWithCyclePending {
+            kafkaAway = true
+            // Nothing of the cycle was stored or committed: it is redone at the next start. Its
+            // queued records are dropped so that closing the producer does not wait for them.
+            logger.warning("stopping with the cycle's records unconfirmed by Kafka; the next start redoes the cycle")
+            producer.purge()
         } catch {
             // Not ready, and the error reaches the caller (and the exit code) whatever happens here.
             health.shutDown()
@@ -169,7 +176,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
             throw error
         }
         health.shutDown()
-        if !isBackfill { stopReport.groupCommitted = commitGroupOffsets(timeoutMs: config.shutdownTimeoutMs / 2) }
+        // The group steps share the time bound; with Kafka known to be away, the commit is skipped.
+        if !isBackfill && !kafkaAway { stopReport.groupCommitted = commitGroupOffsets(timeoutMs: config.shutdownTimeoutMs / 2) }
         stopReport.groupLeft = consumer.close(timeoutMs: config.shutdownTimeoutMs / 2)
         try store.flush()
         stopReport.stateFlushed = true
@@ -181,6 +189,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
                                                  "group_offsets_committed": "\(stopReport.groupCommitted)", "group_left": "\(stopReport.groupLeft)"])
         return metrics
     }
+
+    /// Thrown out of a cycle that a stop abandons while Kafka does not answer.
+    private struct StopWithCyclePending: Error {}
 
     /// What the last `run` completed on its way out.
     public private(set) var stopReport = StopReport()
@@ -508,8 +519,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     /// Waits for every queued record's delivery in one-second steps, reporting readiness while
     /// Kafka is away; gives up (throws) only after `deliveryTimeoutMs`, or on a delivery failure.
+    /// A stop was requested and Kafka has not confirmed the cycle within `shutdownTimeoutMs`, so
+    /// the stop does not wait out `deliveryTimeoutMs`.
     private func flushOutputs() throws {
         let started = Date()
+        var stopRequested: Date?
         while true {
             do {
                 try producer.flush(timeoutMs: 1_000)
@@ -517,6 +531,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 return
             } catch let error as KafkaError where error.isTimeout {
                 health.evaluate()
+                if shouldStop() {
+                    let since = stopRequested ?? Date()
+                    stopRequested = since
+                    if Date().timeIntervalSince(since) * 1000 >= Double(config.shutdownTimeoutMs) / 2 { throw StopWithCyclePending() }
+                }
                 guard Date().timeIntervalSince(started) * 1000 < Double(config.deliveryTimeoutMs) else { throw error }
             }
         }
