@@ -1,0 +1,193 @@
+// The end of every poll cycle: the commit order, its retry loops, and the input positions it moves.
+import Foundation
+import Logging
+import UserRepKafka
+import UserRepState
+
+/// Commits a cycle's work. **Commit order** (the one place it is written down):
+/// 1. produce every changed user's state to the changelog (partition = input partition), every
+///    output vector (both through the run's `CycleSink`) and every dead-letter record of the cycle;
+/// 2. flush the producer and require every record delivered (else throw: nothing below happens,
+///    the process exits non-zero, and a restart redoes the cycle from the last commit);
+/// 3. write all changed user states, the next input offsets, the offsets of dead-lettered track
+///    records and the changelog checkpoint in one atomic RocksDB batch;
+/// 4. commit the same offsets to the consumer group (asynchronously; then confirmed by a
+///    synchronous commit within a second, see `commitGroupOffsets`).
+///
+/// With a transactional id, 1 and 2 are one Kafka transaction that also carries the input offsets
+/// (so 4 happens with 2, before 3); a transaction that cannot commit is aborted, the partitions
+/// are rewound to the last committed cycle, and the cycle is redone.
+final class CycleCheckpoint {
+    private let producer: KafkaProducer
+    private let consumer: KafkaConsumer
+    private let store: StateStore
+    private let deadLetters: DeadLetterWriter
+    private let health: WorkerHealth
+    private let logger: Logger
+    private let config: WorkerConfiguration
+    private let shouldStop: @Sendable () -> Bool
+    /// Whether each cycle is one Kafka transaction (outputs, changelog and input offsets).
+    let transactional: Bool
+    /// Next offsets of finished work, and what the group has confirmed of them.
+    var offsets = GroupOffsetLedger()
+    private var lastGroupCommit = Date.distantPast
+
+    init(producer: KafkaProducer, consumer: KafkaConsumer, store: StateStore, deadLetters: DeadLetterWriter, health: WorkerHealth,
+         config: WorkerConfiguration, transactional: Bool, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) {
+        self.producer = producer
+        self.consumer = consumer
+        self.store = store
+        self.deadLetters = deadLetters
+        self.health = health
+        self.config = config
+        self.transactional = transactional
+        self.logger = logger
+        self.shouldStop = shouldStop
+    }
+
+    /// Runs steps 1–4 for a cycle whose input ends at `inputOffsets` (next offset per partition).
+    /// Returns false when a transaction had to be aborted (nothing of the cycle is visible and it
+    /// will be read again).
+    func commit(_ changes: CycleChanges, encoded: EncodedStates, rejected: [(DeadLetterRecord, InputRejection)],
+                inputOffsets: [KafkaTopicPartition: Int64], sink: CycleSink,
+                metrics: inout WorkerMetrics, clock: inout StageClock) throws -> Bool {
+        // 1. Produce state changes, outputs and dead letters.
+        if transactional { try producer.beginTransaction() }
+        try sink.emit(changes, encoded: encoded, clock: &clock, metrics: &metrics)
+        var trackOffsets: [Int32: Int64] = [:]
+        for (record, rejection) in rejected {
+            metrics.deadLetter(rejection.reason)
+            if try deadLetters.send(record, rejection) { metrics.deadLettersTruncated += 1 }
+            if record.topic == config.topics.tracks { trackOffsets[record.partition] = max(trackOffsets[record.partition] ?? 0, record.offset + 1) }
+        }
+        if !rejected.isEmpty {
+            logger.debug("dead-lettered records", metadata: ["count": "\(rejected.count)", "first": "\(rejected[0].1)"])
+        }
+        // 2. Every record delivered, or the cycle fails here. In transactional mode the input
+        // offsets commit with the records, atomically, or the cycle is aborted and redone.
+        if transactional {
+            guard try commitTransaction(inputOffsets, metrics: &metrics) else { return false }
+        } else {
+            try flushOutputs()
+        }
+        clock.lap("flush", into: &metrics)
+        // 3. State and offsets together. Dead-lettered track records are remembered (as offsets
+        // of the track topic), so a restart that reads the table again does not dead-letter them again.
+        let stored = inputOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
+            + trackOffsets.map { SourceOffset(topic: config.topics.tracks, partition: $0.key, next: $0.value) }
+        let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
+        try store.commit(users: changes.users, states: changes.states, encoded: encoded, offsets: stored, checkpoints: checkpoints)
+        offsets.finished(inputOffsets)
+        // 4. Group offsets (already committed by the transaction in transactional mode). A
+        // failed asynchronous commit is caught up by `commitGroupOffsets` within a second.
+        if transactional {
+            offsets.confirmed(inputOffsets)
+        } else {
+            do { try consumer.commit(inputOffsets, async: true) } catch { logger.warning("group offset commit failed: \(error)") }
+        }
+        clock.lap("commit", into: &metrics)
+        return true
+    }
+
+    /// Forgets a cycle's unwritten work: cached states of its partitions are reloaded from the
+    /// store on next use.
+    func discard(partitions: Set<Int32>, metrics: inout WorkerMetrics) {
+        store.evictCache(partitions: partitions)
+        metrics.cyclesDiscarded += 1
+    }
+
+    /// Sends the cycle's input offsets into the transaction and commits it, retrying what may be
+    /// retried. Returns false if the transaction had to be aborted (a fenced or failed cycle):
+    /// nothing of it is visible, and the partitions are rewound to the last committed cycle.
+    private func commitTransaction(_ inputOffsets: [KafkaTopicPartition: Int64], metrics: inout WorkerMetrics) throws -> Bool {
+        let timeout = config.deliveryTimeoutMs
+        do {
+            var attempt = 0
+            while true {
+                do {
+                    try producer.sendOffsets(inputOffsets, of: consumer, timeoutMs: timeout)
+                    try producer.commitTransaction(timeoutMs: timeout)
+                    health.contact()
+                    return true
+                } catch let error as KafkaError where error.isRetriable && !error.requiresAbort && attempt < 5 {
+                    attempt += 1
+                    logger.warning("transaction commit failed, retrying (attempt \(attempt) of 5): \(error)")
+                    health.evaluate()
+                }
+            }
+        } catch let error as KafkaError where error.requiresAbort {
+            logger.warning("aborting the cycle's transaction; its records are redone: \(error)")
+            try producer.abortTransaction(timeoutMs: timeout)
+            let partitions = Set(inputOffsets.keys.map(\.partition))
+            discard(partitions: partitions, metrics: &metrics)
+            try consumer.seek(offsets.own.filter { partitions.contains($0.key.partition) && consumer.assignment.contains($0.key) })
+            return false
+        }
+    }
+
+    /// Waits for every queued record's delivery in one-second steps, reporting readiness while
+    /// Kafka is away; gives up (throws) only after `deliveryTimeoutMs`, or on a delivery failure.
+    /// When a stop is requested and Kafka has not confirmed the records within half of
+    /// `shutdownTimeoutMs`, it throws `StopWithCyclePending` rather than wait out the delivery timeout.
+    func flushOutputs() throws {
+        let started = Date()
+        var stopRequested: Date?
+        while true {
+            do {
+                try producer.flush(timeoutMs: 1_000)
+                health.contact()
+                return
+            } catch let error as KafkaError where error.isTimeout {
+                health.evaluate()
+                if shouldStop() {
+                    let since = stopRequested ?? Date()
+                    stopRequested = since
+                    if Date().timeIntervalSince(since) * 1000 >= Double(config.shutdownTimeoutMs) / 2 { throw StopWithCyclePending() }
+                }
+                guard Date().timeIntervalSince(started) * 1000 < Double(config.deliveryTimeoutMs) else { throw error }
+            }
+        }
+    }
+
+    /// `commitGroupOffsets` at most once a second (called between polls).
+    func commitGroupOffsetsIfDue(metrics: inout WorkerMetrics) {
+        guard Date().timeIntervalSince(lastGroupCommit) >= 1 else { return }
+        _ = commitGroupOffsets(timeoutMs: 2_000, metrics: &metrics)
+    }
+
+    /// Commits, and waits for, every partition whose group offset is behind this worker's own
+    /// (a commit that failed, a partition taken over from local state, one that went idle), so
+    /// the group's offsets converge on the work done. Returns whether the group is now level.
+    func commitGroupOffsets(timeoutMs: Int32, metrics: inout WorkerMetrics) -> Bool {
+        lastGroupCommit = Date()
+        let due = offsets.behind.filter { consumer.assignment.contains($0.key) }
+        guard !due.isEmpty else { return true }
+        guard !consumer.assignmentLost else { return false }
+        do {
+            try consumer.commit(due, timeoutMs: timeoutMs)
+            offsets.confirmed(due)
+            metrics.groupCommits += 1
+            return true
+        } catch {
+            // The group may hold the offsets already (an asynchronous commit of the cycle that
+            // went through, while this one met a rebalance): ask it before calling it behind.
+            if let known = try? consumer.committed(Array(due.keys), timeoutMs: timeoutMs) {
+                offsets.confirmed(known)
+                if offsets.behind.keys.allSatisfy({ !due.keys.contains($0) }) { return true }
+            }
+            metrics.groupCommitFailures += 1
+            logger.warning("group offset commit failed; retrying in a second", metadata: ["partitions": "\(due.count)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Commits what is still due for `partitions` as they are revoked, and forgets them.
+    func release(_ partitions: [KafkaTopicPartition]) {
+        let due = offsets.remove(partitions)
+        guard !consumer.assignmentLost, !due.isEmpty else { return }
+        do { try consumer.commit(due, timeoutMs: config.shutdownTimeoutMs / 2) } catch { logger.warning("offset commit on revoke failed: \(error)") }
+    }
+}
+
+/// Thrown out of a cycle that a stop abandons while Kafka does not answer.
+struct StopWithCyclePending: Error {}

@@ -1,0 +1,62 @@
+// What a run does with each cycle's changed users: publish them (stream) or remember them (backfill).
+import UserRepKafka
+import UserRepModel
+import UserRepState
+
+/// A cycle's changed users, their new states (serialized in `encoded`, same order) and the trigger
+/// of each one's output.
+struct CycleChanges {
+    var users: [UserKey] = []
+    var states: [UserState] = []
+    var triggers: [RepresentationTrigger] = []
+}
+
+/// The mode-specific part of step 1 of the commit order, chosen once when the worker starts, so the
+/// cycle itself has no branch on its mode.
+protocol CycleSink: AnyObject {
+    /// Produces (or records) what the cycle's changes publish; called inside the checkpoint.
+    func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws
+}
+
+/// Stream mode: every changed state to the changelog (partition = input partition), then every
+/// changed user's vector to the output topic.
+final class LiveCycleSink: CycleSink {
+    private let producer: KafkaProducer
+    private let changelog: KafkaOutputTopic
+    private let changelogHeader: [KafkaHeader]
+    private let publisher: RepresentationPublisher
+    private let tracks: TrackTableReader
+
+    init(producer: KafkaProducer, changelog: KafkaOutputTopic, embeddingBatchID: String, publisher: RepresentationPublisher, tracks: TrackTableReader) {
+        self.producer = producer
+        self.changelog = changelog
+        changelogHeader = [KafkaHeader(name: ChangelogRestorer.embeddingBatchHeader, string: embeddingBatchID)]
+        self.publisher = publisher
+        self.tracks = tracks
+    }
+
+    func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {
+        for i in changes.users.indices {
+            let key = changes.users[i]
+            try encoded.withState(i) { value in
+                try key.userID.withUnsafeBytes { k in
+                    try producer.produce(to: changelog, partition: key.partition, key: k, value: value, headers: changelogHeader, trackOffset: true)
+                }
+            }
+        }
+        metrics.changelogRecords += changes.users.count
+        clock.lap("changelog", into: &metrics)
+        try publisher.publish(changes.users, changes.states, triggers: changes.triggers, tracks: tracks.table, clock: &clock, metrics: &metrics)
+    }
+}
+
+/// Backfill mode: nothing is published per cycle; the touched users' final vectors go out once at
+/// the end (`StreamWorker.publishBackfill`).
+final class BackfillCycleSink: CycleSink {
+    /// Users changed by any cycle of the run.
+    private(set) var touched = Set<UserKey>()
+
+    func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {
+        touched.formUnion(changes.users)
+    }
+}

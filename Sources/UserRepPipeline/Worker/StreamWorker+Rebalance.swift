@@ -1,0 +1,71 @@
+// A stream worker's part in the group's rebalances: restore what it is given, commit what it gives back.
+import Foundation
+import UserRepKafka
+
+extension StreamWorker {
+    /// Restores each assigned partition's state from the changelog, then starts it at the larger of
+    /// this store's offset and the group's committed offset (or at the beginning). Kafka errors
+    /// (a broker away, a coordinator moving) are retried with backoff for about a minute; a
+    /// restore continues from its last checkpoint.
+    public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
+        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
+        metrics.assignments += 1
+        var attempt = 0
+        while true {
+            do {
+                let starts = try startOffsets(partitions)
+                onAssigned?(partitions)
+                return starts
+            } catch let error as KafkaError where attempt < 8 && !shouldStop() {
+                attempt += 1
+                let delay = min(1 << attempt, 10)
+                logger.warning("cannot prepare assigned partitions, retrying in \(delay) s (attempt \(attempt) of 8): \(error)")
+                health.evaluate()
+                sleep(UInt32(delay))
+            } catch {
+                // Thrown from `run` after this poll; nothing is processed meanwhile.
+                rebalanceError = error
+                return [:]
+            }
+        }
+    }
+
+    /// Commits the revoked partitions' offsets still due (every finished cycle is already in the
+    /// store and the changelog) so their next owner starts where this worker stopped.
+    public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
+        checkpoint.release(partitions)
+        store.evictCache(partitions: Set(partitions.map(\.partition)))
+        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
+    }
+
+    /// Restores `partitions` and decides where each starts. (Only a group member is assigned
+    /// partitions by the group; a backfill assigns its own.)
+    private func startOffsets(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartition: KafkaOffset] {
+        try restore(Set(partitions.map(\.partition)))
+        let committed = try consumer.committed(partitions)
+        var starts: [KafkaTopicPartition: KafkaOffset] = [:]
+        for topic in Set(partitions.map(\.topic)) {
+            let stored = try store.offsets(topic: topic)
+            for tp in partitions where tp.topic == topic {
+                let next = [stored[tp.partition], committed[tp]].compactMap { $0 }.max()
+                starts[tp] = next.map { .at($0) } ?? .beginning
+                checkpoint.offsets.assigned(tp, start: next ?? 0, committed: committed[tp])
+            }
+        }
+        logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
+        return starts
+    }
+
+    /// Replays the changelog of `partitions` into the store.
+    private func restore(_ partitions: Set<Int32>) throws {
+        let reader = try KafkaConsumer(configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]), trackPartitionEnd: true)
+        defer { reader.close() }
+        for p in partitions.sorted() {
+            let outcome = try restorer.restore(partition: p, into: store, consumer: reader)
+            if outcome.records > 0 || outcome.rebuilt {
+                metrics.partitionsRestored += 1
+                metrics.restoredRecords += outcome.records
+            }
+        }
+    }
+}
