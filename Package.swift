@@ -32,10 +32,12 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // The embedded set-up (cluster, topics, synthetic data) that demo, bench and the tests share.
+        .target(name: "UserRepTesting", dependencies: ["UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel"]),
         .executableTarget(
             name: "userrep",
             dependencies: [
-                "UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel", "CMalloc",
+                "UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -47,7 +49,7 @@ let package = Package(
         .testTarget(
             name: "UserRepPipelineTests",
             dependencies: [
-                "UserRepPipeline", "UserRepKafka", "UserRepState", "UserRepModel",
+                "UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

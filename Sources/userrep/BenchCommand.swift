@@ -5,6 +5,7 @@ import Synchronization
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 import UserRepState
 
 /// Measures events/s on a backlog, encoder users/s, and latency at a fixed offered rate.

@@ -5,6 +5,7 @@ import Synchronization
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 
 /// Embedded cluster + synthetic listens + worker + a subscriber printing vectors.
 struct DemoCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 
 /// The Kafka traffic of a backlog run alone, to show how much of the machine it takes.
 struct KafkaAloneBench {

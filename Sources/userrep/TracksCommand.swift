@@ -4,6 +4,7 @@ import Foundation
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 
 /// Track-table tools.
 struct TracksCommand: ParsableCommand {

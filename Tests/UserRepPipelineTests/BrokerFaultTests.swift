@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import UserRepKafka
 import UserRepPipeline
+import UserRepTesting
 import UserRepState
 
 @Suite(.serialized) struct BrokerFaultTests {

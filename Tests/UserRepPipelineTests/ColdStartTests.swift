@@ -4,6 +4,7 @@ import Testing
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 
 @Suite(.serialized) struct ColdStartTests {
     static let countries = ["SE", "US", "BR"]

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import UserRepKafka
 import UserRepPipeline
+import UserRepTesting
 
 @Suite(.serialized) struct DeadLetterTests {
     @Test func badRecordsAreDeadLetteredWithReasonAndSourceAndValidOnesProcessed() throws {

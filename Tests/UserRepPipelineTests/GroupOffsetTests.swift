@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import UserRepKafka
 @testable import UserRepPipeline
+import UserRepTesting
 
 @Suite struct GroupOffsetLedgerTests {
     let a = KafkaTopicPartition(topic: "listens", partition: 0)

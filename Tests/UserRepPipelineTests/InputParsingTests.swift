@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 
 @Suite struct InputParsingTests {
     func parse(_ s: String) throws -> ListenEvent {

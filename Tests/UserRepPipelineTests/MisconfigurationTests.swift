@@ -4,6 +4,7 @@ import Testing
 import UserRepKafka
 import UserRepModel
 @testable import UserRepPipeline
+import UserRepTesting
 
 @Suite(.serialized) struct MisconfigurationTests {
     /// A model of `dims` and embedding batch `embeddingBatch` written to the workload's directory.

@@ -4,6 +4,7 @@ import Testing
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 
 @Suite struct OutputSubscriberTests {
     @Test func outputDroppedBeforeTheSubscriberReadItIsCaught() throws {

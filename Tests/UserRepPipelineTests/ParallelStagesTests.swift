@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import UserRepModel
 @testable import UserRepPipeline
+import UserRepTesting
 import UserRepState
 
 @Suite struct ParallelStagesTests {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 
 @Suite struct ParserFuzzTests {
     /// Iterations; set USERREP_SOAK=N to multiply them for a longer run.

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import UserRepKafka
 import UserRepPipeline
+import UserRepTesting
 
 @Suite(.serialized) struct ShutdownTests {
     /// Starts the real binary, waits until its group offsets cover every listen, then stops it

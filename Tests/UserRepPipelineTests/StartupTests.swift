@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import UserRepKafka
 import UserRepPipeline
+import UserRepTesting
 
 @Suite(.serialized) struct StartupTests {
     @Test func aMissingChangelogTopicIsRefusedAndNotAutoCreated() throws {

@@ -5,6 +5,7 @@ import Testing
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 import UserRepState
 
 /// How many times longer soak-capable tests run: `USERREP_SOAK=N`, at least 1.

@@ -4,6 +4,7 @@ import Testing
 import UserRepKafka
 import UserRepModel
 import UserRepPipeline
+import UserRepTesting
 import UserRepState
 
 @Suite(.serialized) struct TransactionTests {

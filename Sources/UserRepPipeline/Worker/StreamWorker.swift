@@ -49,12 +49,12 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let producer: KafkaProducer
     /// Encodes states and produces the output records (every cycle in stream mode, once at the
     /// end of a backfill).
-    private let publisher: RepresentationPublisher
+    let publisher: RepresentationPublisher
     /// What each cycle's changes publish, settled once from the mode.
-    private let sink: CycleSink
+    let sink: CycleSink
     /// The commit order of every cycle, and the input positions it moves.
     let checkpoint: CycleCheckpoint
-    private let tracks: TrackTableReader
+    let tracks: TrackTableReader
     let logger: Logger
     let shouldStop: @Sendable () -> Bool
     /// Input topics; index 0 is listens (or the replay topic), index 1 onboarding (stream mode).
@@ -65,12 +65,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
     let restorer: ChangelogRestorer
     /// An error raised inside a rebalance callback (which cannot throw), rethrown after the poll.
     var rebalanceError: Error?
-    private var nextOffsets: [KafkaTopicPartition: Int64] { checkpoint.offsets.own }
+    var nextOffsets: [KafkaTopicPartition: Int64] { checkpoint.offsets.own }
     /// Stops the worker when nearly every listen names an unknown track (a misconfiguration).
     private var misconfiguration = MisconfigurationGuard()
-    private var backfillTargets: [KafkaTopicPartition: Int64] = [:]
-    private var lastProgress = Date()
-    private let started = Date()
+    /// A backfill's end: the replay topic's high watermark per partition at start-up.
+    var backfillTargets: [KafkaTopicPartition: Int64] = [:]
+    var lastProgress = Date()
+    let started = Date()
     private var firstRecordAt: Date?
     private var lastCycleEnd: Date?
     let health: WorkerHealth
@@ -195,18 +196,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         case .stream:
             try consumer.subscribe(inputTopics)
         case .backfill(let topic):
-            guard let n = try consumer.partitionCount(topic: topic) else { throw KafkaError("replay topic '\(topic)' does not exist") }
-            let stored = try store.offsets(topic: topic)
-            var assignment: [KafkaTopicPartition: KafkaOffset] = [:]
-            for p in 0..<Int32(n) {
-                let tp = KafkaTopicPartition(topic: topic, partition: p)
-                let marks = try consumer.watermarks(tp)
-                backfillTargets[tp] = marks.high
-                let start = stored[p] ?? marks.low
-                checkpoint.offsets.assigned(tp, start: start, committed: nil)
-                assignment[tp] = .at(start)
-            }
-            try consumer.assign(assignment)
+            try assignReplay(topic)
         }
         health.contact()
         while !shouldStop() {
@@ -371,32 +361,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Whether the worker currently counts as ready (Kafka answered recently).
     public var isReady: Bool { health.isReady }
 
-    /// Backfill's end: every touched user's final vector, once.
-    private func publishBackfill() throws {
-        guard let backfill = sink as? BackfillCycleSink else { return }
-        let users = backfill.touched.sorted {
-            $0.partition != $1.partition ? $0.partition < $1.partition : $0.userID.lexicographicallyPrecedes($1.userID)
-        }
-        var start = 0
-        while start < users.count {
-            let chunk = Array(users[start..<min(users.count, start + 10_000)])
-            let loaded = try store.load(chunk)
-            let present = loaded.indices.filter { loaded[$0] != nil }
-            var clock = StageClock()
-            try publisher.publish(present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },
-                                  tracks: tracks.table, clock: &clock, metrics: &metrics)
-            try checkpoint.flushOutputs()
-            start += chunk.count
-        }
-        logger.info("backfill published final vectors", metadata: ["users": "\(users.count)"])
-    }
-
     /// Whether every assigned input partition has been read to its high watermark (for backfill:
     /// the watermark as of start-up).
     private func caughtUp() throws -> Bool {
-        if isBackfill {
-            return backfillTargets.allSatisfy { tp, high in (nextOffsets[tp] ?? 0) >= high }
-        }
+        if isBackfill { return replayCaughtUp }
         let assigned = consumer.assignment
         guard !assigned.isEmpty else { return false }
         for tp in assigned {
@@ -404,19 +372,6 @@ public final class StreamWorker: KafkaRebalanceHandler {
             if (nextOffsets[tp] ?? 0) < high { return false }
         }
         return true
-    }
-
-    private func reportProgress(force: Bool) {
-        guard isBackfill, let progress, force || Date().timeIntervalSince(lastProgress) >= 1 else { return }
-        lastProgress = Date()
-        let total = backfillTargets.values.reduce(0, +)
-        let done = backfillTargets.reduce(Int64(0)) { $0 + min(nextOffsets[$1.key] ?? 0, $1.value) }
-        let elapsed = max(Date().timeIntervalSince(started), 0.001)
-        let rate = Double(metrics.recordsRead) / elapsed
-        let lag = total - done
-        let eta = rate > 0 ? Double(lag) / rate : 0
-        progress(String(format: "backfill: %lld/%lld events (%.0f%%), %.0f events/s, lag %lld, ETA %.0fs",
-                        done, total, total > 0 ? 100 * Double(done) / Double(total) : 100, rate, lag, eta))
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

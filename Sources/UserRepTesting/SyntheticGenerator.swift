@@ -1,6 +1,7 @@
 // Synthetic tracks and listens with realistic skew, for the demo, the benchmark and tests.
 import Foundation
 import UserRepModel
+import UserRepPipeline
 
 /// Generates a track catalogue and a stream of listens: Zipf-like track popularity, Zipf-like
 /// user activity, event times spread over months and mostly increasing, with a few late events.

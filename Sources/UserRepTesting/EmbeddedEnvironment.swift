@@ -2,6 +2,7 @@
 import Foundation
 import UserRepKafka
 import UserRepModel
+import UserRepPipeline
 
 /// Everything `demo`, `bench` and the end-to-end tests need before a worker starts.
 public final class EmbeddedEnvironment {

@@ -1,0 +1,59 @@
+// A backfill's own steps: assign the whole replay topic, report progress, publish final vectors once.
+import Foundation
+import UserRepKafka
+
+extension StreamWorker {
+    /// Assigns every partition of the replay topic from this store's offset (or its start), up to
+    /// its high watermark as of now.
+    func assignReplay(_ topic: String) throws {
+        guard let n = try consumer.partitionCount(topic: topic) else { throw KafkaError("replay topic '\(topic)' does not exist") }
+        let stored = try store.offsets(topic: topic)
+        var assignment: [KafkaTopicPartition: KafkaOffset] = [:]
+        for p in 0..<Int32(n) {
+            let tp = KafkaTopicPartition(topic: topic, partition: p)
+            let marks = try consumer.watermarks(tp)
+            backfillTargets[tp] = marks.high
+            let start = stored[p] ?? marks.low
+            checkpoint.offsets.assigned(tp, start: start, committed: nil)
+            assignment[tp] = .at(start)
+        }
+        try consumer.assign(assignment)
+    }
+
+    /// Whether every replay partition has been read to its high watermark as of start-up.
+    var replayCaughtUp: Bool { backfillTargets.allSatisfy { tp, high in (nextOffsets[tp] ?? 0) >= high } }
+
+    /// Backfill's end: every touched user's final vector, once.
+    func publishBackfill() throws {
+        guard let backfill = sink as? BackfillCycleSink else { return }
+        let users = backfill.touched.sorted {
+            $0.partition != $1.partition ? $0.partition < $1.partition : $0.userID.lexicographicallyPrecedes($1.userID)
+        }
+        var start = 0
+        while start < users.count {
+            let chunk = Array(users[start..<min(users.count, start + 10_000)])
+            let loaded = try store.load(chunk)
+            let present = loaded.indices.filter { loaded[$0] != nil }
+            var clock = StageClock()
+            try publisher.publish(present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },
+                                  tracks: tracks.table, clock: &clock, metrics: &metrics)
+            try checkpoint.flushOutputs()
+            start += chunk.count
+        }
+        logger.info("backfill published final vectors", metadata: ["users": "\(users.count)"])
+    }
+
+    /// A progress line (events/s, done/total, lag, ETA) at most once a second, or now with `force`.
+    func reportProgress(force: Bool) {
+        guard isBackfill, let progress, force || Date().timeIntervalSince(lastProgress) >= 1 else { return }
+        lastProgress = Date()
+        let total = backfillTargets.values.reduce(0, +)
+        let done = backfillTargets.reduce(Int64(0)) { $0 + min(nextOffsets[$1.key] ?? 0, $1.value) }
+        let elapsed = max(Date().timeIntervalSince(started), 0.001)
+        let rate = Double(metrics.recordsRead) / elapsed
+        let lag = total - done
+        let eta = rate > 0 ? Double(lag) / rate : 0
+        progress(String(format: "backfill: %lld/%lld events (%.0f%%), %.0f events/s, lag %lld, ETA %.0fs",
+                        done, total, total > 0 ? 100 * Double(done) / Double(total) : 100, rate, lag, eta))
+    }
+}
