@@ -46,8 +46,11 @@ let package = Package(
         .testTarget(name: "UserRepModelTests", dependencies: ["UserRepModel"]),
         .testTarget(name: "UserRepStateTests", dependencies: ["UserRepState", "UserRepModel"]),
         .testTarget(name: "UserRepKafkaTests", dependencies: ["UserRepKafka"]),
+        // Fast unit tests of the pipeline's pure parts (no cluster, no subprocess).
+        .testTarget(name: "UserRepPipelineTests", dependencies: ["UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepModel"]),
+        // End-to-end tests: the embedded cluster, real RocksDB and the real binary.
         .testTarget(
-            name: "UserRepPipelineTests",
+            name: "UserRepEndToEndTests",
             dependencies: [
                 "UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel",
                 .product(name: "Logging", package: "swift-log"),

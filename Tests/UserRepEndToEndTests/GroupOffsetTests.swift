@@ -6,36 +6,6 @@ import UserRepKafka
 @testable import UserRepPipeline
 import UserRepTesting
 
-@Suite struct GroupOffsetLedgerTests {
-    let a = KafkaTopicPartition(topic: "listens", partition: 0)
-    let b = KafkaTopicPartition(topic: "listens", partition: 1)
-
-    @Test func partitionsAreBehindUntilTheGroupConfirmsTheirOffsets() {
-        var ledger = GroupOffsetLedger()
-        ledger.assigned(a, start: 0, committed: nil)
-        ledger.assigned(b, start: 40, committed: 10)
-        #expect(ledger.behind == [b: 40], "a takeover that resumed from local state is behind in the group")
-        ledger.finished([a: 5])
-        #expect(ledger.behind == [a: 5, b: 40])
-        ledger.confirmed([a: 5])
-        #expect(ledger.behind == [b: 40], "an unconfirmed (failed) commit stays due")
-        ledger.finished([a: 3])
-        #expect(ledger.own[a] == 5, "positions never move back")
-        ledger.confirmed([b: 40])
-        #expect(ledger.behind.isEmpty)
-    }
-
-    @Test func removingPartitionsReturnsWhatIsStillDue() {
-        var ledger = GroupOffsetLedger()
-        ledger.assigned(a, start: 7, committed: 7)
-        ledger.assigned(b, start: 0, committed: nil)
-        ledger.finished([a: 9, b: 2])
-        ledger.confirmed([b: 2])
-        #expect(ledger.remove([a, b]) == [a: 9])
-        #expect(ledger.own.isEmpty && ledger.behind.isEmpty)
-    }
-}
-
 @Suite(.serialized) struct GroupOffsetTests {
     @Test func failedCommitsAreRetriedUntilTheGroupEqualsTheEndOfEveryPartition() throws {
         var w = try Workload(users: 100, tracks: 50, partitions: 4, seed: 79)

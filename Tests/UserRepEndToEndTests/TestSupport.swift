@@ -8,8 +8,6 @@ import UserRepPipeline
 import UserRepTesting
 import UserRepState
 
-/// How many times longer soak-capable tests run: `USERREP_SOAK=N`, at least 1.
-let soakFactor = max(1, Int(ProcessInfo.processInfo.environment["USERREP_SOAK"] ?? "1") ?? 1)
 
 /// A small deterministic workload on a fresh embedded cluster.
 struct Workload {

@@ -1,0 +1,34 @@
+// The offset ledger: which partitions the group is behind on, and what a revocation still owes.
+import Testing
+import UserRepKafka
+@testable import UserRepPipeline
+
+@Suite struct GroupOffsetLedgerTests {
+    let a = KafkaTopicPartition(topic: "listens", partition: 0)
+    let b = KafkaTopicPartition(topic: "listens", partition: 1)
+
+    @Test func partitionsAreBehindUntilTheGroupConfirmsTheirOffsets() {
+        var ledger = GroupOffsetLedger()
+        ledger.assigned(a, start: 0, committed: nil)
+        ledger.assigned(b, start: 40, committed: 10)
+        #expect(ledger.behind == [b: 40], "a takeover that resumed from local state is behind in the group")
+        ledger.finished([a: 5])
+        #expect(ledger.behind == [a: 5, b: 40])
+        ledger.confirmed([a: 5])
+        #expect(ledger.behind == [b: 40], "an unconfirmed (failed) commit stays due")
+        ledger.finished([a: 3])
+        #expect(ledger.own[a] == 5, "positions never move back")
+        ledger.confirmed([b: 40])
+        #expect(ledger.behind.isEmpty)
+    }
+
+    @Test func removingPartitionsReturnsWhatIsStillDue() {
+        var ledger = GroupOffsetLedger()
+        ledger.assigned(a, start: 7, committed: 7)
+        ledger.assigned(b, start: 0, committed: nil)
+        ledger.finished([a: 9, b: 2])
+        ledger.confirmed([b: 2])
+        #expect(ledger.remove([a, b]) == [a: 9])
+        #expect(ledger.own.isEmpty && ledger.behind.isEmpty)
+    }
+}
