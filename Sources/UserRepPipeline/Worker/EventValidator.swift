@@ -34,7 +34,7 @@ struct EventValidator: Sendable {
     }
 
     /// Parses one record: listens are topic index 0, onboarding events index 1.
-    func parse(_ m: KafkaMessage) -> ParsedRecord {
+    func parse(_ m: some ConsumedRecord) -> ParsedRecord {
         guard m.topicIndex >= 0 else { return .foreign }
         do {
             let (user, event) = m.topicIndex == 0 ? try validListen(m) : try validOnboarding(m)
@@ -45,7 +45,7 @@ struct EventValidator: Sendable {
     }
 
     /// The value of an event record, within the size limit.
-    private func eventValue(_ m: KafkaMessage) throws(InputRejection) -> UnsafeRawBufferPointer {
+    private func eventValue(_ m: some ConsumedRecord) throws(InputRejection) -> UnsafeRawBufferPointer {
         guard let value = m.value, value.count > 0 else { throw InputRejection(.emptyValue, "record has no value") }
         guard value.count <= maxRecordBytes else {
             throw InputRejection(.oversized, "value of \(value.count) bytes exceeds the limit of \(maxRecordBytes)")
@@ -54,14 +54,14 @@ struct EventValidator: Sendable {
     }
 
     /// Requires the record key to be the body's user id (events are partitioned by user).
-    private func checkKey(_ m: KafkaMessage, userID: [UInt8]) throws(InputRejection) {
+    private func checkKey(_ m: some ConsumedRecord, userID: [UInt8]) throws(InputRejection) {
         guard let key = m.key, key.elementsEqual(userID) else {
             throw InputRejection(.keyMismatch, m.key == nil ? "record has no key; key events by user_id" : "record key differs from user_id")
         }
     }
 
     /// Validates one listen record and resolves its user key and track.
-    private func validListen(_ m: KafkaMessage) throws(InputRejection) -> (UserKey, PendingUpdates.Event) {
+    private func validListen(_ m: some ConsumedRecord) throws(InputRejection) -> (UserKey, PendingUpdates.Event) {
         let event = try ListenEvent.parse(try eventValue(m))
         try checkKey(m, userID: event.userID)
         guard let track = tracks.slot(of: event.trackID) else {
@@ -72,7 +72,7 @@ struct EventValidator: Sendable {
     }
 
     /// Validates one onboarding record.
-    private func validOnboarding(_ m: KafkaMessage) throws(InputRejection) -> (UserKey, PendingUpdates.Event) {
+    private func validOnboarding(_ m: some ConsumedRecord) throws(InputRejection) -> (UserKey, PendingUpdates.Event) {
         let event = try OnboardingEvent.parse(try eventValue(m))
         try checkKey(m, userID: event.userID)
         return (UserKey(partition: m.partition, userID: event.userID), .onboarding(event))

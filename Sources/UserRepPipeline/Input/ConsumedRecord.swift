@@ -1,0 +1,55 @@
+// What the input rules read of a consumed record, so they run on a Kafka message or on plain bytes alike.
+import UserRepKafka
+
+/// A consumed input record as the validation rules see it: where it came from and its bytes.
+/// `KafkaMessage` (a view into a poll batch) is one; `InputRecord` (owned bytes) is another, for
+/// checking the rules without a cluster.
+public protocol ConsumedRecord {
+    /// Index of the record's topic among the worker's input topics (0 listens or the replay
+    /// topic, 1 onboarding); -1 for a topic it does not read.
+    var topicIndex: Int { get }
+    /// The topic's name.
+    var topic: String { get }
+    /// Partition of the record.
+    var partition: Int32 { get }
+    /// Offset of the record.
+    var offset: Int64 { get }
+    /// Key bytes, valid while the record is; nil when absent.
+    var key: UnsafeRawBufferPointer? { get }
+    /// Value bytes, valid while the record is; nil for a tombstone.
+    var value: UnsafeRawBufferPointer? { get }
+}
+
+extension KafkaMessage: ConsumedRecord {}
+
+/// A consumed record holding its own bytes.
+public final class InputRecord: ConsumedRecord, @unchecked Sendable {
+    // The buffers are written once in init and only read afterwards.
+    public let topicIndex: Int
+    public let topic: String
+    public let partition: Int32
+    public let offset: Int64
+    public let key: UnsafeRawBufferPointer?
+    public let value: UnsafeRawBufferPointer?
+
+    /// Copies `key` and `value`.
+    public init(topicIndex: Int, topic: String, partition: Int32 = 0, offset: Int64 = 0, key: [UInt8]?, value: [UInt8]?) {
+        self.topicIndex = topicIndex
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key.map(Self.copy)
+        self.value = value.map(Self.copy)
+    }
+
+    private static func copy(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+        buffer.copyBytes(from: bytes)
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count])
+    }
+
+    deinit {
+        key?.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
+        value?.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
+    }
+}

@@ -1,0 +1,69 @@
+// The input rules of the parse stage, one test per rule, on plain records: no cluster needed.
+import Testing
+import UserRepModel
+@testable import UserRepPipeline
+
+@Suite struct EventValidatorTests {
+    let validator: EventValidator = {
+        var tracks = TrackTable(batchID: "emb", dims: .init(audio: 2, collaborative: 1))
+        tracks.upsert(trackID: Array("t1".utf8), artistID: Array("a1".utf8), embedding: [1, 2, 3])
+        return EventValidator(maxRecordBytes: 200, tracks: tracks)
+    }()
+    let listen = #"{"user_id":"u1","track_id":"t1","timestamp_ms":1780000000000}"#
+    let onboarding = #"{"user_id":"u1","timestamp_ms":1780000000000,"artist_ids":["a1"],"languages":[]}"#
+
+    func outcome(lane: Int = 0, key: String? = "u1", value: String?) -> ParsedRecord {
+        validator.parse(InputRecord(topicIndex: lane, topic: lane == 0 ? "listens" : "onboarding", partition: 3, offset: 42,
+                                    key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }))
+    }
+
+    func reason(_ p: ParsedRecord) -> DeadLetterReason? {
+        if case .rejected(_, let r) = p { return r.reason }
+        return nil
+    }
+
+    @Test func aValidListenBecomesAnEventOfItsUserInItsPartition() {
+        guard case .event(let user, .listen(let time, let track, _, _)) = outcome(value: listen) else {
+            Issue.record("not a listen event")
+            return
+        }
+        #expect(user.partition == 3 && user.userID == Array("u1".utf8) && time == 1_780_000_000_000 && track == 0)
+        guard case .event(_, .onboarding) = outcome(lane: 1, value: onboarding) else {
+            Issue.record("not an onboarding event")
+            return
+        }
+    }
+
+    @Test func theKeyMustBeTheUserID() {
+        #expect(reason(outcome(key: nil, value: listen)) == .keyMismatch)
+        #expect(reason(outcome(key: "u2", value: listen)) == .keyMismatch)
+        #expect(reason(outcome(lane: 1, key: "u2", value: onboarding)) == .keyMismatch)
+    }
+
+    @Test func recordsOverTheSizeLimitAreOversizedAndTombstonesEmpty() {
+        let padded = #"{"user_id":"u1","track_id":"t1","timestamp_ms":1780000000000,"pad":""# + String(repeating: "x", count: 200) + #""}"#
+        #expect(reason(outcome(value: padded)) == .oversized)
+        #expect(reason(outcome(value: nil)) == .emptyValue)
+        #expect(reason(outcome(value: "")) == .emptyValue)
+    }
+
+    @Test func aListenOfATrackOutsideTheTableIsUnknownTrack() {
+        #expect(reason(outcome(value: #"{"user_id":"u1","track_id":"t9","timestamp_ms":1780000000000}"#)) == .unknownTrack)
+    }
+
+    @Test func aRejectionKeepsTheRecordsBytesAndSource() {
+        guard case .rejected(let record, _) = outcome(key: "u2", value: listen) else {
+            Issue.record("not rejected")
+            return
+        }
+        #expect(record.topic == "listens" && record.partition == 3 && record.offset == 42)
+        #expect(record.key == Array("u2".utf8) && record.value == Array(listen.utf8))
+    }
+
+    @Test func recordsOfTopicsTheWorkerDoesNotReadAreForeign() {
+        guard case .foreign = outcome(lane: -1, value: listen) else {
+            Issue.record("not foreign")
+            return
+        }
+    }
+}
