@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "UserRepStateTests", dependencies: ["UserRepState", "UserRepModel"]),
         .testTarget(name: "UserRepKafkaTests", dependencies: ["UserRepKafka"]),
         // Fast unit tests of the pipeline's pure parts (no cluster, no subprocess).
-        .testTarget(name: "UserRepPipelineTests", dependencies: ["UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepModel"]),
+        .testTarget(name: "UserRepPipelineTests", dependencies: ["UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel"]),
         // End-to-end tests: the embedded cluster, real RocksDB and the real binary.
         .testTarget(
             name: "UserRepEndToEndTests",

@@ -14,7 +14,7 @@ public struct UserState: Sendable, Equatable {
     /// What the user told us and where they are: sign-up, onboarding picks, country.
     public var profile = UserProfile()
     /// Offset of the newest record applied from each input topic of the user's partition
-    /// (lane 0 listens, lane 1 onboarding), -1 before any. A user's records are applied in offset
+    /// (indexed by `InputLane.rawValue`: listens, onboarding), -1 before any. A user's records are applied in offset
     /// order, so a record at or below this offset is already reflected and is skipped if read
     /// again (after a crash, a rebalance or a restore from the changelog).
     public var appliedOffsets = SIMD2<Int64>(-1, -1)
@@ -36,10 +36,12 @@ public struct UserState: Sendable, Equatable {
     }
 
     /// Whether the record at `offset` of input topic `lane` is already reflected in this state.
-    public func hasApplied(offset: Int64, lane: Int) -> Bool { offset <= appliedOffsets[lane] }
+    public func hasApplied(offset: Int64, lane: InputLane) -> Bool { offset <= appliedOffsets[lane.rawValue] }
 
     /// Records that the record at `offset` of input topic `lane` has been applied.
-    public mutating func markApplied(offset: Int64, lane: Int) { appliedOffsets[lane] = max(appliedOffsets[lane], offset) }
+    public mutating func markApplied(offset: Int64, lane: InputLane) {
+        appliedOffsets[lane.rawValue] = max(appliedOffsets[lane.rawValue], offset)
+    }
 
     /// Applies one listen: `vector` is the track embedding followed by the device one-hot.
     public mutating func applyListen(timeMs: Int64, vector: UnsafeBufferPointer<Float>, country: [UInt8]? = nil) {

@@ -27,7 +27,7 @@ import UserRepState
             let track = try #require(table.slot(of: e.trackID))
             pending.add(user: UserKey(partition: 0, userID: e.userID),
                         .listen(timeMs: e.timestampMs, track: track, device: e.device.map(DeviceClass.init(name:)), country: e.country),
-                        lane: 0, offset: Int64(i))
+                        lane: .listens, offset: Int64(i))
         }
         let users = pending.users
         #expect(users.count > 2 * EncoderModel.blockRows, "several encoder blocks")

@@ -1,6 +1,7 @@
 // The input rules of the parse stage, one test per rule, on plain records: no cluster needed.
 import Testing
 import UserRepModel
+import UserRepState
 @testable import UserRepPipeline
 
 @Suite struct EventValidatorTests {
@@ -12,8 +13,8 @@ import UserRepModel
     let listen = #"{"user_id":"u1","track_id":"t1","timestamp_ms":1780000000000}"#
     let onboarding = #"{"user_id":"u1","timestamp_ms":1780000000000,"artist_ids":["a1"],"languages":[]}"#
 
-    func outcome(lane: Int = 0, key: String? = "u1", value: String?) -> ParsedRecord {
-        validator.parse(InputRecord(topicIndex: lane, topic: lane == 0 ? "listens" : "onboarding", partition: 3, offset: 42,
+    func outcome(lane: InputLane? = .listens, key: String? = "u1", value: String?) -> ParsedRecord {
+        validator.parse(InputRecord(lane: lane, topic: lane == .onboarding ? "onboarding" : "listens", partition: 3, offset: 42,
                                     key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }))
     }
 
@@ -28,7 +29,7 @@ import UserRepModel
             return
         }
         #expect(user.partition == 3 && user.userID == Array("u1".utf8) && time == 1_780_000_000_000 && track == 0)
-        guard case .event(_, .onboarding) = outcome(lane: 1, value: onboarding) else {
+        guard case .event(_, .onboarding) = outcome(lane: .onboarding, value: onboarding) else {
             Issue.record("not an onboarding event")
             return
         }
@@ -37,7 +38,7 @@ import UserRepModel
     @Test func theKeyMustBeTheUserID() {
         #expect(reason(outcome(key: nil, value: listen)) == .keyMismatch)
         #expect(reason(outcome(key: "u2", value: listen)) == .keyMismatch)
-        #expect(reason(outcome(lane: 1, key: "u2", value: onboarding)) == .keyMismatch)
+        #expect(reason(outcome(lane: .onboarding, key: "u2", value: onboarding)) == .keyMismatch)
     }
 
     @Test func recordsOverTheSizeLimitAreOversizedAndTombstonesEmpty() {
@@ -61,7 +62,7 @@ import UserRepModel
     }
 
     @Test func recordsOfTopicsTheWorkerDoesNotReadAreForeign() {
-        guard case .foreign = outcome(lane: -1, value: listen) else {
+        guard case .foreign = outcome(lane: nil, value: listen) else {
             Issue.record("not foreign")
             return
         }

@@ -67,7 +67,7 @@ import UserRepState
         let alice = Array("alice".utf8), bob = Array("bob".utf8)
         func state(listens: Int, offset: Int64) -> UserState {
             var s = sampleState(width: 4, listens: listens, seed: 9)
-            s.markApplied(offset: offset, lane: 0)
+            s.markApplied(offset: offset, lane: .listens)
             return s
         }
         #expect(try store.changelogCheckpoint(partition: 2) == nil)
@@ -125,7 +125,7 @@ import UserRepState
         let misses = store.cacheMisses
         var taken = try #require(try store.take([key]).first ?? nil)
         #expect(taken == stored && store.cacheMisses == misses, "the committed state came from the cache")
-        taken.markApplied(offset: 99, lane: 0)
+        taken.markApplied(offset: 99, lane: .listens)
         // The next cycle reads the stored state from RocksDB, without the uncommitted change.
         #expect(try store.take([key]) == [stored])
         #expect(store.cacheMisses == misses + 1)
@@ -136,10 +136,10 @@ import UserRepState
 
     @Test func appliedOffsetsRoundTripAndMarkReplays() throws {
         var s = sampleState(width: 4, listens: 3, seed: 4)
-        #expect(!s.hasApplied(offset: 0, lane: 0))
-        s.markApplied(offset: 41, lane: 0)
-        s.markApplied(offset: 7, lane: 1)
-        #expect(s.hasApplied(offset: 41, lane: 0) && !s.hasApplied(offset: 42, lane: 0) && s.hasApplied(offset: 7, lane: 1))
+        #expect(!s.hasApplied(offset: 0, lane: .listens))
+        s.markApplied(offset: 41, lane: .listens)
+        s.markApplied(offset: 7, lane: .onboarding)
+        #expect(s.hasApplied(offset: 41, lane: .listens) && !s.hasApplied(offset: 42, lane: .listens) && s.hasApplied(offset: 7, lane: .onboarding))
         let bytes = UserStateCodec.encode(s)
         #expect(try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 4) }.appliedOffsets == SIMD2(41, 7))
     }

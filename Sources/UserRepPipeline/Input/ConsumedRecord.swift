@@ -1,13 +1,13 @@
 // What the input rules read of a consumed record, so they run on a Kafka message or on plain bytes alike.
 import UserRepKafka
+import UserRepState
 
 /// A consumed input record as the validation rules see it: where it came from and its bytes.
 /// `KafkaMessage` (a view into a poll batch) is one; `InputRecord` (owned bytes) is another, for
 /// checking the rules without a cluster.
 public protocol ConsumedRecord {
-    /// Index of the record's topic among the worker's input topics (0 listens or the replay
-    /// topic, 1 onboarding); -1 for a topic it does not read.
-    var topicIndex: Int { get }
+    /// The input the record's topic feeds; nil for a topic the worker does not read.
+    var lane: InputLane? { get }
     /// The topic's name.
     var topic: String { get }
     /// Partition of the record.
@@ -20,12 +20,15 @@ public protocol ConsumedRecord {
     var value: UnsafeRawBufferPointer? { get }
 }
 
-extension KafkaMessage: ConsumedRecord {}
+extension KafkaMessage: ConsumedRecord {
+    /// The worker subscribes its input topics in lane order, so a topic's index is its lane.
+    public var lane: InputLane? { InputLane(rawValue: topicIndex) }
+}
 
 /// A consumed record holding its own bytes.
 public final class InputRecord: ConsumedRecord, @unchecked Sendable {
     // The buffers are written once in init and only read afterwards.
-    public let topicIndex: Int
+    public let lane: InputLane?
     public let topic: String
     public let partition: Int32
     public let offset: Int64
@@ -33,8 +36,8 @@ public final class InputRecord: ConsumedRecord, @unchecked Sendable {
     public let value: UnsafeRawBufferPointer?
 
     /// Copies `key` and `value`.
-    public init(topicIndex: Int, topic: String, partition: Int32 = 0, offset: Int64 = 0, key: [UInt8]?, value: [UInt8]?) {
-        self.topicIndex = topicIndex
+    public init(lane: InputLane?, topic: String, partition: Int32 = 0, offset: Int64 = 0, key: [UInt8]?, value: [UInt8]?) {
+        self.lane = lane
         self.topic = topic
         self.partition = partition
         self.offset = offset

@@ -35,9 +35,9 @@ struct EventValidator: Sendable {
 
     /// Parses one record: listens are topic index 0, onboarding events index 1.
     func parse(_ m: some ConsumedRecord) -> ParsedRecord {
-        guard m.topicIndex >= 0 else { return .foreign }
+        guard let lane = m.lane else { return .foreign }
         do {
-            let (user, event) = m.topicIndex == 0 ? try validListen(m) : try validOnboarding(m)
+            let (user, event) = lane == .listens ? try validListen(m) : try validOnboarding(m)
             return .event(user, event)
         } catch {
             return .rejected(DeadLetterRecord(message: m), error)

@@ -19,14 +19,14 @@ struct PendingUpdates: Sendable {
     private(set) var onboarded: [Bool] = []
     private var slots: [UserKey: Int] = [:]
     /// Events with their source position (input topic lane, offset), in arrival order.
-    private var events: [(event: Event, lane: Int, offset: Int64)] = []
+    private var events: [(event: Event, lane: InputLane, offset: Int64)] = []
     /// Per user: their first and last event (indices into `events`).
     private var firstEvent: [Int] = []
     private var lastEvent: [Int] = []
     /// Per event: the same user's next event, -1 after their last.
     private var nextEvent: [Int] = []
 
-    mutating func add(user: UserKey, _ event: Event, lane: Int, offset: Int64) {
+    mutating func add(user: UserKey, _ event: Event, lane: InputLane, offset: Int64) {
         let index = events.count
         let slot: Int
         if let s = slots[user] {
@@ -47,7 +47,7 @@ struct PendingUpdates: Sendable {
     }
 
     /// Calls `body` with each event of the user in slot `user`, in arrival order.
-    func forEachEvent(ofUser user: Int, _ body: (_ event: Event, _ lane: Int, _ offset: Int64) -> Void) {
+    func forEachEvent(ofUser user: Int, _ body: (_ event: Event, _ lane: InputLane, _ offset: Int64) -> Void) {
         var i = firstEvent[user]
         while i >= 0 {
             let e = events[i]

@@ -57,7 +57,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     let tracks: TrackTableReader
     let logger: Logger
     let shouldStop: @Sendable () -> Bool
-    /// Input topics; index 0 is listens (or the replay topic), index 1 onboarding (stream mode).
+    /// Input topics in lane order (`InputLane`): listens (or the replay topic), then onboarding.
     private let inputTopics: [String]
     private let batch: KafkaMessageBatch
     private var pending = PendingUpdates()
@@ -237,9 +237,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         let parsed = try parseRefusingMisconfiguration(records)
         var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
         tracks.rejected.removeAll()
-        // Next offset per (input topic lane, partition), keyed by an integer so the per-record
-        // update hashes no topic name.
-        var nextByLane: [Int: Int64] = [:]
+        // Next offset per (lane, partition): the per-record update hashes no topic name.
+        var nextByLane: [LanePartition: Int64] = [:]
         var timestamps: [Int64] = []
         if recordLatency { timestamps.reserveCapacity(n) }
         var clock = StageClock()
@@ -250,15 +249,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
             case .foreign:
                 continue
             case .event(let user, let event):
-                pending.add(user: user, event, lane: m.topicIndex, offset: m.offset)
+                pending.add(user: user, event, lane: m.lane ?? .listens, offset: m.offset)
                 if recordLatency, let ts = m.timestampMs { timestamps.append(ts) }
             case .rejected(let record, let rejection):
                 rejected.append((record, rejection))
             }
-            nextByLane[m.topicIndex << 32 | Int(UInt32(bitPattern: m.partition))] = m.offset + 1
+            if let lane = m.lane { nextByLane[LanePartition(lane: lane, partition: m.partition)] = m.offset + 1 }
         }
         let cycleOffsets = Dictionary(uniqueKeysWithValues: nextByLane.map { key, next in
-            (KafkaTopicPartition(topic: inputTopics[key >> 32], partition: Int32(truncatingIfNeeded: key)), next)
+            (KafkaTopicPartition(topic: inputTopics[key.lane.rawValue], partition: key.partition), next)
         })
         clock.lap("parse", into: &metrics)
         // Apply the cycle's events to state, in arrival order per user.
@@ -375,4 +374,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+/// A partition of one input lane, as a dictionary key of the cycle's next offsets.
+struct LanePartition: Hashable {
+    let lane: InputLane
+    let partition: Int32
 }
