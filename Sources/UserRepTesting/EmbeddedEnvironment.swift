@@ -68,7 +68,7 @@ public final class EmbeddedEnvironment {
         let trackBytes = generator.settings.tracks * (generator.settings.dims.audio + generator.settings.dims.collaborative) * 12
         setPartitions(of: topics.tracks, to: TopicPlan.embeddedPartitions(forBytes: trackBytes))
         try TopicPlan.create(specs, on: cluster)
-        createdChangelogs.append(topics.changelog(forGroup: "userrep"))
+        createdChangelogs.append(topics.changelog(forGroup: WorkerConfiguration.defaultGroupID))
         let producer = try KafkaProducer(configuration: kafka)
         for record in generator.trackRecords() {
             try producer.produce(topic: topics.tracks, key: record.trackID, value: record.json())
@@ -78,7 +78,7 @@ public final class EmbeddedEnvironment {
 
     /// A worker configuration in group `groupID` with state under the scratch directory; creates
     /// the group's changelog topic if needed.
-    public func workerConfiguration(stateName: String = "state", groupID: String = "userrep") throws -> WorkerConfiguration {
+    public func workerConfiguration(stateName: String = "state", groupID: String = WorkerConfiguration.defaultGroupID) throws -> WorkerConfiguration {
         var c = WorkerConfiguration(kafka: kafka, stateDirectory: directory.appendingPathComponent(stateName).path)
         c.topics = topics
         c.groupID = groupID

@@ -27,11 +27,11 @@ struct KafkaOptions: ParsableArguments {
 
 /// Topic-name options.
 struct TopicOptions: ParsableArguments {
-    @Option(help: "Listens topic.") var listensTopic = "listens"
-    @Option(help: "Onboarding topic.") var onboardingTopic = "onboarding"
-    @Option(help: "Track-embeddings topic (compacted).") var tracksTopic = "track-embeddings"
-    @Option(help: "Output topic (compacted).") var outputTopic = "user-representations"
-    @Option(help: "Dead-letter topic.") var deadLetterTopic = "userrep-dead-letters"
+    @Option(help: "Listens topic.") var listensTopic = TopicNames().listens
+    @Option(help: "Onboarding topic.") var onboardingTopic = TopicNames().onboarding
+    @Option(help: "Track-embeddings topic (compacted).") var tracksTopic = TopicNames().tracks
+    @Option(help: "Output topic (compacted).") var outputTopic = TopicNames().output
+    @Option(help: "Dead-letter topic.") var deadLetterTopic = TopicNames().deadLetters
     @Option(help: "State changelog topic (compacted, as many partitions as the input; default <group-id>-state-changelog).") var changelogTopic: String?
 
     var names: TopicNames {

@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var log: LogOptions
     @Option(help: "Model manifest (JSON beside its safetensors weights).") var model: String
     @Option(help: "State directory (RocksDB).") var stateDir = "./userrep-state"
-    @Option(help: "Consumer group id.") var groupId = "userrep"
+    @Option(help: "Consumer group id.") var groupId = WorkerConfiguration.defaultGroupID
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
     @OptionGroup var cycle: CycleOptions
     @OptionGroup var safety: SafetyOptions

@@ -19,7 +19,7 @@ struct SubscribeCommand: ParsableCommand {
     )
 
     @OptionGroup var kafka: KafkaOptions
-    @Option(help: "Output topic.") var topic = "user-representations"
+    @Option(help: "Output topic.") var topic = TopicNames().output
     @Option(help: "Value format of the topic: protobuf or json.") var format = OutputFormat.protobuf
     @Option(help: "Only print records of this model batch.") var batchId: String?
     @Flag(help: "Start at the oldest record instead of the newest.") var fromBeginning = false

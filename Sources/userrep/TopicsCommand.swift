@@ -27,7 +27,7 @@ struct TopicsCommand: ParsableCommand {
         @OptionGroup var topics: TopicOptions
         @Option(help: "Input partitions (the unit of scale-out).") var partitions = 12
         @Option(help: "Replication factor (-1: broker default).") var replicationFactor = -1
-        @Option(help: "Consumer group of the workers (names the changelog topic).") var groupId = "userrep"
+        @Option(help: "Consumer group of the workers (names the changelog topic).") var groupId = WorkerConfiguration.defaultGroupID
 
         func run() throws {
             let admin = try KafkaAdmin(configuration: try kafka.configuration())

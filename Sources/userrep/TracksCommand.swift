@@ -28,7 +28,7 @@ struct TracksCommand: ParsableCommand {
         )
         @OptionGroup var kafka: KafkaOptions
         @Option(help: "Track file (JSON lines or binary, detected from its first bytes).") var file: String
-        @Option(help: "Track-embeddings topic.") var topic = "track-embeddings"
+        @Option(help: "Track-embeddings topic.") var topic = TopicNames().tracks
         @Option(help: "Audio embedding dimensions.") var audioDims = 80
         @Option(help: "Collaborative embedding dimensions.") var collaborativeDims = 80
 

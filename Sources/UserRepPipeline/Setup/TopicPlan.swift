@@ -6,7 +6,7 @@ public enum TopicPlan {
     /// The worker's topics with `partitions` input partitions. The output, track and changelog
     /// topics are compacted; the others keep history under normal retention. The changelog must
     /// have exactly as many partitions as the input (partition p holds the state of input partition p).
-    public static func specs(_ topics: TopicNames, partitions: Int, groupID: String = "userrep", replicationFactor: Int = -1) -> [KafkaTopicSpec] {
+    public static func specs(_ topics: TopicNames, partitions: Int, groupID: String = WorkerConfiguration.defaultGroupID, replicationFactor: Int = -1) -> [KafkaTopicSpec] {
         let compact = ["cleanup.policy": "compact"]
         return [
             KafkaTopicSpec(name: topics.listens, partitions: partitions, replicationFactor: replicationFactor),

@@ -7,7 +7,9 @@ public struct WorkerConfiguration: Sendable {
     /// librdkafka properties shared by every client (bootstrap servers, security, tuning).
     public var kafka: KafkaConfiguration
     /// Consumer group; workers with the same id share the input partitions.
-    public var groupID = "userrep"
+    public var groupID = WorkerConfiguration.defaultGroupID
+    /// Default consumer group (and so the default changelog `userrep-state-changelog`).
+    public static let defaultGroupID = "userrep"
     /// Topic names.
     public var topics = TopicNames()
     /// RocksDB directory of this worker's state.
