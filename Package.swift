@@ -43,6 +43,10 @@ let package = Package(
             ]
         ),
 
+        // Drives the fuzz targets (UserRepTesting.FuzzTarget): libFuzzer's entry point under
+        // fuzz/run.sh, a replayer of input files in a normal build.
+        .executableTarget(name: "userrep-fuzz", dependencies: ["UserRepTesting"]),
+
         .testTarget(name: "UserRepModelTests", dependencies: ["UserRepModel"]),
         .testTarget(name: "UserRepStateTests", dependencies: ["UserRepState", "UserRepModel"]),
         .testTarget(name: "UserRepKafkaTests", dependencies: ["UserRepKafka"]),

@@ -95,10 +95,15 @@ public struct ModelManifest: Codable, Sendable, Equatable {
         do { data = try Data(contentsOf: url) } catch {
             throw ModelError("cannot read manifest \(url.path): \(error.localizedDescription)")
         }
+        return try decode(data, name: url.lastPathComponent)
+    }
+
+    /// Decodes a manifest from JSON bytes; `name` names it in errors.
+    public static func decode(_ data: Data, name: String = "manifest.json") throws -> ModelManifest {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do { return try decoder.decode(ModelManifest.self, from: data) } catch let error as DecodingError {
-            throw ModelError("manifest \(url.lastPathComponent) is invalid: \(Self.describe(error))")
+            throw ModelError("manifest \(name) is invalid: \(Self.describe(error))")
         }
     }
 

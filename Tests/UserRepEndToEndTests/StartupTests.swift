@@ -72,9 +72,8 @@ final class LogCapture: LogHandler, @unchecked Sendable {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    // swiftlint:disable:next function_parameter_count
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        stored.withLock { $0.append(message.description) }
+    func log(event: LogEvent) {
+        stored.withLock { $0.append(event.message.description) }
     }
     /// Messages so far.
     var lines: [String] { stored.withLock { $0 } }

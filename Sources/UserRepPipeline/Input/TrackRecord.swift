@@ -52,7 +52,7 @@ public struct TrackRecord: Sendable, Equatable {
 
     /// The batch id and embedding lengths of a record, read without the dimension limits (for
     /// telling a track table of other dimensions from bad records); nil if it is not readable.
-    static func dimensions(_ bytes: UnsafeRawBufferPointer) -> (batchID: String, audio: Int, collaborative: Int)? {
+    public static func dimensions(_ bytes: UnsafeRawBufferPointer) -> (batchID: String, audio: Int, collaborative: Int)? {
         var batch: [UInt8]?
         var audio: [Float] = [], collab: [Float] = []
         do {
