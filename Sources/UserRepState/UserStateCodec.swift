@@ -132,6 +132,9 @@ public enum UserStateCodec {
         }
         var sums = [Float](repeating: 0, count: tileCount * width)
         sums.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[reader.position...])) }
+        // Sums of finite embeddings are finite: a NaN or infinity means corrupt bytes, and would
+        // reach every vector computed from this state.
+        guard sums.allSatisfy(\.isFinite) else { throw StateCorruption(message: "user state holds non-finite sums") }
         guard let tiles = WindowTiles(width: width, referenceTimeMs: refTime, starts: starts, levels: levels, counts: counts, sums: sums) else {
             throw StateCorruption(message: "inconsistent tile arrays")
         }

@@ -153,3 +153,15 @@ extension StateStore {
         try commit(users: users.map(\.0), states: users.map(\.1), encoded: encoded, offsets: offsets)
     }
 }
+
+@Suite struct StateCodecCorruptionTests {
+    @Test func aStateWithNonFiniteSumsIsRefusedAsCorrupt() throws {
+        var state = UserState(width: 2)
+        [Float(1), 2].withUnsafeBufferPointer { state.applyListen(timeMs: 1_780_000_000_000, vector: $0) }
+        var bytes = UserStateCodec.encode(state)
+        // The sums are the last floats of the encoding: make the last one NaN (found by the fuzzer).
+        let nan = Float.nan.bitPattern.littleEndian
+        withUnsafeBytes(of: nan) { bytes.replaceSubrange((bytes.count - 4)..., with: $0) }
+        #expect(throws: StateCorruption.self) { try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 2) } }
+    }
+}
