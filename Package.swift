@@ -51,7 +51,12 @@ let package = Package(
         .testTarget(name: "UserRepStateTests", dependencies: ["UserRepState", "UserRepModel"]),
         .testTarget(name: "UserRepKafkaTests", dependencies: ["UserRepKafka"]),
         // Fast unit tests of the pipeline's pure parts (no cluster, no subprocess).
-        .testTarget(name: "UserRepPipelineTests", dependencies: ["UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel"]),
+        .testTarget(
+            name: "UserRepPipelineTests",
+            dependencies: ["UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel"],
+            // Inputs the fuzzers found bugs with, read at run time by FuzzReplayTests.
+            exclude: ["FuzzRegressions"]
+        ),
         // End-to-end tests: the embedded cluster, real RocksDB and the real binary.
         .testTarget(
             name: "UserRepEndToEndTests",
