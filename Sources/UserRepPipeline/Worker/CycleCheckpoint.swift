@@ -96,28 +96,40 @@ final class CycleCheckpoint {
         metrics.cyclesDiscarded += 1
     }
 
-    /// Sends the cycle's input offsets into the transaction and commits it, retrying what may be
-    /// retried. Returns false if the transaction had to be aborted (a fenced or failed cycle):
-    /// nothing of it is visible, and the partitions are rewound to the last committed cycle.
+    /// Sends the cycle's input offsets into the transaction and commits it, in one-second steps
+    /// (librdkafka resumes a commit that timed out) for up to `deliveryTimeoutMs`, retrying what
+    /// may be retried. Returns false if the transaction had to be aborted (a fenced or failed
+    /// cycle): nothing of it is visible, and the partitions are rewound to the last committed
+    /// cycle. A stop requested meanwhile waits at most half of `shutdownTimeoutMs` more, then
+    /// throws `StopWithCyclePending`; the next start with the same id aborts the open transaction.
     private func commitTransaction(_ inputOffsets: [KafkaTopicPartition: Int64], metrics: inout WorkerMetrics) throws -> Bool {
-        let timeout = config.deliveryTimeoutMs
+        let started = Date()
+        var stopRequested: Date?
+        var offsetsSent = false
         do {
-            var attempt = 0
             while true {
                 do {
-                    try producer.sendOffsets(inputOffsets, of: consumer, timeoutMs: timeout)
-                    try producer.commitTransaction(timeoutMs: timeout)
+                    if !offsetsSent {
+                        try producer.sendOffsets(inputOffsets, of: consumer, timeoutMs: 1_000)
+                        offsetsSent = true
+                    }
+                    try producer.commitTransaction(timeoutMs: 1_000)
                     health.contact()
                     return true
-                } catch let error as KafkaError where error.isRetriable && !error.requiresAbort && attempt < 5 {
-                    attempt += 1
-                    logger.warning("transaction commit failed, retrying (attempt \(attempt) of 5): \(error)")
+                } catch let error as KafkaError where error.isRetriable && !error.requiresAbort {
                     health.evaluate()
+                    if shouldStop() {
+                        let since = stopRequested ?? Date()
+                        stopRequested = since
+                        if Date().timeIntervalSince(since) * 1000 >= Double(config.shutdownTimeoutMs) / 2 { throw StopWithCyclePending() }
+                    }
+                    guard Date().timeIntervalSince(started) * 1000 < Double(config.deliveryTimeoutMs) else { throw error }
+                    if !error.isTimeout { logger.warning("transaction commit failed, retrying: \(error)") }
                 }
             }
         } catch let error as KafkaError where error.requiresAbort {
             logger.warning("aborting the cycle's transaction; its records are redone: \(error)")
-            try producer.abortTransaction(timeoutMs: timeout)
+            try producer.abortTransaction(timeoutMs: config.deliveryTimeoutMs)
             let partitions = Set(inputOffsets.keys.map(\.partition))
             discard(partitions: partitions, metrics: &metrics)
             try consumer.seek(offsets.own.filter { partitions.contains($0.key.partition) && consumer.assignment.contains($0.key) })
