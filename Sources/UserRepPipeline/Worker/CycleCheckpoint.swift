@@ -103,8 +103,7 @@ final class CycleCheckpoint {
     /// cycle. A stop requested meanwhile waits at most half of `shutdownTimeoutMs` more, then
     /// throws `StopWithCyclePending`; the next start with the same id aborts the open transaction.
     private func commitTransaction(_ inputOffsets: [KafkaTopicPartition: Int64], metrics: inout WorkerMetrics) throws -> Bool {
-        let started = Date()
-        var stopRequested: Date?
+        var wait = waitForKafka()
         var offsetsSent = false
         do {
             while true {
@@ -117,13 +116,7 @@ final class CycleCheckpoint {
                     health.contact()
                     return true
                 } catch let error as KafkaError where error.isRetriable && !error.requiresAbort {
-                    health.evaluate()
-                    if shouldStop() {
-                        let since = stopRequested ?? Date()
-                        stopRequested = since
-                        if Date().timeIntervalSince(since) * 1000 >= Double(config.shutdownTimeoutMs) / 2 { throw StopWithCyclePending() }
-                    }
-                    guard Date().timeIntervalSince(started) * 1000 < Double(config.deliveryTimeoutMs) else { throw error }
+                    try wait.continueAfter(error)
                     if !error.isTimeout { logger.warning("transaction commit failed, retrying: \(error)") }
                 }
             }
@@ -142,23 +135,22 @@ final class CycleCheckpoint {
     /// When a stop is requested and Kafka has not confirmed the records within half of
     /// `shutdownTimeoutMs`, it throws `StopWithCyclePending` rather than wait out the delivery timeout.
     func flushOutputs() throws {
-        let started = Date()
-        var stopRequested: Date?
+        var wait = waitForKafka()
         while true {
             do {
                 try producer.flush(timeoutMs: 1_000)
                 health.contact()
                 return
             } catch let error as KafkaError where error.isTimeout {
-                health.evaluate()
-                if shouldStop() {
-                    let since = stopRequested ?? Date()
-                    stopRequested = since
-                    if Date().timeIntervalSince(since) * 1000 >= Double(config.shutdownTimeoutMs) / 2 { throw StopWithCyclePending() }
-                }
-                guard Date().timeIntervalSince(started) * 1000 < Double(config.deliveryTimeoutMs) else { throw error }
+                try wait.continueAfter(error)
             }
         }
+    }
+
+    /// A wait for Kafka to confirm the cycle, in one-second steps: see `KafkaWait`.
+    private func waitForKafka() -> KafkaWait {
+        KafkaWait(health: health, shouldStop: shouldStop, stopGraceMs: Double(config.shutdownTimeoutMs) / 2,
+                  limitMs: Double(config.deliveryTimeoutMs))
     }
 
     /// `commitGroupOffsets` at most once a second (called between polls).
@@ -203,3 +195,33 @@ final class CycleCheckpoint {
 
 /// Thrown out of a cycle that a stop abandons while Kafka does not answer.
 struct StopWithCyclePending: Error {}
+
+/// How long a cycle keeps waiting for Kafka after a step that did not finish: up to `limitMs`
+/// in all, and no more than `stopGraceMs` once a stop is requested. Readiness follows meanwhile.
+struct KafkaWait {
+    let health: WorkerHealth
+    let shouldStop: @Sendable () -> Bool
+    let stopGraceMs: Double
+    let limitMs: Double
+    private let started = Date()
+    private var stopRequested: Date?
+
+    init(health: WorkerHealth, shouldStop: @escaping @Sendable () -> Bool, stopGraceMs: Double, limitMs: Double) {
+        self.health = health
+        self.shouldStop = shouldStop
+        self.stopGraceMs = stopGraceMs
+        self.limitMs = limitMs
+    }
+
+    /// Returns to retry after `error`; throws `StopWithCyclePending` past the stop grace, or
+    /// `error` past the limit.
+    mutating func continueAfter(_ error: Error) throws {
+        health.evaluate()
+        if shouldStop() {
+            let since = stopRequested ?? Date()
+            stopRequested = since
+            if Date().timeIntervalSince(since) * 1000 >= stopGraceMs { throw StopWithCyclePending() }
+        }
+        guard Date().timeIntervalSince(started) * 1000 < limitMs else { throw error }
+    }
+}
