@@ -46,8 +46,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         guard let mount = try smallFileSystem(in: w.env.directory, megabytes: 8) else { return }
         defer { unmount(mount) }
-        var args = workerArguments(w.env, group: "userrep", state: "unused")
-        args[args.firstIndex(of: "--state-dir")! + 1] = mount.appendingPathComponent("state").path
+        let args = workerArguments(w.env, group: "userrep", state: "state", stateDirectory: mount.appendingPathComponent("state"))
         let (status, stderr) = try worker(binary, args)
         #expect(status != 0)
         #expect(stderr.contains("MiB free") && stderr.contains("--min-free-disk-mb"), "\(stderr.suffix(400))")
@@ -61,8 +60,7 @@ import UserRepState
         defer { unmount(mount) }
         try w.produceListens(3_000)
         let state = mount.appendingPathComponent("state")
-        var args = workerArguments(w.env, group: "userrep", state: "unused") + ["--min-free-disk-mb", "1"]
-        args[args.firstIndex(of: "--state-dir")! + 1] = state.path
+        let args = workerArguments(w.env, group: "userrep", state: "state", stateDirectory: state) + ["--min-free-disk-mb", "1"]
         // Leave about 1.5 MiB: RocksDB opens, and the ~3.5 MB of states cannot be flushed.
         var fs = statvfs()
         statvfs(mount.path, &fs)

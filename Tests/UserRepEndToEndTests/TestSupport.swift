@@ -273,10 +273,11 @@ final class BurstSender: Sendable {
 }
 
 /// Arguments of a `userrep run` process on the workload's cluster, in group `group`, with state
-/// in the scratch directory's `state` folder.
-func workerArguments(_ env: EmbeddedEnvironment, group: String, state: String, maxBatch: Int = 100, logLevel: String = "warning") -> [String] {
+/// in the scratch directory's `state` folder (or at `stateDirectory`).
+func workerArguments(_ env: EmbeddedEnvironment, group: String, state: String, stateDirectory: URL? = nil, maxBatch: Int = 100,
+                     logLevel: String = "warning") -> [String] {
     ["run", "--bootstrap-servers", env.cluster.bootstrapServers, "--model", env.manifestURL.path,
-     "--state-dir", env.directory.appendingPathComponent(state).path, "--group-id", group, "--max-batch", String(maxBatch),
+     "--state-dir", (stateDirectory ?? env.directory.appendingPathComponent(state)).path, "--group-id", group, "--max-batch", String(maxBatch),
      "--log-level", logLevel, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"]
 }
 

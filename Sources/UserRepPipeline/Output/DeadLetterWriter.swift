@@ -14,16 +14,12 @@ struct DeadLetterWriter {
     func send(_ record: DeadLetterRecord, _ rejection: InputRejection) throws -> Bool {
         let payload = record.payload(for: rejection, maxBytes: maxBytes)
         do {
-            try produce(key: payload.key, value: payload.value, headers: payload.headers)
+            try producer.produce(to: topic, key: payload.key, value: payload.value, headers: payload.headers)
             return payload.key?.count != record.key?.count || payload.value?.count != record.value?.count
         } catch let error as KafkaError where error.isMessageTooLarge {
             let bare = record.payload(for: rejection, maxBytes: 0)
-            try produce(key: bare.key, value: bare.value, headers: bare.headers)
+            try producer.produce(to: topic, key: bare.key, value: bare.value, headers: bare.headers)
             return true
         }
-    }
-
-    private func produce(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader]) throws {
-        try producer.produce(to: topic, key: key, value: value, headers: headers)
     }
 }

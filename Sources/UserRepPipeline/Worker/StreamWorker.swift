@@ -104,7 +104,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         misconfiguration.maxUnknownRatio = configuration.maxUnknownTrackRatio
         try StartupChecks.requireFreeSpace(at: configuration.stateDirectory, minimumBytes: configuration.minFreeDiskBytes)
-        producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: mode == .stream ? configuration.transactionalID : nil)
+        // Only a group member's cycles are transactions; a backfill writes no group offsets.
+        let transactionalID = mode == .stream ? configuration.transactionalID : nil
+        producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: transactionalID)
         // Every topic must exist before any is opened: opening one to write may make a broker
         // auto-create it, with the wrong partition count and no compaction.
         let changelog = mode == .stream ? [configuration.changelogTopic] : []
@@ -141,7 +143,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             "group.id": configuration.groupID, "partition.assignment.strategy": "range",
         ]), rebalance: nil)
         checkpoint = CycleCheckpoint(producer: producer, consumer: consumer, store: store, deadLetters: deadLetters, health: health,
-                                     config: configuration, transactional: configuration.transactionalID != nil && mode == .stream,
+                                     config: configuration, transactional: transactionalID != nil,
                                      logger: logger, shouldStop: shouldStop)
         consumer.setRebalanceHandler(self)
     }

@@ -76,17 +76,3 @@ public struct WorkerMetrics: Sendable {
         return "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
     }
 }
-
-/// What a worker's stop completed, for the exit code: a stop is bounded in time, so with Kafka
-/// unreachable it ends without the group steps (the next start resumes from the local state).
-public struct StopReport: Sendable, Equatable {
-    /// The state store's memtables were flushed to disk.
-    public var stateFlushed = false
-    /// The group's committed offsets equal the worker's finished work.
-    public var groupCommitted = false
-    /// The consumer left the group cleanly within the time bound.
-    public var groupLeft = false
-
-    /// Creates an empty report (nothing completed).
-    public init() {}
-}
