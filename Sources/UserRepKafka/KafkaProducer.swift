@@ -1,5 +1,4 @@
 // An idempotent, zstd-compressing Kafka producer with delivery-failure tracking.
-import CRdKafka
 
 /// Produces records; every delivery failure is counted and surfaced by `flush`, never dropped.
 public final class KafkaProducer: @unchecked Sendable {
@@ -28,31 +27,14 @@ public final class KafkaProducer: @unchecked Sendable {
         if let transactionalID { props["transactional.id"] = transactionalID }
         let config = try RDKafkaConfig(props)
         reports = DeliveryReports()
-        config.setCallbackContext(reports)
-        rd_kafka_conf_set_dr_msg_cb(config.pointer) { _, message, opaque in
-            guard let opaque, let message else { return }
-            let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
-            let m = message.pointee
-            reports.record(m.err)
-            if m.err == RD_KAFKA_RESP_ERR_NO_ERROR, m._private == KafkaProducer.trackedTag, let rkt = m.rkt {
-                reports.delivered(DeliveryReports.Tracked(topic: rkt, partition: m.partition), offset: m.offset)
-            }
-        }
-        rd_kafka_conf_set_error_cb(config.pointer) { _, _, reason, opaque in
-            guard let opaque, let reason else { return }
-            Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue().clientError(String(cString: reason))
-        }
+        reports.install(on: config)
         client = try RDKafkaClient(kind: .producer, config: config)
-        if transactionalID != nil {
-            if let error = rd_kafka_init_transactions(client.handle, initTimeoutMs) {
-                throw KafkaError(consuming: error, context: "cannot initialize transactions")
-            }
-        }
+        if transactionalID != nil { try client.initTransactions(timeoutMs: initTimeoutMs) }
     }
 
     /// Starts a transaction (transactional producers only).
     public func beginTransaction() throws {
-        if let error = rd_kafka_begin_transaction(client.handle) { throw KafkaError(consuming: error, context: "cannot begin a transaction") }
+        try client.beginTransaction()
     }
 
     /// Adds `consumer`'s group offsets (next offset per partition) to the current transaction:
@@ -60,34 +42,21 @@ public final class KafkaProducer: @unchecked Sendable {
     /// generation is refused here (zombie fencing).
     public func sendOffsets(_ offsets: [KafkaTopicPartition: Int64], of consumer: KafkaConsumer, timeoutMs: Int32) throws {
         guard !offsets.isEmpty else { return }
-        let list = RDKafkaTopicPartitionList(offsets: offsets)
-        guard let metadata = rd_kafka_consumer_group_metadata(consumer.client.handle) else {
-            throw KafkaError("the consumer has no group metadata")
-        }
-        defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
-        if let error = rd_kafka_send_offsets_to_transaction(client.handle, list.pointer, metadata, timeoutMs) {
-            throw KafkaError(consuming: error, context: "cannot add offsets to the transaction")
-        }
+        try client.sendOffsetsToTransaction(offsets, of: consumer.client, timeoutMs: timeoutMs)
     }
 
     /// Flushes and commits the current transaction.
     public func commitTransaction(timeoutMs: Int32) throws {
-        if let error = rd_kafka_commit_transaction(client.handle, timeoutMs) {
-            throw KafkaError(consuming: error, context: "cannot commit the transaction")
-        }
-        if let failure = reports.takeFailure() {
-            throw KafkaError(code: failure.code, context: "\(failure.count) record(s) of a committed transaction were not delivered")
-        }
+        try client.commitTransaction(timeoutMs: timeoutMs)
+        if let failure = reports.takeFailure("of a committed transaction were not delivered") { throw failure }
     }
 
     /// Aborts the current transaction: its records are never visible to read-committed readers.
     /// Delivery reports of its purged records are served and forgotten.
     public func abortTransaction(timeoutMs: Int32) throws {
-        if let error = rd_kafka_abort_transaction(client.handle, timeoutMs) {
-            throw KafkaError(consuming: error, context: "cannot abort the transaction")
-        }
+        try client.abortTransaction(timeoutMs: timeoutMs)
         while client.poll(timeoutMs: 0) > 0 {}
-        _ = reports.takeFailure()
+        reports.forgetFailures()
         _ = reports.takeTracked()
     }
 
@@ -96,9 +65,6 @@ public final class KafkaProducer: @unchecked Sendable {
     public func configureTopic(_ topic: String, properties: [String: String]) throws {
         _ = try client.topic(topic, properties: properties)
     }
-
-    /// Marks records whose delivered offsets are tracked (`takeDeliveredOffsets`).
-    nonisolated(unsafe) static let trackedTag = UnsafeMutableRawPointer(bitPattern: 0x7472_6B64)
 
     /// Opens `name` for producing many records: `produce(to:...)` then skips the per-record
     /// lookup by name. The handle is valid as long as this producer.
@@ -122,50 +88,15 @@ public final class KafkaProducer: @unchecked Sendable {
         headers: [KafkaHeader] = [], timestampMs: Int64? = nil, trackOffset: Bool = false
     ) throws {
         precondition(topic.owner === client, "topic \(topic.name) was opened by another producer")
-        let rkt = topic.handle
+        let record = RDKafkaOutgoingRecord(
+            topic: topic.handle, partition: partition, key: key, value: value, headers: headers, timestampMs: timestampMs,
+            opaque: trackOffset ? DeliveryReports.trackedTag : nil)
         while true {
-            let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
-                var count = 0
-                func add(_ type: rd_kafka_vtype_t, _ set: (inout rd_kafka_vu_t) -> Void) {
-                    var vu = rd_kafka_vu_t()
-                    vu.vtype = type
-                    set(&vu)
-                    vus.initializeElement(at: count, to: vu)
-                    count += 1
-                }
-                add(RD_KAFKA_VTYPE_RKT) { $0.u.rkt = rkt }
-                add(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition ?? RD_KAFKA_PARTITION_UA }
-                add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
-                add(RD_KAFKA_VTYPE_KEY) {
-                    $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: key?.baseAddress)
-                    $0.u.mem.size = key?.count ?? 0
-                }
-                add(RD_KAFKA_VTYPE_VALUE) {
-                    $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value?.baseAddress)
-                    $0.u.mem.size = value?.count ?? 0
-                }
-                if let timestampMs { add(RD_KAFKA_VTYPE_TIMESTAMP) { $0.u.i64 = timestampMs } }
-                if trackOffset { add(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = KafkaProducer.trackedTag } }
-                var list: OpaquePointer?
-                if !headers.isEmpty {
-                    list = rd_kafka_headers_new(headers.count)
-                    for h in headers {
-                        _ = h.value.withUnsafeBytes { rd_kafka_header_add(list, h.name, -1, $0.baseAddress, $0.count) }
-                    }
-                    add(RD_KAFKA_VTYPE_HEADERS) { $0.u.headers = list }
-                }
-                let error = rd_kafka_produceva(client.handle, vus.baseAddress, count)
-                // On failure the headers were not taken over by librdkafka.
-                if error != nil, let list { rd_kafka_headers_destroy(list) }
-                return error
+            switch client.produce(record) {
+            case .queued: return
+            case .queueFull: client.poll(timeoutMs: 10)
+            case .failed(let error): throw error.prefixed("cannot produce to \(topic.name)")
             }
-            guard let error else { return }
-            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
-                rd_kafka_error_destroy(error)
-                client.poll(timeoutMs: 10)
-                continue
-            }
-            throw KafkaError(consuming: error, context: "cannot produce to \(topic.name)")
         }
     }
 
@@ -190,9 +121,9 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Drops every queued and in-flight record (their delivery reports say purged), for a stop
     /// that abandons unconfirmed work; failures it causes are forgotten.
     public func purge() {
-        _ = rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        client.purgeQueuedAndInFlight()
         while client.poll(timeoutMs: 0) > 0 {}
-        _ = reports.takeFailure()
+        reports.forgetFailures()
         _ = reports.takeTracked()
     }
 
@@ -202,12 +133,10 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Waits until every queued record is delivered; throws if any record failed since the last
     /// flush or the wait timed out, so the caller never commits input whose output was lost.
     public func flush(timeoutMs: Int32) throws {
-        let err = rd_kafka_flush(client.handle, timeoutMs)
-        if let failure = reports.takeFailure() {
-            throw KafkaError(code: failure.code, context: "\(failure.count) record(s) were not delivered")
-        }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaError(code: err, context: "producer flush did not complete within \(timeoutMs) ms (\(rd_kafka_outq_len(client.handle)) records pending)")
+        let flushed = client.flush(timeoutMs: timeoutMs)
+        if let failure = reports.takeFailure("were not delivered") { throw failure }
+        if let pending = flushed {
+            throw KafkaError(timedOut: "producer flush did not complete within \(timeoutMs) ms (\(pending) records pending)")
         }
     }
 
@@ -234,67 +163,7 @@ public final class KafkaProducer: @unchecked Sendable {
         try client.partitionCount(topic: topic, timeoutMs: timeoutMs)
     }
 
-    deinit {
-        rd_kafka_flush(client.handle, 5_000)
-    }
-}
-
-/// Counts delivery outcomes reported by librdkafka's callback thread.
-final class DeliveryReports: @unchecked Sendable {
-    private let lock = Mutex()
-    private var failures = 0
-    private var firstFailure = RD_KAFKA_RESP_ERR_NO_ERROR
-    private var delivered_ = 0
-    private var tracked: [Tracked: Int64] = [:]
-    private var lastClientError_: String?
-
-    func clientError(_ text: String) { lock.withLock { lastClientError_ = text } }
-    var lastClientError: String? { lock.withLock { lastClientError_ } }
-
-    /// A partition of a topic handle. Handles live as long as their client, so the callback
-    /// keys by handle and names the topic only when the offsets are taken.
-    struct Tracked: Hashable, @unchecked Sendable {
-        let topic: OpaquePointer
-        let partition: Int32
-    }
-
-    func delivered(_ tp: Tracked, offset: Int64) {
-        lock.withLock { tracked[tp] = max(tracked[tp] ?? 0, offset + 1) }
-    }
-
-    func takeTracked() -> [KafkaTopicPartition: Int64] {
-        let taken = lock.withLock {
-            defer { tracked.removeAll(keepingCapacity: true) }
-            return tracked
-        }
-        var result: [KafkaTopicPartition: Int64] = [:]
-        for (tp, next) in taken {
-            let key = KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(tp.topic)), partition: tp.partition)
-            result[key] = max(result[key] ?? 0, next)
-        }
-        return result
-    }
-
-    func record(_ err: rd_kafka_resp_err_t) {
-        lock.withLock {
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                delivered_ += 1
-            } else {
-                if failures == 0 { firstFailure = err }
-                failures += 1
-            }
-        }
-    }
-
-    var delivered: Int { lock.withLock { delivered_ } }
-
-    func takeFailure() -> (code: rd_kafka_resp_err_t, count: Int)? {
-        lock.withLock {
-            guard failures > 0 else { return nil }
-            defer { failures = 0 }
-            return (firstFailure, failures)
-        }
-    }
+    deinit { _ = client.flush(timeoutMs: 5_000) }
 }
 
 func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {

@@ -1,7 +1,7 @@
 // A cycle's user states, serialized once for both the changelog and the store.
 import UserRepModel
 
-/// User states serialized back to back; the changelog records and the RocksDB batch of a cycle
+/// User states serialized back to back; the changelog records and the RocksDB write of a cycle
 /// are written from the same bytes.
 public struct EncodedStates: Sendable {
     private var bytes: [UInt8] = []

@@ -3,20 +3,20 @@ import Foundation
 import UserRepModel
 
 /// Per-user state plus the input offsets and changelog checkpoint it reflects. `commit` writes them
-/// in one atomic RocksDB batch, so after any crash the store holds a consistent (state, offsets,
+/// in one atomic RocksDB write, so after any crash the store holds a consistent (state, offsets,
 /// checkpoint) triple. Those writes skip RocksDB's write-ahead log, as Kafka Streams does: the
 /// changelog is the durable copy, a crash loses only writes since the last memtable flush, and
 /// RocksDB recovers to a consistent earlier point from which the worker replays the changelog.
 public final class StateStore: @unchecked Sendable {
     // Used from the worker thread only; RocksDB itself is thread safe.
     private let db: RocksDB
-    private let batch: RocksDBWriteBatch
+    private let writes: RocksDBAtomicWrite
     /// Write-through cache of decoded states: RocksDB stays the durable copy, and every commit
     /// updates both, so a cached state is never newer or older than the stored one.
     private var cache: [UserKey: UserState] = [:]
     /// Bytes of user state written so far (for the benchmark's state-size figure).
     public private(set) var stateBytesWritten = 0
-    /// States `load` looked up in RocksDB because the cache did not hold them (including users
+    /// States `read` and `checkOut` looked up in RocksDB because the cache did not hold them (including users
     /// seen for the first time, whom RocksDB does not hold either).
     public private(set) var cacheMisses = 0
     /// Most user states kept decoded in memory.
@@ -35,7 +35,7 @@ public final class StateStore: @unchecked Sendable {
         self.cacheCapacity = cacheCapacity
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         db = try RocksDB(path: directory)
-        batch = try RocksDBWriteBatch()
+        writes = try RocksDBAtomicWrite()
         self.width = width
         self.embeddingBatchID = embeddingBatchID
         let storedBatch = try db.get(Self.metaBatchKey).map { String(decoding: $0, as: UTF8.self) }
@@ -47,21 +47,22 @@ public final class StateStore: @unchecked Sendable {
             throw StateCorruption(message: "state in \(directory) holds \(storedWidth)-float embeddings but the model uses \(width)")
         }
         if storedBatch == nil {
-            batch.clear()
-            batch.put(Self.metaBatchKey, Array(embeddingBatchID.utf8))
-            batch.put(Self.metaWidthKey, Array(String(width).utf8))
-            try db.write(batch, durability: .synced)
+            writes.clear()
+            writes.put(Self.metaBatchKey, Array(embeddingBatchID.utf8))
+            writes.put(Self.metaWidthKey, Array(String(width).utf8))
+            try db.write(writes, durability: .synced)
         }
     }
 
-    /// Loads the states of `keys`, nil where a user has none yet.
-    public func load(_ keys: [UserKey]) throws -> [UserState?] { try load(keys, takingFromCache: false) }
+    /// Copies of the states of `keys` for reading, nil where a user has none yet; the cache keeps
+    /// its own.
+    public func read(_ keys: [UserKey]) throws -> [UserState?] { try load(keys, takingFromCache: false) }
 
-    /// Loads the states of `keys` for a cycle that changes them and commits them back: cached
-    /// states leave the cache, so the caller holds the only copy and changes it in place. Until
-    /// that commit, those users are read from RocksDB, which still holds their stored state
+    /// The states of `keys` for a cycle that changes them and commits them back: cached states
+    /// leave the cache, so the caller holds the only copy and changes it in place (no copy).
+    /// Until that commit, those users are read from RocksDB, which still holds their stored state
     /// (so a cycle that never commits loses nothing).
-    public func take(_ keys: [UserKey]) throws -> [UserState?] { try load(keys, takingFromCache: true) }
+    public func checkOut(_ keys: [UserKey]) throws -> [UserState?] { try load(keys, takingFromCache: true) }
 
     private func load(_ keys: [UserKey], takingFromCache: Bool) throws -> [UserState?] {
         var result = [UserState?](repeating: nil, count: keys.count)
@@ -87,23 +88,23 @@ public final class StateStore: @unchecked Sendable {
 
     /// Writes the `states` of `users` (serialized in `encoded`, same order), the input `offsets`
     /// and the changelog `checkpoints` (per partition: the changelog offset after this state's
-    /// newest record) in one atomic batch.
+    /// newest record) in one atomic write.
     public func commit(users: [UserKey], states: [UserState], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]) throws {
         precondition(encoded.count == users.count && states.count == users.count, "one state and one encoded state per user")
-        batch.clear()
+        writes.clear()
         // In key order: the memtable's skip list then inserts each key next to the previous one
         // instead of searching from its top level.
         let keys = users.map(\.storeKey)
         let order = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
         for i in order {
-            encoded.withState(i) { value in keys[i].withUnsafeBytes { batch.put($0, value) } }
+            encoded.withState(i) { value in keys[i].withUnsafeBytes { writes.put($0, value) } }
         }
         stateBytesWritten += encoded.byteCount
         for o in offsets {
             putInt64(o.next, key: Self.offsetKey(topic: o.topic, partition: o.partition))
         }
         for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
-        try db.write(batch, durability: .unlogged)
+        try db.write(writes, durability: .unlogged)
         if cache.count + users.count > cacheCapacity {
             // Crude but O(1) per entry: drop an arbitrary half; hot users come back on next use.
             let drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
@@ -124,11 +125,11 @@ public final class StateStore: @unchecked Sendable {
     /// checkpoint to `checkpoint`, atomically, before the partition is rebuilt from the changelog.
     public func resetPartition(_ partition: Int32, topics: [String], checkpoint: Int64) throws {
         evictCache(partitions: [partition])
-        batch.clear()
-        batch.deleteRange(from: UserKey.partitionPrefix(partition), to: UserKey.partitionPrefix(partition + 1))
-        for topic in topics { batch.delete(Self.offsetKey(topic: topic, partition: partition)) }
+        writes.clear()
+        writes.deleteRange(from: UserKey.partitionPrefix(partition), to: UserKey.partitionPrefix(partition + 1))
+        for topic in topics { writes.delete(Self.offsetKey(topic: topic, partition: partition)) }
         putInt64(checkpoint, key: Self.checkpointKey(partition))
-        try db.write(batch, durability: .unlogged)
+        try db.write(writes, durability: .unlogged)
     }
 
     /// Applies changelog records of `partition` (user id, serialized state or nil to delete),
@@ -141,16 +142,16 @@ public final class StateStore: @unchecked Sendable {
         evictCache(partitions: [partition])
         let keys = records.map { UserKey(partition: partition, userID: $0.userID).storeKey }
         let stored = try db.multiGet(keys)
-        // The newest state kept per user so far: stored, or an earlier record of this batch.
+        // The newest state kept per user so far: stored, or an earlier record of these records.
         var held: [[UInt8]: UserState?] = [:]
         var stale = 0
-        batch.clear()
+        writes.clear()
         for (i, (userID, state)) in records.enumerated() {
             if held[userID] == nil {
                 held[userID] = try stored[i].map { b in try b.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) } }
             }
             guard let state else {
-                batch.delete(keys[i])
+                writes.delete(keys[i])
                 held[userID] = .some(nil)
                 continue
             }
@@ -165,15 +166,15 @@ public final class StateStore: @unchecked Sendable {
                 continue
             }
             held[userID] = incoming
-            batch.put(keys[i], state)
+            writes.put(keys[i], state)
         }
         putInt64(checkpoint, key: Self.checkpointKey(partition))
-        try db.write(batch, durability: .unlogged)
+        try db.write(writes, durability: .unlogged)
         return stale
     }
 
     private func putInt64(_ value: Int64, key: [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { v in key.withUnsafeBytes { k in batch.put(k, v) } }
+        withUnsafeBytes(of: value.littleEndian) { v in key.withUnsafeBytes { k in writes.put(k, v) } }
     }
 
     /// The stored next offset of every partition of `topic` that has one.

@@ -125,7 +125,7 @@ struct BenchCommand: ParsableCommand {
         let traffic = KafkaAloneBench.Traffic(
             events: m.recordsRead, recordsPerEvent: Double(m.usersEncoded) / Double(max(1, m.recordsRead)),
             outputBytes: sample.count, stateBytes: m.stateBytesWritten / max(1, m.usersEncoded))
-        let r = try KafkaAloneBench(env: env, maxBatchRecords: cycle.maxBatch).run(traffic)
+        let r = try KafkaAloneBench(env: env, maxPollRecords: cycle.maxPollRecords).run(traffic)
         print(String(format: "kafka alone (the backlog's reads, and %d output + %d changelog records of %d and %d bytes): %.0f events/s; cpu %.1f s = %.1f µs per event (worker run: %.1f µs)",
                      r.recordsWritten, r.recordsWritten, traffic.outputBytes, traffic.stateBytes, Double(traffic.events) / max(r.seconds, 1e-9),
                      r.cpuSeconds, r.cpuSeconds / Double(traffic.events) * 1e6, workerCPUSeconds / Double(traffic.events) * 1e6))

@@ -27,9 +27,9 @@ struct KafkaAloneBench {
     }
 
     let env: EmbeddedEnvironment
-    let maxBatchRecords: Int
+    let maxPollRecords: Int
 
-    /// Reads the backlog as a new group and, per poll batch, writes the output and changelog
+    /// Reads the backlog as a new group and, per poll, writes the output and changelog
     /// records the worker wrote for it (same counts and sizes, incompressible values, the
     /// worker's codecs), waiting for their delivery before the next poll as the worker does.
     func run(_ traffic: Traffic) throws -> Result {
@@ -46,19 +46,19 @@ struct KafkaAloneBench {
 
         let consumer = try KafkaConsumer(configuration: env.kafka.overriding(["group.id": "bench-kafka-alone"]))
         try consumer.subscribe([env.topics.listens])
-        let batch = KafkaMessageBatch(topics: [env.topics.listens])
+        let polled = KafkaPolledRecords(topics: [env.topics.listens])
         var read = 0, written = 0, owed = 0.0
         var started: Date?
         let cpuBefore = BenchCommand.processCPUSeconds()
         let deadline = Date().addingTimeInterval(600)
         while read < traffic.events {
             guard Date() < deadline else { throw KafkaError("kafka-alone run read \(read) of \(traffic.events) listens in 10 minutes") }
-            let n = try consumer.poll(into: batch, maxMessages: maxBatchRecords, timeoutMs: 100)
+            let n = try consumer.poll(into: polled, maxMessages: maxPollRecords, timeoutMs: 100)
             guard n > 0 else { continue }
             if started == nil { started = Date() }
             var offsets: [KafkaTopicPartition: Int64] = [:]
             for i in 0..<n {
-                let m = batch[i]
+                let m = polled[i]
                 offsets[KafkaTopicPartition(topic: env.topics.listens, partition: m.partition)] = m.offset + 1
                 owed += traffic.recordsPerEvent
                 guard owed >= 1 else { continue }

@@ -24,7 +24,7 @@ import UserRepState
         // ListOffsets (2), used by the restore's and the consumer's offset lookups: NOT_LEADER (6) twice.
         w.env.cluster.pushRequestErrors(apiKey: 2, errors: [6, 6])
         var faulty = try w.env.workerConfiguration(stateName: "faulty", groupID: "faulty")
-        faulty.maxBatchRecords = 200
+        faulty.maxPollRecords = 200
         let cycles = Mutex(0)
         let cluster = w.env.cluster
         let moved = [w.env.topics.listens, w.env.topics.output, faulty.changelogTopic]

@@ -60,7 +60,7 @@ import UserRepTesting
             #expect(record.trigger == .onboarding)
             let finite = record.vector.allSatisfy { $0.isFinite }
             #expect(finite)
-            let d = maxRelativeDifference(record.vector, naive.vector(for: [], onboarding: onboarding[user] ?? []))
+            let d = try maxRelativeDifference(record.vector, naive.vector(for: [], onboarding: onboarding[user] ?? []))
             #expect(d <= 1e-4, "\(user): cold-start vector differs from the naive recomputation by \(d)")
         }
         #expect(phase1["twinA"]?.vector != phase1["twinB"]?.vector, "different picks give different cold-start vectors")
@@ -74,19 +74,19 @@ import UserRepTesting
             }
         }
         try producer.flush(timeoutMs: 10_000)
-        config.maxBatchRecords = 4
+        config.maxPollRecords = 4
         let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(m2.listensApplied == 15)
         let phase2 = try latestVectors(w.env.kafka, w.env.topics.output).latest
         let new1 = try #require(phase2["new1"])
         #expect(new1.trigger == .listen && new1.updateSequence == 6)
         #expect(new1.vector != phase1["new1"]?.vector, "listens change the vector")
-        #expect(maxRelativeDifference(new1.vector, naive.vector(for: listens["new1"] ?? [], onboarding: onboarding["new1"] ?? [])) <= 1e-4)
+        #expect(try maxRelativeDifference(new1.vector, naive.vector(for: listens["new1"] ?? [], onboarding: onboarding["new1"] ?? [])) <= 1e-4)
         let a = try #require(phase2["twinA"]), bTwin = try #require(phase2["twinB"])
         // Equal to float rounding: the twins may be encoded in cycles of different sizes, and BLAS
         // sums a row in another order in another block size.
         #expect(maxRelativeDifference(a.vector, bTwin.vector.map(Double.init)) <= 1e-5, "after the onboarding period, identical listening gives identical vectors")
-        #expect(maxRelativeDifference(a.vector, naive.vector(for: listens["twinA"] ?? [], onboarding: onboarding["twinA"] ?? [])) <= 1e-4)
+        #expect(try maxRelativeDifference(a.vector, naive.vector(for: listens["twinA"] ?? [], onboarding: onboarding["twinA"] ?? [])) <= 1e-4)
     }
 
     @Test func layoutsInconsistentWithDimensionsOrVocabulariesAreRefusedAtLoad() throws {

@@ -1,6 +1,7 @@
 // The CLI surface: every command's --help shows an example, and bad options fail with a clear message.
 import Foundation
 import Testing
+import UserRepTesting
 
 @Suite struct CommandLineTests {
     /// Runs the `userrep` binary; returns its exit status and combined output.
@@ -18,16 +19,27 @@ import Testing
     }
 
     @Test(arguments: [["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "inspect"],
-                      ["tracks", "import"], ["tracks", "generate"], ["topics", "create"]])
+                      ["tracks", "import"], ["tracks", "generate"], ["events", "import"], ["topics", "create"]])
     func everyCommandsHelpHasAnExample(_ command: [String]) throws {
         let (status, output) = try run(command + ["--help"])
         #expect(status == 0)
         #expect(output.contains("Example"), "\(command.joined(separator: " ")) --help:\n\(output)")
     }
 
+    @Test func eventsImportNamesTheFirstBadLineAndPublishesNothing() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("events-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let lines = [#"{"user_id":"u1","track_id":"t1","timestamp_ms":1700000000000}"#, "", #"{"user_id":"u2","timestamp_ms":1700000000000}"#]
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        // An unreachable broker: the command must stop at the bad line before it connects.
+        let (status, output) = try run(["events", "import", "--file", file.path, "--bootstrap-servers", "127.0.0.1:1"])
+        #expect(status != 0)
+        #expect(output.contains("\(file.path):3: not a valid listens event") && output.contains("track_id is required"), "\(output)")
+    }
+
     @Test(arguments: [
         (["run", "--model", "m.json", "--threads", "0"], "--threads must be at least 1"),
-        (["backfill", "--model", "m.json", "--replay-topic", "t", "--max-batch", "0"], "--max-batch must be at least 1"),
+        (["backfill", "--model", "m.json", "--replay-topic", "t", "--max-poll-records", "0"], "--max-poll-records must be at least 1"),
         (["bench", "--threads=-2"], "--threads must be at least 1"),
     ])
     func badCycleOptionsAreRefusedClearly(_ arguments: [String], _ message: String) throws {

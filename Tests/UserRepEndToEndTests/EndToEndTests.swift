@@ -13,7 +13,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         try w.produceListens(4_000)
         var config = try w.env.workerConfiguration()
-        config.maxBatchRecords = 700
+        config.maxPollRecords = 700
         let metrics = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(metrics.cycles > 3, "the run spanned several cycles")
         try expectLatestVectorsMatchNaive(w, metrics)
@@ -49,7 +49,7 @@ import UserRepState
             #expect(record.updateSequence == UInt64(events.count))
             #expect(record.eventTimeMs == events.map(\.timestampMs).max())
             #expect(record.batchID == w.env.model.batchID && record.embeddingBatchID == w.generator.settings.embeddingBatchID)
-            let expected = naive.vector(for: events)
+            let expected = try naive.vector(for: events)
             #expect(record.vector.count == 120)
             for (got, want) in zip(record.vector, expected) {
                 worst = max(worst, abs(Double(got) - want) / max(1, abs(want)))
@@ -64,11 +64,11 @@ import UserRepState
         defer { w.env.cleanUp() }
         try w.produceListens(3_000)
         var reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
-        reference.maxBatchRecords = 400
+        reference.maxPollRecords = 400
         try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
 
         var interrupted = try w.env.workerConfiguration(stateName: "interrupted", groupID: "interrupted")
-        interrupted.maxBatchRecords = 400
+        interrupted.maxPollRecords = 400
         for stopAfter in [700, 1_500] {
             let m = try StreamWorker(configuration: interrupted, model: w.env.model).run(until: .afterRecords(stopAfter - (stopAfter == 700 ? 0 : 700)))
             #expect(m.recordsRead < 3_000, "stopped midway")
@@ -93,7 +93,7 @@ import UserRepState
         let stateDir = w.env.directory.appendingPathComponent("killed").path
         try w.env.ensureChangelog(groupID: "killed")
         // Kill it once its state holds some but not all listens.
-        try killOnceThenFinish(binary, workerArguments(w.env, group: "killed", state: "killed", maxBatch: 150), env: w.env, afterOutputs: 300)
+        try killOnceThenFinish(binary, workerArguments(w.env, group: "killed", state: "killed", maxPollRecords: 150), env: w.env, afterOutputs: 300)
 
         let a = try dumpState(reference.stateDirectory, model: w.env.model)
         let b = try dumpState(stateDir, model: w.env.model)
@@ -107,7 +107,7 @@ import UserRepState
         try w.env.cluster.createTopic("replay", partitions: 3)
         try w.produceListens(2_500, topic: "replay")
         var config = try w.env.workerConfiguration(stateName: "backfill")
-        config.maxBatchRecords = 300
+        config.maxPollRecords = 300
         var lines: [String] = []
         let worker = try StreamWorker(configuration: config, model: w.env.model, mode: .backfill(topic: "replay"))
         worker.progress = { lines.append($0) }
@@ -123,21 +123,9 @@ import UserRepState
         let naive = try NaiveModel(manifestURL: w.env.manifestURL, tracks: w.generator.trackRecords())
         let byUser = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }
         for record in all {
-            let expected = naive.vector(for: byUser[record.userID] ?? [])
+            let expected = try naive.vector(for: byUser[record.userID] ?? [])
             let worst = zip(record.vector, expected).map { abs(Double($0) - $1) / max(1, abs($1)) }.max() ?? 0
             #expect(worst <= 1e-4)
         }
     }
-}
-
-/// The `userrep` executable built beside the test bundle.
-func userrepBinary() throws -> URL {
-    let candidates = [
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("userrep"),
-        URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/userrep"),
-    ]
-    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-        throw KafkaError("userrep binary not found (looked at \(candidates.map(\.path))); run `swift build` first")
-    }
-    return found
 }

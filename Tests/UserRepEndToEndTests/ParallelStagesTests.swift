@@ -64,7 +64,7 @@ import UserRepState
         var worst = 0.0
         // Every 7th user (the naive model is slow in debug builds), and the very last one.
         for i in Array(stride(from: 0, to: users.count, by: 7)) + [users.count - 1] {
-            let expected = naive.vector(for: byUser[users[i].userID] ?? [])
+            let expected = try naive.vector(for: byUser[users[i].userID] ?? [])
             for (k, want) in expected.enumerated() {
                 worst = max(worst, abs(Double(vectors[i * model.outputSize + k]) - want) / max(1, abs(want)))
             }

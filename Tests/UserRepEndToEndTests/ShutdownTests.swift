@@ -56,7 +56,7 @@ import UserRepTesting
         var w = try Workload(users: 200, tracks: 40, partitions: 2, seed: 101)
         defer { w.env.cleanUp() }
         try w.produceListens(20_000)
-        let args = workerArguments(w.env, group: "userrep", state: "state", maxBatch: 50) + ["--shutdown-timeout", "4"]
+        let args = workerArguments(w.env, group: "userrep", state: "state", maxPollRecords: 50) + ["--shutdown-timeout", "4"]
             + (transactional ? ["--transactional-id", "shutdown-test"] : [])
         let process = try Process.run(binary, arguments: args)
         // Down once some cycles have published (the embedded cluster keeps no transactional

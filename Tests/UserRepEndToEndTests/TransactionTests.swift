@@ -41,7 +41,7 @@ import UserRepState
         let reference = try runReference(w.env)
         var config = try w.env.workerConfiguration(stateName: "aborting", groupID: "aborting")
         config.transactionalID = "aborting-0"
-        config.maxBatchRecords = 300
+        config.maxPollRecords = 300
         // The first TxnOffsetCommit (28) is refused with ILLEGAL_GENERATION (22), as for a member
         // the group has moved on from: that cycle's transaction must be aborted and redone.
         w.env.cluster.pushRequestErrors(apiKey: 28, errors: [22])

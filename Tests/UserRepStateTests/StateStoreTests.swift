@@ -37,12 +37,12 @@ import UserRepState
         let a = UserKey(partition: 3, userID: Array("alice".utf8)), b = UserKey(partition: 1, userID: Array("bob".utf8))
         do {
             let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
-            #expect(try store.load([a, b]) == [nil, nil])
+            #expect(try store.read([a, b]) == [nil, nil])
             try store.commit(users: [(a, sampleState(width: 4, listens: 10, seed: 2)), (b, sampleState(width: 4, listens: 3, seed: 3))],
                              offsets: [SourceOffset(topic: "listens", partition: 3, next: 42), SourceOffset(topic: "listens", partition: 1, next: 7)])
         }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
-        #expect(try store.load([a, b]) == [sampleState(width: 4, listens: 10, seed: 2), sampleState(width: 4, listens: 3, seed: 3)])
+        #expect(try store.read([a, b]) == [sampleState(width: 4, listens: 10, seed: 2), sampleState(width: 4, listens: 3, seed: 3)])
         #expect(try store.offsets(topic: "listens") == [3: 42, 1: 7])
         #expect(try store.offsets(topic: "other").isEmpty)
         var seen: [UserKey] = []
@@ -80,11 +80,11 @@ import UserRepState
         #expect(stale == 0)
         #expect(try store.applyChangelog(partition: 2, records: [(alice, UserStateCodec.encode(state(listens: 4, offset: 15)))], checkpoint: 4) == 1)
         let a = UserKey(partition: 2, userID: alice), b = UserKey(partition: 2, userID: bob)
-        #expect(try store.load([a, b]) == [state(listens: 5, offset: 20), state(listens: 2, offset: 12)])
+        #expect(try store.read([a, b]) == [state(listens: 5, offset: 20), state(listens: 2, offset: 12)])
         #expect(try store.changelogCheckpoint(partition: 2) == 4)
         // A tombstone deletes; a corrupt record is refused with the user named.
         try store.applyChangelog(partition: 2, records: [(bob, nil)], checkpoint: 5)
-        #expect(try store.load([b]) == [nil])
+        #expect(try store.read([b]) == [nil])
         #expect { try store.applyChangelog(partition: 2, records: [(bob, [3, 1, 2])], checkpoint: 6) } throws: {
             ($0 as? StateCorruption)?.message.contains("user 'bob' in partition 2") == true
         }
@@ -92,7 +92,7 @@ import UserRepState
         let c = UserKey(partition: 3, userID: alice)
         try store.commit(users: [(c, state(listens: 1, offset: 1))], offsets: [SourceOffset(topic: "listens", partition: 3, next: 2)])
         try store.resetPartition(2, topics: ["listens"], checkpoint: 0)
-        #expect(try store.load([a, c]) == [nil, state(listens: 1, offset: 1)])
+        #expect(try store.read([a, c]) == [nil, state(listens: 1, offset: 1)])
         #expect(try store.changelogCheckpoint(partition: 2) == 0)
         #expect(try store.offsets(topic: "listens") == [3: 2])
     }
@@ -102,15 +102,15 @@ import UserRepState
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4, cacheCapacity: 3)
         let keys = (0..<5).map { UserKey(partition: 0, userID: Array("u\($0)".utf8)) }
-        #expect(try store.load(keys) == [nil, nil, nil, nil, nil])
+        #expect(try store.read(keys) == [nil, nil, nil, nil, nil])
         #expect(store.cacheMisses == 5, "new users are looked up in RocksDB")
         try store.commit(users: [(keys[0], sampleState(width: 4, listens: 1, seed: 1))], offsets: [])
-        _ = try store.load([keys[0]])
+        _ = try store.read([keys[0]])
         #expect(store.cacheMisses == 5, "a committed state comes from the cache")
         // Past capacity some states leave the cache, but every load still sees the committed state.
         let states = (0..<5).map { sampleState(width: 4, listens: 2, seed: UInt64(10 + $0)) }
         for (key, state) in zip(keys, states) { try store.commit(users: [(key, state)], offsets: []) }
-        #expect(try store.load(keys) == states.map { Optional($0) })
+        #expect(try store.read(keys) == states.map { Optional($0) })
         #expect(store.cacheMisses > 5, "evicted states were read back from RocksDB")
     }
 
@@ -123,15 +123,15 @@ import UserRepState
         try store.commit(users: [(key, stored)], offsets: [])
         // A cycle takes the state, changes it, and fails before its commit.
         let misses = store.cacheMisses
-        var taken = try #require(try store.take([key]).first ?? nil)
+        var taken = try #require(try store.checkOut([key]).first ?? nil)
         #expect(taken == stored && store.cacheMisses == misses, "the committed state came from the cache")
         taken.markApplied(offset: 99, lane: .listens)
         // The next cycle reads the stored state from RocksDB, without the uncommitted change.
-        #expect(try store.take([key]) == [stored])
+        #expect(try store.checkOut([key]) == [stored])
         #expect(store.cacheMisses == misses + 1)
         // Committed again, the state is served from the cache once more.
         try store.commit(users: [(key, taken)], offsets: [])
-        #expect(try store.load([key]) == [taken] && store.cacheMisses == misses + 1)
+        #expect(try store.read([key]) == [taken] && store.cacheMisses == misses + 1)
     }
 
     @Test func appliedOffsetsRoundTripAndMarkReplays() throws {

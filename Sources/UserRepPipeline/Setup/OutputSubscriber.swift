@@ -4,7 +4,7 @@ import UserRepKafka
 /// Reads `user-representations` and decodes each record, optionally keeping one batch only.
 public final class OutputSubscriber {
     private let consumer: KafkaConsumer
-    private let batch: KafkaMessageBatch
+    private let polled: KafkaPolledRecords
     private let format: OutputFormat
     private let batchFilter: String?
     /// Records that failed to decode.
@@ -21,7 +21,7 @@ public final class OutputSubscriber {
         var all: [KafkaTopicPartition: KafkaOffset] = [:]
         for p in 0..<Int32(n) { all[KafkaTopicPartition(topic: topic, partition: p)] = fromBeginning ? .beginning : .end }
         try consumer.assign(all)
-        batch = KafkaMessageBatch(topics: [topic])
+        polled = KafkaPolledRecords(topics: [topic])
         self.format = format
         self.batchFilter = batchID
     }
@@ -31,11 +31,11 @@ public final class OutputSubscriber {
 
     /// Polls once and returns the decoded records (filtered by batch).
     public func poll(timeoutMs: Int32 = 100) throws -> [RepresentationRecord] {
-        try consumer.poll(into: batch, maxMessages: 10_000, timeoutMs: timeoutMs)
+        try consumer.poll(into: polled, maxMessages: 10_000, timeoutMs: timeoutMs)
         var out: [RepresentationRecord] = []
-        for i in 0..<batch.count {
-            recordsRead[batch[i].partition, default: 0] += 1
-            guard let value = batch[i].value else { continue }
+        for i in 0..<polled.count {
+            recordsRead[polled[i].partition, default: 0] += 1
+            guard let value = polled[i].value else { continue }
             guard let record = try? RepresentationRecord.decode(value, format: format) else { undecodable += 1; continue }
             if let batchFilter, record.batchID != batchFilter { continue }
             out.append(record)

@@ -54,7 +54,7 @@ struct ChangelogRestorer {
         let total = marks.high - start
         logger.info("restoring state from the changelog", metadata: ["partition": "\(tp)", "records": "\(total)", "from": "\(start)"])
         try consumer.assign([tp: .at(start)])
-        let batch = KafkaMessageBatch(topics: [topic])
+        let polled = KafkaPolledRecords(topics: [topic])
         let expectedBatch = Array(embeddingBatchID.utf8)
         let began = Date()
         var lastRecord = Date(), lastReport = Date()
@@ -62,10 +62,10 @@ struct ChangelogRestorer {
         // Until end-of-partition rather than until an offset: a transactional changelog ends in
         // commit markers, which take offsets but are never delivered.
         while !consumer.partitionsAtEnd.contains(tp) {
-            try consumer.poll(into: batch, maxMessages: 5_000, timeoutMs: 500)
+            try consumer.poll(into: polled, maxMessages: 5_000, timeoutMs: 500)
             var records: [(userID: [UInt8], state: [UInt8]?)] = []
-            for i in 0..<batch.count {
-                let m = batch[i]
+            for i in 0..<polled.count {
+                let m = polled[i]
                 guard m.partition == partition, m.offset >= next else { continue }
                 next = m.offset + 1
                 guard let key = m.key else { throw StateCorruption(message: "changelog record \(tp)@\(m.offset) has no key") }
@@ -79,7 +79,7 @@ struct ChangelogRestorer {
                     records.append((Array(key), nil))
                 }
             }
-            if batch.count > 0 {
+            if polled.count > 0 {
                 lastRecord = Date()
                 outcome.stale += try store.applyChangelog(partition: partition, records: records, checkpoint: next)
                 outcome.records += records.count
@@ -92,7 +92,7 @@ struct ChangelogRestorer {
                 logger.info("restoring", metadata: ["partition": "\(tp)", "progress": "\(done)/\(total) (\(100 * done / max(total, 1))%)"])
             }
         }
-        batch.reset()
+        polled.reset()
         if outcome.stale > 0 {
             logger.warning("skipped changelog records older than the state they follow (written by a worker after it lost the partition)",
                            metadata: ["partition": "\(tp)", "records": "\(outcome.stale)"])

@@ -32,7 +32,7 @@ extension StreamWorker {
         var start = 0
         while start < users.count {
             let chunk = Array(users[start..<min(users.count, start + 10_000)])
-            let loaded = try store.load(chunk)
+            let loaded = try store.read(chunk)
             let present = loaded.indices.filter { loaded[$0] != nil }
             var clock = StageClock()
             try publisher.publish(present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },

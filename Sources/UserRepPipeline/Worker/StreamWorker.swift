@@ -1,4 +1,4 @@
-// The worker loop: poll → parse → update state → encode → produce → commit, one batch per cycle.
+// The worker loop: poll → parse → update state → encode → produce → commit, one poll per cycle.
 import Foundation
 import Logging
 import UserRepKafka
@@ -59,7 +59,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     let shouldStop: @Sendable () -> Bool
     /// Input topics in lane order (`InputLane`): listens (or the replay topic), then onboarding.
     private let inputTopics: [String]
-    private let batch: KafkaMessageBatch
+    private let polled: KafkaPolledRecords
     private var pending = PendingUpdates()
     private var encodedStates = EncodedStates()
     let restorer: ChangelogRestorer
@@ -134,7 +134,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         case .backfill:
             sink = BackfillCycleSink()
         }
-        batch = KafkaMessageBatch(topics: inputTopics)
+        polled = KafkaPolledRecords(topics: inputTopics)
         restorer = ChangelogRestorer(topic: configuration.changelogTopic, embeddingBatchID: model.manifest.embeddingBatchId,
                                      inputTopics: inputTopics, logger: logger)
         // The range assignor gives listens[p] and onboarding[p] to the same member, which the
@@ -203,7 +203,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         health.contact()
         while !shouldStop() {
             var clock = StageClock()
-            let n = try consumer.poll(into: batch, maxMessages: config.maxBatchRecords, timeoutMs: config.pollTimeoutMs)
+            let n = try consumer.poll(into: polled, maxMessages: config.maxPollRecords, timeoutMs: config.pollTimeoutMs)
             if let error = rebalanceError { throw error }
             if n > 0 { clock.lap("poll", into: &metrics) }
             try tracks.poll()
@@ -229,13 +229,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     var isBackfill: Bool { if case .backfill = mode { true } else { false } }
 
-    /// One poll cycle: poll batch → parse → apply → serialize → `CycleCheckpoint.commit`.
+    /// One poll cycle: poll → parse → apply → serialize → `CycleCheckpoint.commit`.
     private func runCycle(count n: Int) throws {
         if firstRecordAt == nil { firstRecordAt = Date() }
         defer { lastCycleEnd = Date() }
         pending.reset()
         // Parse on every compute thread, then group by user in arrival order.
-        let records = batch.sharedView()
+        let records = polled.sharedView()
         let parsed = try parseRefusingMisconfiguration(records)
         var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
         tracks.rejected.removeAll()
@@ -263,7 +263,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         })
         clock.lap("parse", into: &metrics)
         // Apply the cycle's events to state, in arrival order per user.
-        var states = try store.take(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
+        var states = try store.checkOut(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
         clock.lap("load", into: &metrics)
         let outcome = StateApplier(tracks: tracks.table, listenWidth: encoder.model.layout.listenWidth)
             .apply(pending, to: &states, threads: config.computeThreads)
@@ -308,7 +308,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.cycles += 1
     }
 
-    /// Parses a poll batch; throws, before anything of it is committed, when nearly all recent
+    /// Parses the polled records; throws, before anything of it is committed, when nearly all recent
     /// listens name unknown tracks even after the track table is read to its end (the table does
     /// not fit the model: see `MisconfigurationGuard`).
     private func parseRefusingMisconfiguration(_ records: KafkaRecordsView) throws -> [ParsedRecord] {
@@ -327,7 +327,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         return parsed
     }
 
-    /// Parses a poll batch on the compute threads.
+    /// Parses the polled records on the compute threads.
     private func parse(_ records: KafkaRecordsView) -> [ParsedRecord] {
         EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table)
             .parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)

@@ -7,7 +7,7 @@ import UserRepModel
 /// GlobalKTable): fully at start-up, then whatever arrives, between poll cycles.
 final class TrackTableReader {
     private let consumer: KafkaConsumer
-    private let batch: KafkaMessageBatch
+    private let polled: KafkaPolledRecords
     private let topic: String
     private(set) var table: TrackTable
     private let logger: Logger
@@ -29,7 +29,7 @@ final class TrackTableReader {
         consumer = try KafkaConsumer(
             configuration: kafka.overriding(["group.id": "userrep-track-table", "enable.auto.commit": "false"]),
             trackPartitionEnd: true)
-        batch = KafkaMessageBatch(topics: [topic])
+        polled = KafkaPolledRecords(topics: [topic])
         self.topic = topic
         self.logger = logger
         self.deadLettered = deadLettered
@@ -70,9 +70,9 @@ final class TrackTableReader {
 
     /// Applies whatever track records are waiting (without blocking when `timeoutMs` is 0).
     func poll(timeoutMs: Int32 = 0) throws {
-        try consumer.poll(into: batch, maxMessages: 10_000, timeoutMs: timeoutMs)
-        for i in 0..<batch.count {
-            let m = batch[i]
+        try consumer.poll(into: polled, maxMessages: 10_000, timeoutMs: timeoutMs)
+        for i in 0..<polled.count {
+            let m = polled[i]
             guard let value = m.value else {
                 if let key = m.key { table.remove(trackID: Array(key)) }
                 continue

@@ -17,11 +17,11 @@ public struct WorkerConfiguration: Sendable {
     /// Value format of output records.
     public var outputFormat = OutputFormat.protobuf
     /// Most records handled in one poll cycle (one state write, one GEMM, one produce burst).
-    public var maxBatchRecords = WorkerConfiguration.defaultMaxBatchRecords
-    /// Default of `maxBatchRecords`: large, so a worker behind coalesces more events per user
+    public var maxPollRecords = WorkerConfiguration.defaultMaxPollRecords
+    /// Default of `maxPollRecords`: large, so a worker behind coalesces more events per user
     /// (on the benchmark backlog 100k gave 39k events/s where 20k gave 30k); a worker keeping up
     /// reads what has arrived, so its cycles stay small.
-    public static let defaultMaxBatchRecords = 100_000
+    public static let defaultMaxPollRecords = 100_000
     /// Threads the CPU-bound stages of a cycle run on: parsing, state updates, features + encoder
     /// and state serialization. Kafka and RocksDB calls stay on the worker's thread.
     public var computeThreads = WorkerConfiguration.defaultComputeThreads

@@ -1,7 +1,7 @@
 // Owns an open RocksDB database and its option objects.
 import CRocksDB
 
-/// An open RocksDB database. Reads and batch writes are thread safe in RocksDB; this wrapper
+/// An open RocksDB database. Reads and atomic writes are thread safe in RocksDB; this wrapper
 /// adds no locking.
 public final class RocksDB: @unchecked Sendable {
     private let db: OpaquePointer
@@ -121,14 +121,14 @@ public final class RocksDB: @unchecked Sendable {
         case unlogged
     }
 
-    /// Applies a batch atomically with the given durability.
-    public func write(_ batch: RocksDBWriteBatch, durability: Durability) throws {
+    /// Applies `writes` atomically with the given durability.
+    public func write(_ writes: RocksDBAtomicWrite, durability: Durability) throws {
         let options = switch durability {
         case .synced: syncedWrites
         case .unlogged: unloggedWrites
         }
         var err: UnsafeMutablePointer<CChar>?
-        rocksdb_write(db, options, batch.pointer, &err)
+        rocksdb_write(db, options, writes.pointer, &err)
         try RocksDBError.check(err, "RocksDB write failed")
     }
 

@@ -1,18 +1,18 @@
-// A reusable batch of consumed records, read in place without copying.
+// Consumed records viewed in place in librdkafka's memory, without copying.
 import CRdKafka
 
-/// Records from one poll cycle. Views into it are valid until the next `poll` into the same batch
-/// or `reset()`; the records are freed then.
-public final class KafkaMessageBatch {
+/// The records of one poll cycle, reused from cycle to cycle. Views into it are valid until the
+/// next `poll` into the same buffer or `reset()`; the records are freed then.
+public final class KafkaPolledRecords {
     var messages: [UnsafeMutablePointer<rd_kafka_message_t>] = []
     /// The client the records came from: rd_kafka_destroy waits for every record of its handle to
-    /// be freed, so the batch keeps that client alive until it has freed them.
+    /// be freed, so the buffer keeps that client alive until it has freed them.
     var owner: RDKafkaClient?
     /// Topic names the caller distinguishes; `KafkaMessage.topicIndex` indexes into this.
     public let topics: [String]
     private var topicHandles: [(OpaquePointer, Int)] = []
 
-    /// Creates an empty batch that classifies records by `topics`.
+    /// Creates an empty buffer that classifies records by `topics`.
     public init(topics: [String]) {
         self.topics = topics
         messages.reserveCapacity(4096)
@@ -63,9 +63,9 @@ public final class KafkaMessageBatch {
     deinit { reset() }
 }
 
-/// The records of a `KafkaMessageBatch` for threads working on disjoint parts of it: each record
+/// The records of a `KafkaPolledRecords` for threads working on disjoint parts of it: each record
 /// must be read by one thread at a time (reading headers caches them in the record). Valid until
-/// the batch's next poll or reset, like the batch's own views.
+/// the buffer's next poll or reset, like its own views.
 public struct KafkaRecordsView: @unchecked Sendable {
     private let messages: [UnsafeMutablePointer<rd_kafka_message_t>]
     private let topicIndices: [Int]
@@ -82,10 +82,10 @@ public struct KafkaRecordsView: @unchecked Sendable {
     public subscript(i: Int) -> KafkaMessage { KafkaMessage(pointer: messages[i], topicIndex: topicIndices[i]) }
 }
 
-/// A consumed record, viewed in place. Do not keep it past its batch's next poll.
+/// A consumed record, viewed in place. Do not keep it past its buffer's next poll.
 public struct KafkaMessage {
     let pointer: UnsafeMutablePointer<rd_kafka_message_t>
-    /// Index of the record's topic in the batch's `topics`, -1 if not listed.
+    /// Index of the record's topic in the buffer's `topics`, -1 if not listed.
     public let topicIndex: Int
 
     /// Partition the record was read from.
@@ -137,5 +137,14 @@ public struct KafkaMessage {
             i += 1
         }
         return result
+    }
+}
+
+/// Reads fields of a raw record outside a `KafkaMessage`.
+enum RDKafkaRecord {
+    /// The record's topic and partition, nil when it has no topic handle.
+    static func partition(of m: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaTopicPartition? {
+        guard let rkt = m.pointee.rkt else { return nil }
+        return KafkaTopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: m.pointee.partition)
     }
 }

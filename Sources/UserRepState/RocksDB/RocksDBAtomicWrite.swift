@@ -1,11 +1,11 @@
-// Owns a RocksDB write batch: puts and deletes applied atomically together.
+// Owns a RocksDB WriteBatch (RocksDB's name): puts and deletes applied atomically together.
 import CRocksDB
 
 /// A set of puts and deletes applied atomically by `RocksDB.write`.
-public final class RocksDBWriteBatch {
+public final class RocksDBAtomicWrite {
     let pointer: OpaquePointer
 
-    /// Creates an empty batch.
+    /// Creates an empty set of writes.
     public init() throws {
         guard let batch = rocksdb_writebatch_create() else { throw RocksDBError("cannot allocate a RocksDB write batch") }
         pointer = batch
@@ -42,7 +42,7 @@ public final class RocksDBWriteBatch {
     /// Number of operations queued.
     public var count: Int { Int(rocksdb_writebatch_count(pointer)) }
 
-    /// Empties the batch for reuse.
+    /// Empties it for reuse.
     public func clear() { rocksdb_writebatch_clear(pointer) }
 
     deinit { rocksdb_writebatch_destroy(pointer) }

@@ -1,0 +1,82 @@
+// Reading topics and state back for checks: whole topics, newest vectors, changelog and RocksDB states.
+import Foundation
+import UserRepKafka
+import UserRepModel
+import UserRepPipeline
+import UserRepState
+
+/// Every record on a topic, with headers, read from the beginning to the end (in offset order
+/// within each partition).
+public func readTopic(_ kafka: KafkaConfiguration, _ topic: String) throws -> [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], partition: Int32)] {
+    let consumer = try KafkaConsumer(configuration: kafka.overriding(["group.id": "test-reader-\(UUID().uuidString)"]), trackPartitionEnd: true)
+    guard let n = try consumer.partitionCount(topic: topic) else { return [] }
+    var all: [KafkaTopicPartition: KafkaOffset] = [:]
+    for p in 0..<Int32(n) { all[KafkaTopicPartition(topic: topic, partition: p)] = .beginning }
+    try consumer.assign(all)
+    let polled = KafkaPolledRecords(topics: [topic])
+    var out: [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], partition: Int32)] = []
+    repeat {
+        try consumer.poll(into: polled, maxMessages: 10_000, timeoutMs: 200)
+        for i in 0..<polled.count {
+            let m = polled[i]
+            out.append((m.key.map { Array($0) }, m.value.map { Array($0) }, m.headers, m.partition))
+        }
+    } while !consumer.partitionsAtEnd.isSuperset(of: consumer.assignment)
+    consumer.close()
+    return out
+}
+
+/// Every user state in a closed state directory.
+public func dumpState(_ directory: String, model: EncoderModel) throws -> [UserKey: UserState] {
+    let store = try StateStore(directory: directory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
+    var result: [UserKey: UserState] = [:]
+    try store.forEachUser { key, state in
+        result[key] = state
+        return true
+    }
+    return result
+}
+
+/// The last record per user (highest update sequence) of an output topic.
+public func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -> (all: [RepresentationRecord], latest: [String: RepresentationRecord]) {
+    var latest: [String: RepresentationRecord] = [:]
+    var all: [RepresentationRecord] = []
+    for r in try readTopic(kafka, topic) {
+        guard let value = r.value else { continue }
+        let record = try value.withUnsafeBytes { try RepresentationRecord.decode($0, format: .protobuf) }
+        all.append(record)
+        if (latest[record.userID]?.updateSequence ?? 0) < record.updateSequence { latest[record.userID] = record }
+    }
+    return (all, latest)
+}
+
+/// Users whose states differ between two dumps (empty when equal), without printing the states.
+public func differingUsers(_ a: [UserKey: UserState], _ b: [UserKey: UserState]) -> [String] {
+    Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.map(\.userIDString).sorted()
+}
+
+/// The newest state of every user in a changelog topic: the authority once workers have stopped.
+public func changelogStates(_ kafka: KafkaConfiguration, _ topic: String, model: EncoderModel) throws -> [UserKey: UserState] {
+    var result: [UserKey: UserState] = [:]
+    for r in try readTopic(kafka, topic) {
+        let key = UserKey(partition: r.partition, userID: r.key ?? [])
+        guard let value = r.value else { result.removeValue(forKey: key); continue }
+        result[key] = try value.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: model.layout.listenWidth) }
+    }
+    return result
+}
+
+/// Compares the final vector of every user on two output topics: the users, update sequences,
+/// and the largest relative difference of a vector element.
+public func compareFinalVectors(_ kafka: KafkaConfiguration, _ topic: String, _ referenceTopic: String) throws -> (sameUsers: Bool, sequenceMismatches: [String], worst: Double) {
+    let a = try latestVectors(kafka, topic).latest
+    let b = try latestVectors(kafka, referenceTopic).latest
+    var worst = 0.0
+    var mismatches: [String] = []
+    for (user, record) in a {
+        guard let other = b[user] else { continue }
+        if record.updateSequence != other.updateSequence { mismatches.append(user) }
+        for (x, y) in zip(record.vector, other.vector) { worst = max(worst, Double(abs(x - y)) / max(1, Double(abs(y)))) }
+    }
+    return (Set(a.keys) == Set(b.keys), mismatches.sorted(), worst)
+}
