@@ -12,10 +12,16 @@ struct GroupOffsetLedger: Sendable {
     /// Next offset per partition as the group last confirmed it.
     private(set) var group: [KafkaTopicPartition: Int64] = [:]
 
-    /// A partition starts at `start`; the group had `committed` for it (nil: nothing).
-    mutating func assigned(_ tp: KafkaTopicPartition, start: Int64, committed: Int64?) {
-        own[tp] = start
+    /// A partition was assigned: this store's next offset for it is `stored` and the group's
+    /// `committed` (nil: none). It resumes at the larger of the two (the store may be ahead of a
+    /// commit that failed or was skipped; the group ahead of a store that is new or was behind
+    /// another owner), or at the beginning when neither knows it. Returns that position.
+    @discardableResult
+    mutating func assigned(_ tp: KafkaTopicPartition, stored: Int64?, committed: Int64?) -> KafkaOffset {
+        let next = [stored, committed].compactMap { $0 }.max()
+        own[tp] = next ?? 0
         if let committed { group[tp] = committed } else { group.removeValue(forKey: tp) }
+        return next.map { .at($0) } ?? .beginning
     }
 
     /// A cycle finished (state and offsets stored): its partitions moved to `offsets`.

@@ -13,9 +13,8 @@ extension StreamWorker {
             let tp = KafkaTopicPartition(topic: topic, partition: p)
             let marks = try consumer.watermarks(tp)
             backfillTargets[tp] = marks.high
-            let start = stored[p] ?? marks.low
-            checkpoint.offsets.assigned(tp, start: start, committed: nil)
-            assignment[tp] = .at(start)
+            // A backfill has no group: it resumes from this store, or at the oldest record held.
+            assignment[tp] = checkpoint.offsets.assigned(tp, stored: stored[p] ?? marks.low, committed: nil)
         }
         try consumer.assign(assignment)
     }

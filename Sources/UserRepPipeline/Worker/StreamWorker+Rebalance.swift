@@ -47,9 +47,7 @@ extension StreamWorker {
         for topic in Set(partitions.map(\.topic)) {
             let stored = try store.offsets(topic: topic)
             for tp in partitions where tp.topic == topic {
-                let next = [stored[tp.partition], committed[tp]].compactMap { $0 }.max()
-                starts[tp] = next.map { .at($0) } ?? .beginning
-                checkpoint.offsets.assigned(tp, start: next ?? 0, committed: committed[tp])
+                starts[tp] = checkpoint.offsets.assigned(tp, stored: stored[tp.partition], committed: committed[tp])
             }
         }
         logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
