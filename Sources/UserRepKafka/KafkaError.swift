@@ -30,7 +30,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     public init(unreachable bootstrap: String, error: KafkaError, lastClientError: String?) {
         self.code = error.code
         self.name = error.name
-        self.message = "cannot reach Kafka at bootstrap.servers=\(bootstrap): \(error.message)"
+        self.message =
+            "cannot reach Kafka at bootstrap.servers=\(bootstrap): \(error.message)"
             + (lastClientError.map { "; librdkafka said: \($0)" } ?? "")
             + "; check the address and that the brokers are up"
         self.isFatal = error.isFatal
@@ -50,7 +51,9 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
 
     /// The same error, its message prefixed with what was being done.
     func prefixed(_ context: String) -> KafkaError {
-        KafkaError(code: code, name: name, message: "\(context): \(message)", isFatal: isFatal, isRetriable: isRetriable, requiresAbort: requiresAbort)
+        KafkaError(
+            code: code, name: name, message: "\(context): \(message)", isFatal: isFatal, isRetriable: isRetriable,
+            requiresAbort: requiresAbort)
     }
 
     public var description: String {

@@ -79,7 +79,9 @@ public final class KafkaProducer: @unchecked Sendable {
         topic: String, partition: Int32? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader] = [], timestampMs: Int64? = nil, trackOffset: Bool = false
     ) throws {
-        try produce(to: openTopic(topic), partition: partition, key: key, value: value, headers: headers, timestampMs: timestampMs, trackOffset: trackOffset)
+        try produce(
+            to: openTopic(topic), partition: partition, key: key, value: value, headers: headers, timestampMs: timestampMs,
+            trackOffset: trackOffset)
     }
 
     /// Queues one record to an opened topic; see `produce(topic:...)`.
@@ -101,7 +103,9 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Queues one record from byte arrays.
-    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = [], timestampMs: Int64? = nil) throws {
+    public func produce(
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = [], timestampMs: Int64? = nil
+    ) throws {
         try withOptionalBytes(key) { k in
             try withOptionalBytes(value) { v in
                 try produce(topic: topic, partition: partition, key: k, value: v, headers: headers, timestampMs: timestampMs)

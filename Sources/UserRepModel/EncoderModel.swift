@@ -92,9 +92,10 @@ public struct EncoderModel: Sendable {
                 var start = 0
                 while start < rows {
                     let n = min(Self.blockRows, rows - start)
-                    encodeBlock(rows: n, input: UnsafeMutableBufferPointer(rebasing: x[(start * inputSize)..<((start + n) * inputSize)]),
-                                output: UnsafeMutableBufferPointer(rebasing: y[(start * outputSize)..<((start + n) * outputSize)]),
-                                scratch: &scratch, timing: &timing)
+                    encodeBlock(
+                        rows: n, input: UnsafeMutableBufferPointer(rebasing: x[(start * inputSize)..<((start + n) * inputSize)]),
+                        output: UnsafeMutableBufferPointer(rebasing: y[(start * outputSize)..<((start + n) * outputSize)]),
+                        scratch: &scratch, timing: &timing)
                     start += n
                 }
             }

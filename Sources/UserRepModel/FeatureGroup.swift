@@ -19,7 +19,9 @@ public struct FeatureGroup: Codable, Sendable, Equatable {
     public var covers: [String]?
 
     /// Creates a feature group.
-    public init(name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil, covers: [String]? = nil) {
+    public init(
+        name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil, covers: [String]? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.horizon = horizon

@@ -34,11 +34,15 @@ public struct FeatureLayout: Sendable, Equatable {
         for g in manifest.features {
             guard seen.insert(g.name).inserted else { throw ModelError("feature group '\(g.name)' appears twice") }
             guard FeatureKind.known.contains(g.kind) else {
-                throw ModelError("feature group '\(g.name)' has unknown kind '\(g.kind.rawValue)' (known: \(FeatureKind.known.map(\.rawValue).joined(separator: ", ")))")
+                throw ModelError(
+                    "feature group '\(g.name)' has unknown kind '\(g.kind.rawValue)' (known: \(FeatureKind.known.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             if FeatureKind.perHorizon.contains(g.kind) {
                 guard let name = g.horizon, let horizon = Horizon.named(name) else {
-                    throw ModelError("feature group '\(g.name)' needs a horizon, one of \(Horizon.all.map(\.name).joined(separator: ", ")); got \(g.horizon ?? "none")")
+                    throw ModelError(
+                        "feature group '\(g.name)' needs a horizon, one of \(Horizon.all.map(\.name).joined(separator: ", ")); got \(g.horizon ?? "none")"
+                    )
                 }
                 if !horizons.contains(horizon) { horizons.append(horizon) }
             }
@@ -68,7 +72,9 @@ public struct FeatureLayout: Sendable, Equatable {
             default: expected = 1
             }
             guard g.size == expected else {
-                throw ModelError("feature group '\(g.name)' (\(g.kind.rawValue)) has size \(g.size) but \(Self.sizeReason(g.kind, dims: dims)) require \(expected)")
+                throw ModelError(
+                    "feature group '\(g.name)' (\(g.kind.rawValue)) has size \(g.size) but \(Self.sizeReason(g.kind, dims: dims)) require \(expected)"
+                )
             }
             if FeatureKind.imputable.contains(g.kind) {
                 guard let imputation = g.imputation else {
@@ -83,9 +89,10 @@ public struct FeatureLayout: Sendable, Equatable {
         var next = 0
         for g in sorted {
             guard g.offset == next else {
-                throw ModelError(g.offset < next
-                    ? "feature group '\(g.name)' at offset \(g.offset) overlaps the previous group ending at \(next)"
-                    : "feature layout has a gap: nothing covers inputs \(next)..<\(g.offset) before group '\(g.name)'")
+                throw ModelError(
+                    g.offset < next
+                        ? "feature group '\(g.name)' at offset \(g.offset) overlaps the previous group ending at \(next)"
+                        : "feature layout has a gap: nothing covers inputs \(next)..<\(g.offset) before group '\(g.name)'")
             }
             next += g.size
         }

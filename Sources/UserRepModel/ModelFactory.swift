@@ -8,7 +8,8 @@ public enum ModelFactory {
         batchID: String, embeddingBatchID: String, dims: ModelManifest.EmbeddingDims,
         hidden: [Int] = [512, 256], outputSize: Int = 120, seed: UInt64 = 1, context: (countries: [String], languages: [String])? = nil
     ) -> (manifest: ModelManifest, weights: SafeTensors) {
-        let features = context.map { ModelManifest.contextLayout(dims: dims, countries: $0.countries, languages: $0.languages) }
+        let features =
+            context.map { ModelManifest.contextLayout(dims: dims, countries: $0.countries, languages: $0.languages) }
             ?? ModelManifest.listeningLayout(dims: dims)
         let inputSize = features.reduce(0) { $0 + $1.size }
         let sizes = [inputSize] + hidden + [outputSize]
@@ -23,10 +24,16 @@ public enum ModelFactory {
         }
         // Play counts are log-scaled and embeddings roughly unit-scaled; a neutral standardization
         // that still exercises the normalization path.
-        tensors["normalization.mean"] = .init(shape: [inputSize], values: features.flatMap { g in
-            [Float](repeating: g.kind == .playCountLog1p ? 2 : 0, count: g.size) })
-        tensors["normalization.std"] = .init(shape: [inputSize], values: features.flatMap { g in
-            [Float](repeating: g.kind == .playCountLog1p ? 1.5 : 0.5, count: g.size) })
+        tensors["normalization.mean"] = .init(
+            shape: [inputSize],
+            values: features.flatMap { g in
+                [Float](repeating: g.kind == .playCountLog1p ? 2 : 0, count: g.size)
+            })
+        tensors["normalization.std"] = .init(
+            shape: [inputSize],
+            values: features.flatMap { g in
+                [Float](repeating: g.kind == .playCountLog1p ? 1.5 : 0.5, count: g.size)
+            })
         let manifest = ModelManifest(
             batchId: batchID, embeddingBatchId: embeddingBatchID, embeddingDims: dims,
             layers: sizes, activation: Activation.selu.rawValue, weights: "model.safetensors",

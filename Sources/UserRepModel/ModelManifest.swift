@@ -137,8 +137,11 @@ public struct ModelManifest: Codable, Sendable, Equatable {
         builder.add(.onboardingLanguages, nil, languages.count, imputation: 1 / Float(max(1, languages.count)))
         builder.add(.onboardingArtistAudio, nil, dims.audio, imputation: 0)
         builder.add(.onboardingArtistCollaborative, nil, dims.collaborative, imputation: 0)
-        let covered = builder.groups.filter { FeatureKind.imputable.contains($0.kind) && FeatureKind.perHorizon.contains($0.kind) == false }.map(\.name)
-        builder.groups.append(FeatureGroup(name: "imputed", kind: .imputedIndicators, horizon: nil, offset: builder.offset, size: covered.count, covers: covered))
+        let covered = builder.groups.filter { FeatureKind.imputable.contains($0.kind) && FeatureKind.perHorizon.contains($0.kind) == false }
+            .map(\.name)
+        builder.groups.append(
+            FeatureGroup(
+                name: "imputed", kind: .imputedIndicators, horizon: nil, offset: builder.offset, size: covered.count, covers: covered))
         return builder.groups
     }
 
@@ -167,7 +170,9 @@ struct LayoutBuilder {
 
     mutating func add(_ kind: FeatureKind, _ horizon: Horizon?, _ size: Int, imputation: Float? = nil) {
         let name = horizon.map { "\(kind.rawValue)_\($0.name)" } ?? kind.rawValue
-        groups.append(FeatureGroup(name: name, kind: kind, horizon: horizon?.name, offset: offset, size: size,
-                                   imputation: imputation.map { [Float](repeating: $0, count: size) }))
+        groups.append(
+            FeatureGroup(
+                name: name, kind: kind, horizon: horizon?.name, offset: offset, size: size,
+                imputation: imputation.map { [Float](repeating: $0, count: size) }))
     }
 }

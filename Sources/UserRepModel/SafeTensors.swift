@@ -49,9 +49,10 @@ public struct SafeTensors: Sendable {
         var tensors: [String: Tensor] = [:]
         for (name, value) in object where name != "__metadata__" {
             guard let entry = value as? [String: Any],
-                  let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int],
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                let dtype = entry["dtype"] as? String,
+                let shape = entry["shape"] as? [Int],
+                let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            else {
                 throw ModelError("\(source): tensor '\(name)' has a malformed header entry")
             }
             let elementSize: Int
@@ -73,7 +74,8 @@ public struct SafeTensors: Sendable {
                     switch dtype {
                     case "F32": values[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self).littleEndian)
                     case "F64": values[i] = Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self).littleEndian))
-                    case "BF16": values[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: at, as: UInt16.self).littleEndian) << 16)
+                    case "BF16":
+                        values[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: at, as: UInt16.self).littleEndian) << 16)
                     default: values[i] = Float(Self.halfToFloat(raw.loadUnaligned(fromByteOffset: at, as: UInt16.self).littleEndian))
                     }
                 }
@@ -91,7 +93,8 @@ public struct SafeTensors: Sendable {
         for (i, name) in names.enumerated() {
             guard let t = tensors[name] else { continue }
             let size = t.values.count * 4
-            header += "\(i == 0 ? "" : ",")\"\(name)\":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
+            header +=
+                "\(i == 0 ? "" : ",")\"\(name)\":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
             offset += size
         }
         header += "}"

@@ -34,7 +34,8 @@ public struct WindowTiles: Sendable, Equatable {
         counts: [UInt32], sums: [Float]
     ) {
         guard starts.count == levels.count, starts.count == counts.count,
-              sums.count == starts.count * width else { return nil }
+            sums.count == starts.count * width
+        else { return nil }
         self.width = width
         self.referenceTimeMs = referenceTimeMs
         self.starts = starts
@@ -163,7 +164,9 @@ public struct HorizonAggregate: Sendable, Equatable {
 
     mutating func reset(width: Int) {
         count = 0
-        if sums.count != width { sums = Array(repeating: 0, count: width) } else {
+        if sums.count != width {
+            sums = Array(repeating: 0, count: width)
+        } else {
             for k in sums.indices { sums[k] = 0 }
         }
     }

@@ -41,7 +41,10 @@ public final class StateStore: @unchecked Sendable {
         let storedBatch = try db.get(Self.metaBatchKey).map { String(decoding: $0, as: UTF8.self) }
         let storedWidth = try db.get(Self.metaWidthKey).map { String(decoding: $0, as: UTF8.self) }
         if let storedBatch, storedBatch != embeddingBatchID {
-            throw StateCorruption(message: "state in \(directory) was built from embedding batch '\(storedBatch)' but the model needs '\(embeddingBatchID)'; give the new batch its own --state-dir and --changelog-topic")
+            throw StateCorruption(
+                message:
+                    "state in \(directory) was built from embedding batch '\(storedBatch)' but the model needs '\(embeddingBatchID)'; give the new batch its own --state-dir and --changelog-topic"
+            )
         }
         if let storedWidth, storedWidth != String(width) {
             throw StateCorruption(message: "state in \(directory) holds \(storedWidth)-float embeddings but the model uses \(width)")
@@ -89,7 +92,9 @@ public final class StateStore: @unchecked Sendable {
     /// Writes the `states` of `users` (serialized in `encoded`, same order), the input `offsets`
     /// and the changelog `checkpoints` (per partition: the changelog offset after this state's
     /// newest record) in one atomic write.
-    public func commit(users: [UserKey], states: [UserState], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]) throws {
+    public func commit(
+        users: [UserKey], states: [UserState], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]
+    ) throws {
         precondition(encoded.count == users.count && states.count == users.count, "one state and one encoded state per user")
         writes.clear()
         // In key order: the memtable's skip list then inserts each key next to the previous one
@@ -159,7 +164,9 @@ public final class StateStore: @unchecked Sendable {
             do {
                 incoming = try state.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
             } catch let error as StateCorruption {
-                throw StateCorruption(message: "changelog record of user '\(String(decoding: userID, as: UTF8.self))' in partition \(partition): \(error.message)")
+                throw StateCorruption(
+                    message:
+                        "changelog record of user '\(String(decoding: userID, as: UTF8.self))' in partition \(partition): \(error.message)")
             }
             if let previous = held[userID] ?? nil, any(incoming.appliedOffsets .< previous.appliedOffsets) {
                 stale += 1

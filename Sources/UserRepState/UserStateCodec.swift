@@ -135,7 +135,8 @@ public enum UserStateCodec {
         // Sums of finite embeddings are finite: a NaN or infinity means corrupt bytes, and would
         // reach every vector computed from this state.
         guard sums.allSatisfy(\.isFinite) else { throw StateCorruption(message: "user state holds non-finite sums") }
-        guard let tiles = WindowTiles(width: width, referenceTimeMs: refTime, starts: starts, levels: levels, counts: counts, sums: sums) else {
+        guard let tiles = WindowTiles(width: width, referenceTimeMs: refTime, starts: starts, levels: levels, counts: counts, sums: sums)
+        else {
             throw StateCorruption(message: "inconsistent tile arrays")
         }
         var state = UserState(updateSequence: sequence, totalListens: listens, newestEventTimeMs: newest, tiles: tiles)

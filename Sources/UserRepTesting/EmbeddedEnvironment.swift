@@ -38,13 +38,15 @@ public final class EmbeddedEnvironment {
         // The embedded broker answers a fetch with no data only after its full wait, even if
         // records arrive meanwhile (a real broker answers as soon as they do); a short wait keeps
         // that artefact out of latency figures.
-        kafka = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
-                                    "fetch.wait.max.ms": "10",
-                                    // librdkafka 2.0.2's embedded brokers answer an old Metadata
-                                    // version, and the clients warn on every request that they
-                                    // cannot pass the production default (false) on; the worker's
-                                    // own check of its topics is what refuses missing ones.
-                                    "allow.auto.create.topics": "true"])
+        kafka = KafkaConfiguration([
+            "bootstrap.servers": cluster.bootstrapServers, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
+            "fetch.wait.max.ms": "10",
+            // librdkafka 2.0.2's embedded brokers answer an old Metadata
+            // version, and the clients warn on every request that they
+            // cannot pass the production default (false) on; the worker's
+            // own check of its topics is what refuses missing ones.
+            "allow.auto.create.topics": "true",
+        ])
         self.topics = topics
         self.partitions = partitions
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-\(UUID().uuidString)")
@@ -53,8 +55,9 @@ public final class EmbeddedEnvironment {
             manifestURL = existingModel
         } else {
             let context = contextFeatures ? (generator.settings.countries, generator.settings.languages) : nil
-            let (manifest, weights) = ModelFactory.random(batchID: "demo-batch-1", embeddingBatchID: generator.settings.embeddingBatchID,
-                                                          dims: generator.settings.dims, hidden: hidden, context: context)
+            let (manifest, weights) = ModelFactory.random(
+                batchID: "demo-batch-1", embeddingBatchID: generator.settings.embeddingBatchID,
+                dims: generator.settings.dims, hidden: hidden, context: context)
             manifestURL = try ModelFactory.write(manifest: manifest, weights: weights, to: directory.appendingPathComponent("model"))
         }
         model = try EncoderModel.load(manifestURL: manifestURL)
@@ -78,7 +81,9 @@ public final class EmbeddedEnvironment {
 
     /// A worker configuration in group `groupID` with state under the scratch directory; creates
     /// the group's changelog topic if needed.
-    public func workerConfiguration(stateName: String = "state", groupID: String = WorkerConfiguration.defaultGroupID) throws -> WorkerConfiguration {
+    public func workerConfiguration(stateName: String = "state", groupID: String = WorkerConfiguration.defaultGroupID) throws
+        -> WorkerConfiguration
+    {
         var c = WorkerConfiguration(kafka: kafka, stateDirectory: directory.appendingPathComponent(stateName).path)
         c.topics = topics
         c.groupID = groupID
@@ -101,7 +106,8 @@ public final class EmbeddedEnvironment {
     /// that subscriber with `verifyEveryOutputRead`.
     public func verifyNothingDropped(changelog: Bool = true, output: Bool = true) throws {
         let changelogs = changelog ? createdChangelogs : []
-        let names = [topics.listens, topics.onboarding, topics.tracks] + (output ? [topics.output] : []) + [topics.deadLetters] + changelogs
+        let names =
+            [topics.listens, topics.onboarding, topics.tracks] + (output ? [topics.output] : []) + [topics.deadLetters] + changelogs
         try TopicPlan.verifyNothingDropped(names, admin: admin())
     }
 
@@ -111,7 +117,9 @@ public final class EmbeddedEnvironment {
         for (p, marks) in try admin().watermarks(topic: topics.output).sorted(by: { $0.key < $1.key }) {
             let read = subscriber.recordsRead[p] ?? 0
             guard read == marks.high else {
-                throw KafkaError("output partition \(p): the subscriber read \(read) of \(marks.high) records; the embedded cluster dropped the rest before they were read (it keeps ~5 MiB per partition), so use more partitions")
+                throw KafkaError(
+                    "output partition \(p): the subscriber read \(read) of \(marks.high) records; the embedded cluster dropped the rest before they were read (it keeps ~5 MiB per partition), so use more partitions"
+                )
             }
         }
     }

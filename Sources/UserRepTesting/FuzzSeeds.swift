@@ -24,14 +24,17 @@ extension FuzzTarget {
                 var state = UserState(width: width)
                 for i in 0..<40 {
                     let e = (0..<width).map { _ in rng.nextGaussian() }
-                    e.withUnsafeBufferPointer { state.applyListen(timeMs: 1_780_000_000_000 + Int64(i) * 7_200_000, vector: $0, country: [83, 69]) }
+                    e.withUnsafeBufferPointer {
+                        state.applyListen(timeMs: 1_780_000_000_000 + Int64(i) * 7_200_000, vector: $0, country: [83, 69])
+                    }
                 }
                 state.applyOnboarding(timeMs: 1_780_000_000_000, artists: [[97]], languages: [[101, 110]], country: nil)
                 return UserStateCodec.encode(state)
             }
         case .safetensors, .manifest:
-            let (manifest, weights) = ModelFactory.random(batchID: "b", embeddingBatchID: "e", dims: .init(audio: 4, collaborative: 3),
-                                                          hidden: [8], outputSize: 5, context: (["SE", "US"], ["en"]))
+            let (manifest, weights) = ModelFactory.random(
+                batchID: "b", embeddingBatchID: "e", dims: .init(audio: 4, collaborative: 3),
+                hidden: [8], outputSize: 5, context: (["SE", "US"], ["en"]))
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-seed-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: directory) }
             let url = try ModelFactory.write(manifest: manifest, weights: weights, to: directory)

@@ -25,7 +25,9 @@ public enum ListenLoad {
                     continue
                 }
             }
-            let burst = min(count - produced, ratePerSecond == nil ? 10_000 : max(1, Int(Date().timeIntervalSince(start) * (ratePerSecond ?? 0)) - produced))
+            let burst = min(
+                count - produced,
+                ratePerSecond == nil ? 10_000 : max(1, Int(Date().timeIntervalSince(start) * (ratePerSecond ?? 0)) - produced))
             for _ in 0..<burst {
                 let event = generator.listen(index: first + produced, total: total)
                 if let onboardingTopic, signedUp.insert(event.userID).inserted {

@@ -62,7 +62,8 @@ public struct NaiveModel: Sendable {
                 var count = 0.0
                 var sums = [Double](repeating: 0, count: audio + collab)
                 var deviceCounts = [Double](repeating: 0, count: devices)
-                for e in events where TilePolicy.listenCounts(eventTimeMs: e.timestampMs, referenceTimeMs: ref, horizon: horizon, computeTimeMs: now) {
+                for e in events
+                where TilePolicy.listenCounts(eventTimeMs: e.timestampMs, referenceTimeMs: ref, horizon: horizon, computeTimeMs: now) {
                     count += 1
                     let emb = try track(e.trackID)
                     for k in sums.indices { sums[k] += Double(emb[k]) }
@@ -126,7 +127,9 @@ public struct NaiveModel: Sendable {
     }
 
     private func track(_ id: [UInt8]) throws -> [Float] {
-        guard let t = tracks[String(decoding: id, as: UTF8.self)] else { throw NaiveModelError("track \(String(decoding: id, as: UTF8.self)) is not in the catalogue") }
+        guard let t = tracks[String(decoding: id, as: UTF8.self)] else {
+            throw NaiveModelError("track \(String(decoding: id, as: UTF8.self)) is not in the catalogue")
+        }
         return t
     }
 

@@ -74,8 +74,9 @@ public struct SyntheticGenerator: Sendable {
         return (0..<settings.tracks).map { i in
             let audio = (0..<settings.dims.audio).map { _ in r.nextGaussian() * 0.5 }
             let collab = (0..<settings.dims.collaborative).map { _ in r.nextGaussian() * 0.5 }
-            return TrackRecord(trackID: Array(Self.trackID(i).utf8), artistID: Array("a\(i % settings.artists)".utf8),
-                               batchID: settings.embeddingBatchID, audio: audio, collaborative: collab)
+            return TrackRecord(
+                trackID: Array(Self.trackID(i).utf8), artistID: Array("a\(i % settings.artists)".utf8),
+                batchID: settings.embeddingBatchID, audio: audio, collaborative: collab)
         }
     }
 
@@ -88,10 +89,11 @@ public struct SyntheticGenerator: Sendable {
         var time = settings.endTimeMs - spanMs + Int64(progress * Double(spanMs))
         if rng.nextUnit() < settings.lateFraction { time -= Int64(rng.nextUnit() * 3 * Double(Horizon.dayMs)) }
         let devices = ["mobile", "desktop", "speaker", "tv"]
-        return ListenEvent(userID: Array(Self.userID(user).utf8), trackID: Array(Self.trackID(track).utf8),
-                           timestampMs: time, msPlayed: Int64(30_000 + rng.next() % 200_000),
-                           country: Array(settings.countries[user % settings.countries.count].utf8),
-                           device: Array(devices[Int(rng.next() % 4)].utf8))
+        return ListenEvent(
+            userID: Array(Self.userID(user).utf8), trackID: Array(Self.trackID(track).utf8),
+            timestampMs: time, msPlayed: Int64(30_000 + rng.next() % 200_000),
+            country: Array(settings.countries[user % settings.countries.count].utf8),
+            device: Array(devices[Int(rng.next() % 4)].utf8))
     }
 
     /// The sign-up of user `user` at `timeMs`: some pick artists and languages, the others skip.
@@ -101,8 +103,11 @@ public struct SyntheticGenerator: Sendable {
         guard rng.nextUnit() < settings.onboardingCompletion else {
             return OnboardingEvent(userID: user, timestampMs: timeMs, artistIDs: [], languages: [], country: country)
         }
-        let artists = (0..<(1 + Int(rng.next() % 5))).map { _ in Array("a\(Self.sample(trackCDF, rng.nextUnit()) % settings.artists)".utf8) }
-        let languages = (0..<(1 + Int(rng.next() % 2))).map { _ in Array(settings.languages[Int(rng.next() % UInt64(settings.languages.count))].utf8) }
+        let artists = (0..<(1 + Int(rng.next() % 5))).map { _ in Array("a\(Self.sample(trackCDF, rng.nextUnit()) % settings.artists)".utf8)
+        }
+        let languages = (0..<(1 + Int(rng.next() % 2))).map { _ in
+            Array(settings.languages[Int(rng.next() % UInt64(settings.languages.count))].utf8)
+        }
         return OnboardingEvent(userID: user, timestampMs: timeMs, artistIDs: artists, languages: languages, country: country)
     }
 

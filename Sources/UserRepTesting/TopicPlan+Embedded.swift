@@ -31,7 +31,9 @@ extension TopicPlan {
     public static func verifyNothingDropped(_ topics: [String], admin: KafkaAdmin) throws {
         for topic in topics {
             for (p, marks) in try admin.watermarks(topic: topic).sorted(by: { $0.key < $1.key }) where marks.low > 0 {
-                throw KafkaError("topic \(topic) partition \(p) dropped \(marks.low) records (low watermark \(marks.low)); the embedded cluster keeps ~5 MiB per partition, so use more partitions")
+                throw KafkaError(
+                    "topic \(topic) partition \(p) dropped \(marks.low) records (low watermark \(marks.low)); the embedded cluster keeps ~5 MiB per partition, so use more partitions"
+                )
             }
         }
     }

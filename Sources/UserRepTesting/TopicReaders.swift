@@ -7,8 +7,11 @@ import UserRepState
 
 /// Every record on a topic, with headers, read from the beginning to the end (in offset order
 /// within each partition).
-public func readTopic(_ kafka: KafkaConfiguration, _ topic: String) throws -> [(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], partition: Int32)] {
-    let consumer = try KafkaConsumer(configuration: kafka.overriding(["group.id": "test-reader-\(UUID().uuidString)"]), trackPartitionEnd: true)
+public func readTopic(_ kafka: KafkaConfiguration, _ topic: String) throws -> [(
+    key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], partition: Int32
+)] {
+    let consumer = try KafkaConsumer(
+        configuration: kafka.overriding(["group.id": "test-reader-\(UUID().uuidString)"]), trackPartitionEnd: true)
     guard let n = try consumer.partitionCount(topic: topic) else { return [] }
     var all: [KafkaTopicPartition: KafkaOffset] = [:]
     for p in 0..<Int32(n) { all[KafkaTopicPartition(topic: topic, partition: p)] = .beginning }
@@ -38,7 +41,9 @@ public func dumpState(_ directory: String, model: EncoderModel) throws -> [UserK
 }
 
 /// The last record per user (highest update sequence) of an output topic.
-public func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -> (all: [RepresentationRecord], latest: [String: RepresentationRecord]) {
+public func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -> (
+    all: [RepresentationRecord], latest: [String: RepresentationRecord]
+) {
     var latest: [String: RepresentationRecord] = [:]
     var all: [RepresentationRecord] = []
     for r in try readTopic(kafka, topic) {
@@ -68,7 +73,9 @@ public func changelogStates(_ kafka: KafkaConfiguration, _ topic: String, model:
 
 /// Compares the final vector of every user on two output topics: the users, update sequences,
 /// and the largest relative difference of a vector element.
-public func compareFinalVectors(_ kafka: KafkaConfiguration, _ topic: String, _ referenceTopic: String) throws -> (sameUsers: Bool, sequenceMismatches: [String], worst: Double) {
+public func compareFinalVectors(_ kafka: KafkaConfiguration, _ topic: String, _ referenceTopic: String) throws -> (
+    sameUsers: Bool, sequenceMismatches: [String], worst: Double
+) {
     let a = try latestVectors(kafka, topic).latest
     let b = try latestVectors(kafka, referenceTopic).latest
     var worst = 0.0

@@ -10,15 +10,15 @@ struct BackfillCommand: ParsableCommand {
         commandName: "backfill",
         abstract: "Replay historical listens into state and publish every touched user's final vector once.",
         discussion: """
-        Reads every partition of --replay-topic (event-time ordered per user) up to the end it has \
-        when the backfill starts, builds state in --state-dir, then publishes one vector per touched \
-        user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error. \
-        An interrupted backfill resumes where its state ends.
+            Reads every partition of --replay-topic (event-time ordered per user) up to the end it has \
+            when the backfill starts, builds state in --state-dir, then publishes one vector per touched \
+            user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error. \
+            An interrupted backfill resumes where its state ends.
 
-        Example:
-          userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \\
-            --model models/b43/manifest.json --state-dir /var/lib/userrep-b43
-        """
+            Example:
+              userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \\
+                --model models/b43/manifest.json --state-dir /var/lib/userrep-b43
+            """
     )
 
     @OptionGroup var kafka: KafkaOptions
@@ -42,7 +42,8 @@ struct BackfillCommand: ParsableCommand {
         safety.apply(to: &config)
         let stop = StopFlag()
         stop.trapSignals()
-        let worker = try StreamWorker(configuration: config, model: model, mode: .backfill(topic: replayTopic), logger: logger, shouldStop: { stop.isSet })
+        let worker = try StreamWorker(
+            configuration: config, model: model, mode: .backfill(topic: replayTopic), logger: logger, shouldStop: { stop.isSet })
         worker.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let metrics = try worker.run()
         if stop.isSet { throw ExitCode(130) }

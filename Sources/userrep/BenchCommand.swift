@@ -14,19 +14,19 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark the worker end to end on the embedded cluster.",
         discussion: """
-        Phase 1 (backlog): produces --events listens, then runs the worker until it has read them \
-        all, with durable state; reports events/s, encoder users/s and output records. Then, \
-        unless --no-kafka-alone, it replays only the backlog's Kafka traffic (the same reads, and \
-        as many output and changelog records of the same sizes) to show what Kafka alone costs.
+            Phase 1 (backlog): produces --events listens, then runs the worker until it has read them \
+            all, with durable state; reports events/s, encoder users/s and output records. Then, \
+            unless --no-kafka-alone, it replays only the backlog's Kafka traffic (the same reads, and \
+            as many output and changelog records of the same sizes) to show what Kafka alone costs.
 
-        Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and \
-        reports p50/p99 latency from each event's produce time to its vector's delivery. The load starts once the worker holds its partitions.
+            Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and \
+            reports p50/p99 latency from each event's produce time to its vector's delivery. The load starts once the worker holds its partitions.
 
-        Reference model 483→512→256→120, 80+80-dimensional track embeddings.
+            Reference model 483→512→256→120, 80+80-dimensional track embeddings.
 
-        Example:
-          userrep bench --events 1000000 --rate 150000 --seconds 10
-        """
+            Example:
+              userrep bench --events 1000000 --rate 150000 --seconds 10
+            """
     )
 
     @OptionGroup var log: LogOptions
@@ -37,7 +37,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tracks.") var tracks = 20_000
     @OptionGroup var cycle: CycleOptions
     @Flag(help: "Run the worker in transactional mode (each cycle one Kafka transaction).") var transactional = false
-    @Flag(inversion: .prefixedNo, help: "After the backlog, replay its Kafka reads and writes alone (no parsing, state or encoder), to show what Kafka costs on this machine.")
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "After the backlog, replay its Kafka reads and writes alone (no parsing, state or encoder), to show what Kafka costs on this machine."
+    )
     var kafkaAlone = true
 
     func run() throws {
@@ -52,7 +56,9 @@ struct BenchCommand: ParsableCommand {
         defer { env.cleanUp() }
         try encoderMicrobench(env.model)
         stateCodecMicrobench(env.model)
-        print("bench: \(partitions) partitions (output topic: \(outputPartitions)), model \(env.model.manifest.layers), \(users) users, \(tracks) tracks")
+        print(
+            "bench: \(partitions) partitions (output topic: \(outputPartitions)), model \(env.model.manifest.layers), \(users) users, \(tracks) tracks"
+        )
 
         // Phase 1: backlog.
         let producer = try KafkaProducer(configuration: env.kafka)
@@ -69,12 +75,20 @@ struct BenchCommand: ParsableCommand {
         let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
         let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
         let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
-        print(String(format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps, m.cycles))
+        print(
+            String(
+                format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps,
+                m.cycles))
         print("stages: \(m.stageSummary)")
-        print(String(format: "cpu: %.1f s (worker, its clients and the embedded cluster) = %.2f of %d cores busy",
-                     cpu, cpu / max(m.processingSeconds, 1e-9), ProcessInfo.processInfo.activeProcessorCount))
-        print(String(format: "state: %.1f MB written, %.0f bytes per user update, %d states looked up in RocksDB (not cached, or new)", Double(m.stateBytesWritten) / 1e6,
-                     Double(m.stateBytesWritten) / Double(max(1, m.usersEncoded)), m.stateCacheMisses))
+        print(
+            String(
+                format: "cpu: %.1f s (worker, its clients and the embedded cluster) = %.2f of %d cores busy",
+                cpu, cpu / max(m.processingSeconds, 1e-9), ProcessInfo.processInfo.activeProcessorCount))
+        print(
+            String(
+                format: "state: %.1f MB written, %.0f bytes per user update, %d states looked up in RocksDB (not cached, or new)",
+                Double(m.stateBytesWritten) / 1e6,
+                Double(m.stateBytesWritten) / Double(max(1, m.usersEncoded)), m.stateCacheMisses))
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
         print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
         guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }
@@ -95,7 +109,8 @@ struct BenchCommand: ParsableCommand {
                 do {
                     var gen = g
                     let p = try KafkaProducer(configuration: kafka)
-                    try ListenLoad.produce(&gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered)
+                    try ListenLoad.produce(
+                        &gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered)
                 } catch { failure.withLock { $0 = "\(error)" } }
                 producerDone.withLock { $0 = true }
             }
@@ -106,9 +121,15 @@ struct BenchCommand: ParsableCommand {
             let lm = try live.run(until: .whenCaughtUp(gate: { producerDone.withLock { $0 } }))
             if let f = failure.withLock({ $0 }) { throw ValidationError("producer failed: \(f)") }
             let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
-            print(String(format: "fixed rate: offered %.0f/s, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-                         offered, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1, lm.latencyPercentile(99) ?? -1, lm.latencyPercentile(100) ?? -1))
-            print(String(format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles, Double(lm.recordsRead) / Double(max(1, lm.cycles)), lm.stageSummary))
+            print(
+                String(
+                    format: "fixed rate: offered %.0f/s, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                    offered, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1, lm.latencyPercentile(99) ?? -1,
+                    lm.latencyPercentile(100) ?? -1))
+            print(
+                String(
+                    format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles,
+                    Double(lm.recordsRead) / Double(max(1, lm.cycles)), lm.stageSummary))
         }
         try env.verifyNothingDropped(changelog: false)
         print("nothing dropped by the embedded cluster")
@@ -119,16 +140,21 @@ struct BenchCommand: ParsableCommand {
         var sample: [UInt8] = []
         [Float](repeating: 0.5, count: env.model.outputSize).withUnsafeBufferPointer { vector in
             RepresentationWireWriter.write(
-                userID: Array("user-123456".utf8), batchID: Array(env.model.batchID.utf8), embeddingBatchID: Array(env.model.manifest.embeddingBatchId.utf8),
-                vector: vector, eventTimeMs: 1_790_000_000_000, computeTimeMs: 1_790_000_000_000, updateSequence: 3, trigger: .listen, into: &sample)
+                userID: Array("user-123456".utf8), batchID: Array(env.model.batchID.utf8),
+                embeddingBatchID: Array(env.model.manifest.embeddingBatchId.utf8),
+                vector: vector, eventTimeMs: 1_790_000_000_000, computeTimeMs: 1_790_000_000_000, updateSequence: 3, trigger: .listen,
+                into: &sample)
         }
         let traffic = KafkaAloneBench.Traffic(
             events: m.recordsRead, recordsPerEvent: Double(m.usersEncoded) / Double(max(1, m.recordsRead)),
             outputBytes: sample.count, stateBytes: m.stateBytesWritten / max(1, m.usersEncoded))
         let r = try KafkaAloneBench(env: env, maxPollRecords: cycle.maxPollRecords).run(traffic)
-        print(String(format: "kafka alone (the backlog's reads, and %d output + %d changelog records of %d and %d bytes): %.0f events/s; cpu %.1f s = %.1f µs per event (worker run: %.1f µs)",
-                     r.recordsWritten, r.recordsWritten, traffic.outputBytes, traffic.stateBytes, Double(traffic.events) / max(r.seconds, 1e-9),
-                     r.cpuSeconds, r.cpuSeconds / Double(traffic.events) * 1e6, workerCPUSeconds / Double(traffic.events) * 1e6))
+        print(
+            String(
+                format:
+                    "kafka alone (the backlog's reads, and %d output + %d changelog records of %d and %d bytes): %.0f events/s; cpu %.1f s = %.1f µs per event (worker run: %.1f µs)",
+                r.recordsWritten, r.recordsWritten, traffic.outputBytes, traffic.stateBytes, Double(traffic.events) / max(r.seconds, 1e-9),
+                r.cpuSeconds, r.cpuSeconds / Double(traffic.events) * 1e6, workerCPUSeconds / Double(traffic.events) * 1e6))
     }
 
     /// User plus system CPU time of this process so far.
@@ -158,8 +184,10 @@ struct BenchCommand: ParsableCommand {
             let start = Date()
             encoded.encode(states, threads: t)
             let elapsed = Date().timeIntervalSince(start)
-            print(String(format: "state codec alone, %d thread(s): %.0f states/s (%.0f MB/s, %d bytes each)",
-                         t, Double(states.count) / elapsed, Double(encoded.byteCount) / elapsed / 1e6, encoded.byteCount / states.count))
+            print(
+                String(
+                    format: "state codec alone, %d thread(s): %.0f states/s (%.0f MB/s, %d bytes each)",
+                    t, Double(states.count) / elapsed, Double(encoded.byteCount) / elapsed / 1e6, encoded.byteCount / states.count))
         }
     }
 
@@ -174,9 +202,14 @@ struct BenchCommand: ParsableCommand {
             _ = model.encode(rows: rows, input: &x, timing: &timing)
         }
         let elapsed = Date().timeIntervalSince(start)
-        let flops = 2.0 * Double(zip(model.manifest.layers, model.manifest.layers.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }) * Double(rows * rounds)
-        print(String(format: "encoder alone, %d-user batches: %.0f users/s (%.1f GFLOP/s in GEMM); gemm %.2fs, activation %.2fs, normalize %.2fs, other %.2fs",
-                     rows, Double(rows * rounds) / elapsed, flops / timing.gemmSeconds / 1e9, timing.gemmSeconds, timing.activationSeconds,
-                     timing.normalizeSeconds, elapsed - timing.gemmSeconds - timing.activationSeconds - timing.normalizeSeconds))
+        let flops =
+            2.0 * Double(zip(model.manifest.layers, model.manifest.layers.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 })
+            * Double(rows * rounds)
+        print(
+            String(
+                format:
+                    "encoder alone, %d-user batches: %.0f users/s (%.1f GFLOP/s in GEMM); gemm %.2fs, activation %.2fs, normalize %.2fs, other %.2fs",
+                rows, Double(rows * rounds) / elapsed, flops / timing.gemmSeconds / 1e9, timing.gemmSeconds, timing.activationSeconds,
+                timing.normalizeSeconds, elapsed - timing.gemmSeconds - timing.activationSeconds - timing.normalizeSeconds))
     }
 }

@@ -4,8 +4,9 @@ import UserRepPipeline
 
 /// `--max-poll-records` and `--threads`, checked and applied to a worker configuration.
 struct CycleOptions: ParsableArguments {
-    @Option(name: [.customLong("max-poll-records"), .customLong("max-batch", withSingleDash: false)],
-            help: "Most records per poll cycle (--max-batch is the old name).") var maxPollRecords = WorkerConfiguration.defaultMaxPollRecords
+    @Option(
+        name: [.customLong("max-poll-records"), .customLong("max-batch", withSingleDash: false)],
+        help: "Most records per poll cycle (--max-batch is the old name).") var maxPollRecords = WorkerConfiguration.defaultMaxPollRecords
     @Option(help: "Threads for parsing, state updates, features + encoder and state serialization (defaults to the core count).")
     var threads = WorkerConfiguration.defaultComputeThreads
 

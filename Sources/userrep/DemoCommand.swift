@@ -13,16 +13,16 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Run everything on this machine: embedded Kafka, synthetic listens, worker, subscriber.",
         discussion: """
-        Starts librdkafka's built-in Kafka-protocol cluster on loopback, writes a random-weight model, \
-        publishes a synthetic track catalogue, streams listens with Zipf-like skew over six months of \
-        event time (each new user signs up first; most pick artists and languages, some skip), runs \
-        the worker with a context-aware model and prints the vectors it publishes, cold-start ones \
-        (trigger onboarding) included. Runs until Ctrl-C, or until \
-        --events listens are processed.
+            Starts librdkafka's built-in Kafka-protocol cluster on loopback, writes a random-weight model, \
+            publishes a synthetic track catalogue, streams listens with Zipf-like skew over six months of \
+            event time (each new user signs up first; most pick artists and languages, some skip), runs \
+            the worker with a context-aware model and prints the vectors it publishes, cold-start ones \
+            (trigger onboarding) included. Runs until Ctrl-C, or until \
+            --events listens are processed.
 
-        Example:
-          userrep demo --events 200000 --rate 20000
-        """
+            Example:
+              userrep demo --events 200000 --rate 20000
+            """
     )
 
     @OptionGroup var log: LogOptions
@@ -39,10 +39,13 @@ struct DemoCommand: ParsableCommand {
         let generator = SyntheticGenerator(settings: settings)
         // Each JSON listen is ~140 bytes; size partitions for the whole run (or an hour at the rate).
         let expected = events ?? Int(rate * 3600)
-        let env = try EmbeddedEnvironment(partitions: max(partitions, TopicPlan.embeddedPartitions(forBytes: expected * 150)), generator: generator,
-                                          contextFeatures: true)
+        let env = try EmbeddedEnvironment(
+            partitions: max(partitions, TopicPlan.embeddedPartitions(forBytes: expected * 150)), generator: generator,
+            contextFeatures: true)
         defer { env.cleanUp() }
-        print("embedded Kafka at \(env.cluster.bootstrapServers); model \(env.model.batchID) \(env.model.manifest.layers); \(tracks) tracks, \(users) users")
+        print(
+            "embedded Kafka at \(env.cluster.bootstrapServers); model \(env.model.batchID) \(env.model.manifest.layers); \(tracks) tracks, \(users) users"
+        )
 
         let stop = StopFlag()
         stop.trapSignals()
@@ -57,8 +60,9 @@ struct DemoCommand: ParsableCommand {
             do {
                 var g = generator
                 let producer = try KafkaProducer(configuration: kafka)
-                try ListenLoad.produce(&g, producer: producer, topic: topic, count: total, total: events ?? Int(rate * 86_400 * 180),
-                                       ratePerSecond: rate, onboardingTopic: onboardingTopic, shouldStop: { stop.isSet })
+                try ListenLoad.produce(
+                    &g, producer: producer, topic: topic, count: total, total: events ?? Int(rate * 86_400 * 180),
+                    ratePerSecond: rate, onboardingTopic: onboardingTopic, shouldStop: { stop.isSet })
             } catch { failure.withLock { $0 = "producer: \(error)" } }
             producerDone.set()
         }
@@ -80,33 +84,36 @@ struct DemoCommand: ParsableCommand {
         var users = Set<String>()
         // The subscriber lives in this scope so it is gone before the cluster stops.
         do {
-        let subscriber = try OutputSubscriber(kafka: env.kafka, topic: env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
-        var printedThisSecond = 0
-        var second = Date()
-        var lastStatus = Date()
-        while true {
-            let done = workerDone.isSet
-            for record in try subscriber.poll(timeoutMs: 100) {
-                received += 1
-                users.insert(record.userID)
-                if record.trigger == .onboarding { coldStart += 1 }
-                if Date().timeIntervalSince(second) >= 1 { second = Date(); printedThisSecond = 0 }
-                if printedThisSecond < printRate || (record.trigger == .onboarding && coldStart <= 3) {
-                    print(record.summary())
-                    printedThisSecond += 1
+            let subscriber = try OutputSubscriber(
+                kafka: env.kafka, topic: env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+            var printedThisSecond = 0
+            var second = Date()
+            var lastStatus = Date()
+            while true {
+                let done = workerDone.isSet
+                for record in try subscriber.poll(timeoutMs: 100) {
+                    received += 1
+                    users.insert(record.userID)
+                    if record.trigger == .onboarding { coldStart += 1 }
+                    if Date().timeIntervalSince(second) >= 1 { second = Date(); printedThisSecond = 0 }
+                    if printedThisSecond < printRate || (record.trigger == .onboarding && coldStart <= 3) {
+                        print(record.summary())
+                        printedThisSecond += 1
+                    }
                 }
+                if Date().timeIntervalSince(lastStatus) >= 5 {
+                    lastStatus = Date()
+                    print("-- \(received) vectors received for \(users.count) users (\(coldStart) cold-start vectors from sign-ups)")
+                }
+                if done && subscriber.atEnd { break }
             }
-            if Date().timeIntervalSince(lastStatus) >= 5 {
-                lastStatus = Date()
-                print("-- \(received) vectors received for \(users.count) users (\(coldStart) cold-start vectors from sign-ups)")
-            }
-            if done && subscriber.atEnd { break }
-        }
-        if let message = failure.withLock({ $0 }) { throw ValidationError(message) }
-        // The output may age out of the cluster once read: what counts is that none was dropped unread.
-        try env.verifyEveryOutputRead(by: subscriber)
+            if let message = failure.withLock({ $0 }) { throw ValidationError(message) }
+            // The output may age out of the cluster once read: what counts is that none was dropped unread.
+            try env.verifyEveryOutputRead(by: subscriber)
         }
         try env.verifyNothingDropped(changelog: false, output: false)
-        print("demo finished: \(received) vectors for \(users.count) users (\(coldStart) cold-start); nothing dropped by the embedded cluster")
+        print(
+            "demo finished: \(received) vectors for \(users.count) users (\(coldStart) cold-start); nothing dropped by the embedded cluster"
+        )
     }
 }

@@ -22,15 +22,15 @@ struct EventsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Publish a JSON-lines file of listens (or onboarding events) to their topic.",
             discussion: """
-            Each line is one event of schemas/listens.schema.json (or onboarding.schema.json). Every
-            line is parsed first; one bad line stops the import with its line number before anything
-            is published. Records are keyed by user_id, as the worker requires, and carry the event
-            time as their timestamp. A replay topic for `userrep backfill` is filled the same way.
+                Each line is one event of schemas/listens.schema.json (or onboarding.schema.json). Every
+                line is parsed first; one bad line stops the import with its line number before anything
+                is published. Records are keyed by user_id, as the worker requires, and carry the event
+                time as their timestamp. A replay topic for `userrep backfill` is filled the same way.
 
-            Example:
-              userrep events import --file listens.jsonl --bootstrap-servers kafka:9092
-              userrep events import --file picks.jsonl --kind onboarding --bootstrap-servers kafka:9092
-            """
+                Example:
+                  userrep events import --file listens.jsonl --bootstrap-servers kafka:9092
+                  userrep events import --file picks.jsonl --kind onboarding --bootstrap-servers kafka:9092
+                """
         )
         @OptionGroup var kafka: KafkaOptions
         @Option(help: "JSON-lines file, one event per line (blank lines are skipped).") var file: String

@@ -64,7 +64,8 @@ struct KafkaAloneBench {
                 guard owed >= 1 else { continue }
                 owed -= 1
                 try stateValue.withUnsafeBytes { state in
-                    try producer.produce(to: changelogTopic, partition: m.partition, key: m.key, value: state, headers: header, trackOffset: true)
+                    try producer.produce(
+                        to: changelogTopic, partition: m.partition, key: m.key, value: state, headers: header, trackOffset: true)
                 }
                 try outputValue.withUnsafeBytes { try producer.produce(to: outputTopic, key: m.key, value: $0, headers: header) }
                 written += 1

@@ -7,7 +7,9 @@ struct KafkaOptions: ParsableArguments {
     @Option(name: .long, help: "Kafka bootstrap servers (host:port,...).")
     var bootstrapServers: String = "localhost:9092"
 
-    @Option(name: .customShort("X"), help: ArgumentHelp("librdkafka property key=value; repeatable (e.g. -X security.protocol=SASL_SSL).", valueName: "key=value"))
+    @Option(
+        name: .customShort("X"),
+        help: ArgumentHelp("librdkafka property key=value; repeatable (e.g. -X security.protocol=SASL_SSL).", valueName: "key=value"))
     var properties: [String] = []
 
     @Option(name: .long, help: "Java-style properties file of librdkafka settings; -X wins over it.")
@@ -32,7 +34,8 @@ struct TopicOptions: ParsableArguments {
     @Option(help: "Track-embeddings topic (compacted).") var tracksTopic = TopicNames().tracks
     @Option(help: "Output topic (compacted).") var outputTopic = TopicNames().output
     @Option(help: "Dead-letter topic.") var deadLetterTopic = TopicNames().deadLetters
-    @Option(help: "State changelog topic (compacted, as many partitions as the input; default <group-id>-state-changelog).") var changelogTopic: String?
+    @Option(help: "State changelog topic (compacted, as many partitions as the input; default <group-id>-state-changelog).")
+    var changelogTopic: String?
 
     var names: TopicNames {
         var t = TopicNames()

@@ -16,9 +16,9 @@ struct ModelCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a random-weight model with a valid manifest (for demos and tests; no training).",
             discussion: """
-            Example:
-              userrep model init --output models/random --batch-id b1 --embedding-batch-id emb-1
-            """
+                Example:
+                  userrep model init --output models/random --batch-id b1 --embedding-batch-id emb-1
+                """
         )
         @Option(help: "Directory to write manifest.json and model.safetensors into.") var output: String
         @Option(help: "Model batch id.") var batchId = "random-1"
@@ -48,17 +48,21 @@ struct ModelCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load and validate a model; print its batch, layers and feature layout.",
             discussion: """
-            Example:
-              userrep model inspect models/random/manifest.json
-            """
+                Example:
+                  userrep model inspect models/random/manifest.json
+                """
         )
         @Argument(help: "Manifest file.") var manifest: String
 
         func run() throws {
             let model = try EncoderModel.load(manifestURL: URL(fileURLWithPath: manifest))
             print("batch \(model.batchID), embedding batch \(model.manifest.embeddingBatchId)")
-            print("layers \(model.manifest.layers), activation \(model.manifest.activation), normalized \(model.inputMean.isEmpty ? "no" : "yes")")
-            for g in model.layout.groups { print("  [\(g.offset)..<\(g.offset + g.size)] \(g.name) (\(g.kind.rawValue)\(g.horizon.map { ", \($0)" } ?? ""))") }
+            print(
+                "layers \(model.manifest.layers), activation \(model.manifest.activation), normalized \(model.inputMean.isEmpty ? "no" : "yes")"
+            )
+            for g in model.layout.groups {
+                print("  [\(g.offset)..<\(g.offset + g.size)] \(g.name) (\(g.kind.rawValue)\(g.horizon.map { ", \($0)" } ?? ""))")
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 import Foundation
 import UserRepModel
 #if canImport(Glibc)
-import CMalloc
+    import CMalloc
 #endif
 
 /// Tunes the C allocator and OpenBLAS for a worker that runs one batch after another.
@@ -37,8 +37,8 @@ enum ProcessTuning {
     /// 2.05M to 0.43M and CPU from 27.3 to 20.9 s, 49k → 64k events/s.
     static func recycleLargeAllocations() {
         #if canImport(Glibc)
-        _ = mallopt(M_MMAP_THRESHOLD, 256 << 20)
-        _ = mallopt(M_TRIM_THRESHOLD, 256 << 20)
+            _ = mallopt(M_MMAP_THRESHOLD, 256 << 20)
+            _ = mallopt(M_TRIM_THRESHOLD, 256 << 20)
         #endif
     }
 }

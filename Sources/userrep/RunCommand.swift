@@ -10,20 +10,20 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a stream worker: listens and onboarding events in, user representations out.",
         discussion: """
-        Joins consumer group --group-id on the listens and onboarding topics (which must have the \
-        same partition count); start more workers with the same group to scale out. Every state \
-        change goes to the group's compacted changelog (<group-id>-state-changelog) before the local \
-        RocksDB and the group offsets are written, so a worker taking over a partition restores its \
-        users from the changelog, and records read twice are skipped: each event counts exactly once \
-        across crashes and rebalances. SIGINT/SIGTERM finish the cycle and leave the group cleanly \
-        within --shutdown-timeout. Exit status: 0 stopped cleanly; 75 stopped with Kafka unreachable \
-        (state flushed locally, group offsets not committed); 1 error (misconfiguration, storage \
-        or delivery failure: see the log); 130 forced by a second signal.
+            Joins consumer group --group-id on the listens and onboarding topics (which must have the \
+            same partition count); start more workers with the same group to scale out. Every state \
+            change goes to the group's compacted changelog (<group-id>-state-changelog) before the local \
+            RocksDB and the group offsets are written, so a worker taking over a partition restores its \
+            users from the changelog, and records read twice are skipped: each event counts exactly once \
+            across crashes and rebalances. SIGINT/SIGTERM finish the cycle and leave the group cleanly \
+            within --shutdown-timeout. Exit status: 0 stopped cleanly; 75 stopped with Kafka unreachable \
+            (state flushed locally, group offsets not committed); 1 error (misconfiguration, storage \
+            or delivery failure: see the log); 130 forced by a second signal.
 
-        Example:
-          userrep run --bootstrap-servers kafka:9092 --model models/b42/manifest.json \\
-            --state-dir /var/lib/userrep --group-id userrep -X security.protocol=SSL
-        """
+            Example:
+              userrep run --bootstrap-servers kafka:9092 --model models/b42/manifest.json \\
+                --state-dir /var/lib/userrep --group-id userrep -X security.protocol=SSL
+            """
     )
 
     @OptionGroup var kafka: KafkaOptions
@@ -39,7 +39,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "File kept present while the worker is ready (for exec readiness probes).") var readyFile: String?
     @Option(help: "Seconds without an answer from Kafka before the worker reports itself not ready.") var unreachableTimeout = 60
     @Option(help: "Exit after a cycle that brings the records read to at least this many.") var maxRecords: Int?
-    @Option(help: "Make each cycle one Kafka transaction with this transactional.id, unique and stable per worker (e.g. the pod name); fences zombies.") var transactionalId: String?
+    @Option(
+        help:
+            "Make each cycle one Kafka transaction with this transactional.id, unique and stable per worker (e.g. the pod name); fences zombies."
+    ) var transactionalId: String?
 
     func run() throws {
         let logger = try log.logger("userrep.run")
@@ -55,7 +58,9 @@ struct RunCommand: ParsableCommand {
         config.unreachableTimeoutMs = unreachableTimeout * 1000
         let stop = StopFlag()
         stop.trapSignals()
-        logger.info("starting worker", metadata: ["batch": "\(model.batchID)", "embedding_batch": "\(model.manifest.embeddingBatchId)", "group": "\(groupId)"])
+        logger.info(
+            "starting worker",
+            metadata: ["batch": "\(model.batchID)", "embedding_batch": "\(model.manifest.embeddingBatchId)", "group": "\(groupId)"])
         let worker = try StreamWorker(configuration: config, model: model, logger: logger, shouldStop: { stop.isSet })
         let condition: StreamWorker.StopCondition = maxRecords.map { .afterRecords($0) } ?? (stopWhenCaughtUp ? .whenCaughtUp() : .never)
         let metrics = try worker.run(until: condition)
@@ -63,7 +68,8 @@ struct RunCommand: ParsableCommand {
         // 0: state flushed and the group's offsets committed; 75: state flushed, but Kafka did
         // not answer in time (the group steps were skipped; a restart resumes from local state).
         if !worker.stopReport.groupCommitted || !worker.stopReport.groupLeft {
-            FileHandle.standardError.write(Data("stopped with Kafka unreachable: state flushed locally, group offsets not confirmed (exit 75)\n".utf8))
+            FileHandle.standardError.write(
+                Data("stopped with Kafka unreachable: state flushed locally, group offsets not confirmed (exit 75)\n".utf8))
             throw ExitCode(exitStateFlushedGroupNotCommitted)
         }
     }

@@ -6,21 +6,36 @@ import UserRepPipeline
 /// Input-size, misconfiguration, disk and shutdown limits, checked and applied to a worker configuration.
 struct SafetyOptions: ParsableArguments {
     @Option(help: "Records larger than this many bytes are dead-lettered.") var maxRecordBytes = defaults.maxRecordBytes
-    @Option(help: "Dead letters keep at most this many bytes of the original key and value (the rest is cut, with headers saying so); keep it below the dead-letter topic's max.message.bytes.")
+    @Option(
+        help:
+            "Dead letters keep at most this many bytes of the original key and value (the rest is cut, with headers saying so); keep it below the dead-letter topic's max.message.bytes."
+    )
     var maxDeadLetterBytes = defaults.maxDeadLetterBytes
-    @Option(help: "Stop (exit non-zero, commit nothing) when at least this share of recent listens name tracks missing from the track table: a track table that does not fit the model. Above 1 disables the check.")
+    @Option(
+        help:
+            "Stop (exit non-zero, commit nothing) when at least this share of recent listens name tracks missing from the track table: a track table that does not fit the model. Above 1 disables the check."
+    )
     var maxUnknownTrackRatio = defaults.maxUnknownTrackRatio
     @Option(help: "Refuse to start with less free space (MiB) on the state directory's file system.")
     var minFreeDiskMb = Int(defaults.minFreeDiskBytes >> 20)
-    @Option(help: "Seconds a stop may spend committing the group offsets and leaving the group (with Kafka unreachable it ends after this, exit code 75).")
+    @Option(
+        help:
+            "Seconds a stop may spend committing the group offsets and leaving the group (with Kafka unreachable it ends after this, exit code 75)."
+    )
     var shutdownTimeout = Int(defaults.shutdownTimeoutMs / 1000)
 
     func validate() throws {
         guard maxRecordBytes >= 1 else { throw ValidationError("--max-record-bytes must be at least 1, got \(maxRecordBytes)") }
-        guard maxDeadLetterBytes >= 0 else { throw ValidationError("--max-dead-letter-bytes must not be negative, got \(maxDeadLetterBytes)") }
-        guard maxUnknownTrackRatio > 0 else { throw ValidationError("--max-unknown-track-ratio must be above 0, got \(maxUnknownTrackRatio)") }
+        guard maxDeadLetterBytes >= 0 else {
+            throw ValidationError("--max-dead-letter-bytes must not be negative, got \(maxDeadLetterBytes)")
+        }
+        guard maxUnknownTrackRatio > 0 else {
+            throw ValidationError("--max-unknown-track-ratio must be above 0, got \(maxUnknownTrackRatio)")
+        }
         guard minFreeDiskMb >= 0 else { throw ValidationError("--min-free-disk-mb must not be negative, got \(minFreeDiskMb)") }
-        guard (1...600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be 1 to 600 seconds, got \(shutdownTimeout)") }
+        guard (1...600).contains(shutdownTimeout) else {
+            throw ValidationError("--shutdown-timeout must be 1 to 600 seconds, got \(shutdownTimeout)")
+        }
     }
 
     /// Sets the limits of `config`.

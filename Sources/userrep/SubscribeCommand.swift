@@ -9,13 +9,13 @@ struct SubscribeCommand: ParsableCommand {
         commandName: "subscribe",
         abstract: "Tail user-representations and print decoded records.",
         discussion: """
-        Reads every partition of the output topic (from now on, or --from-beginning), decodes each \
-        record and prints one line per record (or its full JSON with --json). --batch-id keeps one \
-        model batch only, as a downstream service would.
+            Reads every partition of the output topic (from now on, or --from-beginning), decodes each \
+            record and prints one line per record (or its full JSON with --json). --batch-id keeps one \
+            model batch only, as a downstream service would.
 
-        Example:
-          userrep subscribe --bootstrap-servers kafka:9092 --batch-id b42 --from-beginning --limit 10
-        """
+            Example:
+              userrep subscribe --bootstrap-servers kafka:9092 --batch-id b42 --from-beginning --limit 10
+            """
     )
 
     @OptionGroup var kafka: KafkaOptions
@@ -30,7 +30,8 @@ struct SubscribeCommand: ParsableCommand {
     func run() throws {
         let stop = StopFlag()
         stop.trapSignals()
-        let subscriber = try OutputSubscriber(kafka: try kafka.configuration(), topic: topic, format: format, batchID: batchId, fromBeginning: fromBeginning)
+        let subscriber = try OutputSubscriber(
+            kafka: try kafka.configuration(), topic: topic, format: format, batchID: batchId, fromBeginning: fromBeginning)
         var printed = 0
         while !stop.isSet {
             for record in try subscriber.poll(timeoutMs: 200) {

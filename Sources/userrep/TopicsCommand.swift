@@ -16,12 +16,12 @@ struct TopicsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create the listens, onboarding, track-embeddings, output, dead-letter and state-changelog topics.",
             discussion: """
-            Track embeddings, output and the changelog are compacted. The changelog belongs to a \
-            consumer group (<group-id>-state-changelog) and has as many partitions as the input.
+                Track embeddings, output and the changelog are compacted. The changelog belongs to a \
+                consumer group (<group-id>-state-changelog) and has as many partitions as the input.
 
-            Example:
-              userrep topics create --bootstrap-servers kafka:9092 --partitions 24 --replication-factor 3
-            """
+                Example:
+                  userrep topics create --bootstrap-servers kafka:9092 --partitions 24 --replication-factor 3
+                """
         )
         @OptionGroup var kafka: KafkaOptions
         @OptionGroup var topics: TopicOptions
@@ -31,7 +31,8 @@ struct TopicsCommand: ParsableCommand {
 
         func run() throws {
             let admin = try KafkaAdmin(configuration: try kafka.configuration())
-            let created = try admin.createTopics(TopicPlan.specs(topics.names, partitions: partitions, groupID: groupId, replicationFactor: replicationFactor))
+            let created = try admin.createTopics(
+                TopicPlan.specs(topics.names, partitions: partitions, groupID: groupId, replicationFactor: replicationFactor))
             print(created.isEmpty ? "all topics already exist" : "created \(created.joined(separator: ", "))")
         }
     }

@@ -19,12 +19,12 @@ struct TracksCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Publish a JSON-lines or binary (.utrk) track file to the track-embeddings topic.",
             discussion: """
-            Every record is validated against the dimensions first; one bad record stops the import
-            with its line number before anything is published.
+                Every record is validated against the dimensions first; one bad record stops the import
+                with its line number before anything is published.
 
-            Example:
-              userrep tracks import --file tracks.utrk --bootstrap-servers kafka:9092
-            """
+                Example:
+                  userrep tracks import --file tracks.utrk --bootstrap-servers kafka:9092
+                """
         )
         @OptionGroup var kafka: KafkaOptions
         @Option(help: "Track file (JSON lines or binary, detected from its first bytes).") var file: String
@@ -47,9 +47,9 @@ struct TracksCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the synthetic generator's track catalogue to a file.",
             discussion: """
-            Example:
-              userrep tracks generate --output tracks.utrk --format binary --count 20000
-            """
+                Example:
+                  userrep tracks generate --output tracks.utrk --format binary --count 20000
+                """
         )
         @Option(help: "File to write.") var output: String
         @Option(help: "jsonl or binary.") var format = "binary"

@@ -8,11 +8,11 @@ struct UserRep: ParsableCommand {
         commandName: "userrep",
         abstract: "Keeps 120-dimensional user representations up to date from Kafka listen and onboarding events.",
         discussion: """
-        Quick start (no Kafka needed): userrep demo
-        Production: userrep topics create --bootstrap-servers kafka:9092
-                    userrep tracks import --file tracks.utrk --bootstrap-servers kafka:9092
-                    userrep run --bootstrap-servers kafka:9092 --model model/manifest.json
-        """,
+            Quick start (no Kafka needed): userrep demo
+            Production: userrep topics create --bootstrap-servers kafka:9092
+                        userrep tracks import --file tracks.utrk --bootstrap-servers kafka:9092
+                        userrep run --bootstrap-servers kafka:9092 --model model/manifest.json
+            """,
         subcommands: [
             RunCommand.self, BackfillCommand.self, DemoCommand.self, BenchCommand.self, SubscribeCommand.self,
             ModelCommand.self, TracksCommand.self, EventsCommand.self, TopicsCommand.self,

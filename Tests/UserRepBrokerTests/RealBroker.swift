@@ -73,7 +73,8 @@ final class RealBroker {
     func start(_ args: [String], kafkaOptions: Bool = true) throws -> ProcessRun {
         let binary = try userrepBinary()
         let full = args + (kafkaOptions ? ["--bootstrap-servers", bootstrap] + clientProperties : [])
-        return try ProcessRun.start(binary, full, environment: ["LD_LIBRARY_PATH": tools.appendingPathComponent("lib").path], in: directory).get()
+        return try ProcessRun.start(binary, full, environment: ["LD_LIBRARY_PATH": tools.appendingPathComponent("lib").path], in: directory)
+            .get()
     }
 
     /// Runs `userrep args` to its end; throws unless it exits 0.
@@ -81,7 +82,8 @@ final class RealBroker {
     func userrep(_ args: [String], kafkaOptions: Bool = true, expectStatus: Int32 = 0) throws -> ProcessRun.Result {
         let result = try start(args, kafkaOptions: kafkaOptions).wait()
         guard result.status == expectStatus else {
-            throw BrokerSetupError("userrep \(args.joined(separator: " ")) exited \(result.status), expected \(expectStatus):\n\(result.stderr.suffix(3000))")
+            throw BrokerSetupError(
+                "userrep \(args.joined(separator: " ")) exited \(result.status), expected \(expectStatus):\n\(result.stderr.suffix(3000))")
         }
         return result
     }
@@ -108,7 +110,9 @@ struct ProcessRun {
         let killed: Bool
     }
 
-    static func start(_ executable: URL, _ arguments: [String], environment: [String: String], in directory: URL) -> Swift.Result<ProcessRun, BrokerSetupError> {
+    static func start(_ executable: URL, _ arguments: [String], environment: [String: String], in directory: URL)
+        -> Swift.Result<ProcessRun, BrokerSetupError>
+    {
         let id = UUID().uuidString
         let out = directory.appendingPathComponent("\(id).out"), err = directory.appendingPathComponent("\(id).err")
         FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -133,9 +137,10 @@ struct ProcessRun {
     /// Waits for the end of the process.
     func wait() -> Result {
         process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: (try? String(contentsOf: stdout, encoding: .utf8)) ?? "",
-                      stderr: stderrSoFar, killed: process.terminationReason == .uncaughtSignal)
+        return Result(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOf: stdout, encoding: .utf8)) ?? "",
+            stderr: stderrSoFar, killed: process.terminationReason == .uncaughtSignal)
     }
 }
 
@@ -148,10 +153,14 @@ func freeLoopbackPort() throws -> Int {
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = 0
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    let bound = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
     guard bound == 0 else { throw BrokerSetupError("bind() failed") }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    let named = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
     guard named == 0 else { throw BrokerSetupError("getsockname() failed") }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
@@ -161,13 +170,17 @@ func freeLoopbackPort() throws -> Int {
 func waitUntilAccepting(port: Int, process: Process, seconds: Double) throws {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        guard process.isRunning else { throw BrokerSetupError("the broker exited with status \(process.terminationStatus) before it listened") }
+        guard process.isRunning else {
+            throw BrokerSetupError("the broker exited with status \(process.terminationStatus) before it listened")
+        }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         close(fd)
         if connected == 0 { return }
         usleep(50_000)

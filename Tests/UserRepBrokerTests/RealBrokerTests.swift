@@ -59,7 +59,9 @@ func outputs(_ broker: RealBroker, extra: [String] = []) throws -> [Representati
 /// Checks the newest vector of every user: one per user who listened, its update sequence
 /// equal to the user's listen count (each listen applied exactly once), its vector the naive
 /// recomputation's.
-func expectExactlyOnce(_ records: [RepresentationRecord], _ workload: BrokerWorkload, sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectExactlyOnce(_ records: [RepresentationRecord], _ workload: BrokerWorkload, sourceLocation: SourceLocation = #_sourceLocation)
+    throws
+{
     var latest: [String: RepresentationRecord] = [:]
     for r in records where (latest[r.userID]?.updateSequence ?? 0) < r.updateSequence { latest[r.userID] = r }
     let byUser = workload.byUser
@@ -72,7 +74,9 @@ func expectExactlyOnce(_ records: [RepresentationRecord], _ workload: BrokerWork
         let expected = try workload.naive.vector(for: events)
         worst = max(worst, zip(record.vector, expected).map { abs(Double($0) - $1) / max(1, abs($1)) }.max() ?? 0)
     }
-    #expect(wrongCounts.isEmpty, "update sequences differ from listen counts: \(wrongCounts.sorted().prefix(5))", sourceLocation: sourceLocation)
+    #expect(
+        wrongCounts.isEmpty, "update sequences differ from listen counts: \(wrongCounts.sorted().prefix(5))", sourceLocation: sourceLocation
+    )
     #expect(worst <= 1e-4, "largest relative difference from the naive model: \(worst)", sourceLocation: sourceLocation)
 }
 
@@ -107,7 +111,10 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
     @Test func topicsAreCreatedThroughTheAdminAPIOnce() throws {
         let broker = try RealBroker()
         let first = try broker.userrep(["topics", "create", "--partitions", "3"])
-        #expect(first.stdout.contains("created listens, onboarding, track-embeddings, user-representations, userrep-dead-letters, userrep-state-changelog"), "\(first.stdout)")
+        #expect(
+            first.stdout.contains(
+                "created listens, onboarding, track-embeddings, user-representations, userrep-dead-letters, userrep-state-changelog"),
+            "\(first.stdout)")
         let second = try broker.userrep(["topics", "create", "--partitions", "3"])
         #expect(!second.stdout.contains("created listens"), "a second run creates nothing: \(second.stdout)")
         // The worker accepts what the admin API made: same partition counts on its inputs and changelog.
@@ -155,7 +162,9 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         // B joins while A is mid-backlog: the group rebalances, A commits what it did on revoke,
         // B restores the users of its partitions from the changelog, then leaves once caught up
         // and A takes its partitions back.
-        let b = try broker.start(w.worker(state: broker.directory.appendingPathComponent("b").path, extra: ["--max-poll-records", "100", "--stop-when-caught-up"]))
+        let b = try broker.start(
+            w.worker(
+                state: broker.directory.appendingPathComponent("b").path, extra: ["--max-poll-records", "100", "--stop-when-caught-up"]))
         let bDone = b.wait()
         #expect(bDone.status == 0, "\(bDone.stderr.suffix(2000))")
         #expect((summary(bDone.stdout)["listens"] ?? 0) > 0, "B did part of the work: \(bDone.stdout)")
@@ -200,7 +209,8 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         // 6 MiB of padding in an ignored field: valid JSON (the parser skips unknown fields), but
         // above the worker's record limit and the embedded cluster's 5 MiB per partition.
         let first = w.listens[0]
-        let big = #"{"user_id":"u-big","track_id":"\#(String(decoding: first.trackID, as: UTF8.self))","timestamp_ms":\#(first.timestampMs),"padding":["#
+        let big =
+            #"{"user_id":"u-big","track_id":"\#(String(decoding: first.trackID, as: UTF8.self))","timestamp_ms":\#(first.timestampMs),"padding":["#
             + Array(repeating: "0", count: 3 << 20).joined(separator: ",") + "]}"
         let bigFile = try broker.file("big.jsonl", lines: [big])
         try broker.userrep(["events", "import", "--file", bigFile, "-X", "message.max.bytes=16777216"])

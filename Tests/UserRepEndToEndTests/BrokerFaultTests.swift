@@ -37,15 +37,20 @@ import UserRepState
             cluster.setBrokerUp(2)
             while cycles.withLock({ $0 }) < 6 { usleep(10_000) }
             for topic in moved {
-                for p in Int32(0)..<3 { cluster.setPartitionLeader(KafkaTopicPartition(topic: topic, partition: p), broker: (p + 1) % 3 + 1) }
+                for p in Int32(0)..<3 {
+                    cluster.setPartitionLeader(KafkaTopicPartition(topic: topic, partition: p), broker: (p + 1) % 3 + 1)
+                }
             }
         }
         outage.start()
         // The worker is released at the end of the statement, closing its state store.
-        let m = try StreamWorker(configuration: faulty, model: w.env.model, shouldStop: {
-            cycles.withLock { $0 += 1 }
-            return false
-        }).run(until: .whenCaughtUp())
+        let m = try StreamWorker(
+            configuration: faulty, model: w.env.model,
+            shouldStop: {
+                cycles.withLock { $0 += 1 }
+                return false
+            }
+        ).run(until: .whenCaughtUp())
         #expect(m.listensApplied == 3_000)
         #expect(m.cycles >= 6, "the outage and the leader changes happened while the worker was running")
 
@@ -93,7 +98,8 @@ import UserRepState
         guard eventually("the worker is ready again", exists) else { return }
         let producer = try KafkaProducer(configuration: w.env.kafka)
         for i in 0..<300 {
-            let e = ListenEvent(userID: Array("u\(i % 50)".utf8), trackID: Array("t\(i % 50)".utf8), timestampMs: 1_790_000_000_000 + Int64(i))
+            let e = ListenEvent(
+                userID: Array("u\(i % 50)".utf8), trackID: Array("t\(i % 50)".utf8), timestampMs: 1_790_000_000_000 + Int64(i))
             try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json())
         }
         try producer.flush(timeoutMs: 30_000)

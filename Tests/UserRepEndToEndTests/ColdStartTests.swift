@@ -45,10 +45,14 @@ import UserRepTesting
             try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json())
         }
         // Phase 1: sign-ups only.
-        try send(OnboardingEvent(userID: b("new1"), timestampMs: t0, artistIDs: [b("a1"), b("a2"), b("no-such-artist")], languages: [b("en"), b("sv"), b("xx")], country: b("SE")))
+        try send(
+            OnboardingEvent(
+                userID: b("new1"), timestampMs: t0, artistIDs: [b("a1"), b("a2"), b("no-such-artist")],
+                languages: [b("en"), b("sv"), b("xx")], country: b("SE")))
         try send(OnboardingEvent(userID: b("skip1"), timestampMs: t0, artistIDs: [], languages: []))
         try send(OnboardingEvent(userID: b("twinA"), timestampMs: t0, artistIDs: [b("a3")], languages: [b("pt")], country: b("BR")))
-        try send(OnboardingEvent(userID: b("twinB"), timestampMs: t0, artistIDs: [b("a4"), b("a5")], languages: [b("ja")], country: b("BR")))
+        try send(
+            OnboardingEvent(userID: b("twinB"), timestampMs: t0, artistIDs: [b("a4"), b("a5")], languages: [b("ja")], country: b("BR")))
         try producer.flush(timeoutMs: 10_000)
         var config = try w.env.workerConfiguration()
         let m1 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
@@ -67,10 +71,15 @@ import UserRepTesting
 
         // Phase 2: listens a day later for new1; identical listening for the twins after the period.
         for i in 0..<5 {
-            try send(ListenEvent(userID: b("new1"), trackID: b("t\(i * 7)"), timestampMs: t0 + day + Int64(i) * 60_000, device: b(i % 2 == 0 ? "mobile" : "tv")))
+            try send(
+                ListenEvent(
+                    userID: b("new1"), trackID: b("t\(i * 7)"), timestampMs: t0 + day + Int64(i) * 60_000,
+                    device: b(i % 2 == 0 ? "mobile" : "tv")))
             for twin in ["twinA", "twinB"] {
-                try send(ListenEvent(userID: b(twin), trackID: b("t\(i * 3)"), timestampMs: t0 + 100 * day + Int64(i) * 60_000,
-                                     country: b("US"), device: b("speaker")))
+                try send(
+                    ListenEvent(
+                        userID: b(twin), trackID: b("t\(i * 3)"), timestampMs: t0 + 100 * day + Int64(i) * 60_000,
+                        country: b("US"), device: b("speaker")))
             }
         }
         try producer.flush(timeoutMs: 10_000)
@@ -81,34 +90,44 @@ import UserRepTesting
         let new1 = try #require(phase2["new1"])
         #expect(new1.trigger == .listen && new1.updateSequence == 6)
         #expect(new1.vector != phase1["new1"]?.vector, "listens change the vector")
-        #expect(try maxRelativeDifference(new1.vector, naive.vector(for: listens["new1"] ?? [], onboarding: onboarding["new1"] ?? [])) <= 1e-4)
+        #expect(
+            try maxRelativeDifference(new1.vector, naive.vector(for: listens["new1"] ?? [], onboarding: onboarding["new1"] ?? [])) <= 1e-4)
         let a = try #require(phase2["twinA"]), bTwin = try #require(phase2["twinB"])
         // Equal to float rounding: the twins may be encoded in cycles of different sizes, and BLAS
         // sums a row in another order in another block size.
-        #expect(maxRelativeDifference(a.vector, bTwin.vector.map(Double.init)) <= 1e-5, "after the onboarding period, identical listening gives identical vectors")
-        #expect(try maxRelativeDifference(a.vector, naive.vector(for: listens["twinA"] ?? [], onboarding: onboarding["twinA"] ?? [])) <= 1e-4)
+        #expect(
+            maxRelativeDifference(a.vector, bTwin.vector.map(Double.init)) <= 1e-5,
+            "after the onboarding period, identical listening gives identical vectors")
+        #expect(
+            try maxRelativeDifference(a.vector, naive.vector(for: listens["twinA"] ?? [], onboarding: onboarding["twinA"] ?? [])) <= 1e-4)
     }
 
     @Test func layoutsInconsistentWithDimensionsOrVocabulariesAreRefusedAtLoad() throws {
         let dims = ModelManifest.EmbeddingDims(audio: 4, collaborative: 3)
-        let (manifest, weights) = ModelFactory.random(batchID: "b", embeddingBatchID: "e", dims: dims, hidden: [8], outputSize: 5,
-                                                      context: (Self.countries, Self.languages))
+        let (manifest, weights) = ModelFactory.random(
+            batchID: "b", embeddingBatchID: "e", dims: dims, hidden: [8], outputSize: 5,
+            context: (Self.countries, Self.languages))
         func message(_ change: (inout ModelManifest) -> Void) -> String {
             var m = manifest
             change(&m)
             do { _ = try EncoderModel(manifest: m, weights: weights); return "accepted" } catch { return "\(error)" }
         }
         #expect(message { _ in } == "accepted")
-        #expect(message { $0.languages = ["en", "sv", "pt"] }.contains("onboarding_languages' (onboarding_languages) has size 4 but the languages list must require 3"))
+        #expect(
+            message { $0.languages = ["en", "sv", "pt"] }.contains(
+                "onboarding_languages' (onboarding_languages) has size 4 but the languages list must require 3"))
         #expect(message { $0.countries = nil }.contains("needs the manifest's 'countries' list"))
-        #expect(message { $0.embeddingDims = .init(audio: 5, collaborative: 3) }.contains("has size 4 but the embedding dimensions require 5"))
-        #expect(message { m in
-            let i = m.features.firstIndex { $0.kind == .onboardingArtistAudio }!
-            m.features[i].imputation = nil
-        }.contains("can lack data and needs 'imputation' values"))
-        #expect(message { m in
-            let i = m.features.firstIndex { $0.kind == .imputedIndicators }!
-            m.features[i].covers = ["play_count_log1p_1w"]
-        }.contains("is never imputed"))
+        #expect(
+            message { $0.embeddingDims = .init(audio: 5, collaborative: 3) }.contains("has size 4 but the embedding dimensions require 5"))
+        #expect(
+            message { m in
+                let i = m.features.firstIndex { $0.kind == .onboardingArtistAudio }!
+                m.features[i].imputation = nil
+            }.contains("can lack data and needs 'imputation' values"))
+        #expect(
+            message { m in
+                let i = m.features.firstIndex { $0.kind == .imputedIndicators }!
+                m.features[i].covers = ["play_count_log1p_1w"]
+            }.contains("is never imputed"))
     }
 }

@@ -18,8 +18,10 @@ import UserRepTesting
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test(arguments: [["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "inspect"],
-                      ["tracks", "import"], ["tracks", "generate"], ["events", "import"], ["topics", "create"]])
+    @Test(arguments: [
+        ["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "inspect"],
+        ["tracks", "import"], ["tracks", "generate"], ["events", "import"], ["topics", "create"],
+    ])
     func everyCommandsHelpHasAnExample(_ command: [String]) throws {
         let (status, output) = try run(command + ["--help"])
         #expect(status == 0)
@@ -29,7 +31,9 @@ import UserRepTesting
     @Test func eventsImportNamesTheFirstBadLineAndPublishesNothing() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("events-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: file) }
-        let lines = [#"{"user_id":"u1","track_id":"t1","timestamp_ms":1700000000000}"#, "", #"{"user_id":"u2","timestamp_ms":1700000000000}"#]
+        let lines = [
+            #"{"user_id":"u1","track_id":"t1","timestamp_ms":1700000000000}"#, "", #"{"user_id":"u2","timestamp_ms":1700000000000}"#,
+        ]
         try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         // An unreachable broker: the command must stop at the bad line before it connects.
         let (status, output) = try run(["events", "import", "--file", file.path, "--bootstrap-servers", "127.0.0.1:1"])

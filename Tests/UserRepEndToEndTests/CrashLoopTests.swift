@@ -18,12 +18,14 @@ import UserRepState
         let total = 2_000 * (Self.kills + 1)
         // Listens keep arriving while the worker is killed.
         var generator = w.generator
-        let sender = BurstSender(kafka: w.env.kafka, topic: w.env.topics.listens, events: (0..<total).map { generator.listen(index: $0, total: total) })
+        let sender = BurstSender(
+            kafka: w.env.kafka, topic: w.env.topics.listens, events: (0..<total).map { generator.listen(index: $0, total: total) })
         try w.env.ensureChangelog(groupID: "crashing")
         let args = workerArguments(w.env, group: "crashing", state: "crashing")
         let stateDir = w.env.directory.appendingPathComponent("crashing").path
         var rng = SplitMix64(seed: 5)
-        let subscriber = try OutputSubscriber(kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+        let subscriber = try OutputSubscriber(
+            kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
         var seen = 0
         for kill in 0..<Self.kills {
             let process = try Process.run(binary, arguments: args)

@@ -25,7 +25,10 @@ import UserRepTesting
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":-5}", .invalidField),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"no-such-track\",\"timestamp_ms\":\(t)}", .unknownTrack),
             ("u2", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t)}", .keyMismatch),
-            ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t),\"pad\":\"\(String(repeating: "x", count: 70_000))\"}", .oversized),
+            (
+                "u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t),\"pad\":\"\(String(repeating: "x", count: 70_000))\"}",
+                .oversized
+            ),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t),\"ms_played\":[1,2]}", .invalidField),
             ("u1", "{\"user_id\":\"u1\",\"track_id\":\"t1\",\"timestamp_ms\":\(t)} trailing", .malformedJSON),
             ("u1", "\u{01}\u{02}\u{FF}garbage", .malformedJSON),
@@ -34,20 +37,25 @@ import UserRepTesting
         for (i, (user, body, _)) in bad.enumerated() {
             try listen(user, body)
             // Valid records between the bad ones, including unknown fields, which are ignored.
-            try listen("u\(i)", "{\"user_id\":\"u\(i)\",\"track_id\":\"t\(i % 40)\",\"timestamp_ms\":\(t + i),\"future_field\":{\"a\":[1,{}]}}")
+            try listen(
+                "u\(i)", "{\"user_id\":\"u\(i)\",\"track_id\":\"t\(i % 40)\",\"timestamp_ms\":\(t + i),\"future_field\":{\"a\":[1,{}]}}")
             expectedValid += 1
         }
         try producer.produce(topic: w.env.topics.listens, key: Array("u3".utf8), value: nil)
         let badOnboarding: [(String, DeadLetterReason)] = [
             ("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"languages\":[]}", .missingField),
             ("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[],\"languages\":\"en\"}", .invalidField),
-            ("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[\(Array(repeating: "\"a\"", count: 101).joined(separator: ","))],\"languages\":[]}", .invalidField),
+            (
+                "{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[\(Array(repeating: "\"a\"", count: 101).joined(separator: ","))],\"languages\":[]}",
+                .invalidField
+            ),
         ]
         for (body, _) in badOnboarding {
             try producer.produce(topic: w.env.topics.onboarding, key: Array("u7".utf8), value: Array(body.utf8))
         }
-        try producer.produce(topic: w.env.topics.onboarding, key: Array("u7".utf8),
-                             value: Array("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[\"a1\"],\"languages\":[\"en\"]}".utf8))
+        try producer.produce(
+            topic: w.env.topics.onboarding, key: Array("u7".utf8),
+            value: Array("{\"user_id\":\"u7\",\"timestamp_ms\":\(t),\"artist_ids\":[\"a1\"],\"languages\":[\"en\"]}".utf8))
         try producer.flush(timeoutMs: 10_000)
 
         let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
@@ -66,7 +74,9 @@ import UserRepTesting
             #expect(headers[DeadLetterRecord.Header.offset].flatMap(Int64.init) != nil)
             #expect(!(headers[DeadLetterRecord.Header.detail] ?? "").isEmpty)
             if let value = record.value {
-                #expect(bad.contains { Array($0.1.utf8) == value } || badOnboarding.contains { Array($0.0.utf8) == value }, "original bytes are kept")
+                #expect(
+                    bad.contains { Array($0.1.utf8) == value } || badOnboarding.contains { Array($0.0.utf8) == value },
+                    "original bytes are kept")
             }
         }
         var expected: [String: Int] = [DeadLetterReason.emptyValue.rawValue: 1]
@@ -80,12 +90,15 @@ import UserRepTesting
         let w = try Workload(users: 20, tracks: 30, partitions: 2, seed: 29)
         defer { w.env.cleanUp() }
         let producer = try KafkaProducer(configuration: w.env.kafka)
-        let other = TrackRecord(trackID: Array("t-other".utf8), artistID: Array("a".utf8), batchID: "another-batch",
-                                audio: [Float](repeating: 0, count: 80), collaborative: [Float](repeating: 0, count: 80))
+        let other = TrackRecord(
+            trackID: Array("t-other".utf8), artistID: Array("a".utf8), batchID: "another-batch",
+            audio: [Float](repeating: 0, count: 80), collaborative: [Float](repeating: 0, count: 80))
         try producer.produce(topic: w.env.topics.tracks, key: other.trackID, value: other.json())
-        try producer.produce(topic: w.env.topics.tracks, key: Array("t-bad".utf8), value: Array("{\"track_id\":\"t-bad\",\"audio\":[1]}".utf8))
-        try producer.produce(topic: w.env.topics.listens, key: Array("u1".utf8),
-                             value: Array("{\"user_id\":\"u1\",\"track_id\":\"t-other\",\"timestamp_ms\":1780000000000}".utf8))
+        try producer.produce(
+            topic: w.env.topics.tracks, key: Array("t-bad".utf8), value: Array("{\"track_id\":\"t-bad\",\"audio\":[1]}".utf8))
+        try producer.produce(
+            topic: w.env.topics.listens, key: Array("u1".utf8),
+            value: Array("{\"user_id\":\"u1\",\"track_id\":\"t-other\",\"timestamp_ms\":1780000000000}".utf8))
         try producer.flush(timeoutMs: 10_000)
         let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
         #expect(metrics.tracksOtherBatch == 1)
@@ -122,7 +135,9 @@ import UserRepTesting
             #expect(headers[DeadLetterRecord.Header.truncated] == "value")
             #expect(headers[DeadLetterRecord.Header.originalValueBytes] == String(size))
             #expect(headers[DeadLetterRecord.Header.offset] != nil, "the source offset locates the original")
-            #expect((record.value?.count ?? 0) + (record.key?.count ?? 0) <= WorkerConfiguration(kafka: w.env.kafka, stateDirectory: "").maxDeadLetterBytes)
+            #expect(
+                (record.value?.count ?? 0) + (record.key?.count ?? 0)
+                    <= WorkerConfiguration(kafka: w.env.kafka, stateDirectory: "").maxDeadLetterBytes)
             #expect(record.value?.prefix(12).elementsEqual(Array("{\"user_id\":\"".utf8)) == true, "the value's first bytes are kept")
         }
     }
@@ -136,18 +151,22 @@ import UserRepTesting
         var misKeyed = w.generator.trackRecords()[0]
         misKeyed.trackID = Array("t-miskeyed".utf8)
         try producer.produce(topic: w.env.topics.tracks, key: Array("another-key".utf8), value: misKeyed.json())
-        try producer.produce(topic: w.env.topics.tracks, key: Array("t-bad".utf8), value: Array("{\"track_id\":\"t-bad\",\"audio\":[1]}".utf8))
+        try producer.produce(
+            topic: w.env.topics.tracks, key: Array("t-bad".utf8), value: Array("{\"track_id\":\"t-bad\",\"audio\":[1]}".utf8))
         try producer.flush(timeoutMs: 10_000)
         try w.produceListens(50)
         let producerOfListen = try KafkaProducer(configuration: w.env.kafka)
-        try producerOfListen.produce(topic: w.env.topics.listens, key: Array("u1".utf8),
-                                     value: Array(#"{"user_id":"u1","track_id":"t-miskeyed","timestamp_ms":1780000000000}"#.utf8))
+        try producerOfListen.produce(
+            topic: w.env.topics.listens, key: Array("u1".utf8),
+            value: Array(#"{"user_id":"u1","track_id":"t-miskeyed","timestamp_ms":1780000000000}"#.utf8))
         try producerOfListen.flush(timeoutMs: 10_000)
         for _ in 0..<3 {
             try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
         }
         let dead = try readTopic(w.env.kafka, w.env.topics.deadLetters)
         let reasons = dead.map { r in r.headers.first { $0.name == DeadLetterRecord.Header.reason }?.stringValue ?? "" }.sorted()
-        #expect(reasons == ["key-mismatch", "missing-field", "unknown-track"], "each bad track record once after three starts; the listen of the mis-keyed track is unknown")
+        #expect(
+            reasons == ["key-mismatch", "missing-field", "unknown-track"],
+            "each bad track record once after three starts; the listen of the mis-keyed track is unknown")
     }
 }

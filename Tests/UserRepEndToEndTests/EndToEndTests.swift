@@ -70,7 +70,8 @@ import UserRepState
         var interrupted = try w.env.workerConfiguration(stateName: "interrupted", groupID: "interrupted")
         interrupted.maxPollRecords = 400
         for stopAfter in [700, 1_500] {
-            let m = try StreamWorker(configuration: interrupted, model: w.env.model).run(until: .afterRecords(stopAfter - (stopAfter == 700 ? 0 : 700)))
+            let m = try StreamWorker(configuration: interrupted, model: w.env.model).run(
+                until: .afterRecords(stopAfter - (stopAfter == 700 ? 0 : 700)))
             #expect(m.recordsRead < 3_000, "stopped midway")
         }
         try StreamWorker(configuration: interrupted, model: w.env.model).run(until: .whenCaughtUp())
@@ -93,11 +94,14 @@ import UserRepState
         let stateDir = w.env.directory.appendingPathComponent("killed").path
         try w.env.ensureChangelog(groupID: "killed")
         // Kill it once its state holds some but not all listens.
-        try killOnceThenFinish(binary, workerArguments(w.env, group: "killed", state: "killed", maxPollRecords: 150), env: w.env, afterOutputs: 300)
+        try killOnceThenFinish(
+            binary, workerArguments(w.env, group: "killed", state: "killed", maxPollRecords: 150), env: w.env, afterOutputs: 300)
 
         let a = try dumpState(reference.stateDirectory, model: w.env.model)
         let b = try dumpState(stateDir, model: w.env.model)
-        #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state after SIGKILL and restart differs for users \(differingUsers(a, b).prefix(5))")
+        #expect(
+            !a.isEmpty && differingUsers(a, b).isEmpty,
+            "state after SIGKILL and restart differs for users \(differingUsers(a, b).prefix(5))")
         #expect(b.values.reduce(0) { $0 + $1.totalListens } == 6_000)
     }
 

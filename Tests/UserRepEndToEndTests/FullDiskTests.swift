@@ -71,7 +71,9 @@ import UserRepState
         #expect(status != 0, "a failed state flush is never an exit 0")
         #expect(stderr.contains("No space left") || stderr.contains("IO error"), "\(stderr.suffix(600))")
         #expect(!stderr.contains("Assertion"), "no abort inside RocksDB")
-        print("FullDiskTests: the worker on a full disk said: \(stderr.split(separator: "\n").filter { $0.contains("Error") }.joined(separator: " | "))")
+        print(
+            "FullDiskTests: the worker on a full disk said: \(stderr.split(separator: "\n").filter { $0.contains("Error") }.joined(separator: " | "))"
+        )
 
         try FileManager.default.removeItem(at: filler)
         let (again, stderrAgain) = try worker(binary, args)

@@ -9,8 +9,10 @@ import UserRepTesting
 @Suite(.serialized) struct MisconfigurationTests {
     /// A model of `dims` and embedding batch `embeddingBatch` written to the workload's directory.
     func model(_ w: Workload, dims: ModelManifest.EmbeddingDims, embeddingBatch: String) throws -> EncoderModel {
-        let (manifest, weights) = ModelFactory.random(batchID: "b-other", embeddingBatchID: embeddingBatch, dims: dims, hidden: [32], context: nil)
-        let url = try ModelFactory.write(manifest: manifest, weights: weights, to: w.env.directory.appendingPathComponent("model-\(UUID().uuidString)"))
+        let (manifest, weights) = ModelFactory.random(
+            batchID: "b-other", embeddingBatchID: embeddingBatch, dims: dims, hidden: [32], context: nil)
+        let url = try ModelFactory.write(
+            manifest: manifest, weights: weights, to: w.env.directory.appendingPathComponent("model-\(UUID().uuidString)"))
         return try EncoderModel.load(manifestURL: url)
     }
 
@@ -68,8 +70,9 @@ import UserRepTesting
         let producer = try KafkaProducer(configuration: w.env.kafka)
         for i in 0..<500 {
             let user = "u\(i % 30)"
-            try producer.produce(topic: w.env.topics.listens, key: Array(user.utf8),
-                                 value: Array(#"{"user_id":"\#(user)","track_id":"new-\#(i)","timestamp_ms":\#(1_780_000_000_000 + i)}"#.utf8))
+            try producer.produce(
+                topic: w.env.topics.listens, key: Array(user.utf8),
+                value: Array(#"{"user_id":"\#(user)","track_id":"new-\#(i)","timestamp_ms":\#(1_780_000_000_000 + i)}"#.utf8))
         }
         try producer.flush(timeoutMs: 10_000)
         let message = try refusal(w, w.env.model)
@@ -82,8 +85,9 @@ import UserRepTesting
         try w.produceListens(300)
         let producer = try KafkaProducer(configuration: w.env.kafka)
         for i in 0..<20 {
-            try producer.produce(topic: w.env.topics.listens, key: Array("u1".utf8),
-                                 value: Array(#"{"user_id":"u1","track_id":"new-\#(i)","timestamp_ms":1780000000000}"#.utf8))
+            try producer.produce(
+                topic: w.env.topics.listens, key: Array("u1".utf8),
+                value: Array(#"{"user_id":"u1","track_id":"new-\#(i)","timestamp_ms":1780000000000}"#.utf8))
         }
         try producer.flush(timeoutMs: 10_000)
         let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())

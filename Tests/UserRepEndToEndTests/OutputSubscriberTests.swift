@@ -25,7 +25,8 @@ import UserRepTesting
             while (subscriber.recordsRead[0] ?? 0) < count && Date() < deadline { _ = try subscriber.poll(timeoutMs: 100) }
         }
         do {
-            let subscriber = try OutputSubscriber(kafka: env.kafka, topic: env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+            let subscriber = try OutputSubscriber(
+                kafka: env.kafka, topic: env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
             try produce(3, bytes: 100)
             try read(until: 3, subscriber)
             #expect(subscriber.recordsRead == [0: 3])

@@ -25,9 +25,10 @@ import UserRepState
             let e = generator.listen(index: i, total: 10_000)
             listens.append(e)
             let track = try #require(table.slot(of: e.trackID))
-            pending.add(user: UserKey(partition: 0, userID: e.userID),
-                        .listen(timeMs: e.timestampMs, track: track, device: e.device.map(DeviceClass.init(name:)), country: e.country),
-                        lane: .listens, offset: Int64(i))
+            pending.add(
+                user: UserKey(partition: 0, userID: e.userID),
+                .listen(timeMs: e.timestampMs, track: track, device: e.device.map(DeviceClass.init(name:)), country: e.country),
+                lane: .listens, offset: Int64(i))
         }
         let users = pending.users
         #expect(users.count > 2 * EncoderModel.blockRows, "several encoder blocks")
@@ -49,15 +50,20 @@ import UserRepState
         let states = parallel
         let vectors = RepresentationBatchEncoder(model: model, threads: 3).encodeVectors(states, tracks: table)
         let sequentialVectors = RepresentationBatchEncoder(model: model, threads: 1).encodeVectors(states, tracks: table)
-        #expect(vectors.count == sequentialVectors.count && zip(vectors, sequentialVectors).allSatisfy { $0 == $1 }, "one thread and three encode alike")
+        #expect(
+            vectors.count == sequentialVectors.count && zip(vectors, sequentialVectors).allSatisfy { $0 == $1 },
+            "one thread and three encode alike")
         // A small batch (a cycle of a worker that keeps up) is split into smaller blocks for the
         // other threads. A GEMM's rounding depends on its row count, so the vectors agree to
         // float rounding, not bit for bit (the naive-model check below bounds the error).
         let small = Array(states[..<100])
         let encoderOnThree = RepresentationBatchEncoder(model: model, threads: 3)
-        #expect(encoderOnThree.blockRows(users: small.count) == 34 && encoderOnThree.blockRows(users: 40) == 32 && encoderOnThree.blockRows(users: 20) == 20)
+        #expect(
+            encoderOnThree.blockRows(users: small.count) == 34 && encoderOnThree.blockRows(users: 40) == 32
+                && encoderOnThree.blockRows(users: 20) == 20)
         let splitSmall = encoderOnThree.encodeVectors(small, tracks: table)
-        let worstSplit = zip(splitSmall, sequentialVectors[..<(100 * model.outputSize)]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+        let worstSplit =
+            zip(splitSmall, sequentialVectors[..<(100 * model.outputSize)]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
         #expect(splitSmall.count == 100 * model.outputSize && worstSplit <= 1e-5, "a split small batch differs by \(worstSplit)")
         let naive = try NaiveModel(manifestURL: manifestURL, tracks: generator.trackRecords())
         let byUser = Dictionary(grouping: listens) { $0.userID }

@@ -21,9 +21,11 @@ import UserRepState
         let total = Self.listens
         // A third of the listens before the kill, a third before the added worker has partitions, the
         // rest after: every phase sees live events.
-        let sender = BurstSender(kafka: w.env.kafka, topic: w.env.topics.listens, events: (0..<total).map { generator.listen(index: $0, total: total) },
-                                 holds: [total / 3, 2 * total / 3])
-        let subscriber = try OutputSubscriber(kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+        let sender = BurstSender(
+            kafka: w.env.kafka, topic: w.env.topics.listens, events: (0..<total).map { generator.listen(index: $0, total: total) },
+            holds: [total / 3, 2 * total / 3])
+        let subscriber = try OutputSubscriber(
+            kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
         var seen = 0
         func waitForOutputs(_ target: Int) throws {
             let deadline = Date().addingTimeInterval(120)
@@ -43,17 +45,21 @@ import UserRepState
 
         let admin = try w.env.admin()
         func positions() throws -> (committed: [Int32: Int64], high: [Int32: Int64]) {
-            (try committedOffsets(w.env.kafka, group: group, topic: w.env.topics.listens, partitions: w.env.partitions),
-             try admin.watermarks(topic: w.env.topics.listens).mapValues(\.high))
+            (
+                try committedOffsets(w.env.kafka, group: group, topic: w.env.topics.listens, partitions: w.env.partitions),
+                try admin.watermarks(topic: w.env.topics.listens).mapValues(\.high)
+            )
         }
         /// Waits until every partition has moved past `floor` or is read to its end.
         func waitForProgress(beyond floor: [Int32: Int64], _ what: String) throws {
             let deadline = Date().addingTimeInterval(240)
             var now = try positions()
-            while Date() < deadline, !(0..<Int32(w.env.partitions)).allSatisfy({ p in
-                let c = now.committed[p] ?? 0
-                return c > floor[p] ?? 0 || c == now.high[p]
-            }) {
+            while Date() < deadline,
+                !(0..<Int32(w.env.partitions)).allSatisfy({ p in
+                    let c = now.committed[p] ?? 0
+                    return c > floor[p] ?? 0 || c == now.high[p]
+                })
+            {
                 usleep(200_000)
                 now = try positions()
             }
@@ -73,7 +79,9 @@ import UserRepState
         let d = try start("d", log: log)
         // The added worker counts once the group has given it partitions (its log says which).
         var logText = ""
-        while d.0.isRunning, !logText.split(separator: "\n").contains(where: { $0.contains("partitions assigned") && $0.contains("listens[") }) {
+        while d.0.isRunning,
+            !logText.split(separator: "\n").contains(where: { $0.contains("partitions assigned") && $0.contains("listens[") })
+        {
             logText += String(decoding: log.fileHandleForReading.availableData, as: UTF8.self)
         }
         #expect(d.0.isRunning, "the added worker joined the group")
@@ -96,13 +104,17 @@ import UserRepState
         }
         #expect(restored[0] + restored[1] > 0, "the survivors restored the killed worker's partitions: \(summaries)")
         #expect(restored[2] > 0, "the added worker restored its partitions' state from the changelog: \(summaries[2])")
-        #expect(summaries[2].contains("listens=") && !summaries[2].contains(" listens=0 "), "the added worker processed live listens: \(summaries[2])")
+        #expect(
+            summaries[2].contains("listens=") && !summaries[2].contains(" listens=0 "),
+            "the added worker processed live listens: \(summaries[2])")
 
         // The changelog is the authority: its newest state per user must be the uninterrupted run's.
         let reference = try runReference(w.env)
         let expected = try dumpState(reference.stateDirectory, model: w.env.model)
         let final = try changelogStates(w.env.kafka, w.env.topics.changelog(forGroup: group), model: w.env.model)
-        #expect(!expected.isEmpty && differingUsers(expected, final).isEmpty, "changelog state differs for \(differingUsers(expected, final).prefix(5))")
+        #expect(
+            !expected.isEmpty && differingUsers(expected, final).isEmpty,
+            "changelog state differs for \(differingUsers(expected, final).prefix(5))")
         let counts = Dictionary(uniqueKeysWithValues: final.map { ($0.key.userIDString, $0.value.totalListens) })
         #expect(counts == sender.perUser, "every user's play count equals the listens produced for them")
         let vectors = try compareFinalVectors(w.env.kafka, w.env.topics.output, "reference-output")
@@ -110,7 +122,9 @@ import UserRepState
         #expect(vectors.sequenceMismatches.isEmpty, "final update sequences differ for \(vectors.sequenceMismatches.prefix(5))")
         #expect(vectors.worst <= 1e-5, "final vectors differ by up to \(vectors.worst) (relative)")
         try w.env.verifyNothingDropped()
-        print("rebalance test: \(total) listens, 4 workers (1 SIGKILLed, 1 added); survivors: \(summaries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })")
+        print(
+            "rebalance test: \(total) listens, 4 workers (1 SIGKILLed, 1 added); survivors: \(summaries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })"
+        )
     }
 
     @Test func workerWithAnEmptyDiskRestoresFromTheChangelogAndSkipsWhatItAlreadyHolds() throws {

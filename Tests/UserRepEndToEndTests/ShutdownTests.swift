@@ -13,11 +13,13 @@ import UserRepTesting
         var w = try Workload(users: 50, tracks: 40, partitions: 2, seed: 83)
         defer { w.env.cleanUp() }
         try w.produceListens(500)
-        let process = try Process.run(binary, arguments: workerArguments(w.env, group: "userrep", state: "state") + ["--shutdown-timeout", "4"])
+        let process = try Process.run(
+            binary, arguments: workerArguments(w.env, group: "userrep", state: "state") + ["--shutdown-timeout", "4"])
         let ends = try w.env.admin().watermarks(topic: w.env.topics.listens).mapValues(\.high)
         let deadline = Date().addingTimeInterval(90)
         while process.isRunning && Date() < deadline,
-              try committedOffsets(w.env.kafka, group: "userrep", topic: w.env.topics.listens, partitions: w.env.partitions) != ends {
+            try committedOffsets(w.env.kafka, group: "userrep", topic: w.env.topics.listens, partitions: w.env.partitions) != ends
+        {
             usleep(200_000)
         }
         prepare(w)
@@ -40,7 +42,9 @@ import UserRepTesting
         }
         // 0 when the worker had confirmed every commit before the outage, else 75; never a hang.
         // (The mid-cycle test below is the one that must end in 75.)
-        #expect(status == 0 || status == 75, "stopped within the bound with a documented status, not \(String(describing: status)) after \(seconds) s")
+        #expect(
+            status == 0 || status == 75,
+            "stopped within the bound with a documented status, not \(String(describing: status)) after \(seconds) s")
     }
 
     @Test func aStopWithTheClusterUpExitsZero() throws {
@@ -56,7 +60,8 @@ import UserRepTesting
         var w = try Workload(users: 200, tracks: 40, partitions: 2, seed: 101)
         defer { w.env.cleanUp() }
         try w.produceListens(20_000)
-        let args = workerArguments(w.env, group: "userrep", state: "state", maxPollRecords: 50) + ["--shutdown-timeout", "4"]
+        let args =
+            workerArguments(w.env, group: "userrep", state: "state", maxPollRecords: 50) + ["--shutdown-timeout", "4"]
             + (transactional ? ["--transactional-id", "shutdown-test"] : [])
         let process = try Process.run(binary, arguments: args)
         // Down once some cycles have published (the embedded cluster keeps no transactional
@@ -65,7 +70,8 @@ import UserRepTesting
         let deadline = Date().addingTimeInterval(90)
         let admin = try w.env.admin()
         while process.isRunning && Date() < deadline,
-              try admin.watermarks(topic: w.env.topics.output).values.reduce(0, { $0 + $1.high }) == 0 {
+            try admin.watermarks(topic: w.env.topics.output).values.reduce(0, { $0 + $1.high }) == 0
+        {
             usleep(50_000)
         }
         for broker in 1...Int32(w.env.cluster.brokerCount) { w.env.cluster.setBrokerDown(broker) }

@@ -8,7 +8,6 @@ import UserRepPipeline
 import UserRepTesting
 import UserRepState
 
-
 /// Produces listens from a background thread in bursts, so workers see them arrive over time.
 /// With `holds`, it stops before each of those indexes until `release()` is called.
 final class BurstSender: Sendable {
@@ -17,7 +16,10 @@ final class BurstSender: Sendable {
     /// Listens to send, in order.
     let events: [ListenEvent]
 
-    init(kafka: KafkaConfiguration, topic: String, events: [ListenEvent], holds: [Int] = [], burst: Int = 200, pauseMicroseconds: UInt32 = 20_000) {
+    init(
+        kafka: KafkaConfiguration, topic: String, events: [ListenEvent], holds: [Int] = [], burst: Int = 200,
+        pauseMicroseconds: UInt32 = 20_000
+    ) {
         self.events = events
         let thread = Thread { [self] in
             guard let producer = try? KafkaProducer(configuration: kafka) else { return }
@@ -47,16 +49,23 @@ final class BurstSender: Sendable {
     func waitUntilDone() { while produced.withLock({ $0 }) < events.count { usleep(20_000) } }
 
     /// Listens produced per user id.
-    var perUser: [String: UInt64] { Dictionary(grouping: events) { String(decoding: $0.userID, as: UTF8.self) }.mapValues { UInt64($0.count) } }
+    var perUser: [String: UInt64] {
+        Dictionary(grouping: events) { String(decoding: $0.userID, as: UTF8.self) }.mapValues { UInt64($0.count) }
+    }
 }
 
 /// Arguments of a `userrep run` process on the workload's cluster, in group `group`, with state
 /// in the scratch directory's `state` folder (or at `stateDirectory`).
-func workerArguments(_ env: EmbeddedEnvironment, group: String, state: String, stateDirectory: URL? = nil, maxPollRecords: Int = 100,
-                     logLevel: String = "warning") -> [String] {
-    ["run", "--bootstrap-servers", env.cluster.bootstrapServers, "--model", env.manifestURL.path,
-     "--state-dir", (stateDirectory ?? env.directory.appendingPathComponent(state)).path, "--group-id", group, "--max-poll-records", String(maxPollRecords),
-     "--log-level", logLevel, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"]
+func workerArguments(
+    _ env: EmbeddedEnvironment, group: String, state: String, stateDirectory: URL? = nil, maxPollRecords: Int = 100,
+    logLevel: String = "warning"
+) -> [String] {
+    [
+        "run", "--bootstrap-servers", env.cluster.bootstrapServers, "--model", env.manifestURL.path,
+        "--state-dir", (stateDirectory ?? env.directory.appendingPathComponent(state)).path, "--group-id", group, "--max-poll-records",
+        String(maxPollRecords),
+        "--log-level", logLevel, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
+    ]
 }
 
 /// Runs an uninterrupted in-process worker over everything on the input topics, in group

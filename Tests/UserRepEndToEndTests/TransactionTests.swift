@@ -25,7 +25,9 @@ import UserRepState
         let expected = try dumpState(reference.stateDirectory, model: w.env.model)
         let local = try dumpState(w.env.directory.appendingPathComponent("transactional").path, model: w.env.model)
         let changelog = try changelogStates(w.env.kafka, w.env.topics.changelog(forGroup: group), model: w.env.model)
-        #expect(!expected.isEmpty && differingUsers(expected, local).isEmpty, "local state differs for \(differingUsers(expected, local).prefix(5))")
+        #expect(
+            !expected.isEmpty && differingUsers(expected, local).isEmpty,
+            "local state differs for \(differingUsers(expected, local).prefix(5))")
         #expect(differingUsers(expected, changelog).isEmpty, "changelog state differs for \(differingUsers(expected, changelog).prefix(5))")
         // Not checked: the group's committed offsets. The embedded cluster accepts TxnOffsetCommit
         // but never stores the offsets (they stay empty), so the restart resumed from the offsets
@@ -49,6 +51,8 @@ import UserRepState
         #expect(m.cyclesDiscarded >= 1, "a transaction was aborted")
         let expected = try dumpState(reference.stateDirectory, model: w.env.model)
         let actual = try dumpState(config.stateDirectory, model: w.env.model)
-        #expect(!expected.isEmpty && differingUsers(expected, actual).isEmpty, "state differs for \(differingUsers(expected, actual).prefix(5))")
+        #expect(
+            !expected.isEmpty && differingUsers(expected, actual).isEmpty, "state differs for \(differingUsers(expected, actual).prefix(5))"
+        )
     }
 }

@@ -10,8 +10,9 @@ import UserRepKafka
         let base = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers])
         let producer = try KafkaProducer(configuration: base)
         for i in 0..<500 {
-            try producer.produce(topic: "t", key: Array("k\(i % 50)".utf8), value: Array("v\(i)".utf8),
-                                 headers: [KafkaHeader(name: "h", string: "x\(i)")])
+            try producer.produce(
+                topic: "t", key: Array("k\(i % 50)".utf8), value: Array("v\(i)".utf8),
+                headers: [KafkaHeader(name: "h", string: "x\(i)")])
         }
         try producer.flush(timeoutMs: 10_000)
         #expect(producer.deliveredCount == 500)
@@ -72,9 +73,10 @@ import UserRepKafka
         try producer.flush(timeoutMs: 10_000)
         // Partition 0 holds 15 records, the newest tracked one (i = 26) at offset 13; partition 1
         // holds 15, the newest tracked one (i = 29) at offset 14. Partition 2 got no tracked record.
-        #expect(producer.takeDeliveredOffsets() == [
-            KafkaTopicPartition(topic: "log", partition: 0): 14, KafkaTopicPartition(topic: "log", partition: 1): 15,
-        ])
+        #expect(
+            producer.takeDeliveredOffsets() == [
+                KafkaTopicPartition(topic: "log", partition: 0): 14, KafkaTopicPartition(topic: "log", partition: 1): 15,
+            ])
         #expect(producer.takeDeliveredOffsets().isEmpty, "taking the offsets forgets them")
     }
 

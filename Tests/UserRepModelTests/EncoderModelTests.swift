@@ -20,7 +20,9 @@ import UserRepModel
                 var s = Double(b[o])
                 for k in 0..<n { s += Double(w[o * n + k]) * x[k] }
                 let last = i == m.layers.count - 2
-                if last { y[o] = s } else {
+                if last {
+                    y[o] = s
+                } else {
                     y[o] = s > 0 ? 1.0507009873554805 * s : 1.0507009873554805 * 1.6732632423543772 * (exp(s) - 1)
                 }
             }
@@ -33,7 +35,8 @@ import UserRepModel
     @Test(arguments: [37, EncoderModel.blockRows * 2 + 5])
     func encoderMatchesNaiveImplementation(rows: Int) throws {
         let dims = ModelManifest.EmbeddingDims(audio: 8, collaborative: 6)
-        let (manifest, weights) = ModelFactory.random(batchID: "b1", embeddingBatchID: "e1", dims: dims, hidden: [32, 16], outputSize: 12, seed: 3)
+        let (manifest, weights) = ModelFactory.random(
+            batchID: "b1", embeddingBatchID: "e1", dims: dims, hidden: [32, 16], outputSize: 12, seed: 3)
         var tensors = weights
         var rng = SplitMix64(seed: 99)
         // Random non-zero biases too, so the bias path is checked.
@@ -126,7 +129,8 @@ import UserRepModel
     }
 
     @Test func safetensorsRejectsTruncatedFiles() {
-        let (_, weights) = ModelFactory.random(batchID: "b", embeddingBatchID: "e", dims: .init(audio: 2, collaborative: 2), hidden: [4], outputSize: 3)
+        let (_, weights) = ModelFactory.random(
+            batchID: "b", embeddingBatchID: "e", dims: .init(audio: 2, collaborative: 2), hidden: [4], outputSize: 3)
         let data = weights.serialized()
         #expect(throws: ModelError.self) { try SafeTensors(data: data.prefix(data.count - 3)) }
         #expect(throws: ModelError.self) { try SafeTensors(data: Data([1, 2, 3])) }

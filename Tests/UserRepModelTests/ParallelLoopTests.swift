@@ -22,7 +22,9 @@ import UserRepModel
         }
         #expect(seen.withLock { $0 } == [Int](repeating: 1, count: count))
         let chunks = ParallelLoop.chunkCount(count: count, chunk: chunk)
-        #expect(ranges.withLock { $0 } == Dictionary(uniqueKeysWithValues: (0..<chunks).map { ($0, ($0 * chunk)..<min(count, ($0 + 1) * chunk)) }))
+        #expect(
+            ranges.withLock { $0 }
+                == Dictionary(uniqueKeysWithValues: (0..<chunks).map { ($0, ($0 * chunk)..<min(count, ($0 + 1) * chunk)) }))
     }
 
     @Test func disjointWritesFromSeveralThreadsAllLand() {

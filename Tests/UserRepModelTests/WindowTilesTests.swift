@@ -61,8 +61,9 @@ import UserRepModel
                         #expect(abs(Double(got[h].sums[k]) - sums[k]) <= tolerance)
                     }
                     let bounds = Self.exactCount(applied, horizon: horizon, at: t)
-                    #expect(Int(count) >= bounds.inside && Int(count) <= bounds.nearTail,
-                            "count \(count) outside documented granularity [\(bounds.inside), \(bounds.nearTail)]")
+                    #expect(
+                        Int(count) >= bounds.inside && Int(count) <= bounds.nearTail,
+                        "count \(count) outside documented granularity [\(bounds.inside), \(bounds.nearTail)]")
                 }
             }
         }

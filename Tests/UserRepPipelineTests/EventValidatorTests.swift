@@ -14,8 +14,10 @@ import UserRepState
     let onboarding = #"{"user_id":"u1","timestamp_ms":1780000000000,"artist_ids":["a1"],"languages":[]}"#
 
     func outcome(lane: InputLane? = .listens, key: String? = "u1", value: String?) -> ParsedRecord {
-        validator.parse(InputRecord(lane: lane, topic: lane == .onboarding ? "onboarding" : "listens", partition: 3, offset: 42,
-                                    key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }))
+        validator.parse(
+            InputRecord(
+                lane: lane, topic: lane == .onboarding ? "onboarding" : "listens", partition: 3, offset: 42,
+                key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }))
     }
 
     func reason(_ p: ParsedRecord) -> DeadLetterReason? {

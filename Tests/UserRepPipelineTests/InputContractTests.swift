@@ -8,7 +8,9 @@ import UserRepPipeline
     let track = #"{"track_id":"t1","artist_id":"a1","batch_id":"b","audio":[1,2],"collaborative":[3]}"#
 
     func listenReason(_ s: String) -> DeadLetterReason? {
-        do { _ = try Array(s.utf8).withUnsafeBytes { try ListenEvent.parse($0) }; return nil } catch { return (error as? InputRejection)?.reason }
+        do { _ = try Array(s.utf8).withUnsafeBytes { try ListenEvent.parse($0) }; return nil } catch {
+            return (error as? InputRejection)?.reason
+        }
     }
 
     func trackReason(_ s: String) -> DeadLetterReason? {
@@ -57,7 +59,9 @@ import UserRepPipeline
 
     @Test func aByteOrderMarkIsIgnoredAndIntegralNumbersAreIntegers() throws {
         #expect(listenReason("\u{FEFF}" + listen) == nil, "RFC 8259 lets a parser ignore a UTF-8 byte-order mark")
-        let e = try Array(#"{"user_id":"u1","track_id":"t1","timestamp_ms":1.78e12,"ms_played":5.0}"#.utf8).withUnsafeBytes { try ListenEvent.parse($0) }
+        let e = try Array(#"{"user_id":"u1","track_id":"t1","timestamp_ms":1.78e12,"ms_played":5.0}"#.utf8).withUnsafeBytes {
+            try ListenEvent.parse($0)
+        }
         #expect(e.timestampMs == 1_780_000_000_000 && e.msPlayed == 5)
         #expect(listenReason(#"{"user_id":"u1","track_id":"t1","timestamp_ms":1.7800000000005e12}"#) == .invalidField, "not an integer")
         #expect(listenReason(#"{"user_id":"u1","track_id":"t1","timestamp_ms":1e300}"#) == .invalidField, "out of range")

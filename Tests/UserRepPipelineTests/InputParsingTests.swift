@@ -15,7 +15,9 @@ import UserRepTesting
     }
 
     @Test func validListenParsesWithOptionalFieldsAndEscapes() throws {
-        let e = try parse(#"{"user_id":"u\u00e9\"1","track_id":"t1","timestamp_ms":1780000000000,"ms_played":1234,"country":"SE","device":null,"x":[true,false,null,{"y":-1.5e3}]}"#)
+        let e = try parse(
+            #"{"user_id":"u\u00e9\"1","track_id":"t1","timestamp_ms":1780000000000,"ms_played":1234,"country":"SE","device":null,"x":[true,false,null,{"y":-1.5e3}]}"#
+        )
         #expect(String(decoding: e.userID, as: UTF8.self) == "ué\"1")
         #expect(e.timestampMs == 1_780_000_000_000 && e.msPlayed == 1234 && e.device == nil)
         #expect(e.country == Array("SE".utf8))
@@ -31,20 +33,27 @@ import UserRepTesting
         #expect(reason(#"{"user_id":1,"track_id":"t","timestamp_ms":1780000000000}"#) == .invalidField)
         #expect(reason(#"{"user_id":"u","track_id":"t","timestamp_ms":1780000000000.5}"#) == .invalidField)
         #expect(reason(#"{"user_id":"u","track_id":"t","timestamp_ms":1780000000000,"ms_played":-1}"#) == .invalidField)
-        #expect(reason("{\"user_id\":\"\(String(repeating: "u", count: 300))\",\"track_id\":\"t\",\"timestamp_ms\":1780000000000}") == .invalidField)
+        #expect(
+            reason("{\"user_id\":\"\(String(repeating: "u", count: 300))\",\"track_id\":\"t\",\"timestamp_ms\":1780000000000}")
+                == .invalidField)
         #expect(reason(String(repeating: "[", count: 10_000)) == .malformedJSON)
         #expect(reason("{\"a\":" + String(repeating: "[", count: 10_000) + "}") == .malformedJSON, "deep nesting is bounded")
         #expect(reason("{\"user_id\":\"\u{7}\"}") != nil)
     }
 
     @Test func onboardingEventsRoundTripAndSkippedPicksAreValid() throws {
-        let full = OnboardingEvent(userID: Array("u1".utf8), timestampMs: 1_780_000_000_000, artistIDs: [Array("a1".utf8), Array("a\"2".utf8)],
-                                   languages: [Array("en".utf8)], country: Array("SE".utf8))
+        let full = OnboardingEvent(
+            userID: Array("u1".utf8), timestampMs: 1_780_000_000_000, artistIDs: [Array("a1".utf8), Array("a\"2".utf8)],
+            languages: [Array("en".utf8)], country: Array("SE".utf8))
         let skipped = OnboardingEvent(userID: Array("u2".utf8), timestampMs: 1_780_000_000_000, artistIDs: [], languages: [])
         for e in [full, skipped] {
             #expect(try e.json().withUnsafeBytes { try OnboardingEvent.parse($0) } == e)
         }
-        #expect(throws: InputRejection.self) { try Array("{\"user_id\":\"u\",\"timestamp_ms\":1780000000000,\"artist_ids\":[1],\"languages\":[]}".utf8).withUnsafeBytes { try OnboardingEvent.parse($0) } }
+        #expect(throws: InputRejection.self) {
+            try Array("{\"user_id\":\"u\",\"timestamp_ms\":1780000000000,\"artist_ids\":[1],\"languages\":[]}".utf8).withUnsafeBytes {
+                try OnboardingEvent.parse($0)
+            }
+        }
     }
 
     @Test func trackRecordsAreCheckedAgainstDimensions() throws {
@@ -76,23 +85,28 @@ import UserRepTesting
     }
 
     @Test func wireWriterMatchesSwiftProtobufByteForByte() throws {
-        let full = RepresentationRecord(userID: "ü-1", batchID: "b1", embeddingBatchID: "e1", vector: (0..<120).map { Float($0) * 0.37 - 9 },
-                                        eventTimeMs: 1_780_000_000_123, computeTimeMs: 1_790_000_000_456, updateSequence: 300, trigger: .listen)
-        let empty = RepresentationRecord(userID: "", batchID: "", embeddingBatchID: "", vector: [], eventTimeMs: -5, computeTimeMs: 0, updateSequence: 0, trigger: .backfill)
+        let full = RepresentationRecord(
+            userID: "ü-1", batchID: "b1", embeddingBatchID: "e1", vector: (0..<120).map { Float($0) * 0.37 - 9 },
+            eventTimeMs: 1_780_000_000_123, computeTimeMs: 1_790_000_000_456, updateSequence: 300, trigger: .listen)
+        let empty = RepresentationRecord(
+            userID: "", batchID: "", embeddingBatchID: "", vector: [], eventTimeMs: -5, computeTimeMs: 0, updateSequence: 0,
+            trigger: .backfill)
         for r in [full, empty] {
             var out: [UInt8] = [7, 7]
             r.vector.withUnsafeBufferPointer {
-                RepresentationWireWriter.write(userID: Array(r.userID.utf8), batchID: Array(r.batchID.utf8), embeddingBatchID: Array(r.embeddingBatchID.utf8),
-                                               vector: $0, eventTimeMs: r.eventTimeMs, computeTimeMs: r.computeTimeMs,
-                                               updateSequence: r.updateSequence, trigger: r.trigger, into: &out)
+                RepresentationWireWriter.write(
+                    userID: Array(r.userID.utf8), batchID: Array(r.batchID.utf8), embeddingBatchID: Array(r.embeddingBatchID.utf8),
+                    vector: $0, eventTimeMs: r.eventTimeMs, computeTimeMs: r.computeTimeMs,
+                    updateSequence: r.updateSequence, trigger: r.trigger, into: &out)
             }
             #expect(out == (try r.encoded(.protobuf)))
         }
     }
 
     @Test func representationRecordsRoundTripInBothFormats() throws {
-        let r = RepresentationRecord(userID: "u\"1", batchID: "b1", embeddingBatchID: "e1", vector: [0.5, -1.25, 3e-5],
-                                     eventTimeMs: 1_780_000_000_000, computeTimeMs: 1_790_000_000_000, updateSequence: 42, trigger: .backfill)
+        let r = RepresentationRecord(
+            userID: "u\"1", batchID: "b1", embeddingBatchID: "e1", vector: [0.5, -1.25, 3e-5],
+            eventTimeMs: 1_780_000_000_000, computeTimeMs: 1_790_000_000_000, updateSequence: 42, trigger: .backfill)
         for format in OutputFormat.allCases {
             let bytes = try r.encoded(format)
             #expect(try bytes.withUnsafeBytes { try RepresentationRecord.decode($0, format: format) } == r)

@@ -38,13 +38,17 @@ import UserRepTesting
             #expect([ok.listen, ok.onboarding, ok.track][i % 3], "valid record refused: \(String(decoding: valid, as: UTF8.self))")
             var bytes = valid
             switch rng.next() % 7 {
-            case 0: bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))                       // truncated
-            case 1: for _ in 0..<(1 + rng.next() % 4) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) } // flipped bytes
-            case 2: bytes = (0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }    // random bytes
-            case 3: bytes = Array(String(decoding: valid, as: UTF8.self).replacingOccurrences(of: "\"", with: "").utf8) // no quotes
-            case 4: bytes = Array("{\"user_id\":\"u\",\"track_id\":\"t1\",\"timestamp_ms\":1780000000000,\"x\":[\(String(repeating: "1,", count: 5_000))1]}".utf8) // huge array
-            case 5: bytes = Array(String(decoding: valid, as: UTF8.self).replacingOccurrences(of: ":", with: ":[").utf8) // wrong types
-            default: bytes = Array(String(repeating: "{\"a\":", count: Int(rng.next() % 100)).utf8)             // deep nesting
+            case 0: bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))  // truncated
+            case 1:
+                for _ in 0..<(1 + rng.next() % 4) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }  // flipped bytes
+            case 2: bytes = (0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }  // random bytes
+            case 3: bytes = Array(String(decoding: valid, as: UTF8.self).replacingOccurrences(of: "\"", with: "").utf8)  // no quotes
+            case 4:
+                bytes = Array(
+                    "{\"user_id\":\"u\",\"track_id\":\"t1\",\"timestamp_ms\":1780000000000,\"x\":[\(String(repeating: "1,", count: 5_000))1]}"
+                        .utf8)  // huge array
+            case 5: bytes = Array(String(decoding: valid, as: UTF8.self).replacingOccurrences(of: ":", with: ":[").utf8)  // wrong types
+            default: bytes = Array(String(repeating: "{\"a\":", count: Int(rng.next() % 100)).utf8)  // deep nesting
             }
             let r = Self.parseAll(bytes)
             if r.listen || r.onboarding || r.track { accepted += 1 } else { rejected += 1 }

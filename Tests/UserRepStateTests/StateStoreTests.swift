@@ -12,8 +12,14 @@ import UserRepState
         var s = UserState(width: width)
         for i in 0..<listens {
             let e = (0..<width).map { _ in rng.nextGaussian() }
-            e.withUnsafeBufferPointer { s.applyListen(timeMs: 1_780_000_000_000 + Int64(i) * 3_600_000 * Int64(1 + rng.next() % 30), vector: $0, country: i % 2 == 0 ? [83, 69] : nil) }
-            if i == 5 { s.applyOnboarding(timeMs: 1_780_000_000_000, artists: [[97]], languages: [[101, 110], [115, 118]], country: nil) }
+            e.withUnsafeBufferPointer {
+                s.applyListen(
+                    timeMs: 1_780_000_000_000 + Int64(i) * 3_600_000 * Int64(1 + rng.next() % 30), vector: $0,
+                    country: i % 2 == 0 ? [83, 69] : nil)
+            }
+            if i == 5 {
+                s.applyOnboarding(timeMs: 1_780_000_000_000, artists: [[97]], languages: [[101, 110], [115, 118]], country: nil)
+            }
         }
         return s
     }
@@ -24,7 +30,9 @@ import UserRepState
         #expect(try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 6) } == state)
         #expect(throws: StateCorruption.self) { try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 7) } }
         for cut in [0, 1, 20, bytes.count - 1] {
-            #expect(throws: StateCorruption.self) { try Array(bytes.prefix(cut)).withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 6) } }
+            #expect(throws: StateCorruption.self) {
+                try Array(bytes.prefix(cut)).withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 6) }
+            }
         }
         var badVersion = bytes
         badVersion[0] = 99
@@ -38,15 +46,18 @@ import UserRepState
         do {
             let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
             #expect(try store.read([a, b]) == [nil, nil])
-            try store.commit(users: [(a, sampleState(width: 4, listens: 10, seed: 2)), (b, sampleState(width: 4, listens: 3, seed: 3))],
-                             offsets: [SourceOffset(topic: "listens", partition: 3, next: 42), SourceOffset(topic: "listens", partition: 1, next: 7)])
+            try store.commit(
+                users: [(a, sampleState(width: 4, listens: 10, seed: 2)), (b, sampleState(width: 4, listens: 3, seed: 3))],
+                offsets: [SourceOffset(topic: "listens", partition: 3, next: 42), SourceOffset(topic: "listens", partition: 1, next: 7)])
         }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
         #expect(try store.read([a, b]) == [sampleState(width: 4, listens: 10, seed: 2), sampleState(width: 4, listens: 3, seed: 3)])
         #expect(try store.offsets(topic: "listens") == [3: 42, 1: 7])
         #expect(try store.offsets(topic: "other").isEmpty)
         var seen: [UserKey] = []
-        try store.forEachUser { key, _ in seen.append(key); return true }
+        try store.forEachUser { key, _ in
+            seen.append(key); return true
+        }
         #expect(seen == [b, a], "users iterate by partition then id")
     }
 
@@ -72,13 +83,17 @@ import UserRepState
         }
         #expect(try store.changelogCheckpoint(partition: 2) == nil)
         // alice at offset 10, then at 20 (newer), then a zombie's record at 15: the newest stays.
-        let stale = try store.applyChangelog(partition: 2, records: [
-            (alice, UserStateCodec.encode(state(listens: 3, offset: 10))),
-            (alice, UserStateCodec.encode(state(listens: 5, offset: 20))),
-            (bob, UserStateCodec.encode(state(listens: 2, offset: 12))),
-        ], checkpoint: 3)
+        let stale = try store.applyChangelog(
+            partition: 2,
+            records: [
+                (alice, UserStateCodec.encode(state(listens: 3, offset: 10))),
+                (alice, UserStateCodec.encode(state(listens: 5, offset: 20))),
+                (bob, UserStateCodec.encode(state(listens: 2, offset: 12))),
+            ], checkpoint: 3)
         #expect(stale == 0)
-        #expect(try store.applyChangelog(partition: 2, records: [(alice, UserStateCodec.encode(state(listens: 4, offset: 15)))], checkpoint: 4) == 1)
+        #expect(
+            try store.applyChangelog(partition: 2, records: [(alice, UserStateCodec.encode(state(listens: 4, offset: 15)))], checkpoint: 4)
+                == 1)
         let a = UserKey(partition: 2, userID: alice), b = UserKey(partition: 2, userID: bob)
         #expect(try store.read([a, b]) == [state(listens: 5, offset: 20), state(listens: 2, offset: 12)])
         #expect(try store.changelogCheckpoint(partition: 2) == 4)
@@ -139,7 +154,9 @@ import UserRepState
         #expect(!s.hasApplied(offset: 0, lane: .listens))
         s.markApplied(offset: 41, lane: .listens)
         s.markApplied(offset: 7, lane: .onboarding)
-        #expect(s.hasApplied(offset: 41, lane: .listens) && !s.hasApplied(offset: 42, lane: .listens) && s.hasApplied(offset: 7, lane: .onboarding))
+        #expect(
+            s.hasApplied(offset: 41, lane: .listens) && !s.hasApplied(offset: 42, lane: .listens)
+                && s.hasApplied(offset: 7, lane: .onboarding))
         let bytes = UserStateCodec.encode(s)
         #expect(try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: 4) }.appliedOffsets == SIMD2(41, 7))
     }

@@ -9,7 +9,8 @@ extension RDKafkaClient {
         var newTopics: [OpaquePointer?] = []
         defer { for t in newTopics { rd_kafka_NewTopic_destroy(t) } }
         for spec in specs {
-            guard let t = rd_kafka_NewTopic_new(spec.name, Int32(spec.partitions), Int32(spec.replicationFactor), &errstr, errstr.count) else {
+            guard let t = rd_kafka_NewTopic_new(spec.name, Int32(spec.partitions), Int32(spec.replicationFactor), &errstr, errstr.count)
+            else {
                 throw KafkaError("cannot describe topic \(spec.name): \(text(of: errstr))")
             }
             for (k, v) in spec.configs { rd_kafka_NewTopic_set_config(t, k, v) }

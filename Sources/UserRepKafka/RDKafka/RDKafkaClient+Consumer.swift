@@ -94,7 +94,9 @@ extension RDKafkaClient {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: err, context: "cannot read the group's committed offsets") }
         var result: [KafkaTopicPartition: Int64] = [:]
         for (tp, offset, error) in list.elements {
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: error, context: "cannot read the committed offset of \(tp)") }
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(code: error, context: "cannot read the committed offset of \(tp)")
+            }
             if offset >= 0 { result[tp] = offset }
         }
         return result

@@ -38,7 +38,8 @@ final class RDKafkaClient: @unchecked Sendable {
             if !properties.isEmpty {
                 conf = rd_kafka_topic_conf_new()
                 var errstr = [CChar](repeating: 0, count: 512)
-                for (k, v) in properties.sorted(by: { $0.key < $1.key }) where rd_kafka_topic_conf_set(conf, k, v, &errstr, errstr.count) != RD_KAFKA_CONF_OK {
+                for (k, v) in properties.sorted(by: { $0.key < $1.key })
+                where rd_kafka_topic_conf_set(conf, k, v, &errstr, errstr.count) != RD_KAFKA_CONF_OK {
                     rd_kafka_topic_conf_destroy(conf)
                     throw KafkaError("invalid topic property \(k)=\(v) for \(name): \(text(of: errstr))")
                 }

@@ -302,14 +302,18 @@ struct JSONReader {
             switch try peek() {
             case 0x7B:
                 position += 1
-                if try peek() == 0x7D { position += 1 } else {
+                if try peek() == 0x7D {
+                    position += 1
+                } else {
                     open.append(0x7B)
                     try skipKey()
                     continue
                 }
             case 0x5B:
                 position += 1
-                if try peek() == 0x5D { position += 1 } else {
+                if try peek() == 0x5D {
+                    position += 1
+                } else {
                     open.append(0x5B)
                     continue
                 }
@@ -379,10 +383,12 @@ extension JSONReader {
     static func readRecord(
         _ bytes: UnsafeRawBufferPointer, fields: Set<String>, read: (String, inout JSONReader) throws -> Void
     ) throws(InputRejection) {
-        try readRecord(bytes, field: { key in
-            let name = String(decoding: key, as: UTF8.self)
-            return fields.contains(name) ? name : nil
-        }, read: read)
+        try readRecord(
+            bytes,
+            field: { key in
+                let name = String(decoding: key, as: UTF8.self)
+                return fields.contains(name) ? name : nil
+            }, read: read)
     }
 
     /// Reads one record that must be a JSON object. `field` names the known field a key stands
@@ -416,7 +422,8 @@ extension JSONReader {
         case let rejection as InputRejection:
             throw rejection
         case let error as JSONError:
-            throw current.map { InputRejection(.invalidField, "\($0): \(error.description)") } ?? InputRejection(.malformedJSON, error.description)
+            throw current.map { InputRejection(.invalidField, "\($0): \(error.description)") }
+                ?? InputRejection(.malformedJSON, error.description)
         default:
             throw InputRejection(.malformedJSON, String(describing: error))
         }

@@ -16,7 +16,9 @@ public struct ListenEvent: Sendable, Equatable {
     public var device: [UInt8]?
 
     /// Creates a listen.
-    public init(userID: [UInt8], trackID: [UInt8], timestampMs: Int64, msPlayed: Int64? = nil, country: [UInt8]? = nil, device: [UInt8]? = nil) {
+    public init(
+        userID: [UInt8], trackID: [UInt8], timestampMs: Int64, msPlayed: Int64? = nil, country: [UInt8]? = nil, device: [UInt8]? = nil
+    ) {
         self.userID = userID
         self.trackID = trackID
         self.timestampMs = timestampMs
@@ -36,24 +38,27 @@ public struct ListenEvent: Sendable, Equatable {
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputRejection) -> ListenEvent {
         var user: [UInt8]?, track: [UInt8]?, time: Int64?
         var event = ListenEvent(userID: [], trackID: [], timestampMs: 0)
-        try JSONReader.readRecord(bytes, field: { key in
-            if key.elementsEqual(Keys.userID) { return "user_id" }
-            if key.elementsEqual(Keys.trackID) { return "track_id" }
-            if key.elementsEqual(Keys.timestamp) { return "timestamp_ms" }
-            if key.elementsEqual(Keys.msPlayed) { return "ms_played" }
-            if key.elementsEqual(Keys.country) { return "country" }
-            if key.elementsEqual(Keys.device) { return "device" }
-            return nil
-        }, read: { name, r in
-            switch name {
-            case "user_id": user = try r.readString(maxBytes: maxIDBytes)
-            case "track_id": track = try r.readString(maxBytes: maxIDBytes)
-            case "timestamp_ms": time = try r.readInt64()
-            case "ms_played": event.msPlayed = try r.readNullIfPresent() ? nil : try r.readInt64()
-            case "country": event.country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
-            default: event.device = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 64)
-            }
-        })
+        try JSONReader.readRecord(
+            bytes,
+            field: { key in
+                if key.elementsEqual(Keys.userID) { return "user_id" }
+                if key.elementsEqual(Keys.trackID) { return "track_id" }
+                if key.elementsEqual(Keys.timestamp) { return "timestamp_ms" }
+                if key.elementsEqual(Keys.msPlayed) { return "ms_played" }
+                if key.elementsEqual(Keys.country) { return "country" }
+                if key.elementsEqual(Keys.device) { return "device" }
+                return nil
+            },
+            read: { name, r in
+                switch name {
+                case "user_id": user = try r.readString(maxBytes: maxIDBytes)
+                case "track_id": track = try r.readString(maxBytes: maxIDBytes)
+                case "timestamp_ms": time = try r.readInt64()
+                case "ms_played": event.msPlayed = try r.readNullIfPresent() ? nil : try r.readInt64()
+                case "country": event.country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
+                default: event.device = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 64)
+                }
+            })
         guard let user else { throw InputRejection(.missingField, "user_id is required") }
         guard let track else { throw InputRejection(.missingField, "track_id is required") }
         guard let time else { throw InputRejection(.missingField, "timestamp_ms is required") }

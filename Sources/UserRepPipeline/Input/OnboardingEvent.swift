@@ -29,15 +29,17 @@ public struct OnboardingEvent: Sendable, Equatable {
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputRejection) -> OnboardingEvent {
         var user: [UInt8]?, time: Int64?, artists: [[UInt8]]?, languages: [[UInt8]]?, country: [UInt8]?
         let known: Set<String> = ["user_id", "timestamp_ms", "artist_ids", "languages", "country"]
-        try JSONReader.readRecord(bytes, fields: known, read: { name, r in
-            switch name {
-            case "user_id": user = try r.readString(maxBytes: ListenEvent.maxIDBytes)
-            case "timestamp_ms": time = try r.readInt64()
-            case "artist_ids": artists = try r.readStringArray(maxCount: maxPicks, maxBytes: ListenEvent.maxIDBytes)
-            case "languages": languages = try r.readStringArray(maxCount: maxPicks, maxBytes: 32)
-            default: country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
-            }
-        })
+        try JSONReader.readRecord(
+            bytes, fields: known,
+            read: { name, r in
+                switch name {
+                case "user_id": user = try r.readString(maxBytes: ListenEvent.maxIDBytes)
+                case "timestamp_ms": time = try r.readInt64()
+                case "artist_ids": artists = try r.readStringArray(maxCount: maxPicks, maxBytes: ListenEvent.maxIDBytes)
+                case "languages": languages = try r.readStringArray(maxCount: maxPicks, maxBytes: 32)
+                default: country = try r.readNullIfPresent() ? nil : try r.readString(maxBytes: 16)
+                }
+            })
         guard let user, !user.isEmpty else { throw InputRejection(.missingField, "user_id is required") }
         guard let time else { throw InputRejection(.missingField, "timestamp_ms is required") }
         guard time >= ListenEvent.minTimestampMs && time <= ListenEvent.maxTimestampMs else {
@@ -51,7 +53,8 @@ public struct OnboardingEvent: Sendable, Equatable {
     /// Serializes the event as schema JSON.
     public func json() -> [UInt8] {
         func list(_ items: [[UInt8]]) -> String { "[" + items.map { JSONText.quote($0) }.joined(separator: ",") + "]" }
-        var s = "{\"user_id\":\(JSONText.quote(userID)),\"timestamp_ms\":\(timestampMs),\"artist_ids\":\(list(artistIDs)),\"languages\":\(list(languages))"
+        var s =
+            "{\"user_id\":\(JSONText.quote(userID)),\"timestamp_ms\":\(timestampMs),\"artist_ids\":\(list(artistIDs)),\"languages\":\(list(languages))"
         if let country { s += ",\"country\":\(JSONText.quote(country))" }
         return Array((s + "}").utf8)
     }

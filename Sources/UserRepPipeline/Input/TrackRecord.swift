@@ -23,20 +23,23 @@ public struct TrackRecord: Sendable, Equatable {
     }
 
     /// Parses and validates a JSON record against the configured dimensions.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, audioDims: Int, collaborativeDims: Int) throws(InputRejection) -> TrackRecord {
+    public static func parse(_ bytes: UnsafeRawBufferPointer, audioDims: Int, collaborativeDims: Int) throws(InputRejection) -> TrackRecord
+    {
         var track: [UInt8]?, artist: [UInt8]?, batch: [UInt8]?
         var audio: [Float] = [], collab: [Float] = []
         var haveAudio = false, haveCollab = false
         let known: Set<String> = ["track_id", "artist_id", "batch_id", "audio", "collaborative"]
-        try JSONReader.readRecord(bytes, fields: known, read: { name, r in
-            switch name {
-            case "track_id": track = try r.readString(maxBytes: 256)
-            case "artist_id": artist = try r.readString(maxBytes: 256)
-            case "batch_id": batch = try r.readString(maxBytes: 256)
-            case "audio": try r.readFloatArray(maxCount: audioDims, into: &audio); haveAudio = true
-            default: try r.readFloatArray(maxCount: collaborativeDims, into: &collab); haveCollab = true
-            }
-        })
+        try JSONReader.readRecord(
+            bytes, fields: known,
+            read: { name, r in
+                switch name {
+                case "track_id": track = try r.readString(maxBytes: 256)
+                case "artist_id": artist = try r.readString(maxBytes: 256)
+                case "batch_id": batch = try r.readString(maxBytes: 256)
+                case "audio": try r.readFloatArray(maxCount: audioDims, into: &audio); haveAudio = true
+                default: try r.readFloatArray(maxCount: collaborativeDims, into: &collab); haveCollab = true
+                }
+            })
         guard let track else { throw InputRejection(.missingField, "track_id is required") }
         guard !track.isEmpty else { throw InputRejection(.invalidField, "track_id must not be empty") }
         guard let artist else { throw InputRejection(.missingField, "artist_id is required") }
@@ -45,9 +48,11 @@ public struct TrackRecord: Sendable, Equatable {
             throw InputRejection(haveAudio ? .invalidField : .missingField, "audio must hold \(audioDims) numbers, got \(audio.count)")
         }
         guard haveCollab, collab.count == collaborativeDims else {
-            throw InputRejection(haveCollab ? .invalidField : .missingField, "collaborative must hold \(collaborativeDims) numbers, got \(collab.count)")
+            throw InputRejection(
+                haveCollab ? .invalidField : .missingField, "collaborative must hold \(collaborativeDims) numbers, got \(collab.count)")
         }
-        return TrackRecord(trackID: track, artistID: artist, batchID: String(decoding: batch, as: UTF8.self), audio: audio, collaborative: collab)
+        return TrackRecord(
+            trackID: track, artistID: artist, batchID: String(decoding: batch, as: UTF8.self), audio: audio, collaborative: collab)
     }
 
     /// The batch id and embedding lengths of a record, read without the dimension limits (for
@@ -56,13 +61,15 @@ public struct TrackRecord: Sendable, Equatable {
         var batch: [UInt8]?
         var audio: [Float] = [], collab: [Float] = []
         do {
-            try JSONReader.readRecord(bytes, fields: ["batch_id", "audio", "collaborative"], read: { name, r in
-                switch name {
-                case "batch_id": batch = try r.readString(maxBytes: 256)
-                case "audio": try r.readFloatArray(maxCount: 1 << 16, into: &audio)
-                default: try r.readFloatArray(maxCount: 1 << 16, into: &collab)
-                }
-            })
+            try JSONReader.readRecord(
+                bytes, fields: ["batch_id", "audio", "collaborative"],
+                read: { name, r in
+                    switch name {
+                    case "batch_id": batch = try r.readString(maxBytes: 256)
+                    case "audio": try r.readFloatArray(maxCount: 1 << 16, into: &audio)
+                    default: try r.readFloatArray(maxCount: 1 << 16, into: &collab)
+                    }
+                })
         } catch {
             return nil
         }
@@ -72,6 +79,8 @@ public struct TrackRecord: Sendable, Equatable {
     /// Serializes the record as schema JSON.
     public func json() -> [UInt8] {
         func floats(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
-        return Array("{\"track_id\":\(JSONText.quote(trackID)),\"artist_id\":\(JSONText.quote(artistID)),\"batch_id\":\(JSONText.quote(batchID)),\"audio\":\(floats(audio)),\"collaborative\":\(floats(collaborative))}".utf8)
+        return Array(
+            "{\"track_id\":\(JSONText.quote(trackID)),\"artist_id\":\(JSONText.quote(artistID)),\"batch_id\":\(JSONText.quote(batchID)),\"audio\":\(floats(audio)),\"collaborative\":\(floats(collaborative))}"
+                .utf8)
     }
 }

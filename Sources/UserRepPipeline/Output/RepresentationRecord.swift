@@ -60,8 +60,10 @@ public struct RepresentationRecord: Sendable, Equatable {
     public var trigger: RepresentationTrigger
 
     /// Creates a record.
-    public init(userID: String, batchID: String, embeddingBatchID: String, vector: [Float], eventTimeMs: Int64,
-                computeTimeMs: Int64, updateSequence: UInt64, trigger: RepresentationTrigger) {
+    public init(
+        userID: String, batchID: String, embeddingBatchID: String, vector: [Float], eventTimeMs: Int64,
+        computeTimeMs: Int64, updateSequence: UInt64, trigger: RepresentationTrigger
+    ) {
         self.userID = userID
         self.batchID = batchID
         self.embeddingBatchID = embeddingBatchID
@@ -91,7 +93,9 @@ public struct RepresentationRecord: Sendable, Equatable {
             return try m.serializedBytes()
         case .json:
             let floats = vector.map { "\($0)" }.joined(separator: ",")
-            return Array("{\"user_id\":\(JSONText.quote(userID)),\"batch_id\":\(JSONText.quote(batchID)),\"embedding_batch_id\":\(JSONText.quote(embeddingBatchID)),\"vector\":[\(floats)],\"event_time_ms\":\(eventTimeMs),\"compute_time_ms\":\(computeTimeMs),\"update_sequence\":\(updateSequence),\"trigger\":\"\(trigger.rawValue)\"}".utf8)
+            return Array(
+                "{\"user_id\":\(JSONText.quote(userID)),\"batch_id\":\(JSONText.quote(batchID)),\"embedding_batch_id\":\(JSONText.quote(embeddingBatchID)),\"vector\":[\(floats)],\"event_time_ms\":\(eventTimeMs),\"compute_time_ms\":\(computeTimeMs),\"update_sequence\":\(updateSequence),\"trigger\":\"\(trigger.rawValue)\"}"
+                    .utf8)
         }
     }
 
@@ -100,11 +104,14 @@ public struct RepresentationRecord: Sendable, Equatable {
         switch format {
         case .protobuf:
             let m = try Userrep_V1_UserRepresentation(serializedBytes: Array(bytes))
-            return RepresentationRecord(userID: m.userID, batchID: m.batchID, embeddingBatchID: m.embeddingBatchID,
-                                        vector: m.vector, eventTimeMs: m.eventTimeMs, computeTimeMs: m.computeTimeMs,
-                                        updateSequence: m.updateSequence, trigger: RepresentationTrigger(proto: m.trigger))
+            return RepresentationRecord(
+                userID: m.userID, batchID: m.batchID, embeddingBatchID: m.embeddingBatchID,
+                vector: m.vector, eventTimeMs: m.eventTimeMs, computeTimeMs: m.computeTimeMs,
+                updateSequence: m.updateSequence, trigger: RepresentationTrigger(proto: m.trigger))
         case .json:
-            var r = RepresentationRecord(userID: "", batchID: "", embeddingBatchID: "", vector: [], eventTimeMs: 0, computeTimeMs: 0, updateSequence: 0, trigger: .listen)
+            var r = RepresentationRecord(
+                userID: "", batchID: "", embeddingBatchID: "", vector: [], eventTimeMs: 0, computeTimeMs: 0, updateSequence: 0,
+                trigger: .listen)
             var reader = JSONReader(bytes)
             try reader.readObject { key, rd in
                 switch String(decoding: key, as: UTF8.self) {
@@ -126,6 +133,7 @@ public struct RepresentationRecord: Sendable, Equatable {
     /// One line of text for `userrep subscribe`.
     public func summary(dimensions: Int = 4) -> String {
         let head = vector.prefix(dimensions).map { String(format: "%+.3f", $0) }.joined(separator: " ")
-        return "\(userID) batch=\(batchID) seq=\(updateSequence) trigger=\(trigger.rawValue) event_time=\(eventTimeMs) dims=\(vector.count) [\(head)\(vector.count > dimensions ? " …" : "")]"
+        return
+            "\(userID) batch=\(batchID) seq=\(updateSequence) trigger=\(trigger.rawValue) event_time=\(eventTimeMs) dims=\(vector.count) [\(head)\(vector.count > dimensions ? " …" : "")]"
     }
 }

@@ -6,7 +6,9 @@ public enum TopicPlan {
     /// The worker's topics with `partitions` input partitions. The output, track and changelog
     /// topics are compacted; the others keep history under normal retention. The changelog must
     /// have exactly as many partitions as the input (partition p holds the state of input partition p).
-    public static func specs(_ topics: TopicNames, partitions: Int, groupID: String = WorkerConfiguration.defaultGroupID, replicationFactor: Int = -1) -> [KafkaTopicSpec] {
+    public static func specs(
+        _ topics: TopicNames, partitions: Int, groupID: String = WorkerConfiguration.defaultGroupID, replicationFactor: Int = -1
+    ) -> [KafkaTopicSpec] {
         let compact = ["cleanup.policy": "compact"]
         return [
             KafkaTopicSpec(name: topics.listens, partitions: partitions, replicationFactor: replicationFactor),
@@ -14,7 +16,8 @@ public enum TopicPlan {
             KafkaTopicSpec(name: topics.tracks, partitions: max(1, partitions / 2), replicationFactor: replicationFactor, configs: compact),
             KafkaTopicSpec(name: topics.output, partitions: partitions, replicationFactor: replicationFactor, configs: compact),
             KafkaTopicSpec(name: topics.deadLetters, partitions: 1, replicationFactor: replicationFactor),
-            KafkaTopicSpec(name: topics.changelog(forGroup: groupID), partitions: partitions, replicationFactor: replicationFactor, configs: compact),
+            KafkaTopicSpec(
+                name: topics.changelog(forGroup: groupID), partitions: partitions, replicationFactor: replicationFactor, configs: compact),
         ]
     }
 }

@@ -33,7 +33,9 @@ public enum TrackFile {
                 lineNumber += 1
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
                 do {
-                    let record = try Array(line).withUnsafeBytes { try TrackRecord.parse($0, audioDims: dims.audio, collaborativeDims: dims.collaborative) }
+                    let record = try Array(line).withUnsafeBytes {
+                        try TrackRecord.parse($0, audioDims: dims.audio, collaborativeDims: dims.collaborative)
+                    }
                     out.append(record)
                 } catch let error as InputRejection {
                     throw InputRejection(error.reason, "line \(lineNumber): \(error.detail)")
@@ -75,7 +77,9 @@ public enum TrackFile {
             func need(_ n: Int) throws {
                 guard at + n <= raw.count else { throw InputRejection(.malformedJSON, "binary track file truncated at byte \(at)") }
             }
-            func u32() throws -> Int { try need(4); defer { at += 4 }; return Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+            func u32() throws -> Int {
+                try need(4); defer { at += 4 }; return Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+            }
             func string() throws -> [UInt8] {
                 try need(2)
                 let n = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
@@ -86,7 +90,8 @@ public enum TrackFile {
             }
             let audio = try u32(), collab = try u32()
             guard audio == dims.audio, collab == dims.collaborative else {
-                throw InputRejection(.invalidField, "file holds \(audio)+\(collab)-dimensional embeddings, configured \(dims.audio)+\(dims.collaborative)")
+                throw InputRejection(
+                    .invalidField, "file holds \(audio)+\(collab)-dimensional embeddings, configured \(dims.audio)+\(dims.collaborative)")
             }
             while at < raw.count {
                 let track = try string(), artist = try string(), batch = try string()
@@ -94,11 +99,16 @@ public enum TrackFile {
                 var values = [Float](repeating: 0, count: audio + collab)
                 for k in 0..<(audio + collab) {
                     values[k] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 4 * k, as: UInt32.self)))
-                    guard values[k].isFinite else { throw InputRejection(.invalidField, "non-finite embedding value for track \(String(decoding: track, as: UTF8.self))") }
+                    guard values[k].isFinite else {
+                        throw InputRejection(
+                            .invalidField, "non-finite embedding value for track \(String(decoding: track, as: UTF8.self))")
+                    }
                 }
                 at += 4 * (audio + collab)
-                records.append(TrackRecord(trackID: track, artistID: artist, batchID: String(decoding: batch, as: UTF8.self),
-                                           audio: Array(values[0..<audio]), collaborative: Array(values[audio...])))
+                records.append(
+                    TrackRecord(
+                        trackID: track, artistID: artist, batchID: String(decoding: batch, as: UTF8.self),
+                        audio: Array(values[0..<audio]), collaborative: Array(values[audio...])))
             }
         }
         return records

@@ -44,7 +44,9 @@ struct ChangelogRestorer {
             start = checkpoint
         } else {
             if let checkpoint {
-                logger.warning("local state of partition \(partition) is at changelog offset \(checkpoint), outside \(tp)'s \(marks.low)..<\(marks.high); rebuilding it from the changelog")
+                logger.warning(
+                    "local state of partition \(partition) is at changelog offset \(checkpoint), outside \(tp)'s \(marks.low)..<\(marks.high); rebuilding it from the changelog"
+                )
             }
             start = marks.low
             try store.resetPartition(partition, topics: inputTopics, checkpoint: start)
@@ -72,7 +74,10 @@ struct ChangelogRestorer {
                 if let value = m.value {
                     guard let b = m.header(named: Self.embeddingBatchHeader), b.elementsEqual(expectedBatch) else {
                         let found = m.header(named: Self.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
-                        throw StateCorruption(message: "changelog \(tp)@\(m.offset) holds state of embedding batch '\(found)' but the model needs '\(embeddingBatchID)'; give each embedding batch its own --changelog-topic")
+                        throw StateCorruption(
+                            message:
+                                "changelog \(tp)@\(m.offset) holds state of embedding batch '\(found)' but the model needs '\(embeddingBatchID)'; give each embedding batch its own --changelog-topic"
+                        )
                     }
                     records.append((Array(key), Array(value)))
                 } else {
@@ -94,12 +99,16 @@ struct ChangelogRestorer {
         }
         polled.reset()
         if outcome.stale > 0 {
-            logger.warning("skipped changelog records older than the state they follow (written by a worker after it lost the partition)",
-                           metadata: ["partition": "\(tp)", "records": "\(outcome.stale)"])
+            logger.warning(
+                "skipped changelog records older than the state they follow (written by a worker after it lost the partition)",
+                metadata: ["partition": "\(tp)", "records": "\(outcome.stale)"])
         }
-        logger.info("restored state from the changelog", metadata: [
-            "partition": "\(tp)", "records": "\(outcome.records)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
-        ])
+        logger.info(
+            "restored state from the changelog",
+            metadata: [
+                "partition": "\(tp)", "records": "\(outcome.records)",
+                "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
+            ])
         return outcome
     }
 }

@@ -32,8 +32,10 @@ final class CycleCheckpoint {
     var offsets = GroupOffsetLedger()
     private var lastGroupCommit = Date.distantPast
 
-    init(producer: KafkaProducer, consumer: KafkaConsumer, store: StateStore, deadLetters: DeadLetterWriter, health: WorkerHealth,
-         config: WorkerConfiguration, transactional: Bool, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) {
+    init(
+        producer: KafkaProducer, consumer: KafkaConsumer, store: StateStore, deadLetters: DeadLetterWriter, health: WorkerHealth,
+        config: WorkerConfiguration, transactional: Bool, logger: Logger, shouldStop: @escaping @Sendable () -> Bool
+    ) {
         self.producer = producer
         self.consumer = consumer
         self.store = store
@@ -48,9 +50,11 @@ final class CycleCheckpoint {
     /// Runs steps 1–4 for a cycle whose input ends at `inputOffsets` (next offset per partition).
     /// Returns false when a transaction had to be aborted (nothing of the cycle is visible and it
     /// will be read again).
-    func commit(_ changes: CycleChanges, encoded: EncodedStates, rejected: [(DeadLetterRecord, InputRejection)],
-                inputOffsets: [KafkaTopicPartition: Int64], sink: CycleSink,
-                metrics: inout WorkerMetrics, clock: inout StageClock) throws -> Bool {
+    func commit(
+        _ changes: CycleChanges, encoded: EncodedStates, rejected: [(DeadLetterRecord, InputRejection)],
+        inputOffsets: [KafkaTopicPartition: Int64], sink: CycleSink,
+        metrics: inout WorkerMetrics, clock: inout StageClock
+    ) throws -> Bool {
         // 1. Produce state changes, outputs and dead letters.
         if transactional { try producer.beginTransaction() }
         try sink.emit(changes, encoded: encoded, clock: &clock, metrics: &metrics)
@@ -58,7 +62,9 @@ final class CycleCheckpoint {
         for (record, rejection) in rejected {
             metrics.deadLetter(rejection.reason)
             if try deadLetters.send(record, rejection) { metrics.deadLettersTruncated += 1 }
-            if record.topic == config.topics.tracks { trackOffsets[record.partition] = max(trackOffsets[record.partition] ?? 0, record.offset + 1) }
+            if record.topic == config.topics.tracks {
+                trackOffsets[record.partition] = max(trackOffsets[record.partition] ?? 0, record.offset + 1)
+            }
         }
         if !rejected.isEmpty {
             logger.debug("dead-lettered records", metadata: ["count": "\(rejected.count)", "first": "\(rejected[0].1)"])
@@ -73,7 +79,8 @@ final class CycleCheckpoint {
         clock.lap("flush", into: &metrics)
         // 3. State and offsets together. Dead-lettered track records are remembered (as offsets
         // of the track topic), so a restart that reads the table again does not dead-letter them again.
-        let stored = inputOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
+        let stored =
+            inputOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
             + trackOffsets.map { SourceOffset(topic: config.topics.tracks, partition: $0.key, next: $0.value) }
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
         try store.commit(users: changes.users, states: changes.states, encoded: encoded, offsets: stored, checkpoints: checkpoints)
@@ -149,8 +156,9 @@ final class CycleCheckpoint {
 
     /// A wait for Kafka to confirm the cycle, in one-second steps: see `KafkaWait`.
     private func waitForKafka() -> KafkaWait {
-        KafkaWait(health: health, shouldStop: shouldStop, stopGraceMs: Double(config.shutdownTimeoutMs) / 2,
-                  limitMs: Double(config.deliveryTimeoutMs))
+        KafkaWait(
+            health: health, shouldStop: shouldStop, stopGraceMs: Double(config.shutdownTimeoutMs) / 2,
+            limitMs: Double(config.deliveryTimeoutMs))
     }
 
     /// `commitGroupOffsets` at most once a second (called between polls).
@@ -180,7 +188,8 @@ final class CycleCheckpoint {
                 if offsets.behind.keys.allSatisfy({ !due.keys.contains($0) }) { return true }
             }
             metrics.groupCommitFailures += 1
-            logger.warning("group offset commit failed; retrying in a second", metadata: ["partitions": "\(due.count)", "error": "\(error)"])
+            logger.warning(
+                "group offset commit failed; retrying in a second", metadata: ["partitions": "\(due.count)", "error": "\(error)"])
             return false
         }
     }
@@ -189,7 +198,9 @@ final class CycleCheckpoint {
     func release(_ partitions: [KafkaTopicPartition]) {
         let due = offsets.remove(partitions)
         guard !consumer.assignmentLost, !due.isEmpty else { return }
-        do { try consumer.commit(due, timeoutMs: config.shutdownTimeoutMs / 2) } catch { logger.warning("offset commit on revoke failed: \(error)") }
+        do { try consumer.commit(due, timeoutMs: config.shutdownTimeoutMs / 2) } catch {
+            logger.warning("offset commit on revoke failed: \(error)")
+        }
     }
 }
 

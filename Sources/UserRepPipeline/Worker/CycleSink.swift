@@ -27,7 +27,10 @@ final class LiveCycleSink: CycleSink {
     private let publisher: RepresentationPublisher
     private let tracks: TrackTableReader
 
-    init(producer: KafkaProducer, changelog: KafkaOutputTopic, embeddingBatchID: String, publisher: RepresentationPublisher, tracks: TrackTableReader) {
+    init(
+        producer: KafkaProducer, changelog: KafkaOutputTopic, embeddingBatchID: String, publisher: RepresentationPublisher,
+        tracks: TrackTableReader
+    ) {
         self.producer = producer
         self.changelog = changelog
         changelogHeader = [KafkaHeader(name: ChangelogRestorer.embeddingBatchHeader, string: embeddingBatchID)]
@@ -40,13 +43,15 @@ final class LiveCycleSink: CycleSink {
             let key = changes.users[i]
             try encoded.withState(i) { value in
                 try key.userID.withUnsafeBytes { k in
-                    try producer.produce(to: changelog, partition: key.partition, key: k, value: value, headers: changelogHeader, trackOffset: true)
+                    try producer.produce(
+                        to: changelog, partition: key.partition, key: k, value: value, headers: changelogHeader, trackOffset: true)
                 }
             }
         }
         metrics.changelogRecords += changes.users.count
         clock.lap("changelog", into: &metrics)
-        try publisher.publish(changes.users, changes.states, triggers: changes.triggers, tracks: tracks.table, clock: &clock, metrics: &metrics)
+        try publisher.publish(
+            changes.users, changes.states, triggers: changes.triggers, tracks: tracks.table, clock: &clock, metrics: &metrics)
     }
 }
 

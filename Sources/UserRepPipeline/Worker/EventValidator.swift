@@ -56,7 +56,8 @@ struct EventValidator: Sendable {
     /// Requires the record key to be the body's user id (events are partitioned by user).
     private func checkKey(_ m: some ConsumedRecord, userID: [UInt8]) throws(InputRejection) {
         guard let key = m.key, key.elementsEqual(userID) else {
-            throw InputRejection(.keyMismatch, m.key == nil ? "record has no key; key events by user_id" : "record key differs from user_id")
+            throw InputRejection(
+                .keyMismatch, m.key == nil ? "record has no key; key events by user_id" : "record key differs from user_id")
         }
     }
 
@@ -65,10 +66,13 @@ struct EventValidator: Sendable {
         let event = try ListenEvent.parse(try eventValue(m))
         try checkKey(m, userID: event.userID)
         guard let track = tracks.slot(of: event.trackID) else {
-            throw InputRejection(.unknownTrack, "track \(String(decoding: event.trackID, as: UTF8.self)) is not in embedding batch \(tracks.batchID)")
+            throw InputRejection(
+                .unknownTrack, "track \(String(decoding: event.trackID, as: UTF8.self)) is not in embedding batch \(tracks.batchID)")
         }
-        return (UserKey(partition: m.partition, userID: event.userID),
-                .listen(timeMs: event.timestampMs, track: track, device: event.device.map(DeviceClass.init(name:)), country: event.country))
+        return (
+            UserKey(partition: m.partition, userID: event.userID),
+            .listen(timeMs: event.timestampMs, track: track, device: event.device.map(DeviceClass.init(name:)), country: event.country)
+        )
     }
 
     /// Validates one onboarding record.

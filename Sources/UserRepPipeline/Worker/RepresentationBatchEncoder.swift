@@ -63,11 +63,14 @@ public struct RepresentationBatchEncoder: Sendable {
                         for r in 0..<rows {
                             let u = first + r
                             users[u].tiles.aggregate(horizons: model.layout.horizons, at: users[u].newestEventTimeMs, into: &aggregates)
-                            model.layout.fill(row: UnsafeMutableBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)]), aggregates: aggregates,
-                                              context: Self.context(of: users[u], tracks: tracks), computeTimeMs: users[u].newestEventTimeMs)
+                            model.layout.fill(
+                                row: UnsafeMutableBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)]), aggregates: aggregates,
+                                context: Self.context(of: users[u], tracks: tracks), computeTimeMs: users[u].newestEventTimeMs)
                         }
-                        model.encodeBlock(rows: rows, input: x, output: UnsafeMutableBufferPointer(rebasing: target.buffer[(first * dim)..<((first + rows) * dim)]),
-                                          scratch: &scratch, timing: &timing)
+                        model.encodeBlock(
+                            rows: rows, input: x,
+                            output: UnsafeMutableBufferPointer(rebasing: target.buffer[(first * dim)..<((first + rows) * dim)]),
+                            scratch: &scratch, timing: &timing)
                     }
                 }
             }

@@ -27,8 +27,10 @@ final class RepresentationPublisher {
     }
 
     /// Encodes `states` and queues one record per user (laps `encode` and `produce`).
-    func publish(_ users: [UserKey], _ states: [UserState], triggers: [RepresentationTrigger], tracks: TrackTable,
-                 clock: inout StageClock, metrics: inout WorkerMetrics) throws {
+    func publish(
+        _ users: [UserKey], _ states: [UserState], triggers: [RepresentationTrigger], tracks: TrackTable,
+        clock: inout StageClock, metrics: inout WorkerMetrics
+    ) throws {
         guard !users.isEmpty else { return }
         let computeTime = StreamWorker.nowMs()
         let vectors = encoder.encodeVectors(states, tracks: tracks)
@@ -49,7 +51,8 @@ final class RepresentationPublisher {
                     valueBuffer = try RepresentationRecord(
                         userID: key.userIDString, batchID: encoder.model.batchID, embeddingBatchID: encoder.model.manifest.embeddingBatchId,
                         vector: Array(vector), eventTimeMs: states[i].newestEventTimeMs, computeTimeMs: computeTime,
-                        updateSequence: states[i].updateSequence, trigger: triggers[i]).encoded(.json)
+                        updateSequence: states[i].updateSequence, trigger: triggers[i]
+                    ).encoded(.json)
                 }
                 try key.userID.withUnsafeBytes { k in
                     try valueBuffer.withUnsafeBytes { v in

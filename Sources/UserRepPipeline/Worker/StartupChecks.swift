@@ -17,7 +17,9 @@ enum StartupChecks {
         }
         let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
         guard free >= minimumBytes else {
-            throw WorkerError("only \(free >> 20) MiB free on the file system of the state directory \(directory) (at least \(minimumBytes >> 20) MiB needed, --min-free-disk-mb); free some space or move --state-dir")
+            throw WorkerError(
+                "only \(free >> 20) MiB free on the file system of the state directory \(directory) (at least \(minimumBytes >> 20) MiB needed, --min-free-disk-mb); free some space or move --state-dir"
+            )
         }
     }
 
@@ -36,7 +38,9 @@ enum StartupChecks {
             if let count { counts[topic] = count } else { missing.append(topic) }
         }
         guard missing.isEmpty else {
-            throw WorkerError("topic\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")) do\(missing.count == 1 ? "es" : "") not exist; create \(missing.count == 1 ? "it" : "them") first (`userrep topics create`). userrep never lets a broker auto-create its topics, since an auto-created topic has the wrong partition count and no compaction")
+            throw WorkerError(
+                "topic\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")) do\(missing.count == 1 ? "es" : "") not exist; create \(missing.count == 1 ? "it" : "them") first (`userrep topics create`). userrep never lets a broker auto-create its topics, since an auto-created topic has the wrong partition count and no compaction"
+            )
         }
         return counts
     }

@@ -43,7 +43,8 @@ struct StateApplier: Sendable {
                     ParallelLoop.forEachChunk(count: states.buffer.count, chunk: chunk, threads: threads) { k, range in
                         var vector = [Float](repeating: 0, count: listenWidth)
                         for user in range {
-                            changed.buffer[user] = applyEvents(of: user, pending, to: &states.buffer[user], vector: &vector, counting: &partial.buffer[k])
+                            changed.buffer[user] = applyEvents(
+                                of: user, pending, to: &states.buffer[user], vector: &vector, counting: &partial.buffer[k])
                         }
                     }
                 }
@@ -56,7 +57,9 @@ struct StateApplier: Sendable {
     }
 
     /// Applies one user's events; returns whether any was new to the state.
-    private func applyEvents(of user: Int, _ pending: PendingUpdates, to state: inout UserState, vector: inout [Float], counting outcome: inout Outcome) -> Bool {
+    private func applyEvents(
+        of user: Int, _ pending: PendingUpdates, to state: inout UserState, vector: inout [Float], counting outcome: inout Outcome
+    ) -> Bool {
         let trackWidth = tracks.width
         var changed = false
         pending.forEachEvent(ofUser: user) { event, lane, offset in

@@ -34,8 +34,9 @@ extension StreamWorker {
             let loaded = try store.read(chunk)
             let present = loaded.indices.filter { loaded[$0] != nil }
             var clock = StageClock()
-            try publisher.publish(present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },
-                                  tracks: tracks.table, clock: &clock, metrics: &metrics)
+            try publisher.publish(
+                present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },
+                tracks: tracks.table, clock: &clock, metrics: &metrics)
             try checkpoint.flushOutputs()
             start += chunk.count
         }
@@ -52,7 +53,9 @@ extension StreamWorker {
         let rate = Double(metrics.recordsRead) / elapsed
         let lag = total - done
         let eta = rate > 0 ? Double(lag) / rate : 0
-        progress(String(format: "backfill: %lld/%lld events (%.0f%%), %.0f events/s, lag %lld, ETA %.0fs",
-                        done, total, total > 0 ? 100 * Double(done) / Double(total) : 100, rate, lag, eta))
+        progress(
+            String(
+                format: "backfill: %lld/%lld events (%.0f%%), %.0f events/s, lag %lld, ETA %.0fs",
+                done, total, total > 0 ? 100 * Double(done) / Double(total) : 100, rate, lag, eta))
     }
 }

@@ -56,7 +56,8 @@ extension StreamWorker {
 
     /// Replays the changelog of `partitions` into the store.
     private func restore(_ partitions: Set<Int32>) throws {
-        let reader = try KafkaConsumer(configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]), trackPartitionEnd: true)
+        let reader = try KafkaConsumer(
+            configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]), trackPartitionEnd: true)
         defer { reader.close() }
         for p in partitions.sorted() {
             let outcome = try restorer.restore(partition: p, into: store, consumer: reader)

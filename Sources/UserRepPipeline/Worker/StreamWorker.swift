@@ -117,34 +117,45 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // partitioned alike (same count, keyed by user id).
         let sameCount = inputTopics + changelog
         guard Set(sameCount.compactMap { counts[$0] }).count <= 1 else {
-            throw WorkerError("input and changelog topics must have the same number of partitions: \(sameCount.map { "\($0)=\(counts[$0] ?? 0)" }.joined(separator: ", "))")
+            throw WorkerError(
+                "input and changelog topics must have the same number of partitions: \(sameCount.map { "\($0)=\(counts[$0] ?? 0)" }.joined(separator: ", "))"
+            )
         }
-        store = try StateStore(directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
+        store = try StateStore(
+            directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
         // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
         try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
-        let deadLetters = DeadLetterWriter(producer: producer, topic: try producer.openTopic(configuration.topics.deadLetters), maxBytes: configuration.maxDeadLetterBytes)
-        tracks = try TrackTableReader(kafka: configuration.kafka, topic: configuration.topics.tracks,
-                                      batchID: model.manifest.embeddingBatchId, dims: dims,
-                                      deadLettered: try store.offsets(topic: configuration.topics.tracks), logger: logger)
-        publisher = RepresentationPublisher(encoder: encoder, producer: producer, topic: try producer.openTopic(configuration.topics.output), format: configuration.outputFormat)
+        let deadLetters = DeadLetterWriter(
+            producer: producer, topic: try producer.openTopic(configuration.topics.deadLetters), maxBytes: configuration.maxDeadLetterBytes)
+        tracks = try TrackTableReader(
+            kafka: configuration.kafka, topic: configuration.topics.tracks,
+            batchID: model.manifest.embeddingBatchId, dims: dims,
+            deadLettered: try store.offsets(topic: configuration.topics.tracks), logger: logger)
+        publisher = RepresentationPublisher(
+            encoder: encoder, producer: producer, topic: try producer.openTopic(configuration.topics.output),
+            format: configuration.outputFormat)
         switch mode {
         case .stream:
-            sink = LiveCycleSink(producer: producer, changelog: try producer.openTopic(configuration.changelogTopic),
-                                 embeddingBatchID: model.manifest.embeddingBatchId, publisher: publisher, tracks: tracks)
+            sink = LiveCycleSink(
+                producer: producer, changelog: try producer.openTopic(configuration.changelogTopic),
+                embeddingBatchID: model.manifest.embeddingBatchId, publisher: publisher, tracks: tracks)
         case .backfill:
             sink = BackfillCycleSink()
         }
         polled = KafkaPolledRecords(topics: inputTopics)
-        restorer = ChangelogRestorer(topic: configuration.changelogTopic, embeddingBatchID: model.manifest.embeddingBatchId,
-                                     inputTopics: inputTopics, logger: logger)
+        restorer = ChangelogRestorer(
+            topic: configuration.changelogTopic, embeddingBatchID: model.manifest.embeddingBatchId,
+            inputTopics: inputTopics, logger: logger)
         // The range assignor gives listens[p] and onboarding[p] to the same member, which the
         // state layout needs (a user's state lives with partition p of both topics).
-        consumer = try KafkaConsumer(configuration: configuration.kafka.overriding([
-            "group.id": configuration.groupID, "partition.assignment.strategy": "range",
-        ]), rebalance: nil)
-        checkpoint = CycleCheckpoint(producer: producer, consumer: consumer, store: store, deadLetters: deadLetters, health: health,
-                                     config: configuration, transactional: transactionalID != nil,
-                                     logger: logger, shouldStop: shouldStop)
+        consumer = try KafkaConsumer(
+            configuration: configuration.kafka.overriding([
+                "group.id": configuration.groupID, "partition.assignment.strategy": "range",
+            ]), rebalance: nil)
+        checkpoint = CycleCheckpoint(
+            producer: producer, consumer: consumer, store: store, deadLetters: deadLetters, health: health,
+            config: configuration, transactional: transactionalID != nil,
+            logger: logger, shouldStop: shouldStop)
         consumer.setRebalanceHandler(self)
     }
 
@@ -172,7 +183,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         health.shutDown()
         // The group steps share the time bound; with Kafka known to be away, the commit is skipped.
-        if !isBackfill && !kafkaAway { stopReport.groupCommitted = checkpoint.commitGroupOffsets(timeoutMs: config.shutdownTimeoutMs / 2, metrics: &metrics) }
+        if !isBackfill && !kafkaAway {
+            stopReport.groupCommitted = checkpoint.commitGroupOffsets(timeoutMs: config.shutdownTimeoutMs / 2, metrics: &metrics)
+        }
         stopReport.groupLeft = consumer.close(timeoutMs: config.shutdownTimeoutMs / 2)
         try store.flush()
         stopReport.stateFlushed = true
@@ -180,8 +193,12 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.stateCacheMisses = store.cacheMisses
         metrics.trackUpdates = tracks.applied
         metrics.tracksOtherBatch = tracks.otherBatch
-        logger.info("worker stopped", metadata: ["metrics": "\(metrics.summary)", "state_flushed": "\(stopReport.stateFlushed)",
-                                                 "group_offsets_committed": "\(stopReport.groupCommitted)", "group_left": "\(stopReport.groupLeft)"])
+        logger.info(
+            "worker stopped",
+            metadata: [
+                "metrics": "\(metrics.summary)", "state_flushed": "\(stopReport.stateFlushed)",
+                "group_offsets_committed": "\(stopReport.groupCommitted)", "group_left": "\(stopReport.groupLeft)",
+            ])
         return metrics
     }
 
@@ -258,9 +275,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
             if let lane = m.lane { nextByLane[LanePartition(lane: lane, partition: m.partition)] = m.offset + 1 }
         }
-        let cycleOffsets = Dictionary(uniqueKeysWithValues: nextByLane.map { key, next in
-            (KafkaTopicPartition(topic: inputTopics[key.lane.rawValue], partition: key.partition), next)
-        })
+        let cycleOffsets = Dictionary(
+            uniqueKeysWithValues: nextByLane.map { key, next in
+                (KafkaTopicPartition(topic: inputTopics[key.lane.rawValue], partition: key.partition), next)
+            })
         clock.lap("parse", into: &metrics)
         // Apply the cycle's events to state, in arrival order per user.
         var states = try store.checkOut(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
@@ -294,8 +312,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
             checkpoint.discard(partitions: Set(cycleOffsets.keys.map(\.partition)), metrics: &metrics)
             return
         }
-        guard try checkpoint.commit(changes, encoded: encodedStates, rejected: rejected, inputOffsets: cycleOffsets, sink: sink,
-                                    metrics: &metrics, clock: &clock) else { return }
+        guard
+            try checkpoint.commit(
+                changes, encoded: encodedStates, rejected: rejected, inputOffsets: cycleOffsets, sink: sink,
+                metrics: &metrics, clock: &clock)
+        else { return }
         // Where a slow cycle's time went, for whoever is on call (`--log-level debug`).
         logger.debug("cycle", metadata: ["records": "\(n)", "users": "\(changes.users.count)", "stages_ms": "\(clock.summary)"])
 
@@ -320,7 +341,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
             parsed = parse(records)
             listens = listenCounts(parsed)
             if misconfiguration.trips(listens: listens.total, unknown: listens.unknown) {
-                throw WorkerError("\(listens.unknown) of \(listens.total) listens of this cycle name tracks that are not in the track table of embedding batch '\(tracks.table.batchID)' (\(tracks.table.count) tracks); that is a track table that does not fit the model, not bad input, so the worker stops before committing them (--max-unknown-track-ratio \(config.maxUnknownTrackRatio)). Import the batch's tracks or run the model of the batch the table holds")
+                throw WorkerError(
+                    "\(listens.unknown) of \(listens.total) listens of this cycle name tracks that are not in the track table of embedding batch '\(tracks.table.batchID)' (\(tracks.table.count) tracks); that is a track table that does not fit the model, not bad input, so the worker stops before committing them (--max-unknown-track-ratio \(config.maxUnknownTrackRatio)). Import the batch's tracks or run the model of the batch the table holds"
+                )
             }
         }
         misconfiguration.record(listens: listens.total, unknown: listens.unknown)

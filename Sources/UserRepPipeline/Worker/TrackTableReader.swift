@@ -24,8 +24,10 @@ final class TrackTableReader {
     /// Embedding batches seen on the topic other than the model's (a few, for the error message).
     private var otherBatches: Set<String> = []
 
-    init(kafka: KafkaConfiguration, topic: String, batchID: String, dims: ModelManifest.EmbeddingDims,
-         deadLettered: [Int32: Int64] = [:], logger: Logger) throws {
+    init(
+        kafka: KafkaConfiguration, topic: String, batchID: String, dims: ModelManifest.EmbeddingDims,
+        deadLettered: [Int32: Int64] = [:], logger: Logger
+    ) throws {
         consumer = try KafkaConsumer(
             configuration: kafka.overriding(["group.id": "userrep-track-table", "enable.auto.commit": "false"]),
             trackPartitionEnd: true)
@@ -48,7 +50,9 @@ final class TrackTableReader {
             guard !shouldStop() else { return false }
             try poll(timeoutMs: 100)
         }
-        logger.info("track table loaded", metadata: ["tracks": "\(table.count)", "batch": "\(table.batchID)", "other_batch_skipped": "\(otherBatch)"])
+        logger.info(
+            "track table loaded",
+            metadata: ["tracks": "\(table.count)", "batch": "\(table.batchID)", "other_batch_skipped": "\(otherBatch)"])
         return true
     }
 
@@ -58,13 +62,17 @@ final class TrackTableReader {
     func requireFitsModel() throws {
         let want = "\(table.dims.audio)+\(table.dims.collaborative)"
         if let seen = seenDims, otherDims > table.count {
-            throw WorkerError("the track table (topic '\(topic)') holds \(otherDims) tracks of embedding batch '\(table.batchID)' with \(seen.audio)+\(seen.collaborative) dimensions, but the model expects \(want) (and only \(table.count) tracks fit); the model and the track table do not belong together")
+            throw WorkerError(
+                "the track table (topic '\(topic)') holds \(otherDims) tracks of embedding batch '\(table.batchID)' with \(seen.audio)+\(seen.collaborative) dimensions, but the model expects \(want) (and only \(table.count) tracks fit); the model and the track table do not belong together"
+            )
         }
         guard table.count > 0 else {
             let others = otherBatches.sorted().prefix(3).map { "'\($0)'" }.joined(separator: ", ")
-            throw WorkerError("the track table (topic '\(topic)') holds no track of the model's embedding batch '\(table.batchID)'"
-                + (otherBatch > 0 ? " (\(otherBatch) records of other batches: \(others))" : " (the topic has no valid track record)")
-                + "; every listen would be dead-lettered. Import that batch's tracks (`userrep tracks import`) or run the model of the batch the table holds")
+            throw WorkerError(
+                "the track table (topic '\(topic)') holds no track of the model's embedding batch '\(table.batchID)'"
+                    + (otherBatch > 0 ? " (\(otherBatch) records of other batches: \(others))" : " (the topic has no valid track record)")
+                    + "; every listen would be dead-lettered. Import that batch's tracks (`userrep tracks import`) or run the model of the batch the table holds"
+            )
         }
     }
 
@@ -85,7 +93,8 @@ final class TrackTableReader {
                     continue
                 }
                 guard let key = m.key, key.elementsEqual(record.trackID) else {
-                    throw InputRejection(.keyMismatch, m.key == nil ? "track record has no key; key it by track_id" : "record key differs from track_id")
+                    throw InputRejection(
+                        .keyMismatch, m.key == nil ? "track record has no key; key it by track_id" : "record key differs from track_id")
                 }
                 table.upsert(trackID: record.trackID, artistID: record.artistID, embedding: record.audio + record.collaborative)
                 applied += 1

@@ -34,7 +34,9 @@ final class WorkerHealth {
     func evaluate(now: Date = Date()) {
         guard isReady, now.timeIntervalSince(lastContact) > unreachableTimeout else { return }
         isReady = false
-        logger.error("not ready: no answer from Kafka for \(String(format: "%.1f", now.timeIntervalSince(lastContact))) s (limit \(String(format: "%.1f", unreachableTimeout)) s); retrying")
+        logger.error(
+            "not ready: no answer from Kafka for \(String(format: "%.1f", now.timeIntervalSince(lastContact))) s (limit \(String(format: "%.1f", unreachableTimeout)) s); retrying"
+        )
         if let readyFile { try? FileManager.default.removeItem(atPath: readyFile) }
     }
 

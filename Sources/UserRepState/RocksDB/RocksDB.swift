@@ -18,9 +18,10 @@ public final class RocksDB: @unchecked Sendable {
     public init(path: String, blockCacheMB: Int = 256) throws {
         self.path = path
         guard let options = rocksdb_options_create(), let synced = rocksdb_writeoptions_create(),
-              let unlogged = rocksdb_writeoptions_create(), let readOptions = rocksdb_readoptions_create(),
-              let tableOptions = rocksdb_block_based_options_create(),
-              let blockCache = rocksdb_cache_create_lru(max(1, blockCacheMB) << 20) else { throw RocksDBError("cannot allocate RocksDB options") }
+            let unlogged = rocksdb_writeoptions_create(), let readOptions = rocksdb_readoptions_create(),
+            let tableOptions = rocksdb_block_based_options_create(),
+            let blockCache = rocksdb_cache_create_lru(max(1, blockCacheMB) << 20)
+        else { throw RocksDBError("cannot allocate RocksDB options") }
         self.options = options
         self.tableOptions = tableOptions
         self.blockCache = blockCache
@@ -49,7 +50,7 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
         // Recover to the last consistent write batch after a crash; batches are atomic, so the
         // store never holds state without the offsets that produced it.
-        rocksdb_options_set_wal_recovery_mode(options, 2) // kPointInTimeRecovery
+        rocksdb_options_set_wal_recovery_mode(options, 2)  // kPointInTimeRecovery
         var err: UnsafeMutablePointer<CChar>?
         guard let db = rocksdb_open(options, path, &err) else {
             try RocksDBError.check(err, "cannot open RocksDB at \(path)")
@@ -123,10 +124,11 @@ public final class RocksDB: @unchecked Sendable {
 
     /// Applies `writes` atomically with the given durability.
     public func write(_ writes: RocksDBAtomicWrite, durability: Durability) throws {
-        let options = switch durability {
-        case .synced: syncedWrites
-        case .unlogged: unloggedWrites
-        }
+        let options =
+            switch durability {
+            case .synced: syncedWrites
+            case .unlogged: unloggedWrites
+            }
         var err: UnsafeMutablePointer<CChar>?
         rocksdb_write(db, options, writes.pointer, &err)
         try RocksDBError.check(err, "RocksDB write failed")
