@@ -15,9 +15,15 @@ struct BackfillCommand: ParsableCommand {
             user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error. \
             An interrupted backfill resumes where its state ends.
 
+            With --until TIME the state holds every user as of that event time (a point-in-time \
+            state to export training features from: `userrep features export`); add --no-publish so \
+            that those past vectors do not reach the live output topic.
+
             Example:
               userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \\
                 --model models/b43/manifest.json --state-dir /var/lib/userrep-b43
+              userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \\
+                --model models/b43/manifest.json --state-dir train-state --until 2024-05-01T00:00:00Z --no-publish
             """
     )
 
@@ -28,6 +34,9 @@ struct BackfillCommand: ParsableCommand {
     @Option(help: "Model manifest.") var model: String
     @Option(help: "State directory to build.") var stateDir = "./userrep-backfill-state"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
+    @Option(help: "Apply only events at or before this event time (ISO 8601, e.g. 2024-05-01T00:00:00Z, or ms since the epoch); later ones are read and left out, and the summary counts them (after_until=N).")
+    var until: EventTimeArgument?
+    @Flag(help: "Build the state only: publish no vectors at the end.") var noPublish = false
     @OptionGroup var cycle: CycleOptions
     @OptionGroup var safety: SafetyOptions
 
@@ -40,6 +49,8 @@ struct BackfillCommand: ParsableCommand {
         config.outputFormat = outputFormat
         cycle.apply(to: &config)
         safety.apply(to: &config)
+        config.untilMs = until?.ms
+        config.backfillPublishes = !noPublish
         let stop = StopFlag()
         stop.trapSignals()
         let worker = try StreamWorker(

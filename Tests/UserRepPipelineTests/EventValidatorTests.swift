@@ -37,6 +37,21 @@ import UserRepState
         }
     }
 
+    @Test func eventsAfterTheCutoffAreLeftOutAndBadOnesStillRejected() {
+        var cut = validator
+        cut.untilMs = 1_780_000_000_000
+        func parse(_ value: String, lane: InputLane = .listens) -> ParsedRecord {
+            cut.parse(InputRecord(lane: lane, topic: "listens", partition: 0, offset: 1, key: Array("u1".utf8), value: Array(value.utf8)))
+        }
+        guard case .event = parse(listen) else { Issue.record("an event at the cutoff is applied"); return }
+        let later = #"{"user_id":"u1","track_id":"t1","timestamp_ms":1780000000001}"#
+        guard case .afterCutoff = parse(later) else { Issue.record("a listen after the cutoff is left out"); return }
+        let laterPick = #"{"user_id":"u1","timestamp_ms":1780000000001,"artist_ids":["a1"],"languages":[]}"#
+        guard case .afterCutoff = parse(laterPick, lane: .onboarding) else { Issue.record("an onboarding after the cutoff is left out"); return }
+        let laterUnknown = #"{"user_id":"u1","track_id":"t9","timestamp_ms":1780000000001}"#
+        #expect(reason(parse(laterUnknown)) == .unknownTrack, "bad input is dead-lettered whatever its time")
+    }
+
     @Test func theKeyMustBeTheUserID() {
         #expect(reason(outcome(key: nil, value: listen)) == .keyMismatch)
         #expect(reason(outcome(key: "u2", value: listen)) == .keyMismatch)

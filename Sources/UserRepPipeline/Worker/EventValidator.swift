@@ -9,6 +9,8 @@ enum ParsedRecord: Sendable {
     case event(UserKey, PendingUpdates.Event)
     /// A record for the dead-letter topic.
     case rejected(DeadLetterRecord, InputRejection)
+    /// A valid event later than the event-time cutoff (`backfill --until`): read, not applied.
+    case afterCutoff
     /// A record of a topic the worker does not read (never expected; skipped).
     case foreign
 }
@@ -19,6 +21,8 @@ struct EventValidator: Sendable {
     let maxRecordBytes: Int
     /// Tracks a listen may name.
     let tracks: TrackTable
+    /// Events later than this event time (ms) are left out (`backfill --until`); nil: none are.
+    var untilMs: Int64? = nil
 
     /// Parses every record of `records` on up to `threads` threads, `chunk` records per task;
     /// element `i` is record `i`'s outcome.
@@ -38,6 +42,7 @@ struct EventValidator: Sendable {
         guard let lane = m.lane else { return .foreign }
         do {
             let (user, event) = lane == .listens ? try validListen(m) : try validOnboarding(m)
+            if let untilMs, event.timeMs > untilMs { return .afterCutoff }
             return .event(user, event)
         } catch {
             return .rejected(DeadLetterRecord(message: m), error)

@@ -11,6 +11,14 @@ struct PendingUpdates: Sendable {
         case listen(timeMs: Int64, track: Int32, device: DeviceClass?, country: [UInt8]?)
         /// An onboarding event.
         case onboarding(OnboardingEvent)
+
+        /// The event's time (ms since the epoch).
+        var timeMs: Int64 {
+            switch self {
+            case .listen(let timeMs, _, _, _): timeMs
+            case .onboarding(let event): event.timestampMs
+            }
+        }
     }
 
     /// Distinct users, in first-seen order.

@@ -240,7 +240,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.processingSeconds = lastCycleEnd.map { $0.timeIntervalSince(firstRecordAt ?? $0) } ?? 0
         if isBackfill && !shouldStop() {
             reportProgress(force: true)
-            try publishBackfill()
+            if config.backfillPublishes { try publishBackfill() }
         }
     }
 
@@ -272,6 +272,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 if recordLatency, let ts = m.timestampMs { timestamps.append(ts) }
             case .rejected(let record, let rejection):
                 rejected.append((record, rejection))
+            case .afterCutoff:
+                metrics.eventsAfterCutoff += 1
             }
             if let lane = m.lane { nextByLane[LanePartition(lane: lane, partition: m.partition)] = m.offset + 1 }
         }
@@ -352,7 +354,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     /// Parses the polled records on the compute threads.
     private func parse(_ records: KafkaRecordsView) -> [ParsedRecord] {
-        EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table)
+        EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table, untilMs: config.untilMs)
             .parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)
     }
 

@@ -34,6 +34,11 @@ public struct WorkerConfiguration: Sendable {
     public var pollTimeoutMs: Int32 = 100
     /// Records larger than this go to the dead-letter topic.
     public var maxRecordBytes = 65_536
+    /// Valid events later than this event time (ms since the epoch) are read but not applied
+    /// (`backfill --until`: the state as of that time); nil applies everything.
+    public var untilMs: Int64?
+    /// Whether a backfill publishes every touched user's final vector when it ends.
+    public var backfillPublishes = true
     /// Dead-letter records keep at most this many bytes of the original key and value (the rest
     /// is cut, with headers saying so); it must stay below the dead-letter topic's
     /// `max.message.bytes` (1 MB by default) with room for headers.

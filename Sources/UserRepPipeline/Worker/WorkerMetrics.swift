@@ -9,6 +9,8 @@ public struct WorkerMetrics: Sendable {
     public var listensApplied = 0
     /// Onboarding events applied to state.
     public var onboardingsApplied = 0
+    /// Valid events read but left out for being later than `--until`.
+    public var eventsAfterCutoff = 0
     /// Picked artists with no track in the table (skipped, not fatal).
     public var unknownArtists = 0
     /// Bytes of encoded user state written to the store.
@@ -74,6 +76,6 @@ public struct WorkerMetrics: Sendable {
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return
-            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied) unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
+            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
     }
 }
