@@ -30,6 +30,47 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     public var languages: [String]?
     /// Days after sign-up during which onboarding picks are used; 90 when absent.
     public var onboardingPeriodDays: Int?
+    /// How the weights were trained (`userrep train`); absent for random or imported models.
+    public var training: TrainingInfo?
+
+    /// A record of a training run, shown by `userrep model inspect`.
+    public struct TrainingInfo: Codable, Sendable, Equatable {
+        /// Rows trained on and held out for validation.
+        public var trainRows: Int, validationRows: Int
+        /// Epochs run, and the epoch whose weights were kept.
+        public var epochs: Int, bestEpoch: Int
+        /// Losses of the kept epoch (validation nil without a split).
+        public var trainLoss: Double, validationLoss: Double?
+        /// The loss (`l2` is the paper's equation 2, `mse`).
+        public var loss: String
+        /// Optimizer settings.
+        public var learningRate: Double, batchSize: Int, dropout: Double, seed: UInt64
+        /// Decoder widths (code first) and its weights file, for reconstruction checks.
+        public var decoderLayers: [Int], decoderWeights: String
+        /// The features file the model was trained on, and its export time (`as_of_ms` or `newest-event`).
+        public var features: String, featuresAsOf: String
+
+        /// Creates a training record.
+        public init(trainRows: Int, validationRows: Int, epochs: Int, bestEpoch: Int, trainLoss: Double, validationLoss: Double?, loss: String,
+                    learningRate: Double, batchSize: Int, dropout: Double, seed: UInt64, decoderLayers: [Int], decoderWeights: String,
+                    features: String, featuresAsOf: String) {
+            self.trainRows = trainRows
+            self.validationRows = validationRows
+            self.epochs = epochs
+            self.bestEpoch = bestEpoch
+            self.trainLoss = trainLoss
+            self.validationLoss = validationLoss
+            self.loss = loss
+            self.learningRate = learningRate
+            self.batchSize = batchSize
+            self.dropout = dropout
+            self.seed = seed
+            self.decoderLayers = decoderLayers
+            self.decoderWeights = decoderWeights
+            self.features = features
+            self.featuresAsOf = featuresAsOf
+        }
+    }
 
     /// The onboarding period in milliseconds.
     public var onboardingPeriodMs: Int64 { Int64(onboardingPeriodDays ?? 90) * Horizon.dayMs }

@@ -63,6 +63,15 @@ struct ModelCommand: ParsableCommand {
             for g in model.layout.groups {
                 print("  [\(g.offset)..<\(g.offset + g.size)] \(g.name) (\(g.kind.rawValue)\(g.horizon.map { ", \($0)" } ?? ""))")
             }
+            if let t = model.manifest.training {
+                print("trained on \(t.trainRows) users (\(t.validationRows) held out) from \(t.features) (as of \(t.featuresAsOf))")
+                print(
+                    "  \(t.epochs) epochs, kept epoch \(t.bestEpoch): \(t.loss) train \(String(format: "%.5g", t.trainLoss))"
+                        + (t.validationLoss.map { ", validation \(String(format: "%.5g", $0))" } ?? ""))
+                print("  adam lr \(t.learningRate), batch \(t.batchSize), alpha dropout \(t.dropout), seed \(t.seed); decoder \(t.decoderLayers) in \(t.decoderWeights)")
+            } else {
+                print("not trained by userrep train (random or imported weights)")
+            }
         }
     }
 }

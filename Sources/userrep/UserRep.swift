@@ -15,7 +15,7 @@ struct UserRep: ParsableCommand {
             """,
         subcommands: [
             RunCommand.self, BackfillCommand.self, DemoCommand.self, BenchCommand.self, SubscribeCommand.self,
-            ModelCommand.self, TracksCommand.self, EventsCommand.self, TopicsCommand.self,
+            ModelCommand.self, TracksCommand.self, EventsCommand.self, FeaturesCommand.self, TrainCommand.self, TopicsCommand.self,
         ]
     )
 

@@ -28,4 +28,26 @@ public enum BLASMatrix {
             )
         }
     }
+
+    /// `gemm` on buffers (nothing happens for an empty one).
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafeBufferPointer<Float>, lda: Int,
+        _ b: UnsafeBufferPointer<Float>, ldb: Int, beta: Float, _ c: UnsafeMutableBufferPointer<Float>, ldc: Int
+    ) {
+        guard let pa = a.baseAddress, let pb = b.baseAddress, let pc = c.baseAddress else { return }
+        gemm(transA: transA, transB: transB, m: m, n: n, k: k, pa, lda: lda, pb, ldb: ldb, beta: beta, pc, ldc: ldc)
+    }
+
+    /// `C = alpha · op(A) · op(B) + beta · C`, row major: `op(A)` is `m × k`, `op(B)` `k × n`, `C` `m × n`;
+    /// `transA`/`transB` read `A`/`B` transposed. Leading dimensions are the stored row lengths.
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0, k > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
 }

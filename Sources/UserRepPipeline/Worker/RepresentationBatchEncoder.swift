@@ -32,6 +32,17 @@ public struct RepresentationBatchEncoder: Sendable {
         return UserContext(signupTimeMs: p.signupTimeMs, country: p.country, languages: p.languages, artistEmbedding: artist)
     }
 
+    /// Writes `user`'s encoder input (before normalization) at `computeTimeMs` into `row`: the
+    /// worker's one feature code path, which `features export` calls too. `aggregates` is scratch
+    /// space, one per horizon of the layout.
+    public static func fillFeatures(
+        of user: UserState, at computeTimeMs: Int64, layout: FeatureLayout, tracks: TrackTable, aggregates: inout [HorizonAggregate],
+        into row: UnsafeMutableBufferPointer<Float>
+    ) {
+        user.tiles.aggregate(horizons: layout.horizons, at: computeTimeMs, into: &aggregates)
+        layout.fill(row: row, aggregates: aggregates, context: context(of: user, tracks: tracks), computeTimeMs: computeTimeMs)
+    }
+
     /// Fewest rows a batch is split into for another thread: below this, a GEMM's fixed costs
     /// (packing the weights) outweigh the second core.
     static let minimumBlockRows = 32
@@ -62,10 +73,9 @@ public struct RepresentationBatchEncoder: Sendable {
                     input.withUnsafeMutableBufferPointer { x in
                         for r in 0..<rows {
                             let u = first + r
-                            users[u].tiles.aggregate(horizons: model.layout.horizons, at: users[u].newestEventTimeMs, into: &aggregates)
-                            model.layout.fill(
-                                row: UnsafeMutableBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)]), aggregates: aggregates,
-                                context: Self.context(of: users[u], tracks: tracks), computeTimeMs: users[u].newestEventTimeMs)
+                            Self.fillFeatures(
+                                of: users[u], at: users[u].newestEventTimeMs, layout: model.layout, tracks: tracks, aggregates: &aggregates,
+                                into: UnsafeMutableBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)]))
                         }
                         model.encodeBlock(
                             rows: rows, input: x,

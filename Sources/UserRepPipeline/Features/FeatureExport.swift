@@ -1,0 +1,101 @@
+// Exports every user's encoder input from a state store, through the worker's own feature code.
+import Foundation
+import UserRepModel
+import UserRepState
+
+/// Writes the features file (`FeatureFile`) and a JSON-lines profile file for every user of a
+/// state store, computed by `RepresentationBatchEncoder.fillFeatures`: exactly what the worker
+/// feeds its encoder, so a model trained on them is served the same features.
+public struct FeatureExport {
+    /// The model whose layout the features follow.
+    public let model: EncoderModel
+    /// Tracks (for the picked artists' mean embeddings).
+    public let tracks: TrackTable
+    /// One compute time for every user (windows of silent users age), or nil for each user's newest event.
+    public let asOfMs: Int64?
+
+    /// An export with `model`'s layout.
+    public init(model: EncoderModel, tracks: TrackTable, asOfMs: Int64?) {
+        self.model = model
+        self.tracks = tracks
+        self.asOfMs = asOfMs
+    }
+
+    /// What an export wrote.
+    public struct Summary: Sendable {
+        /// Users exported.
+        public let users: Int
+        /// Users whose newest event is after `asOfMs` (exported at that event instead).
+        public let newerThanAsOf: Int
+    }
+
+    /// Exports `store` to `features` and `profiles` (both written whole or not at all);
+    /// `progress(done, total)` is called as users are written.
+    public func run(store: StateStore, features: URL, profiles: URL, progress: (Int, Int) -> Void) throws -> Summary {
+        var ids: [[UInt8]] = []
+        var idBytes = 0
+        try store.forEachUser { key, _ in
+            ids.append(key.userID)
+            idBytes += key.userID.count
+            return true
+        }
+        guard !ids.isEmpty else { throw WorkerError("the state store holds no users; run `userrep backfill` into it first") }
+        var metadata = [
+            "embedding_batch_id": model.manifest.embeddingBatchId, "model_batch_id": model.batchID,
+            "as_of_ms": asOfMs.map(String.init) ?? "newest-event",
+            "manifest": String(decoding: try model.manifest.encoded(), as: UTF8.self),
+        ]
+        metadata["feature_groups"] = model.manifest.features.map { "\($0.name):\($0.offset)+\($0.size)" }.joined(separator: ",")
+        let writer = try FeatureFile.Writer(url: features, rows: ids.count, inputSize: model.inputSize, idBytes: idBytes, metadata: metadata)
+        let profileTemp = profiles.deletingLastPathComponent().appendingPathComponent(".\(profiles.lastPathComponent).\(UUID().uuidString).tmp")
+        var done = 0, newer = 0
+        do {
+            guard FileManager.default.createFile(atPath: profileTemp.path, contents: nil) else { throw WorkerError("cannot create \(profileTemp.path)") }
+            let profileHandle = try FileHandle(forWritingTo: profileTemp)
+            defer { try? profileHandle.close() }
+            var row = [Float](repeating: 0, count: model.inputSize)
+            var aggregates = model.layout.horizons.map { _ in HorizonAggregate(width: model.layout.listenWidth) }
+            var lines: [UInt8] = []
+            try store.forEachUser { key, state in
+                let at = max(asOfMs ?? state.newestEventTimeMs, state.newestEventTimeMs)
+                if let asOfMs, state.newestEventTimeMs > asOfMs { newer += 1 }
+                row.withUnsafeMutableBufferPointer { r in
+                    RepresentationBatchEncoder.fillFeatures(of: state, at: at, layout: model.layout, tracks: tracks, aggregates: &aggregates, into: r)
+                }
+                try row.withUnsafeBufferPointer { try writer.append(userID: key.userID, row: $0) }
+                lines += Self.profileLine(key: key, state: state, at: at, horizons: model.layout.horizons, aggregates: aggregates)
+                lines.append(0x0A)
+                if lines.count >= 1 << 20 {
+                    try profileHandle.write(contentsOf: lines)
+                    lines.removeAll(keepingCapacity: true)
+                }
+                done += 1
+                progress(done, ids.count)
+                return true
+            }
+            try profileHandle.write(contentsOf: lines)
+            try profileHandle.synchronize()
+            guard done == ids.count else { throw WorkerError("the state store changed during the export (\(done) users, \(ids.count) counted)") }
+            try writer.finish()
+            if FileManager.default.fileExists(atPath: profiles.path) { try FileManager.default.removeItem(at: profiles) }
+            try FileManager.default.moveItem(at: profileTemp, to: profiles)
+        } catch {
+            writer.abandon()
+            try? FileManager.default.removeItem(at: profileTemp)
+            throw error
+        }
+        return Summary(users: done, newerThanAsOf: newer)
+    }
+
+    /// One user's profile as a JSON line: what the evaluation needs beside the features.
+    static func profileLine(key: UserKey, state: UserState, at: Int64, horizons: [Horizon], aggregates: [HorizonAggregate]) -> [UInt8] {
+        let p = state.profile
+        func strings(_ list: [[UInt8]]) -> String { "[" + list.map { JSONText.quote($0) }.joined(separator: ",") + "]" }
+        let counts = zip(horizons, aggregates).map { "\"\($0.name)\":\($1.count)" }.joined(separator: ",")
+        var s = "{\"user_id\":\(JSONText.quote(key.userID)),\"partition\":\(key.partition),\"computed_at_ms\":\(at)"
+        s += ",\"newest_event_ms\":\(state.newestEventTimeMs),\"total_listens\":\(state.totalListens),\"play_counts\":{\(counts)}"
+        s += ",\"country\":\(p.country.map { JSONText.quote($0) } ?? "null"),\"signup_ms\":\(p.signupTimeMs.map(String.init) ?? "null")"
+        s += ",\"picked_artists\":\(strings(p.artists)),\"picked_languages\":\(strings(p.languages))}"
+        return Array(s.utf8)
+    }
+}

@@ -1,0 +1,68 @@
+// `userrep features export`: every user's encoder input from a state store, for training.
+import ArgumentParser
+import Foundation
+import UserRepModel
+import UserRepPipeline
+import UserRepState
+
+/// Feature tools.
+struct FeaturesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "features",
+        abstract: "Export the worker's own encoder inputs from a state store, for training.",
+        subcommands: [Export.self]
+    )
+
+    /// Exports features and profiles.
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write every user's encoder input (safetensors) and profile (JSON lines) from a state store.",
+            discussion: """
+                The rows are computed by the worker's own feature code (RepresentationBatchEncoder.fillFeatures) \\
+                with the model's layout, so a model trained on them is served the same features. \\
+                `features` is F32 [users, inputs], before normalization; `user_id_offsets` and \\
+                `user_id_bytes` hold the ids; the metadata holds the layout and embedding batch. \\
+                The profiles file (default OUTPUT.profiles.jsonl) has one line per user, in the same \\
+                order: country, sign-up time, onboarding picks, play counts per window. \\
+                Stop any worker on the state directory first (RocksDB allows one process). \\
+                Tracks come from the track topic (Kafka options) or from --tracks-file.
+
+                Example:
+                  userrep backfill --replay-topic listens-replay --model m/manifest.json --state-dir st --until 2024-05-01 --no-publish
+                  userrep features export --state-dir st --model m/manifest.json --output features.safetensors \\\\
+                    --as-of 2024-05-01 --bootstrap-servers kafka:9092
+                  python -c "from safetensors.numpy import load_file; print(load_file('features.safetensors')['features'].shape)"
+                """
+        )
+        @OptionGroup var kafka: KafkaOptions
+        @Option(help: "State directory (RocksDB) to read; no worker may have it open.") var stateDir: String
+        @Option(help: "Model manifest whose feature layout the rows follow.") var model: String
+        @Option(help: "Features file to write (safetensors).") var output: String
+        @Option(help: "Profiles file to write (JSON lines; default OUTPUT.profiles.jsonl).") var profiles: String?
+        @Option(help: "Compute every user's features at this event time (ISO 8601 or ms), so silent users' windows age; default: each user's newest event.")
+        var asOf: EventTimeArgument?
+        @Option(help: "Track file (JSON lines or .utrk) instead of the track topic.") var tracksFile: String?
+        @Option(help: "Track-embeddings topic.") var tracksTopic = TopicNames().tracks
+        @OptionGroup var log: LogOptions
+
+        func run() throws {
+            let logger = try log.logger("userrep.features")
+            let model = try EncoderModel.load(manifestURL: URL(fileURLWithPath: self.model))
+            let tracks = try tracksFile.map { try TrackTableSource.file(URL(fileURLWithPath: $0), manifest: model.manifest) }
+                ?? TrackTableSource.kafka(try kafka.configuration(), topic: tracksTopic, manifest: model.manifest, logger: logger)
+            guard FileManager.default.fileExists(atPath: stateDir) else { throw ValidationError("state directory \(stateDir) does not exist") }
+            let store = try StateStore(directory: stateDir, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
+            let out = URL(fileURLWithPath: output)
+            let profileURL = URL(fileURLWithPath: profiles ?? output + ".profiles.jsonl")
+            let line = ProgressLine()
+            let summary = try FeatureExport(model: model, tracks: tracks, asOfMs: asOf?.ms).run(store: store, features: out, profiles: profileURL) {
+                done, total in line.show("export: " + ProgressLine.counts(done, total, elapsed: line.elapsed, unit: "users"), force: done == total)
+            }
+            line.finish()
+            if summary.newerThanAsOf > 0 {
+                logger.warning("\(summary.newerThanAsOf) users have events after --as-of; they were exported at their newest event (backfill with --until the same time)")
+            }
+            print("exported \(summary.users) users × \(model.inputSize) features to \(out.path) and profiles to \(profileURL.path)")
+        }
+    }
+}

@@ -1,0 +1,107 @@
+// Training end to end on synthetic data, the features file format, and the bad inputs.
+import Foundation
+import Testing
+@testable import UserRepModel
+
+@Suite struct TrainerTests {
+    /// Rows `Z · A + noise` with `Z` of `rank` columns: a planted low-dimensional structure.
+    static func planted(rows: Int, width: Int, rank: Int, noise: Float, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        let a = (0..<(rank * width)).map { _ in rng.nextGaussian() }
+        var x = [Float](repeating: 0, count: rows * width)
+        for r in 0..<rows {
+            let z = (0..<rank).map { _ in rng.nextGaussian() }
+            for k in 0..<width {
+                var v: Float = 0
+                for j in 0..<rank { v += z[j] * a[j * width + k] }
+                x[r * width + k] = v + noise * rng.nextGaussian() + Float(k)
+            }
+        }
+        return x
+    }
+
+    func train(_ x: [Float], rows: Int, width: Int, options: TrainingOptions) throws -> TrainingResult {
+        try x.withUnsafeBufferPointer { try Trainer.train(features: $0, rows: rows, width: width, options: options) }
+    }
+
+    @Test func trainingLearnsAPlantedStructureDeterministically() throws {
+        let rows = 1_500, width = 16
+        let x = Self.planted(rows: rows, width: width, rank: 3, noise: 0.05, seed: 2)
+        var options = TrainingOptions()
+        options.hidden = [12, 3]
+        options.epochs = 25
+        options.batchSize = 64
+        options.learningRate = 3e-3
+        options.dropout = 0
+        options.loss = .mse
+        options.threads = 2
+        let a = try train(x, rows: rows, width: width, options: options)
+        let b = try train(x, rows: rows, width: width, options: options)
+        #expect(a.network == b.network, "same data, seed and threads give bit-identical weights")
+        let first = try #require(a.history.first?.validationLoss), last = try #require(a.history.last?.validationLoss)
+        // Standardized inputs: predicting the mean scores about 1; rank 3 of 16 is almost all signal.
+        #expect(last < 0.1 && last < first / 3, "validation MSE went from \(first) to \(last)")
+        #expect(a.trainRows == 1_350 && a.validationRows == 150)
+        #expect(a.mean[5] > 4 && a.mean[5] < 6, "the offsets are standardized away (mean of feature 5: \(a.mean[5]))")
+        options.seed = 2
+        let c = try train(x, rows: rows, width: width, options: options)
+        #expect(c.network != a.network, "another seed gives other weights")
+    }
+
+    @Test func constantFeaturesAreCentredNotDividedByZero() throws {
+        var x = Self.planted(rows: 200, width: 6, rank: 2, noise: 0.1, seed: 4)
+        for r in 0..<200 { x[r * 6 + 2] = 7 }
+        var options = TrainingOptions()
+        options.hidden = [4, 2]
+        options.epochs = 2
+        let result = try train(x, rows: 200, width: 6, options: options)
+        #expect(result.constantFeatures == 1 && result.std[2] == 1 && result.mean[2] == 7)
+        #expect(result.history.allSatisfy { $0.trainLoss.isFinite && ($0.validationLoss?.isFinite ?? false) })
+    }
+
+    @Test func badInputsGetClearErrors() throws {
+        var options = TrainingOptions()
+        options.hidden = [2]
+        var x = [Float](repeating: 1, count: 30)
+        x[17] = .nan
+        #expect(throws: ModelError.self) { try train(x, rows: 10, width: 3, options: options) }
+        do { _ = try train(x, rows: 10, width: 3, options: options) } catch { #expect("\(error)".contains("row 5")) }
+        #expect(throws: ModelError.self) { try train([], rows: 0, width: 3, options: options) }
+        options.validationFraction = 0.99
+        do {
+            _ = try train([Float](repeating: 1, count: 3), rows: 1, width: 3, options: options)
+            Issue.record("a split of one row into training and validation must fail")
+        } catch { #expect("\(error)".contains("leaves no training rows")) }
+    }
+
+    @Test func aFeaturesFileRoundTripsAndIsWrittenWholeOrNotAtAll() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("features-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("f.safetensors")
+        let (manifest, _) = ModelFactory.random(batchID: "b", embeddingBatchID: "e", dims: .init(audio: 2, collaborative: 2))
+        let meta = ["manifest": String(decoding: try manifest.encoded(), as: UTF8.self), "as_of_ms": "5"]
+        let width = manifest.layers[0]
+        let writer = try FeatureFile.Writer(url: url, rows: 2, inputSize: width, idBytes: 5, metadata: meta)
+        let r0 = (0..<width).map { Float($0) }, r1 = (0..<width).map { -Float($0) / 3 }
+        try r0.withUnsafeBufferPointer { try writer.append(userID: Array("u1".utf8), row: $0) }
+        #expect(!FileManager.default.fileExists(atPath: url.path), "nothing at the target until finish")
+        try r1.withUnsafeBufferPointer { try writer.append(userID: Array("u22".utf8), row: $0) }
+        try writer.finish()
+        let mapped = try FeatureFile.Mapped(url: url)
+        #expect(mapped.rows == 2 && mapped.inputSize == width && mapped.userID(0) == "u1" && mapped.userID(1) == "u22")
+        #expect(mapped.withFeatures { Array($0) } == r0 + r1)
+        #expect(try mapped.exportManifest() == manifest && mapped.metadata["as_of_ms"] == "5")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["f.safetensors"], "no temporary file left")
+
+        // A plain safetensors file (not an export), an empty file: clear errors.
+        let weights = dir.appendingPathComponent("w.safetensors")
+        try SafeTensors(tensors: ["x": .init(shape: [1], values: [1])]).serialized().write(to: weights)
+        do { _ = try FeatureFile.Mapped(url: weights); Issue.record("not a features file") } catch {
+            #expect("\(error)".contains("not a userrep features file"))
+        }
+        let empty = dir.appendingPathComponent("empty.safetensors")
+        try Data().write(to: empty)
+        do { _ = try FeatureFile.Mapped(url: empty); Issue.record("empty") } catch { #expect("\(error)".contains("empty")) }
+    }
+}
