@@ -47,7 +47,8 @@ let package = Package(
         // fuzz/run.sh, a replayer of input files in a normal build.
         .executableTarget(name: "userrep-fuzz", dependencies: ["UserRepTesting"]),
 
-        .testTarget(name: "UserRepModelTests", dependencies: ["UserRepModel"]),
+        // Fixtures (a model saved by Python's safetensors under PyTorch names) are read at run time.
+        .testTarget(name: "UserRepModelTests", dependencies: ["UserRepModel"], exclude: ["Fixtures"]),
         .testTarget(name: "UserRepStateTests", dependencies: ["UserRepState", "UserRepModel"]),
         .testTarget(name: "UserRepKafkaTests", dependencies: ["UserRepKafka"]),
         // Fast unit tests of the pipeline's pure parts (no cluster, no subprocess).

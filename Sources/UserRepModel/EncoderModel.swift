@@ -39,6 +39,9 @@ public struct EncoderModel: Sendable {
         guard manifest.layers.count >= 2, manifest.layers.allSatisfy({ $0 > 0 }) else {
             throw ModelError("manifest layers \(manifest.layers) must list at least an input and an output size, all positive")
         }
+        if let names = manifest.tensors, names.count != manifest.layers.count - 1 {
+            throw ModelError("manifest tensors names \(names.count) layers but layers \(manifest.layers) has \(manifest.layers.count - 1)")
+        }
         guard manifest.embeddingDims.audio > 0, manifest.embeddingDims.collaborative > 0 else {
             throw ModelError("manifest embedding_dims must be positive")
         }
@@ -49,8 +52,8 @@ public struct EncoderModel: Sendable {
         var layers: [DenseLayer] = []
         for i in 0..<(manifest.layers.count - 1) {
             let inputs = manifest.layers[i], outputs = manifest.layers[i + 1]
-            let w = try Self.tensor(weights, ModelManifest.weightTensor(i), shape: [outputs, inputs])
-            let b = try Self.tensor(weights, ModelManifest.biasTensor(i), shape: [outputs])
+            let w = try Self.tensor(weights, manifest.weightTensorName(i), shape: [outputs, inputs])
+            let b = try Self.tensor(weights, manifest.biasTensorName(i), shape: [outputs])
             let activation = i == manifest.layers.count - 2 ? output : hidden
             layers.append(DenseLayer(inputs: inputs, outputs: outputs, weights: w, bias: b, activation: activation))
         }

@@ -32,6 +32,33 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     public var onboardingPeriodDays: Int?
     /// How the weights were trained (`userrep train`); absent for random or imported models.
     public var training: TrainingInfo?
+    /// The weight and bias tensor of each layer, for weights saved under other names (e.g. a
+    /// PyTorch `nn.Sequential` as `layers.0.weight`, `layers.2.weight`, …); absent: `encoder.{i}.weight`.
+    public var tensors: [LayerTensors]?
+
+    /// The tensor names of one dense layer.
+    public struct LayerTensors: Codable, Sendable, Equatable {
+        /// Weight tensor, `[out, in]`.
+        public var weight: String
+        /// Bias tensor, `[out]`.
+        public var bias: String
+
+        /// Names one layer's tensors.
+        public init(weight: String, bias: String) {
+            self.weight = weight
+            self.bias = bias
+        }
+    }
+
+    /// The weight tensor name of layer `index` under this manifest (its `tensors`, else the default).
+    public func weightTensorName(_ index: Int) -> String {
+        tensors.flatMap { index < $0.count ? $0[index].weight : nil } ?? Self.weightTensor(index)
+    }
+
+    /// The bias tensor name of layer `index` under this manifest.
+    public func biasTensorName(_ index: Int) -> String {
+        tensors.flatMap { index < $0.count ? $0[index].bias : nil } ?? Self.biasTensor(index)
+    }
 
     /// A record of a training run, shown by `userrep model inspect`.
     public struct TrainingInfo: Codable, Sendable, Equatable {
@@ -108,8 +135,9 @@ public struct ModelManifest: Codable, Sendable, Equatable {
         formatVersion: Int = 1, batchId: String, embeddingBatchId: String, embeddingDims: EmbeddingDims,
         layers: [Int], activation: String, outputActivation: String? = nil, weights: String,
         features: [FeatureGroup], normalization: Normalization?,
-        countries: [String]? = nil, languages: [String]? = nil, onboardingPeriodDays: Int? = nil
+        countries: [String]? = nil, languages: [String]? = nil, onboardingPeriodDays: Int? = nil, tensors: [LayerTensors]? = nil
     ) {
+        self.tensors = tensors
         self.countries = countries
         self.languages = languages
         self.onboardingPeriodDays = onboardingPeriodDays

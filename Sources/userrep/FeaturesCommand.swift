@@ -39,7 +39,10 @@ struct FeaturesCommand: ParsableCommand {
         @Option(help: "Model manifest whose feature layout the rows follow.") var model: String
         @Option(help: "Features file to write (safetensors).") var output: String
         @Option(help: "Profiles file to write (JSON lines; default OUTPUT.profiles.jsonl).") var profiles: String?
-        @Option(help: "Compute every user's features at this event time (ISO 8601 or ms), so silent users' windows age; default: each user's newest event.")
+        @Option(
+            help:
+                "Compute every user's features at this event time (ISO 8601 or ms), so silent users' windows age; default: each user's newest event."
+        )
         var asOf: EventTimeArgument?
         @Option(help: "Track file (JSON lines or .utrk) instead of the track topic.") var tracksFile: String?
         @Option(help: "Track-embeddings topic.") var tracksTopic = TopicNames().tracks
@@ -48,19 +51,28 @@ struct FeaturesCommand: ParsableCommand {
         func run() throws {
             let logger = try log.logger("userrep.features")
             let model = try EncoderModel.load(manifestURL: URL(fileURLWithPath: self.model))
-            let tracks = try tracksFile.map { try TrackTableSource.file(URL(fileURLWithPath: $0), manifest: model.manifest) }
+            let tracks =
+                try tracksFile.map { try TrackTableSource.file(URL(fileURLWithPath: $0), manifest: model.manifest) }
                 ?? TrackTableSource.kafka(try kafka.configuration(), topic: tracksTopic, manifest: model.manifest, logger: logger)
-            guard FileManager.default.fileExists(atPath: stateDir) else { throw ValidationError("state directory \(stateDir) does not exist") }
-            let store = try StateStore(directory: stateDir, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
+            guard FileManager.default.fileExists(atPath: stateDir) else {
+                throw ValidationError("state directory \(stateDir) does not exist")
+            }
+            let store = try StateStore(
+                directory: stateDir, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
             let out = URL(fileURLWithPath: output)
             let profileURL = URL(fileURLWithPath: profiles ?? output + ".profiles.jsonl")
             let line = ProgressLine()
-            let summary = try FeatureExport(model: model, tracks: tracks, asOfMs: asOf?.ms).run(store: store, features: out, profiles: profileURL) {
-                done, total in line.show("export: " + ProgressLine.counts(done, total, elapsed: line.elapsed, unit: "users"), force: done == total)
+            let summary = try FeatureExport(model: model, tracks: tracks, asOfMs: asOf?.ms).run(
+                store: store, features: out, profiles: profileURL
+            ) {
+                done, total in
+                line.show("export: " + ProgressLine.counts(done, total, elapsed: line.elapsed, unit: "users"), force: done == total)
             }
             line.finish()
             if summary.newerThanAsOf > 0 {
-                logger.warning("\(summary.newerThanAsOf) users have events after --as-of; they were exported at their newest event (backfill with --until the same time)")
+                logger.warning(
+                    "\(summary.newerThanAsOf) users have events after --as-of; they were exported at their newest event (backfill with --until the same time)"
+                )
             }
             print("exported \(summary.users) users × \(model.inputSize) features to \(out.path) and profiles to \(profileURL.path)")
         }

@@ -8,7 +8,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Create or inspect encoder model files (safetensors + JSON manifest).",
-        subcommands: [Init.self, Inspect.self]
+        subcommands: [Init.self, Import.self, Inspect.self]
     )
 
     /// Writes a random-weight model with a valid manifest.
@@ -43,6 +43,69 @@ struct ModelCommand: ParsableCommand {
         }
     }
 
+    /// Writes a manifest for weights trained elsewhere.
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a manifest for safetensors weights trained elsewhere (e.g. PyTorch), with a preset feature layout.",
+            discussion: """
+                The layers are the weights' PREFIX.N.weight / PREFIX.N.bias tensors in N order (a PyTorch \
+                nn.Sequential saved with safetensors: layers.0, layers.2, ...), or the ones --layers names. \
+                Their shapes must chain, and the first layer's input must be the preset layout's width \
+                (listening: 3 + 3*audio + 3*collaborative). With --features (an export of the same layout), \
+                each imputed group gets the mean of the rows where it was observed instead of a fixed \
+                value. The weights are copied beside the manifest; the model is loaded once as the worker \
+                would before anything is kept.
+
+                Example:
+                  userrep model import --weights encoder.safetensors --output models/pt1 --batch-id pt1 \\
+                    --embedding-batch-id emb-1 --layers layers.0,layers.2,layers.4 --features features.safetensors
+                """
+        )
+        @Option(help: "Safetensors weights file.") var weights: String
+        @Option(help: "Directory to write manifest.json and the weights into.") var output: String
+        @Option(help: "Model batch id.") var batchId: String
+        @Option(help: "Track-embedding batch id the model belongs to.") var embeddingBatchId: String
+        @Option(help: "Tensor prefixes of the encoder's layers in order, comma separated (default: found from the names).") var layers:
+            String?
+        @Option(help: "Feature layout preset: listening or context.") var preset = "listening"
+        @Option(help: "Audio embedding dimensions.") var audioDims = 80
+        @Option(help: "Collaborative embedding dimensions.") var collaborativeDims = 80
+        @Option(help: "Country vocabulary of the context preset, comma separated.") var countries = ""
+        @Option(help: "Language vocabulary of the context preset, comma separated.") var languages = ""
+        @Option(help: "Exported features (same layout) to take imputation values from.") var features: String?
+
+        func run() throws {
+            guard let preset = ModelImport.Preset(rawValue: preset) else { throw ValidationError("--preset must be listening or context") }
+            let source = URL(fileURLWithPath: weights)
+            let tensors = try SafeTensors(contentsOf: source)
+            let prefixes = layers.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let names = try ModelImport.layerTensors(tensors, prefixes: prefixes)
+            let list = { (s: String) in s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let manifest = try ModelImport.manifest(
+                weights: tensors, weightsFile: source.lastPathComponent, layers: names, batchID: batchId,
+                embeddingBatchID: embeddingBatchId,
+                dims: .init(audio: audioDims, collaborative: collaborativeDims), preset: preset, countries: list(countries),
+                languages: list(languages), features: try features.map { try FeatureFile.Mapped(url: URL(fileURLWithPath: $0)) })
+            let directory = URL(fileURLWithPath: output)
+            let temporary = directory.deletingLastPathComponent().appendingPathComponent(
+                ".\(directory.lastPathComponent).\(UUID().uuidString).tmp")
+            try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
+            do {
+                try FileManager.default.copyItem(at: source, to: temporary.appendingPathComponent(source.lastPathComponent))
+                try manifest.encoded().write(to: temporary.appendingPathComponent("manifest.json"))
+                _ = try EncoderModel.load(manifestURL: temporary.appendingPathComponent("manifest.json"))
+                if FileManager.default.fileExists(atPath: directory.path) { try FileManager.default.removeItem(at: directory) }
+                try FileManager.default.moveItem(at: temporary, to: directory)
+            } catch {
+                try? FileManager.default.removeItem(at: temporary)
+                throw error
+            }
+            print(
+                "wrote \(directory.appendingPathComponent("manifest.json").path): batch \(batchId), layers \(manifest.layers), tensors \(names.map(\.weight))"
+            )
+        }
+    }
+
     /// Loads and validates a model, printing its shape.
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -68,7 +131,9 @@ struct ModelCommand: ParsableCommand {
                 print(
                     "  \(t.epochs) epochs, kept epoch \(t.bestEpoch): \(t.loss) train \(String(format: "%.5g", t.trainLoss))"
                         + (t.validationLoss.map { ", validation \(String(format: "%.5g", $0))" } ?? ""))
-                print("  adam lr \(t.learningRate), batch \(t.batchSize), alpha dropout \(t.dropout), seed \(t.seed); decoder \(t.decoderLayers) in \(t.decoderWeights)")
+                print(
+                    "  adam lr \(t.learningRate), batch \(t.batchSize), alpha dropout \(t.dropout), seed \(t.seed); decoder \(t.decoderLayers) in \(t.decoderWeights)"
+                )
             } else {
                 print("not trained by userrep train (random or imported weights)")
             }

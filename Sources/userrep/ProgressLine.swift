@@ -25,6 +25,8 @@ final class ProgressLine {
     static func counts(_ done: Int, _ total: Int, elapsed: Double, unit: String) -> String {
         let rate = Double(done) / max(elapsed, 1e-3)
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        return String(format: "%d/%d %@ (%.0f%%), %.0f %@/s, ETA %.0fs", done, total, unit, total > 0 ? 100 * Double(done) / Double(total) : 100, rate, unit, eta)
+        return String(
+            format: "%d/%d %@ (%.0f%%), %.0f %@/s, ETA %.0fs", done, total, unit, total > 0 ? 100 * Double(done) / Double(total) : 100,
+            rate, unit, eta)
     }
 }

@@ -58,7 +58,8 @@ struct TrainCommand: ParsableCommand {
         let file = try FeatureFile.Mapped(url: URL(fileURLWithPath: features))
         let base = try file.exportManifest()
         guard base.layers.first == file.inputSize else {
-            throw ValidationError("\(features): rows have \(file.inputSize) features but the layout in its metadata has \(base.layers.first ?? 0)")
+            throw ValidationError(
+                "\(features): rows have \(file.inputSize) features but the layout in its metadata has \(base.layers.first ?? 0)")
         }
         var options = TrainingOptions()
         options.hidden = parsedLayers ?? options.hidden
@@ -72,17 +73,23 @@ struct TrainCommand: ParsableCommand {
         options.seed = seed
         options.threads = threads
         FileHandle.standardError.write(
-            Data("training \([file.inputSize] + options.hidden) + mirror on \(file.rows) users (\(options.loss.rawValue), \(threads) threads)\n".utf8))
+            Data(
+                "training \([file.inputSize] + options.hidden) + mirror on \(file.rows) users (\(options.loss.rawValue), \(threads) threads)\n"
+                    .utf8))
         let line = ProgressLine()
         let result = try file.withFeatures { rows in
             try Trainer.train(features: rows, rows: file.rows, width: file.inputSize, options: options) { p in
                 let rate = Double(p.rowsDone) / max(p.seconds, 1e-3)
                 let eta = rate > 0 ? Double(p.rows - p.rowsDone) / rate : 0
-                let previous = p.previous.map { r in
-                    String(format: " | epoch %d train %.5g", r.epoch, r.trainLoss) + (r.validationLoss.map { String(format: " val %.5g", $0) } ?? "")
-                } ?? ""
+                let previous =
+                    p.previous.map { r in
+                        String(format: " | epoch %d train %.5g", r.epoch, r.trainLoss)
+                            + (r.validationLoss.map { String(format: " val %.5g", $0) } ?? "")
+                    } ?? ""
                 line.show(
-                    String(format: "epoch %d/%d: %d/%d users, loss %.5g, %.0f users/s, ETA %.0fs", p.epoch, p.epochs, p.rowsDone, p.rows, p.trainLoss, rate, eta)
+                    String(
+                        format: "epoch %d/%d: %d/%d users, loss %.5g, %.0f users/s, ETA %.0fs", p.epoch, p.epochs, p.rowsDone, p.rows,
+                        p.trainLoss, rate, eta)
                         + previous, force: p.rowsDone == p.rows)
             }
         }
@@ -98,6 +105,7 @@ struct TrainCommand: ParsableCommand {
         print(
             "trained \(result.history.count) epochs\(result.stoppedEarly ? " (stopped early)" : ""), kept epoch \(result.bestEpoch): train \(String(format: "%.5g", kept?.trainLoss ?? 0))"
                 + (kept?.validationLoss.map { ", validation \(String(format: "%.5g", $0))" } ?? "")
-                + "; \(result.trainRows) users trained, \(result.validationRows) held out, \(result.constantFeatures) constant features; wrote \(directory.path)")
+                + "; \(result.trainRows) users trained, \(result.validationRows) held out, \(result.constantFeatures) constant features; wrote \(directory.path)"
+        )
     }
 }

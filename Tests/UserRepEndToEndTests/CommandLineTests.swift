@@ -19,7 +19,7 @@ import UserRepTesting
     }
 
     @Test(arguments: [
-        ["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "inspect"],
+        ["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "import"], ["model", "inspect"],
         ["tracks", "import"], ["tracks", "generate"], ["events", "import"], ["topics", "create"],
     ])
     func everyCommandsHelpHasAnExample(_ command: [String]) throws {

@@ -19,12 +19,17 @@ import UserRepTesting
         let served = try latestVectors(w.env.kafka, w.env.topics.output).latest
 
         // Export from the stopped worker's state, tracks read from the topic as the worker read them.
-        let tracks = try TrackTableSource.kafka(w.env.kafka, topic: w.env.topics.tracks, manifest: w.env.model.manifest, logger: Logger(label: "test"))
-        let store = try StateStore(directory: config.stateDirectory, embeddingBatchID: w.env.model.manifest.embeddingBatchId, width: w.env.model.layout.listenWidth)
+        let tracks = try TrackTableSource.kafka(
+            w.env.kafka, topic: w.env.topics.tracks, manifest: w.env.model.manifest, logger: Logger(label: "test"))
+        let store = try StateStore(
+            directory: config.stateDirectory, embeddingBatchID: w.env.model.manifest.embeddingBatchId, width: w.env.model.layout.listenWidth
+        )
         let featuresURL = w.env.directory.appendingPathComponent("features.safetensors")
         let profilesURL = w.env.directory.appendingPathComponent("profiles.jsonl")
         var calls = 0
-        let summary = try FeatureExport(model: w.env.model, tracks: tracks, asOfMs: nil).run(store: store, features: featuresURL, profiles: profilesURL) { _, _ in calls += 1 }
+        let summary = try FeatureExport(model: w.env.model, tracks: tracks, asOfMs: nil).run(
+            store: store, features: featuresURL, profiles: profilesURL
+        ) { _, _ in calls += 1 }
         let file = try FeatureFile.Mapped(url: featuresURL)
         #expect(summary.users == served.count && file.rows == served.count && calls == served.count)
         #expect(file.metadata["embedding_batch_id"] == w.env.model.manifest.embeddingBatchId)
@@ -36,12 +41,15 @@ import UserRepTesting
         for r in 0..<file.rows {
             let record = try #require(served[file.userID(r)], "user \(file.userID(r)) was served")
             for k in 0..<w.env.model.outputSize {
-                worst = max(worst, Double(abs(again[r * w.env.model.outputSize + k] - record.vector[k])) / max(1, Double(abs(record.vector[k]))))
+                worst = max(
+                    worst, Double(abs(again[r * w.env.model.outputSize + k] - record.vector[k])) / max(1, Double(abs(record.vector[k]))))
             }
         }
         #expect(worst <= 1e-5, "exported rows re-encoded differ from the served vectors by \(worst)")
         let profiles = try String(contentsOf: profilesURL, encoding: .utf8).split(separator: "\n")
-        #expect(profiles.count == file.rows && profiles[0].contains("\"user_id\":\"\(file.userID(0))\"") && profiles[0].contains("\"play_counts\":{\"1w\":"))
+        #expect(
+            profiles.count == file.rows && profiles[0].contains("\"user_id\":\"\(file.userID(0))\"")
+                && profiles[0].contains("\"play_counts\":{\"1w\":"))
 
         // Train a small model on the file; a worker serving it publishes the training side's codes.
         var options = TrainingOptions()
@@ -50,7 +58,9 @@ import UserRepTesting
         options.batchSize = 32
         let result = try file.withFeatures { try Trainer.train(features: $0, rows: file.rows, width: file.inputSize, options: options) }
         let modelDir = w.env.directory.appendingPathComponent("trained")
-        let manifest = TrainedModel.manifest(result, exportedWith: try file.exportManifest(), batchID: "trained-1", options: options, features: "features.safetensors", asOf: "newest-event")
+        let manifest = TrainedModel.manifest(
+            result, exportedWith: try file.exportManifest(), batchID: "trained-1", options: options, features: "features.safetensors",
+            asOf: "newest-event")
         try TrainedModel.write(result, manifest: manifest, to: modelDir)
         let trained = try EncoderModel.load(manifestURL: modelDir.appendingPathComponent("manifest.json"))
         #expect(trained.manifest.training?.trainRows == result.trainRows && trained.outputSize == 16)
@@ -66,7 +76,9 @@ import UserRepTesting
         file.withFeatures { x in
             ws.withInput { input in
                 for r in 0..<file.rows {
-                    for k in 0..<file.inputSize { input[r * file.inputSize + k] = (x[r * file.inputSize + k] - result.mean[k]) / result.std[k] }
+                    for k in 0..<file.inputSize {
+                        input[r * file.inputSize + k] = (x[r * file.inputSize + k] - result.mean[k]) / result.std[k]
+                    }
                 }
             }
         }
@@ -77,7 +89,9 @@ import UserRepTesting
         for r in 0..<file.rows {
             let record = try #require(published[file.userID(r)])
             #expect(record.batchID == "trained-1")
-            for k in 0..<16 { worst = max(worst, Double(abs(codes[r * 16 + k] - record.vector[k])) / max(1, Double(abs(record.vector[k])))) }
+            for k in 0..<16 {
+                worst = max(worst, Double(abs(codes[r * 16 + k] - record.vector[k])) / max(1, Double(abs(record.vector[k]))))
+            }
         }
         #expect(worst <= 1e-5, "served codes differ from the training forward pass by \(worst)")
     }

@@ -68,36 +68,37 @@ struct NaiveNetwork {
         var outputGrad = [Float](repeating: 0, count: rows * 6)
         let analyticLoss = ws.a[0].withUnsafeBufferPointer { xb in
             ws.a[net.layerCount].withUnsafeBufferPointer { yb in
-                outputGrad.withUnsafeMutableBufferPointer { g in kind.evaluate(reconstruction: yb, target: xb, rows: rows, width: 6, gradient: g) }
+                outputGrad.withUnsafeMutableBufferPointer { g in
+                    kind.evaluate(reconstruction: yb, target: xb, rows: rows, width: 6, gradient: g)
+                }
             }
         }
         var grads = AutoencoderGradients(zeroFor: net)
-        outputGrad.withUnsafeBufferPointer { g in net.backward(rows: rows, workspace: &ws, outputGradient: g, dropout: dropout, gradients: &grads) }
+        outputGrad.withUnsafeBufferPointer { g in
+            net.backward(rows: rows, workspace: &ws, outputGradient: g, dropout: dropout, gradients: &grads)
+        }
 
         let masks: [[Double]?] = (0..<net.layerCount).map { l in
             dropout != nil && net.selu[l] && l < net.layerCount - 1 ? ws.keep[l].prefix(rows * net.sizes[l + 1]).map(Double.init) : nil
         }
         let naive = NaiveNetwork(net, masks: masks, dropout: dropout)
         let xd = x.map(Double.init)
-        #expect(abs(naive.loss(xd, rows: rows, kind: kind) - analyticLoss) <= 1e-5 * max(1, abs(analyticLoss)), "forward pass and loss agree")
+        #expect(
+            abs(naive.loss(xd, rows: rows, kind: kind) - analyticLoss) <= 1e-5 * max(1, abs(analyticLoss)), "forward pass and loss agree")
         let h = 1e-6
         var worst = 0.0
         var dropped = 0
+        /// Central difference of the naive loss in one parameter, against its analytic gradient.
+        func relativeError(_ analytic: Float, _ nudge: (inout NaiveNetwork, Double) -> Void) -> Double {
+            var plus = naive, minus = naive
+            nudge(&plus, h)
+            nudge(&minus, -h)
+            let numeric = (plus.loss(xd, rows: rows, kind: kind) - minus.loss(xd, rows: rows, kind: kind)) / (2 * h)
+            return abs(Double(analytic) - numeric) / max(abs(numeric), 1e-2)
+        }
         for l in 0..<net.layerCount {
-            for i in net.weights[l].indices {
-                var plus = naive, minus = naive
-                plus.weights[l][i] += h
-                minus.weights[l][i] -= h
-                let numeric = (plus.loss(xd, rows: rows, kind: kind) - minus.loss(xd, rows: rows, kind: kind)) / (2 * h)
-                worst = max(worst, abs(Double(grads.weights[l][i]) - numeric) / max(abs(numeric), 1e-2))
-            }
-            for i in net.biases[l].indices {
-                var plus = naive, minus = naive
-                plus.biases[l][i] += h
-                minus.biases[l][i] -= h
-                let numeric = (plus.loss(xd, rows: rows, kind: kind) - minus.loss(xd, rows: rows, kind: kind)) / (2 * h)
-                worst = max(worst, abs(Double(grads.biases[l][i]) - numeric) / max(abs(numeric), 1e-2))
-            }
+            for i in net.weights[l].indices { worst = max(worst, relativeError(grads.weights[l][i]) { $0.weights[l][i] += $1 }) }
+            for i in net.biases[l].indices { worst = max(worst, relativeError(grads.biases[l][i]) { $0.biases[l][i] += $1 }) }
             dropped += masks[l].map { $0.filter { $0 == 0 }.count } ?? 0
         }
         #expect(worst <= 1e-4, "\(kind) dropout \(dropoutRate): largest relative gradient error \(worst)")

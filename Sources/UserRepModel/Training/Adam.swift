@@ -33,7 +33,8 @@ public struct Adam: Sendable, Equatable {
         let layers = network.layerCount
         for l in 0..<layers {
             Self.apply(&network.weights[l], gradients.weights[l], &m[l], &v[l], lr: learningRate, beta1, beta2, epsilon, c1, c2)
-            Self.apply(&network.biases[l], gradients.biases[l], &m[layers + l], &v[layers + l], lr: learningRate, beta1, beta2, epsilon, c1, c2)
+            Self.apply(
+                &network.biases[l], gradients.biases[l], &m[layers + l], &v[layers + l], lr: learningRate, beta1, beta2, epsilon, c1, c2)
         }
     }
 

@@ -25,8 +25,10 @@ public enum ReconstructionLoss: String, Sendable, CaseIterable {
 
     /// The loss of `rows` rows and its gradient with respect to the reconstruction (written to
     /// `gradient`, same shape), averaged over rows.
-    func evaluate(reconstruction y: UnsafeBufferPointer<Float>, target x: UnsafeBufferPointer<Float>, rows: Int, width: Int,
-                  gradient: UnsafeMutableBufferPointer<Float>?) -> Double {
+    func evaluate(
+        reconstruction y: UnsafeBufferPointer<Float>, target x: UnsafeBufferPointer<Float>, rows: Int, width: Int,
+        gradient: UnsafeMutableBufferPointer<Float>?
+    ) -> Double {
         var total = 0.0
         for r in 0..<rows {
             let o = r * width
@@ -250,7 +252,8 @@ extension Autoencoder {
                 if l > 0 {
                     weights[l].withUnsafeBufferPointer { w in
                         ws.nextGrad.withUnsafeMutableBufferPointer { dx in
-                            BLASMatrix.gemm(transA: false, transB: false, m: rows, n: n, k: out, d, lda: out, w, ldb: n, beta: 0, dx, ldc: n)
+                            BLASMatrix.gemm(
+                                transA: false, transB: false, m: rows, n: n, k: out, d, lda: out, w, ldb: n, beta: 0, dx, ldc: n)
                         }
                     }
                 }

@@ -70,13 +70,7 @@ public enum FeatureFile {
         public func append(userID: [UInt8], row: UnsafeBufferPointer<Float>) throws {
             precondition(row.count == inputSize)
             guard written < rows else { throw ModelError("features file: more rows than the \(rows) announced") }
-            for v in row {
-                let bits = v.bitPattern.littleEndian
-                buffer.append(UInt8(truncatingIfNeeded: bits))
-                buffer.append(UInt8(truncatingIfNeeded: bits >> 8))
-                buffer.append(UInt8(truncatingIfNeeded: bits >> 16))
-                buffer.append(UInt8(truncatingIfNeeded: bits >> 24))
-            }
+            for v in row { LittleEndian.append(v, to: &buffer) }
             if buffer.count >= 1 << 20 { try flushBuffer() }
             ids += userID
             offsets.append(Int64(ids.count))
@@ -131,7 +125,9 @@ public enum FeatureFile {
             let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
             guard let size else { throw ModelError("cannot read features file \(url.path)") }
             guard size > 0 else { throw ModelError("\(name) is empty; export features with `userrep features export`") }
-            guard let data = try? Data(contentsOf: url, options: [.alwaysMapped]) else { throw ModelError("cannot read features file \(url.path)") }
+            guard let data = try? Data(contentsOf: url, options: [.alwaysMapped]) else {
+                throw ModelError("cannot read features file \(url.path)")
+            }
             guard data.count >= 8 else { throw ModelError("\(name): empty or too short to be a features file") }
             var headerLength = 0
             for i in 0..<8 { headerLength |= Int(data[data.startIndex + i]) << (8 * i) }
@@ -143,7 +139,9 @@ public enum FeatureFile {
             }
             let metadata = object["__metadata__"] as? [String: String] ?? [:]
             guard metadata["format"] == FeatureFile.format else {
-                throw ModelError("\(name): not a userrep features file (metadata format is \(metadata["format"] ?? "missing"); write one with `userrep features export`)")
+                throw ModelError(
+                    "\(name): not a userrep features file (metadata format is \(metadata["format"] ?? "missing"); write one with `userrep features export`)"
+                )
             }
             func entry(_ tensor: String, dtype: String) throws -> (shape: [Int], begin: Int, end: Int) {
                 guard let e = object[tensor] as? [String: Any], e["dtype"] as? String == dtype, let shape = e["shape"] as? [Int],
@@ -166,7 +164,9 @@ public enum FeatureFile {
             }
             var offsets = [Int64](repeating: 0, count: rows + 1)
             data.withUnsafeBytes { raw in
-                for i in 0...rows { offsets[i] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: idOffsets.begin + i * 8, as: Int64.self)) }
+                for i in 0...rows {
+                    offsets[i] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: idOffsets.begin + i * 8, as: Int64.self))
+                }
             }
             let total = idBytes.end - idBytes.begin
             guard offsets.first == 0, offsets.last == Int64(total), zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {

@@ -32,7 +32,8 @@ public enum TrainedModel {
     /// (so it is served exactly the features it was trained on), the new layers, batch id,
     /// normalization and training record.
     public static func manifest(
-        _ result: TrainingResult, exportedWith base: ModelManifest, batchID: String, options: TrainingOptions, features: String, asOf: String
+        _ result: TrainingResult, exportedWith base: ModelManifest, batchID: String, options: TrainingOptions, features: String,
+        asOf: String
     ) -> ModelManifest {
         var m = base
         let net = result.network
@@ -48,7 +49,8 @@ public enum TrainedModel {
             trainLoss: kept?.trainLoss ?? 0, validationLoss: kept?.validationLoss, loss: options.loss.rawValue,
             learningRate: Double("\(options.learningRate)") ?? Double(options.learningRate), batchSize: options.batchSize,
             dropout: Double("\(options.dropout)") ?? Double(options.dropout), seed: options.seed,
-            decoderLayers: Array(net.sizes[net.encoderLayers...]), decoderWeights: "decoder.safetensors", features: features, featuresAsOf: asOf)
+            decoderLayers: Array(net.sizes[net.encoderLayers...]), decoderWeights: "decoder.safetensors", features: features,
+            featuresAsOf: asOf)
         return m
     }
 
@@ -65,7 +67,8 @@ public enum TrainedModel {
             try decoderTensors(result).serialized().write(to: temporary.appendingPathComponent("decoder.safetensors"))
             try manifest.encoded().write(to: temporary.appendingPathComponent("manifest.json"))
             try Data(lossCSV(result.history).utf8).write(to: temporary.appendingPathComponent("loss.csv"))
-            try Data(lossSVG(result.history, loss: manifest.training?.loss ?? "loss").utf8).write(to: temporary.appendingPathComponent("loss.svg"))
+            try Data(lossSVG(result.history, loss: manifest.training?.loss ?? "loss").utf8).write(
+                to: temporary.appendingPathComponent("loss.svg"))
             if fm.fileExists(atPath: directory.path) {
                 let old = parent.appendingPathComponent(".\(directory.lastPathComponent).\(UUID().uuidString).old")
                 try fm.moveItem(at: directory, to: old)
@@ -83,7 +86,9 @@ public enum TrainedModel {
     /// `epoch,train_loss,validation_loss,seconds`, one line per epoch.
     public static func lossCSV(_ history: [EpochRecord]) -> String {
         "epoch,train_loss,validation_loss,seconds\n"
-            + history.map { "\($0.epoch),\($0.trainLoss),\($0.validationLoss.map { "\($0)" } ?? ""),\(String(format: "%.3f", $0.seconds))\n" }
+            + history.map {
+                "\($0.epoch),\($0.trainLoss),\($0.validationLoss.map { "\($0)" } ?? ""),\(String(format: "%.3f", $0.seconds))\n"
+            }
             .joined()
     }
 
@@ -101,14 +106,17 @@ public enum TrainedModel {
             let d = points.map { String(format: "%.1f,%.1f", x($0.0), y($0.1)) }.joined(separator: " ")
             return "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(d)\"/>\n"
         }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        svg += "<text x=\"\(Int(width / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">Reconstruction loss (\(loss)) per epoch</text>\n"
+        svg +=
+            "<text x=\"\(Int(width / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">Reconstruction loss (\(loss)) per epoch</text>\n"
         svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width - right)\" y2=\"\(height - bottom)\" stroke=\"black\"/>\n"
         svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(height - bottom)\" stroke=\"black\"/>\n"
         for i in 0...4 {
             let v = lo + span * Double(i) / 4
-            svg += "<text x=\"\(left - 6)\" y=\"\(String(format: "%.1f", y(v) + 4))\" text-anchor=\"end\">\(String(format: "%.4g", v))</text>\n"
+            svg +=
+                "<text x=\"\(left - 6)\" y=\"\(String(format: "%.1f", y(v) + 4))\" text-anchor=\"end\">\(String(format: "%.4g", v))</text>\n"
         }
         for e in Set([1, (history.count + 1) / 2, history.count]).sorted() where e >= 1 {
             svg += "<text x=\"\(String(format: "%.1f", x(e)))\" y=\"\(height - bottom + 18)\" text-anchor=\"middle\">\(e)</text>\n"

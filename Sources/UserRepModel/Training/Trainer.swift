@@ -100,7 +100,9 @@ public enum Trainer {
         var order = Array(0..<rows)
         shuffle(&order, &rng)
         let held = options.validationFraction > 0 ? Int((Double(rows) * options.validationFraction).rounded(.up)) : 0
-        guard rows - held >= 1 else { throw ModelError("the validation split (\(options.validationFraction)) of \(rows) rows leaves no training rows") }
+        guard rows - held >= 1 else {
+            throw ModelError("the validation split (\(options.validationFraction)) of \(rows) rows leaves no training rows")
+        }
         guard options.validationFraction == 0 || held >= 1 else { throw ModelError("the validation split leaves no validation rows") }
         let validation = Array(order[(rows - held)...]).sorted()
         var train = Array(order[..<(rows - held)]).sorted()
@@ -141,13 +143,18 @@ public enum Trainer {
                 lossSum += loss * Double(n)
                 done += n
                 start += n
-                progress?(TrainingProgress(epoch: epoch, epochs: options.epochs, rowsDone: done, rows: train.count,
-                                           trainLoss: lossSum / Double(done), seconds: Date().timeIntervalSince(started), previous: history.last))
+                progress?(
+                    TrainingProgress(
+                        epoch: epoch, epochs: options.epochs, rowsDone: done, rows: train.count,
+                        trainLoss: lossSum / Double(done), seconds: Date().timeIntervalSince(started), previous: history.last))
             }
-            let validationLoss = validation.isEmpty
-                ? nil : evaluate(network, features, width: width, rows: validation, mean: mean, std: std, loss: options.loss, workspace: &ws)
-            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(done, 1)), validationLoss: validationLoss,
-                                     seconds: Date().timeIntervalSince(started))
+            let validationLoss =
+                validation.isEmpty
+                ? nil
+                : evaluate(network, features, width: width, rows: validation, mean: mean, std: std, loss: options.loss, workspace: &ws)
+            let record = EpochRecord(
+                epoch: epoch, trainLoss: lossSum / Double(max(done, 1)), validationLoss: validationLoss,
+                seconds: Date().timeIntervalSince(started))
             history.append(record)
             let score = validationLoss ?? record.trainLoss
             if best == nil || score < (best?.loss ?? .infinity) {
@@ -162,8 +169,9 @@ public enum Trainer {
             }
         }
         let kept = validation.isEmpty ? (history.count, network) : (best?.epoch ?? history.count, best?.network ?? network)
-        return TrainingResult(network: kept.1, mean: mean, std: std, constantFeatures: constants, history: history, bestEpoch: kept.0,
-                              trainRows: train.count, validationRows: validation.count, stoppedEarly: stoppedEarly)
+        return TrainingResult(
+            network: kept.1, mean: mean, std: std, constantFeatures: constants, history: history, bestEpoch: kept.0,
+            trainRows: train.count, validationRows: validation.count, stoppedEarly: stoppedEarly)
     }
 
     /// The loss of `network` (no dropout) over `rows`, in blocks of the workspace's size.
@@ -190,7 +198,9 @@ public enum Trainer {
 
     /// Mean and standard deviation (population) of each feature over `rows`, in double
     /// precision; a feature whose deviation is below 1e-6 gets 1, so it is only centred.
-    public static func standardization(_ features: UnsafeBufferPointer<Float>, width: Int, rows: [Int]) -> (mean: [Float], std: [Float], constants: Int) {
+    public static func standardization(_ features: UnsafeBufferPointer<Float>, width: Int, rows: [Int]) -> (
+        mean: [Float], std: [Float], constants: Int
+    ) {
         var sum = [Double](repeating: 0, count: width), sq = sum
         for r in rows {
             for k in 0..<width {
@@ -219,7 +229,8 @@ public enum Trainer {
 
     /// Copies `rows` of `features`, standardized, into `x` (row after row).
     static func gather(
-        _ features: UnsafeBufferPointer<Float>, width: Int, rows: ArraySlice<Int>, mean: [Float], std: [Float], into x: UnsafeMutableBufferPointer<Float>
+        _ features: UnsafeBufferPointer<Float>, width: Int, rows: ArraySlice<Int>, mean: [Float], std: [Float],
+        into x: UnsafeMutableBufferPointer<Float>
     ) {
         var o = 0
         for r in rows {

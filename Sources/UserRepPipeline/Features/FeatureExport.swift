@@ -46,11 +46,15 @@ public struct FeatureExport {
             "manifest": String(decoding: try model.manifest.encoded(), as: UTF8.self),
         ]
         metadata["feature_groups"] = model.manifest.features.map { "\($0.name):\($0.offset)+\($0.size)" }.joined(separator: ",")
-        let writer = try FeatureFile.Writer(url: features, rows: ids.count, inputSize: model.inputSize, idBytes: idBytes, metadata: metadata)
-        let profileTemp = profiles.deletingLastPathComponent().appendingPathComponent(".\(profiles.lastPathComponent).\(UUID().uuidString).tmp")
+        let writer = try FeatureFile.Writer(
+            url: features, rows: ids.count, inputSize: model.inputSize, idBytes: idBytes, metadata: metadata)
+        let profileTemp = profiles.deletingLastPathComponent().appendingPathComponent(
+            ".\(profiles.lastPathComponent).\(UUID().uuidString).tmp")
         var done = 0, newer = 0
         do {
-            guard FileManager.default.createFile(atPath: profileTemp.path, contents: nil) else { throw WorkerError("cannot create \(profileTemp.path)") }
+            guard FileManager.default.createFile(atPath: profileTemp.path, contents: nil) else {
+                throw WorkerError("cannot create \(profileTemp.path)")
+            }
             let profileHandle = try FileHandle(forWritingTo: profileTemp)
             defer { try? profileHandle.close() }
             var row = [Float](repeating: 0, count: model.inputSize)
@@ -60,7 +64,8 @@ public struct FeatureExport {
                 let at = max(asOfMs ?? state.newestEventTimeMs, state.newestEventTimeMs)
                 if let asOfMs, state.newestEventTimeMs > asOfMs { newer += 1 }
                 row.withUnsafeMutableBufferPointer { r in
-                    RepresentationBatchEncoder.fillFeatures(of: state, at: at, layout: model.layout, tracks: tracks, aggregates: &aggregates, into: r)
+                    RepresentationBatchEncoder.fillFeatures(
+                        of: state, at: at, layout: model.layout, tracks: tracks, aggregates: &aggregates, into: r)
                 }
                 try row.withUnsafeBufferPointer { try writer.append(userID: key.userID, row: $0) }
                 lines += Self.profileLine(key: key, state: state, at: at, horizons: model.layout.horizons, aggregates: aggregates)
@@ -75,7 +80,9 @@ public struct FeatureExport {
             }
             try profileHandle.write(contentsOf: lines)
             try profileHandle.synchronize()
-            guard done == ids.count else { throw WorkerError("the state store changed during the export (\(done) users, \(ids.count) counted)") }
+            guard done == ids.count else {
+                throw WorkerError("the state store changed during the export (\(done) users, \(ids.count) counted)")
+            }
             try writer.finish()
             if FileManager.default.fileExists(atPath: profiles.path) { try FileManager.default.removeItem(at: profiles) }
             try FileManager.default.moveItem(at: profileTemp, to: profiles)

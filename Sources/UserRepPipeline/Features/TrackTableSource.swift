@@ -8,7 +8,8 @@ import UserRepModel
 public enum TrackTableSource {
     /// Reads the track topic to its end as the worker does (same reader, same rules).
     public static func kafka(_ kafka: KafkaConfiguration, topic: String, manifest: ModelManifest, logger: Logger) throws -> TrackTable {
-        let reader = try TrackTableReader(kafka: kafka, topic: topic, batchID: manifest.embeddingBatchId, dims: manifest.embeddingDims, logger: logger)
+        let reader = try TrackTableReader(
+            kafka: kafka, topic: topic, batchID: manifest.embeddingBatchId, dims: manifest.embeddingDims, logger: logger)
         _ = try reader.catchUp(shouldStop: { false })
         try reader.requireFitsModel()
         return reader.table

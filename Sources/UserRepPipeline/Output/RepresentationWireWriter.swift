@@ -1,4 +1,5 @@
 // Writes userrep.v1.UserRepresentation protobuf bytes straight from the encoder's output buffer.
+import UserRepModel
 
 /// The hot-path protobuf writer: no message objects, one reused buffer. Produces exactly the bytes
 /// SwiftProtobuf would (fields in number order, proto3 defaults omitted, packed floats); a test
@@ -17,13 +18,7 @@ public enum RepresentationWireWriter {
         if !vector.isEmpty {
             out.append(0x22)
             varint(UInt64(vector.count * 4), &out)
-            for v in vector {
-                let bits = v.bitPattern.littleEndian
-                out.append(UInt8(truncatingIfNeeded: bits))
-                out.append(UInt8(truncatingIfNeeded: bits >> 8))
-                out.append(UInt8(truncatingIfNeeded: bits >> 16))
-                out.append(UInt8(truncatingIfNeeded: bits >> 24))
-            }
+            for v in vector { LittleEndian.append(v, to: &out) }
         }
         varintField(5, UInt64(bitPattern: eventTimeMs), &out)
         varintField(6, UInt64(bitPattern: computeTimeMs), &out)
