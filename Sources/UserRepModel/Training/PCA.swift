@@ -1,0 +1,72 @@
+// Principal components by LAPACK's symmetric eigensolver: the linear baseline an autoencoder is held against.
+import COpenBLAS
+
+/// The top principal components of row-major data, from the covariance matrix's eigenvectors
+/// (LAPACK `dsyev`, double precision).
+public struct PCA: Sendable {
+    /// Per-feature means of the fitted rows.
+    public let mean: [Double]
+    /// Components, `count × width` row major, by decreasing variance; orthonormal.
+    public let components: [Double]
+    /// Variance along each component.
+    public let variances: [Double]
+    /// Components kept, and features per row.
+    public let count: Int, width: Int
+
+    /// Fits `count` components to `rows` (indices into `data`, `width` floats per row).
+    public init(_ data: UnsafeBufferPointer<Float>, width: Int, rows: [Int], count: Int) throws {
+        precondition(count >= 1 && count <= width)
+        var mean = [Double](repeating: 0, count: width)
+        for r in rows { for k in 0..<width { mean[k] += Double(data[r * width + k]) } }
+        for k in 0..<width { mean[k] /= Double(max(rows.count, 1)) }
+        var cov = [Double](repeating: 0, count: width * width)
+        var centred = [Double](repeating: 0, count: width)
+        for r in rows {
+            for k in 0..<width { centred[k] = Double(data[r * width + k]) - mean[k] }
+            for i in 0..<width { for j in i..<width { cov[i * width + j] += centred[i] * centred[j] } }
+        }
+        for i in 0..<width { for j in i..<width { cov[j * width + i] = cov[i * width + j] / Double(max(rows.count - 1, 1)) } }
+        var eigenvalues = [Double](repeating: 0, count: width)
+        var n = Int32(width), lda = Int32(width), info: Int32 = 0, lwork: Int32 = -1
+        var query = 0.0
+        let jobz: CChar = 86, uplo: CChar = 85  // "V", "U"
+        var jz = jobz, ul = uplo
+        dsyev_(&jz, &ul, &n, &cov, &lda, &eigenvalues, &query, &lwork, &info)
+        lwork = Int32(query)
+        var work = [Double](repeating: 0, count: Int(max(lwork, 1)))
+        dsyev_(&jz, &ul, &n, &cov, &lda, &eigenvalues, &work, &lwork, &info)
+        guard info == 0 else { throw ModelError("LAPACK dsyev failed (info \(info))") }
+        // dsyev returns ascending eigenvalues with eigenvectors as columns (Fortran order), i.e. as
+        // the rows of `cov` read in C order; keep the largest `count`.
+        var comps: [Double] = []
+        var vars: [Double] = []
+        for c in 0..<count {
+            let col = width - 1 - c
+            comps += (0..<width).map { cov[col * width + $0] }
+            vars.append(eigenvalues[col])
+        }
+        self.mean = mean
+        components = comps
+        variances = vars
+        self.count = count
+        self.width = width
+    }
+
+    /// Mean over `rows` of the squared reconstruction error per feature (MSE) after projecting
+    /// onto the components.
+    public func reconstructionMSE(_ data: UnsafeBufferPointer<Float>, rows: [Int]) -> Double {
+        var total = 0.0
+        var x = [Double](repeating: 0, count: width)
+        for r in rows {
+            for k in 0..<width { x[k] = Double(data[r * width + k]) - mean[k] }
+            var y = [Double](repeating: 0, count: width)
+            for c in 0..<count {
+                var dot = 0.0
+                for k in 0..<width { dot += x[k] * components[c * width + k] }
+                for k in 0..<width { y[k] += dot * components[c * width + k] }
+            }
+            for k in 0..<width { total += (x[k] - y[k]) * (x[k] - y[k]) }
+        }
+        return total / Double(max(rows.count * width, 1))
+    }
+}
