@@ -9,8 +9,39 @@ import UserRepModel
 enum ProcessTuning {
     /// Applies every setting below.
     static func apply() {
+        useTheCPUsBLASKernels()
         recycleLargeAllocations()
         singleThreadedBLAS()
+    }
+
+    /// Restarts the process once with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to its
+    /// SSE3 (`Prescott`) kernels on a CPU with AVX2 or AVX-512.
+    ///
+    /// OpenBLAS picks its kernels when the library loads, before `main`, from the CPU model; on a
+    /// model it does not know (this VM's) it falls back to Prescott, although the CPU flags list
+    /// AVX-512. Measured on that VM, one training epoch of 50k × 702 features: Prescott 16.2 s,
+    /// Haswell 8.1 s, SkylakeX 7.4 s. An `OPENBLAS_CORETYPE` already set is respected.
+    static func useTheCPUsBLASKernels() {
+        #if os(Linux)
+            let env = ProcessInfo.processInfo.environment
+            guard env["OPENBLAS_CORETYPE"] == nil, BLASMatrix.coreName.lowercased() == "prescott",
+                let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+                let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+            else { return }
+            let flags = Set(flagsLine.split(separator: " ").map(String.init))
+            let core: String
+            if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]) {
+                core = "SkylakeX"
+            } else if flags.isSuperset(of: ["avx2", "fma"]) {
+                core = "Haswell"
+            } else {
+                return
+            }
+            setenv("OPENBLAS_CORETYPE", core, 1)
+            // Same image, arguments and (amended) environment; on failure just carry on.
+            let args = CommandLine.arguments.map { strdup($0) } + [nil]
+            execv("/proc/self/exe", args)
+        #endif
     }
 
     /// Runs GEMMs on one thread unless `OPENBLAS_NUM_THREADS` says otherwise.

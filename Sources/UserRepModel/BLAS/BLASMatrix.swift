@@ -6,6 +6,9 @@ public enum BLASMatrix {
     /// Sets how many threads OpenBLAS runs each GEMM on.
     public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
 
+    /// The kernel family OpenBLAS chose for this CPU at load time (e.g. `Haswell`, `Prescott`).
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     /// `out[r, :] = bias + W · input[r, :]` for every row `r`, as one SGEMM over the batch.
     /// `input` is `rows × layer.inputs`, `out` is `rows × layer.outputs`, both row major.
     public static func affine(

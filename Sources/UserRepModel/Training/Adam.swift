@@ -42,10 +42,23 @@ public struct Adam: Sendable, Equatable {
         _ p: inout [Float], _ g: [Float], _ m: inout [Float], _ v: inout [Float], lr: Float, _ b1: Float, _ b2: Float, _ eps: Float,
         _ c1: Float, _ c2: Float
     ) {
-        for i in p.indices {
-            m[i] = b1 * m[i] + (1 - b1) * g[i]
-            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-            p[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+        // On raw buffers: no uniqueness or bounds checks in the loop, so it vectorizes.
+        p.withUnsafeMutableBufferPointer { p in
+            m.withUnsafeMutableBufferPointer { m in
+                v.withUnsafeMutableBufferPointer { v in
+                    g.withUnsafeBufferPointer { g in
+                        let step = lr / c1, inverseC2 = 1 / c2
+                        for i in 0..<p.count {
+                            let gi = g[i]
+                            let mi = b1 * m[i] + (1 - b1) * gi
+                            let vi = b2 * v[i] + (1 - b2) * gi * gi
+                            m[i] = mi
+                            v[i] = vi
+                            p[i] -= step * mi / ((vi * inverseC2).squareRoot() + eps)
+                        }
+                    }
+                }
+            }
         }
     }
 }
