@@ -108,3 +108,42 @@ import Testing
         #expect(sampler.sample(count: 5, excluding: [1, 2], rng: &a) == sampler.sample(count: 5, excluding: [1, 2], rng: &b))
     }
 }
+
+@Suite struct CooccurrenceEmbeddingTests {
+    @Test func itemsThatShareHistoriesAreEachOthersNearestNeighbours() throws {
+        // Three groups of three items; each history draws from one group, plus one stray item.
+        var rng = SplitMix64(seed: 6)
+        var histories: [[Int]] = []
+        for u in 0..<120 {
+            let group = u % 3
+            var h = (0..<3).filter { _ in rng.nextUnit() < 0.8 }.map { group * 3 + $0 }
+            if rng.nextUnit() < 0.1 { h.append(Int(rng.next() % 9)) }
+            histories.append(h)
+        }
+        let dims = 4
+        let e = try CooccurrenceEmbedding.build(histories: histories, items: 10, dims: dims)
+        func cos(_ a: Int, _ b: Int) -> Double {
+            let dot = (0..<dims).reduce(0.0) { $0 + Double(e[a * dims + $1]) * Double(e[b * dims + $1]) }
+            let na = (0..<dims).reduce(0.0) { $0 + Double(e[a * dims + $1] * e[a * dims + $1]) }
+            let nb = (0..<dims).reduce(0.0) { $0 + Double(e[b * dims + $1] * e[b * dims + $1]) }
+            return dot / (na * nb).squareRoot()
+        }
+        for i in 0..<9 {
+            let ranked = (0..<9).filter { $0 != i }.sorted { cos(i, $0) > cos(i, $1) }
+            #expect(Set(ranked.prefix(2)) == Set((0..<3).map { i / 3 * 3 + $0 }.filter { $0 != i }), "item \(i): \(ranked)")
+        }
+        #expect((0..<dims).allSatisfy { e[9 * dims + $0] == 0 }, "an item in no history gets a zero row")
+    }
+
+    @Test func theEigenSolverReconstructsItsMatrix() throws {
+        let m: [Double] = [4, 1, 0.5, 1, 3, 0.2, 0.5, 0.2, 2]
+        let e = try SymmetricEigen(m, n: 3)
+        for i in 0..<3 {
+            for j in 0..<3 {
+                let v = (0..<3).reduce(0.0) { $0 + e.values[$1] * e.vectors[$1 * 3 + i] * e.vectors[$1 * 3 + j] }
+                #expect(abs(v - m[i * 3 + j]) < 1e-12)
+            }
+        }
+        #expect(e.values == e.values.sorted())
+    }
+}

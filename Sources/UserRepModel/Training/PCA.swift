@@ -1,5 +1,4 @@
 // Principal components by LAPACK's symmetric eigensolver: the linear baseline an autoencoder is held against.
-import COpenBLAS
 
 /// The top principal components of row-major data, from the covariance matrix's eigenvectors
 /// (LAPACK `dsyev`, double precision).
@@ -26,24 +25,14 @@ public struct PCA: Sendable {
             for i in 0..<width { for j in i..<width { cov[i * width + j] += centred[i] * centred[j] } }
         }
         for i in 0..<width { for j in i..<width { cov[j * width + i] = cov[i * width + j] / Double(max(rows.count - 1, 1)) } }
-        var eigenvalues = [Double](repeating: 0, count: width)
-        var n = Int32(width), lda = Int32(width), info: Int32 = 0, lwork: Int32 = -1
-        var query = 0.0
-        let jobz: CChar = 86, uplo: CChar = 85  // "V", "U"
-        var jz = jobz, ul = uplo
-        dsyev_(&jz, &ul, &n, &cov, &lda, &eigenvalues, &query, &lwork, &info)
-        lwork = Int32(query)
-        var work = [Double](repeating: 0, count: Int(max(lwork, 1)))
-        dsyev_(&jz, &ul, &n, &cov, &lda, &eigenvalues, &work, &lwork, &info)
-        guard info == 0 else { throw ModelError("LAPACK dsyev failed (info \(info))") }
-        // dsyev returns ascending eigenvalues with eigenvectors as columns (Fortran order), i.e. as
-        // the rows of `cov` read in C order; keep the largest `count`.
+        let eigen = try SymmetricEigen(cov, n: width)
+        // Keep the largest `count`.
         var comps: [Double] = []
         var vars: [Double] = []
         for c in 0..<count {
             let col = width - 1 - c
-            comps += (0..<width).map { cov[col * width + $0] }
-            vars.append(eigenvalues[col])
+            comps += eigen.vectors[(col * width)..<((col + 1) * width)]
+            vars.append(eigen.values[col])
         }
         self.mean = mean
         components = comps
