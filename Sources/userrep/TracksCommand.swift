@@ -11,7 +11,7 @@ struct TracksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracks",
         abstract: "Import track embeddings into the track-embeddings topic, or generate a synthetic file.",
-        subcommands: [Import.self, Generate.self]
+        subcommands: [Import.self, Generate.self, Build.self]
     )
 
     /// Publishes a file of track embeddings to the compacted topic.
@@ -39,6 +39,56 @@ struct TracksCommand: ParsableCommand {
             for r in records { try producer.produce(topic: topic, key: r.trackID, value: r.json()) }
             try producer.flush(timeoutMs: 120_000)
             print("imported \(records.count) tracks (\(TrackFile.detect(data).rawValue)) into \(topic)")
+        }
+    }
+
+    /// Builds a track table from listens (and optional content vectors).
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build track embeddings from listens: collaborative from co-occurrence, content from a file.",
+            discussion: """
+                For a catalogue without an embedding service. The collaborative half is a truncated \
+                eigen-decomposition of the positive-PMI track-track matrix of co-occurrence in users' \
+                histories (LAPACK via OpenBLAS), from listens at or before --until only, so a \
+                point-in-time evaluation sees nothing of the future. The "audio" half is the content \
+                vector of --content (JSON lines {"track_id", "artist_id", "content": [floats]}, e.g. \
+                genres and release year), padded or cut to --audio-dims; zeros without it. Up to \
+                20,000 tracks (the matrix is dense). Writes JSON lines for `userrep tracks import`.
+
+                Example:
+                  userrep tracks build --listens listens.jsonl --until 1998-03-01 --content items.jsonl \\
+                    --output tracks.jsonl --embedding-batch-id ml100k-1 --audio-dims 20 --collaborative-dims 32
+                """
+        )
+        @Option(help: "Listens, JSON lines (schemas/listens.schema.json).") var listens: String
+        @Option(help: "Only listens at or before this event time count (ISO 8601 or ms).") var until: EventTimeArgument?
+        @Option(help: "Content vectors, JSON lines {\"track_id\", \"artist_id\", \"content\": [..]}.") var content: String?
+        @Option(help: "Track file to write (JSON lines).") var output: String
+        @Option(help: "Embedding batch id of the records.") var embeddingBatchId: String
+        @Option(help: "Audio (content) dimensions.") var audioDims = 80
+        @Option(help: "Collaborative dimensions.") var collaborativeDims = 80
+
+        func run() throws {
+            let events = try EventFile.read(try Data(contentsOf: URL(fileURLWithPath: listens)), kind: .listens, name: listens)
+            let parsed = try events.map { e in try e.line.withUnsafeBytes { try ListenEvent.parse($0) } }
+            var contents: [[UInt8]: TrackCatalogueBuilder.Content] = [:]
+            if let content {
+                for (n, line) in try String(contentsOfFile: content, encoding: .utf8).split(separator: "\n").enumerated() {
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                        let id = object["track_id"] as? String, let values = object["content"] as? [Double]
+                    else {
+                        throw ValidationError(
+                            "\(content):\(n + 1): expected {\"track_id\": string, \"artist_id\": string, \"content\": [numbers]}")
+                    }
+                    contents[Array(id.utf8)] = .init(
+                        artistID: Array(((object["artist_id"] as? String) ?? id).utf8), vector: values.map { Float($0) })
+                }
+            }
+            let builder = TrackCatalogueBuilder(dims: .init(audio: audioDims, collaborative: collaborativeDims), batchID: embeddingBatchId)
+            let records = try builder.build(listens: parsed, untilMs: until?.ms, content: contents)
+            let url = URL(fileURLWithPath: output)
+            try TrackFile.write(records, format: .jsonl).write(to: url, options: .atomic)
+            print("wrote \(records.count) tracks (\(audioDims)+\(collaborativeDims) dimensions, batch \(embeddingBatchId)) to \(output)")
         }
     }
 

@@ -20,7 +20,7 @@ import UserRepTesting
 
     @Test(arguments: [
         ["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "import"], ["model", "inspect"],
-        ["tracks", "import"], ["tracks", "generate"], ["events", "import"], ["topics", "create"],
+        ["tracks", "import"], ["tracks", "generate"], ["tracks", "build"], ["events", "import"], ["topics", "create"],
     ])
     func everyCommandsHelpHasAnExample(_ command: [String]) throws {
         let (status, output) = try run(command + ["--help"])

@@ -33,7 +33,8 @@ public enum ClusterNDCG {
                 let rows = min(block, n - start)
                 similarity.withUnsafeMutableBufferPointer { s in
                     BLASMatrix.gemm(
-                        transA: false, transB: true, m: rows, n: n, k: dim, UnsafeBufferPointer(rebasing: all[(start * dim)...]), lda: dim, all,
+                        transA: false, transB: true, m: rows, n: n, k: dim, UnsafeBufferPointer(rebasing: all[(start * dim)...]), lda: dim,
+                        all,
                         ldb: dim, beta: 0, s, ldc: n)
                 }
                 for r in 0..<rows {
