@@ -121,7 +121,8 @@ public struct AlphaDropout: Sendable, Equatable {
 
 /// Buffers for one mini-batch of forward and backward passes of a network.
 public struct AutoencoderWorkspace {
-    /// Pre-activations of each layer, `rows × sizes[l + 1]`.
+    /// Pre-activations of each layer, `rows × sizes[l + 1]`; after `forward`, SELU layers hold
+    /// SELU's derivative there instead.
     var z: [[Float]]
     /// Activations: `a[0]` is the input, `a[l + 1]` layer `l`'s output (after dropout).
     var a: [[Float]]
@@ -188,10 +189,17 @@ extension Autoencoder {
                     }
                 }
             }
-            ws.z[l].withUnsafeBufferPointer { z in
+            // SELU's output, and its derivative kept in `z` for the backward pass (from the
+            // output: λα·e^z = SELU(z) + λα for z ≤ 0), so no exponential is taken twice.
+            ws.z[l].withUnsafeMutableBufferPointer { z in
                 ws.a[l + 1].withUnsafeMutableBufferPointer { y in
                     if isSELU {
-                        for i in 0..<count { y[i] = SELU.value(z[i]) }
+                        let la = SELU.lambda * SELU.alpha
+                        for i in 0..<count {
+                            let v = SELU.value(z[i])
+                            y[i] = v
+                            z[i] = z[i] > 0 ? SELU.lambda : v + la
+                        }
                     } else {
                         for i in 0..<count { y[i] = z[i] }
                     }
@@ -231,7 +239,8 @@ extension Autoencoder {
                 ws.z[l].withUnsafeBufferPointer { z in
                     ws.keep[l].withUnsafeBufferPointer { keep in
                         if selu[l] {
-                            for i in 0..<count { d[i] *= scale * keep[i] * SELU.derivative(z[i]) }
+                            // `z` holds SELU's derivative since the forward pass.
+                            for i in 0..<count { d[i] *= scale * keep[i] * z[i] }
                         }
                     }
                 }
