@@ -201,11 +201,25 @@ public final class StateStore: @unchecked Sendable {
     /// Calls `body` for every stored user, in key order, until it returns false.
     public func forEachUser(_ body: (UserKey, UserState) throws -> Bool) throws {
         try db.scan(prefix: [0x75]) { key, value in
-            guard key.count >= 5 else { return true }
-            let partition = Int32(bigEndian: key.loadUnaligned(fromByteOffset: 1, as: Int32.self))
-            let user = UserKey(partition: partition, userID: Array(key[5...]))
+            guard let user = Self.userKey(key) else { return true }
             return try body(user, try UserStateCodec.decode(value, expectedWidth: width))
         }
+    }
+
+    /// Calls `body` with every stored user's key in key order, without decoding any state, until
+    /// it returns false (the same order as `forEachUser`).
+    public func forEachUserKey(_ body: (UserKey) throws -> Bool) throws {
+        try db.scan(prefix: [0x75]) { key, _ in
+            guard let user = Self.userKey(key) else { return true }
+            return try body(user)
+        }
+    }
+
+    /// The user of a state key (`u`, partition, user id), nil for a malformed one.
+    private static func userKey(_ key: UnsafeRawBufferPointer) -> UserKey? {
+        guard key.count >= 5 else { return nil }
+        let partition = Int32(bigEndian: key.loadUnaligned(fromByteOffset: 1, as: Int32.self))
+        return UserKey(partition: partition, userID: Array(key[5...]))
     }
 
     /// Flushes everything to disk (clean shutdown).

@@ -66,20 +66,33 @@ enum EventFile {
 
     /// Every non-blank line of `data`, or an error naming the first line the worker would reject.
     static func read(_ data: Data, kind: EventsCommand.Kind, name: String) throws -> [Line] {
-        var lines: [Line] = []
+        try parsedLines(data, kind: kind, name: name) { try identity(of: $0, kind: kind) }
+            .map { Line(line: $0.bytes, userID: $0.value.user, timestampMs: $0.value.timeMs) }
+    }
+
+    /// Every listen of a JSON-lines file, each line parsed once by the worker's parser.
+    static func listens(_ data: Data, name: String) throws -> [ListenEvent] {
+        try parsedLines(data, kind: .listens, name: name) { try ListenEvent.parse($0) }.map(\.value)
+    }
+
+    /// Each non-blank line's bytes (without a trailing CR) and what `parse` made of them; an
+    /// error names the file and line of the first that `parse` rejects.
+    private static func parsedLines<T>(
+        _ data: Data, kind: EventsCommand.Kind, name: String, parse: (UnsafeRawBufferPointer) throws -> T
+    ) throws -> [(bytes: [UInt8], value: T)] {
+        var out: [(bytes: [UInt8], value: T)] = []
         var number = 0
         for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             number += 1
             let bytes = Array(raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw)
             if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
             do {
-                let (user, time) = try bytes.withUnsafeBytes { try identity(of: $0, kind: kind) }
-                lines.append(Line(line: bytes, userID: user, timestampMs: time))
+                out.append((bytes, try bytes.withUnsafeBytes { try parse($0) }))
             } catch {
                 throw ValidationError("\(name):\(number): not a valid \(kind.rawValue) event: \(error)")
             }
         }
-        return lines
+        return out
     }
 
     /// The user and event time of one line, parsed by the worker's parser for `kind`.

@@ -87,18 +87,10 @@ struct ModelCommand: ParsableCommand {
                 dims: .init(audio: audioDims, collaborative: collaborativeDims), preset: preset, countries: list(countries),
                 languages: list(languages), features: try features.map { try FeatureFile.Mapped(url: URL(fileURLWithPath: $0)) })
             let directory = URL(fileURLWithPath: output)
-            let temporary = directory.deletingLastPathComponent().appendingPathComponent(
-                ".\(directory.lastPathComponent).\(UUID().uuidString).tmp")
-            try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
-            do {
+            try ModelDirectory.write(directory) { temporary in
                 try FileManager.default.copyItem(at: source, to: temporary.appendingPathComponent(source.lastPathComponent))
                 try manifest.encoded().write(to: temporary.appendingPathComponent("manifest.json"))
                 _ = try EncoderModel.load(manifestURL: temporary.appendingPathComponent("manifest.json"))
-                if FileManager.default.fileExists(atPath: directory.path) { try FileManager.default.removeItem(at: directory) }
-                try FileManager.default.moveItem(at: temporary, to: directory)
-            } catch {
-                try? FileManager.default.removeItem(at: temporary)
-                throw error
             }
             print(
                 "wrote \(directory.appendingPathComponent("manifest.json").path): batch \(batchId), layers \(manifest.layers), tensors \(names.map(\.weight))"

@@ -69,8 +69,7 @@ struct TracksCommand: ParsableCommand {
         @Option(help: "Collaborative dimensions.") var collaborativeDims = 80
 
         func run() throws {
-            let events = try EventFile.read(try Data(contentsOf: URL(fileURLWithPath: listens)), kind: .listens, name: listens)
-            let parsed = try events.map { e in try e.line.withUnsafeBytes { try ListenEvent.parse($0) } }
+            let parsed = try EventFile.listens(try Data(contentsOf: URL(fileURLWithPath: listens)), name: listens)
             var contents: [[UInt8]: TrackCatalogueBuilder.Content] = [:]
             if let content {
                 for (n, line) in try String(contentsOfFile: content, encoding: .utf8).split(separator: "\n").enumerated() {

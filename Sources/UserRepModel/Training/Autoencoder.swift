@@ -12,8 +12,6 @@ public enum SELU {
 
     /// SELU(z).
     @inline(__always) public static func value(_ z: Float) -> Float { z > 0 ? lambda * z : lambda * alpha * (expf(z) - 1) }
-    /// dSELU/dz at z.
-    @inline(__always) public static func derivative(_ z: Float) -> Float { z > 0 ? lambda : lambda * alpha * expf(z) }
 }
 
 /// Which reconstruction loss a network is trained on.

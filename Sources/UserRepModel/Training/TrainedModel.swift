@@ -57,29 +57,13 @@ public enum TrainedModel {
     /// Writes the model directory at `directory` whole or not at all (a temporary sibling renamed
     /// into place; an existing directory is replaced only once the new one is complete).
     public static func write(_ result: TrainingResult, manifest: ModelManifest, to directory: URL) throws {
-        let fm = FileManager.default
-        let parent = directory.deletingLastPathComponent()
-        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-        let temporary = parent.appendingPathComponent(".\(directory.lastPathComponent).\(UUID().uuidString).tmp")
-        try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
-        do {
+        try ModelDirectory.write(directory) { temporary in
             try encoderTensors(result).serialized().write(to: temporary.appendingPathComponent("model.safetensors"))
             try decoderTensors(result).serialized().write(to: temporary.appendingPathComponent("decoder.safetensors"))
             try manifest.encoded().write(to: temporary.appendingPathComponent("manifest.json"))
             try Data(lossCSV(result.history).utf8).write(to: temporary.appendingPathComponent("loss.csv"))
             try Data(lossSVG(result.history, loss: manifest.training?.loss ?? "loss").utf8).write(
                 to: temporary.appendingPathComponent("loss.svg"))
-            if fm.fileExists(atPath: directory.path) {
-                let old = parent.appendingPathComponent(".\(directory.lastPathComponent).\(UUID().uuidString).old")
-                try fm.moveItem(at: directory, to: old)
-                try fm.moveItem(at: temporary, to: directory)
-                try? fm.removeItem(at: old)
-            } else {
-                try fm.moveItem(at: temporary, to: directory)
-            }
-        } catch {
-            try? fm.removeItem(at: temporary)
-            throw error
         }
     }
 

@@ -34,7 +34,7 @@ public struct FeatureExport {
     public func run(store: StateStore, features: URL, profiles: URL, progress: (Int, Int) -> Void) throws -> Summary {
         var ids: [[UInt8]] = []
         var idBytes = 0
-        try store.forEachUser { key, _ in
+        try store.forEachUserKey { key in
             ids.append(key.userID)
             idBytes += key.userID.count
             return true
