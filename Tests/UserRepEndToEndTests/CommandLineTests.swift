@@ -1,6 +1,7 @@
 // The CLI surface: every command's --help shows an example, and bad options fail with a clear message.
 import Foundation
 import Testing
+import UserRepModel
 import UserRepTesting
 
 @Suite struct CommandLineTests {
@@ -39,6 +40,24 @@ import UserRepTesting
         let (status, output) = try run(["events", "import", "--file", file.path, "--bootstrap-servers", "127.0.0.1:1"])
         #expect(status != 0)
         #expect(output.contains("\(file.path):3: not a valid listens event") && output.contains("track_id is required"), "\(output)")
+    }
+
+    @Test func trainRefusesAFeaturesFileWhoseRowsDoNotFitItsLayout() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // The layout in the metadata has 483 inputs; the rows have 10.
+        let (manifest, _) = ModelFactory.random(batchID: "b", embeddingBatchID: "e", dims: .init(audio: 80, collaborative: 80))
+        let file = dir.appendingPathComponent("f.safetensors")
+        let writer = try FeatureFile.Writer(
+            url: file, rows: 1, inputSize: 10, idBytes: 1, metadata: ["manifest": String(decoding: try manifest.encoded(), as: UTF8.self)])
+        try [Float](repeating: 1, count: 10).withUnsafeBufferPointer { try writer.append(userID: [65], row: $0) }
+        try writer.finish()
+        let out = dir.appendingPathComponent("model")
+        let (status, output) = try run(["train", "--features", file.path, "--output", out.path, "--batch-id", "b", "--epochs", "1"])
+        #expect(status != 0)
+        #expect(output.contains("rows have 10 features but the layout in its metadata has 483"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
     }
 
     @Test(arguments: [
