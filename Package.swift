@@ -22,7 +22,10 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
 
         .target(name: "UserRepKafka", dependencies: ["CRdKafka"]),
-        .target(name: "UserRepModel", dependencies: ["COpenBLAS"]),
+        // The numeric kernels (encoder, training, evaluation) are optimized in debug builds too:
+        // unoptimized, the evaluation's loops and the trainer's element-wise passes run 20-50x slower,
+        // which the end-to-end tests and `Tests/movielens/run.sh` on a debug binary would pay.
+        .target(name: "UserRepModel", dependencies: ["COpenBLAS"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "UserRepState", dependencies: ["CRocksDB", "UserRepModel"]),
         .target(
             name: "UserRepPipeline",

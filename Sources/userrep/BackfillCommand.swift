@@ -10,8 +10,8 @@ struct BackfillCommand: ParsableCommand {
         commandName: "backfill",
         abstract: "Replay historical listens into state and publish every touched user's final vector once.",
         discussion: """
-            Reads every partition of --replay-topic (event-time ordered per user) up to the end it has \
-            when the backfill starts, builds state in --state-dir, then publishes one vector per touched \
+            Reads every partition of --replay-topic (event-time ordered per user), and of \
+            --onboarding-replay-topic if given, up to the end they have when the backfill starts, builds state in --state-dir, then publishes one vector per touched \
             user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error. \
             An interrupted backfill resumes where its state ends.
 
@@ -31,6 +31,8 @@ struct BackfillCommand: ParsableCommand {
     @OptionGroup var topics: TopicOptions
     @OptionGroup var log: LogOptions
     @Option(help: "Topic of historical listens to replay.") var replayTopic: String
+    @Option(help: "Topic of historical onboarding events to replay alongside (same partition count, keyed by user).")
+    var onboardingReplayTopic: String?
     @Option(help: "Model manifest.") var model: String
     @Option(help: "State directory to build.") var stateDir = "./userrep-backfill-state"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
@@ -54,7 +56,7 @@ struct BackfillCommand: ParsableCommand {
         let stop = StopFlag()
         stop.trapSignals()
         let worker = try StreamWorker(
-            configuration: config, model: model, mode: .backfill(topic: replayTopic), logger: logger, shouldStop: { stop.isSet })
+            configuration: config, model: model, mode: .backfill(topic: replayTopic, onboarding: onboardingReplayTopic), logger: logger, shouldStop: { stop.isSet })
         worker.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let metrics = try worker.run()
         if stop.isSet { throw ExitCode(130) }

@@ -75,6 +75,11 @@ enum EventFile {
         try parsedLines(data, kind: .listens, name: name) { try ListenEvent.parse($0) }.map(\.value)
     }
 
+    /// Every onboarding event of a JSON-lines file, each line parsed once by the worker's parser.
+    static func onboarding(_ data: Data, name: String) throws -> [OnboardingEvent] {
+        try parsedLines(data, kind: .onboarding, name: name) { try OnboardingEvent.parse($0) }.map(\.value)
+    }
+
     /// Each non-blank line's bytes (without a trailing CR) and what `parse` made of them; an
     /// error names the file and line of the first that `parse` rejects.
     private static func parsedLines<T>(

@@ -16,8 +16,13 @@ struct ModelCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a random-weight model with a valid manifest (for demos and tests; no training).",
             discussion: """
+                The listening preset reads play counts and mean embeddings per window; the context \
+                preset adds device mix, country, account age and onboarding picks (the paper's c_u), \
+                with the vocabularies given.
+
                 Example:
                   userrep model init --output models/random --batch-id b1 --embedding-batch-id emb-1
+                  userrep model init --output models/ctx --preset context --countries SE,US --languages en,sv
                 """
         )
         @Option(help: "Directory to write manifest.json and model.safetensors into.") var output: String
@@ -28,15 +33,23 @@ struct ModelCommand: ParsableCommand {
         @Option(help: "Hidden layer sizes, comma separated.") var hidden = "512,256"
         @Option(help: "Output vector size.") var outputSize = 120
         @Option(help: "Random seed.") var seed: UInt64 = 1
+        @Option(help: "Feature layout preset: listening or context.") var preset = "listening"
+        @Option(help: "Country vocabulary of the context preset, comma separated.") var countries = ""
+        @Option(help: "Language vocabulary of the context preset, comma separated.") var languages = ""
 
         func run() throws {
+            guard let preset = ModelImport.Preset(rawValue: preset) else { throw ValidationError("--preset must be listening or context") }
+            let context = preset == .context ? (countries: list(countries), languages: list(languages)) : nil
+            if let context, context.countries.isEmpty || context.languages.isEmpty {
+                throw ValidationError("the context preset needs --countries and --languages")
+            }
             let layers = hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard layers.count == hidden.split(separator: ",").count, layers.allSatisfy({ $0 > 0 }) else {
                 throw ValidationError("--hidden must be positive integers separated by commas, got '\(hidden)'")
             }
             let (manifest, weights) = ModelFactory.random(
                 batchID: batchId, embeddingBatchID: embeddingBatchId,
-                dims: .init(audio: audioDims, collaborative: collaborativeDims), hidden: layers, outputSize: outputSize, seed: seed)
+                dims: .init(audio: audioDims, collaborative: collaborativeDims), hidden: layers, outputSize: outputSize, seed: seed, context: context)
             let url = try ModelFactory.write(manifest: manifest, weights: weights, to: URL(fileURLWithPath: output))
             _ = try EncoderModel.load(manifestURL: url)
             print("wrote \(url.path): batch \(batchId), layers \(manifest.layers)")
@@ -80,7 +93,6 @@ struct ModelCommand: ParsableCommand {
             let tensors = try SafeTensors(contentsOf: source)
             let prefixes = layers.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let names = try ModelImport.layerTensors(tensors, prefixes: prefixes)
-            let list = { (s: String) in s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let manifest = try ModelImport.manifest(
                 weights: tensors, weightsFile: source.lastPathComponent, layers: names, batchID: batchId,
                 embeddingBatchID: embeddingBatchId,
@@ -132,3 +144,6 @@ struct ModelCommand: ParsableCommand {
         }
     }
 }
+
+/// The comma-separated items of a command-line value, trimmed; empty for "".
+func list(_ s: String) -> [String] { s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }

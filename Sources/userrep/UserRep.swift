@@ -15,7 +15,8 @@ struct UserRep: ParsableCommand {
             """,
         subcommands: [
             RunCommand.self, BackfillCommand.self, DemoCommand.self, BenchCommand.self, SubscribeCommand.self,
-            ModelCommand.self, TracksCommand.self, EventsCommand.self, FeaturesCommand.self, TrainCommand.self, TopicsCommand.self,
+            ModelCommand.self, TracksCommand.self, EventsCommand.self, FeaturesCommand.self, TrainCommand.self, EvaluateCommand.self,
+            TopicsCommand.self, ClusterCommand.self,
         ]
     )
 

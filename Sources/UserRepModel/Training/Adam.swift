@@ -38,7 +38,7 @@ public struct Adam: Sendable, Equatable {
         }
     }
 
-    private static func apply(
+    static func apply(
         _ p: inout [Float], _ g: [Float], _ m: inout [Float], _ v: inout [Float], lr: Float, _ b1: Float, _ b2: Float, _ eps: Float,
         _ c1: Float, _ c2: Float
     ) {

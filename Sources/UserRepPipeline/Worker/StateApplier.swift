@@ -60,7 +60,6 @@ struct StateApplier: Sendable {
     private func applyEvents(
         of user: Int, _ pending: PendingUpdates, to state: inout UserState, vector: inout [Float], counting outcome: inout Outcome
     ) -> Bool {
-        let trackWidth = tracks.width
         var changed = false
         pending.forEachEvent(ofUser: user) { event, lane, offset in
             if state.hasApplied(offset: offset, lane: lane) {
@@ -70,20 +69,30 @@ struct StateApplier: Sendable {
             state.markApplied(offset: offset, lane: lane)
             changed = true
             switch event {
-            case .listen(let time, let track, let device, let country):
-                vector.withUnsafeMutableBufferPointer { v in
-                    tracks.withEmbedding(slot: track) { e in for k in 0..<trackWidth { v[k] = e[k] } }
-                    for k in trackWidth..<v.count { v[k] = 0 }
-                    if let device { v[trackWidth + device.rawValue] = 1 }
-                    state.applyListen(timeMs: time, vector: UnsafeBufferPointer(v), country: country)
-                }
-                outcome.listens += 1
+            case .listen: outcome.listens += 1
             case .onboarding(let e):
                 outcome.unknownArtists += e.artistIDs.filter { tracks.artistMean($0) == nil }.count
-                state.applyOnboarding(timeMs: e.timestampMs, artists: e.artistIDs, languages: e.languages, country: e.country)
                 outcome.onboardings += 1
             }
+            Self.apply(event, to: &state, tracks: tracks, vector: &vector)
         }
         return changed
+    }
+
+    /// Applies one event to `state`, the worker's rule for each kind; `vector` is scratch space of
+    /// the listen width (track embedding, then the device one-hot).
+    static func apply(_ event: PendingUpdates.Event, to state: inout UserState, tracks: TrackTable, vector: inout [Float]) {
+        switch event {
+        case .listen(let time, let track, let device, let country):
+            let trackWidth = tracks.width
+            vector.withUnsafeMutableBufferPointer { v in
+                tracks.withEmbedding(slot: track) { e in for k in 0..<trackWidth { v[k] = e[k] } }
+                for k in trackWidth..<v.count { v[k] = 0 }
+                if let device { v[trackWidth + device.rawValue] = 1 }
+                state.applyListen(timeMs: time, vector: UnsafeBufferPointer(v), country: country)
+            }
+        case .onboarding(let e):
+            state.applyOnboarding(timeMs: e.timestampMs, artists: e.artistIDs, languages: e.languages, country: e.country)
+        }
     }
 }

@@ -3,18 +3,20 @@ import Foundation
 import UserRepKafka
 
 extension StreamWorker {
-    /// Assigns every partition of the replay topic from this store's offset (or its start), up to
-    /// its high watermark as of now.
-    func assignReplay(_ topic: String) throws {
-        guard let n = try consumer.partitionCount(topic: topic) else { throw KafkaError("replay topic '\(topic)' does not exist") }
-        let stored = try store.offsets(topic: topic)
+    /// Assigns every partition of the replay topics from this store's offset (or its start), up to
+    /// their high watermarks as of now.
+    func assignReplay(_ topics: [String]) throws {
         var assignment: [KafkaTopicPartition: KafkaOffset] = [:]
-        for p in 0..<Int32(n) {
-            let tp = KafkaTopicPartition(topic: topic, partition: p)
-            let marks = try consumer.watermarks(tp)
-            backfillTargets[tp] = marks.high
-            // A backfill has no group: it resumes from this store, or at the oldest record held.
-            assignment[tp] = checkpoint.offsets.assigned(tp, stored: stored[p] ?? marks.low, committed: nil)
+        for topic in topics {
+            guard let n = try consumer.partitionCount(topic: topic) else { throw KafkaError("replay topic '\(topic)' does not exist") }
+            let stored = try store.offsets(topic: topic)
+            for p in 0..<Int32(n) {
+                let tp = KafkaTopicPartition(topic: topic, partition: p)
+                let marks = try consumer.watermarks(tp)
+                backfillTargets[tp] = marks.high
+                // A backfill has no group: it resumes from this store, or at the oldest record held.
+                assignment[tp] = checkpoint.offsets.assigned(tp, stored: stored[p] ?? marks.low, committed: nil)
+            }
         }
         try consumer.assign(assignment)
     }

@@ -25,9 +25,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
     public enum Mode: Sendable, Equatable {
         /// Consumer-group member on the listens topic, publishing every updated user each cycle.
         case stream
-        /// Reads every partition of `topic` to the end as of start-up, then publishes each touched
+        /// Reads every partition of the listens replay `topic` (and of `onboarding`, a replay of
+        /// onboarding events, if given) to the end as of start-up, then publishes each touched
         /// user's final vector once.
-        case backfill(topic: String)
+        case backfill(topic: String, onboarding: String? = nil)
     }
 
     /// When `run` returns (besides `shouldStop`).
@@ -100,7 +101,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         let dims = model.manifest.embeddingDims
         switch mode {
         case .stream: inputTopics = [configuration.topics.listens, configuration.topics.onboarding]
-        case .backfill(let topic): inputTopics = [topic]
+        case .backfill(let topic, let onboarding): inputTopics = [topic] + (onboarding.map { [$0] } ?? [])
         }
         misconfiguration.maxUnknownRatio = configuration.maxUnknownTrackRatio
         try StartupChecks.requireFreeSpace(at: configuration.stateDirectory, minimumBytes: configuration.minFreeDiskBytes)
@@ -214,8 +215,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         switch mode {
         case .stream:
             try consumer.subscribe(inputTopics)
-        case .backfill(let topic):
-            try assignReplay(topic)
+        case .backfill:
+            try assignReplay(inputTopics)
         }
         health.contact()
         while !shouldStop() {

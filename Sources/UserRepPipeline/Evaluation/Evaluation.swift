@@ -1,0 +1,167 @@
+// The paper's three evaluations (section 5) of one or more models against the simple baselines.
+import Foundation
+import UserRepModel
+import UserRepState
+
+/// Future listening (5.1.1, Table 1), cold start (5.2, Table 2) and cluster nDCG@k (5.3, Table 4)
+/// for every model given, the average-embedding baseline and popularity. Pure but for BLAS: the
+/// caller reads the files; the same inputs and seed give the same report.
+public struct Evaluation {
+    /// Settings.
+    public struct Options: Sendable {
+        /// The split: vectors are as of this event time, the future is after it.
+        public var splitMs: Int64
+        /// Window of future listening after the split.
+        public var horizonMs = 7 * Horizon.dayMs
+        /// Window after sign-up whose plays cold start predicts.
+        public var coldStartMs: Int64 = 4 * 3_600_000
+        /// Neighbours per user in the cluster evaluation.
+        public var k = 50
+        /// Positives kept per user (and as many negatives).
+        public var maxPositives = 50
+        /// Share of users held out for scoring.
+        public var testFraction = 0.5
+        /// Seed of the user split, the negatives and the classifier.
+        public var seed: UInt64 = 1
+        /// Threads for the similarity products.
+        public var threads = 1
+        /// The classifier's training settings (its seed is replaced by `seed`).
+        public var classifier = PairClassifier.Options()
+
+        /// Settings for a split at `splitMs`.
+        public init(splitMs: Int64) { self.splitMs = splitMs }
+    }
+
+    /// What the evaluation reads.
+    public struct Inputs {
+        /// Models to evaluate; each must follow the features file's layout.
+        public let models: [EncoderModel]
+        /// The features file's layout.
+        public let layout: FeatureLayout
+        /// Exported rows (before normalization), `users.count × layout.inputSize`.
+        public let rows: [Float]
+        /// The exported users, in row order.
+        public let users: [EvaluatedUser]
+        /// The catalogue negatives are drawn from.
+        public let catalogue: EvaluationCatalogue
+        /// The track table features are computed with (for cold-start users' vectors at sign-up).
+        public let tracks: TrackTable
+        /// Every listen, both sides of the split.
+        public let listens: [ListenEvent]
+        /// Every onboarding event, both sides of the split.
+        public let onboarding: [OnboardingEvent]
+
+        /// Checks that every model follows `layout` and that rows and users agree.
+        public init(
+            models: [EncoderModel], layout: FeatureLayout, rows: [Float], users: [EvaluatedUser], catalogue: EvaluationCatalogue,
+            tracks: TrackTable, listens: [ListenEvent], onboarding: [OnboardingEvent]
+        ) throws {
+            guard !models.isEmpty else { throw WorkerError("no model to evaluate") }
+            for m in models where m.layout.groups != layout.groups {
+                throw WorkerError(
+                    "model \(m.batchID) follows a different feature layout than the features file; export features with its manifest")
+            }
+            guard rows.count == users.count * layout.inputSize else {
+                throw WorkerError("the profiles file has \(users.count) users but the features file \(rows.count / max(1, layout.inputSize)) rows")
+            }
+            guard catalogue.count > 1 else { throw WorkerError("the track file holds \(catalogue.count) tracks; negatives need more") }
+            self.models = models
+            self.layout = layout
+            self.rows = rows
+            self.users = users
+            self.catalogue = catalogue
+            self.tracks = tracks
+            self.listens = listens
+            self.onboarding = onboarding
+        }
+    }
+
+    /// Names of the baselines in the report.
+    public static let averageEmbedding = "average embedding", popularity = "popularity"
+    public static let pickedArtists = "picked artists' mean", countryPopularity = "popularity in country"
+
+    /// Runs all three evaluations; `progress` is told what is being done.
+    public static func run(_ inputs: Inputs, options: Options, progress: (String) -> Void = { _ in }) throws -> EvaluationReport {
+        var classifier = options.classifier
+        classifier.seed = options.seed
+        let timeline = ListenTimeline(listens: inputs.listens, catalogue: inputs.catalogue)
+        let representations = try userRepresentations(inputs)
+        let userIDs = inputs.users.map(\.id)
+
+        // Future listening.
+        progress("future listening: building pairs")
+        let positives = userIDs.map { timeline.played(by: $0, after: options.splitMs, upTo: options.splitMs + options.horizonMs) }
+        let future = PredictionTask(
+            positives: positives, catalogue: inputs.catalogue.count, maxPositives: options.maxPositives,
+            testFraction: options.testFraction, seed: options.seed)
+        let trackPopularity = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs).map { [Float(log1p(Double($0)))] }
+        var futureRows: [EvaluationReport.PredictionRow] = []
+        for r in representations {
+            progress("future listening: \(r.name)")
+            futureRows.append(
+                .init(
+                    representation: r.name,
+                    future.score(users: r, itemWidth: inputs.catalogue.width, options: classifier) { _, t in inputs.catalogue.embedding(t) }))
+        }
+        progress("future listening: popularity")
+        futureRows.append(
+            .init(
+                representation: popularity,
+                future.score(users: Representation(name: popularity, vectors: [], width: 0), itemWidth: 1, options: classifier) {
+                    trackPopularity[$1]
+                }))
+
+        let coldStart = try coldStartTable(inputs, timeline: timeline, options: options, classifier: classifier, progress: progress)
+
+        // Clusters.
+        progress("clusters: nDCG@\(options.k)")
+        let labelings = clusterLabels(inputs, timeline: timeline, splitMs: options.splitMs)
+        var clusterRows: [EvaluationReport.ClusterRow] = []
+        for r in representations {
+            var values: [String: Double] = [:], scored: [String: Int] = [:]
+            for (kind, labels) in labelings {
+                let result = ClusterNDCG.ndcg(vectors: r.vectors, dim: r.width, clusters: labels, k: options.k, threads: options.threads)
+                if result.scored > 0 {
+                    values[kind] = result.mean
+                    scored[kind] = result.scored
+                }
+            }
+            clusterRows.append(.init(representation: r.name, ndcg: values, scoredUsers: scored))
+        }
+        return EvaluationReport(
+            splitMs: options.splitMs, horizonDays: Double(options.horizonMs) / Double(Horizon.dayMs),
+            coldStartHours: Double(options.coldStartMs) / 3_600_000, k: options.k, seed: options.seed,
+            users: inputs.users.count, catalogue: inputs.catalogue.count, unknownTrackListens: timeline.unknownTracks,
+            futureListening: .init(trainUsers: future.trainUsers, testUsers: future.testUsers, rows: futureRows),
+            coldStart: coldStart, clusters: clusterRows)
+    }
+
+    /// Each model's vectors of the exported rows, then the average-embedding baseline.
+    static func userRepresentations(_ inputs: Inputs) throws -> [Representation] {
+        var out = inputs.models.map { m in
+            var x = inputs.rows
+            return Representation(name: "model \(m.batchID)", vectors: m.encode(rows: inputs.users.count, input: &x), width: m.outputSize)
+        }
+        out.append(
+            try inputs.rows.withUnsafeBufferPointer {
+                try Representation.averageEmbedding(rows: $0, count: inputs.users.count, layout: inputs.layout)
+            })
+        return out
+    }
+
+    /// Cluster labels per kind for every exported user: most-played artist before the split, country, onboarding picks.
+    static func clusterLabels(_ inputs: Inputs, timeline: ListenTimeline, splitMs: Int64) -> [(String, [Int?])] {
+        func ids(_ keys: [String?]) -> [Int?] {
+            var index: [String: Int] = [:]
+            return keys.map { key in key.map { k in index[k] ?? { index[k] = index.count; return index[k] ?? 0 }() } }
+        }
+        func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+        let artist = inputs.users.map { u in timeline.mostPlayedArtist(of: u.id, upTo: splitMs, catalogue: inputs.catalogue).map(text) }
+        let country = inputs.users.map { $0.country.map(text) }
+        let picks = inputs.users.map { u -> String? in
+            guard !u.pickedArtists.isEmpty || !u.pickedLanguages.isEmpty else { return nil }
+            return u.pickedArtists.map(text).sorted().joined(separator: ",") + "|" + u.pickedLanguages.map(text).sorted().joined(separator: ",")
+        }
+        return [("artist", ids(artist)), ("country", ids(country)), ("onboarding", ids(picks))]
+    }
+}

@@ -1,0 +1,86 @@
+// "Will the user play this track?": labelled pairs for held-out users, and a representation's score on them.
+import Foundation
+import UserRepModel
+
+/// A prediction task (paper 5.1 and 5.2): for each user, the tracks they played in a window as
+/// positives and as many negatives sampled from the catalogue among tracks they did not play;
+/// users split at random into those the classifier trains on and those it is scored on.
+public struct PredictionTask: Sendable {
+    /// One labelled pair: a user (row of the representations) and a catalogue track.
+    public struct Pair: Sendable, Equatable {
+        /// Row of the user.
+        public let row: Int
+        /// Catalogue index of the track.
+        public let track: Int
+        /// Whether the user played it in the window.
+        public let label: Bool
+    }
+
+    /// Pairs of the users the classifier is trained on.
+    public let train: [Pair]
+    /// Pairs of the held-out users it is scored on.
+    public let test: [Pair]
+    /// Users in each split.
+    public let trainUsers: Int, testUsers: Int
+
+    /// Builds the pairs. `positives[i]` are the tracks user row `i` played (empty: not evaluated);
+    /// at most `maxPositives` of them are kept per user (a random subset, so heavy users do not
+    /// dominate); `testFraction` of the users are held out.
+    public init(positives: [[Int]], catalogue: Int, maxPositives: Int, testFraction: Double, seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let sampler = NegativeSampler(catalogue: catalogue)
+        var train: [Pair] = [], test: [Pair] = []
+        var trainUsers = 0, testUsers = 0
+        for (row, played) in positives.enumerated() where !played.isEmpty {
+            let held = rng.nextUnit() < testFraction
+            var kept = played
+            if kept.count > maxPositives {
+                for i in stride(from: kept.count - 1, to: 0, by: -1) { kept.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                kept = Array(kept.prefix(maxPositives)).sorted()
+            }
+            let negatives = sampler.sample(count: kept.count, excluding: Set(played), rng: &rng)
+            let pairs = kept.map { Pair(row: row, track: $0, label: true) } + negatives.map { Pair(row: row, track: $0, label: false) }
+            if held {
+                test += pairs
+                testUsers += 1
+            } else {
+                train += pairs
+                trainUsers += 1
+            }
+        }
+        self.train = train
+        self.test = test
+        self.trainUsers = trainUsers
+        self.testUsers = testUsers
+    }
+
+    /// How one representation did on the held-out users.
+    public struct Score: Sendable, Codable, Equatable {
+        /// ROC AUC over the held-out pairs (nil if they lack a class).
+        public let auc: Double?
+        /// Accuracy at probability 0.5.
+        public let accuracy: Double
+        /// Held-out pairs scored.
+        public let pairs: Int
+    }
+
+    /// Trains the classifier on the training pairs of `users` (vectors per row; width 0 for a
+    /// track-only baseline) and item features `item(row, track)`, and scores the held-out pairs.
+    /// `only` restricts the scored users (e.g. to those who completed onboarding).
+    public func score(
+        users: Representation, itemWidth: Int, options: PairClassifier.Options, only: ((Int) -> Bool)? = nil,
+        item: (_ row: Int, _ track: Int) -> [Float]
+    ) -> Score {
+        func set(_ pairs: [Pair]) -> PairSet {
+            var s = PairSet(users: users.vectors, userWidth: users.width, itemWidth: itemWidth)
+            for p in pairs { s.append(user: p.row, item: item(p.row, p.track), label: p.label) }
+            return s
+        }
+        let classifier = PairClassifier.fit(set(train), options: options)
+        let scored = set(test.filter { only?($0.row) ?? true })
+        let probabilities = classifier.probabilities(scored)
+        return Score(
+            auc: ROCAUC.auc(scores: probabilities, labels: scored.labels),
+            accuracy: ROCAUC.accuracy(scores: probabilities, labels: scored.labels), pairs: scored.count)
+    }
+}
