@@ -48,14 +48,19 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Positives kept per user (and as many negatives).") var maxPositives = 50
     @Option(help: "Share of users held out to score on.") var testFraction = 0.5
     @Option(help: "Epochs of the classifier.") var epochs = 30
+    @Option(help: "L2 penalty of the classifier's weights.") var l2: Float = 1e-3
     @Option(help: "Seed of the user split, the negatives and the classifier.") var seed: UInt64 = 1
+    @Option(help: "Random splits to average the prediction scores over (seeds SEED, SEED+1, ...).") var repeats = 1
+    @Flag(help: "Also score the standardized exported features themselves (what the encoder is given).") var withInputs = false
     @Option(help: "Threads of the similarity products.") var threads = WorkerConfiguration.defaultComputeThreads
     @Option(help: "Write the report as JSON to this file (whole or not at all).") var json: String?
 
     func run() throws {
         guard !model.isEmpty else { throw ValidationError("give at least one --model") }
         guard testFraction > 0, testFraction < 1 else { throw ValidationError("--test-fraction must be between 0 and 1") }
-        guard k > 0, maxPositives > 0, epochs > 0 else { throw ValidationError("--k, --max-positives and --epochs must be positive") }
+        guard k > 0, maxPositives > 0, epochs > 0, repeats > 0 else {
+            throw ValidationError("--k, --max-positives, --epochs and --repeats must be positive")
+        }
         let file = try FeatureFile.Mapped(url: URL(fileURLWithPath: features))
         let exported = try file.exportManifest()
         let layout = try FeatureLayout(manifest: exported)
@@ -83,8 +88,11 @@ struct EvaluateCommand: ParsableCommand {
         options.maxPositives = maxPositives
         options.testFraction = testFraction
         options.seed = seed
+        options.repeats = repeats
+        options.includeInputs = withInputs
         options.threads = threads
         options.classifier.epochs = epochs
+        options.classifier.l2 = l2
         let started = Date()
         let report = try Evaluation.run(inputs, options: options) { step in
             FileHandle.standardError.write(Data(String(format: "evaluate: %@ (%.1fs)\n", step, Date().timeIntervalSince(started)).utf8))

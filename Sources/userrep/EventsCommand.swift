@@ -3,13 +3,14 @@ import ArgumentParser
 import Foundation
 import UserRepKafka
 import UserRepPipeline
+import UserRepTesting
 
 /// Event tools.
 struct EventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Publish listen or onboarding events from a JSON-lines file.",
-        subcommands: [Import.self]
+        subcommands: [Import.self, Generate.self]
     )
 
     /// Which schema the lines follow.
@@ -51,6 +52,73 @@ struct EventsCommand: ParsableCommand {
             }
             try producer.flush(timeoutMs: 120_000)
             print("imported \(events.count) \(kind.rawValue) events into \(target)")
+        }
+    }
+}
+
+extension EventsCommand {
+    /// Writes a synthetic world (listens, sign-ups, catalogue) as files.
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write synthetic listens, onboarding events and tracks (with planted taste clusters) as files.",
+            discussion: """
+                The generator of `userrep demo` (Zipf-like popularity and activity over --span-days), with \
+                --taste-clusters planted: artist a and user u belong to cluster a % K and u % K, a share \
+                --taste-strength of a user's listens and all their onboarding picks come from their \
+                cluster, and a track's audio embedding is its cluster's centroid plus noise. Each user \
+                signs up a minute before their first listen (--onboarding-completion of them pick \
+                artists and languages, the rest skip) and plays a first session of --first-session \
+                listens in the two hours after. Writes DIR/listens.jsonl, DIR/onboarding.jsonl and \
+                DIR/tracks.jsonl (each whole or not at all), for `events import`, `tracks import`, \
+                `tracks build` and `evaluate`.
+
+                Example:
+                  userrep events generate --output-dir synth --users 3000 --tracks 2000 --listens 150000 --taste-clusters 8
+                """
+        )
+        @Option(help: "Directory to write the three files into.") var outputDir: String
+        @Option(help: "Distinct users.") var users = 3_000
+        @Option(help: "Tracks (one artist per ten).") var tracks = 2_000
+        @Option(help: "Listens of the main timeline.") var listens = 150_000
+        @Option(help: "Planted taste clusters (0: none).") var tasteClusters = 8
+        @Option(help: "Share of a user's listens from their cluster.") var tasteStrength = 0.7
+        @Option(help: "Listens in each user's first two hours.") var firstSession = 8
+        @Option(help: "Share of users who complete onboarding.") var onboardingCompletion = 0.6
+        @Option(help: "Days of event time the timeline spans.") var spanDays = 180
+        @Option(help: "Audio and collaborative embedding dimensions (each).") var dims = 32
+        @Option(help: "Embedding batch id of the tracks.") var embeddingBatchId = "synth-emb-1"
+        @Option(help: "Seed.") var seed: UInt64 = 42
+
+        func run() throws {
+            guard users > 0, tracks >= 10, listens > 0, dims > 0 else { throw ValidationError("--users, --listens, --dims must be positive; --tracks at least 10") }
+            guard tasteClusters >= 0, tasteClusters <= tracks / 10 else {
+                throw ValidationError("--taste-clusters must be between 0 and the artist count (\(tracks / 10))")
+            }
+            var settings = SyntheticGenerator.Settings(users: users, tracks: tracks)
+            settings.tasteClusters = tasteClusters
+            settings.tasteStrength = tasteStrength
+            settings.onboardingCompletion = onboardingCompletion
+            settings.spanDays = spanDays
+            settings.dims = .init(audio: dims, collaborative: dims)
+            settings.embeddingBatchID = embeddingBatchId
+            settings.seed = seed
+            let world = SyntheticEvents.generate(settings: settings, listens: listens, firstSession: firstSession)
+            let dir = URL(fileURLWithPath: outputDir)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            func write(_ lines: [[UInt8]], _ name: String) throws {
+                var data = Data()
+                for l in lines {
+                    data.append(contentsOf: l)
+                    data.append(0x0A)
+                }
+                try data.write(to: dir.appendingPathComponent(name), options: .atomic)
+            }
+            try write(world.listens.map { $0.json() }, "listens.jsonl")
+            try write(world.onboarding.map { $0.json() }, "onboarding.jsonl")
+            try write(world.tracks.map { $0.json() }, "tracks.jsonl")
+            print(
+                "wrote \(world.listens.count) listens, \(world.onboarding.count) sign-ups and \(world.tracks.count) tracks (\(tasteClusters) taste clusters) to \(outputDir)"
+            )
         }
     }
 }

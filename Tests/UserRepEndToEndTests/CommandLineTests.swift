@@ -21,7 +21,8 @@ import UserRepTesting
 
     @Test(arguments: [
         ["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "import"], ["model", "inspect"],
-        ["tracks", "import"], ["tracks", "generate"], ["tracks", "build"], ["events", "import"], ["topics", "create"],
+        ["tracks", "import"], ["tracks", "generate"], ["tracks", "build"], ["events", "import"], ["events", "generate"],
+        ["topics", "create"], ["features", "export"], ["train"], ["evaluate"], ["cluster"],
     ])
     func everyCommandsHelpHasAnExample(_ command: [String]) throws {
         let (status, output) = try run(command + ["--help"])

@@ -8,7 +8,7 @@ extension Evaluation {
     /// from the vector the worker computes on their onboarding event; completed and skipped
     /// onboarding scored apart. Nil reason-only table when no user qualifies.
     static func coldStartTable(
-        _ inputs: Inputs, timeline: ListenTimeline, options: Options, classifier: PairClassifier.Options, progress: (String) -> Void
+        _ inputs: Inputs, timeline: ListenTimeline, options: Options, progress: (String) -> Void
     ) throws -> EvaluationReport.ColdStart {
         var signup: [[UInt8]: Int64] = [:]
         for e in inputs.onboarding { signup[e.userID] = min(signup[e.userID] ?? e.timestampMs, e.timestampMs) }
@@ -34,12 +34,11 @@ extension Evaluation {
             var x = rows
             return Representation(name: "model \(m.batchID)", vectors: m.encode(rows: users.count, input: &x), width: m.outputSize)
         }
-        representations.append(try rows.withUnsafeBufferPointer { try Representation.pickedArtists(rows: $0, count: users.count, layout: layout) })
+        if let picks = rows.withUnsafeBufferPointer({ Representation.pickedArtists(rows: $0, count: users.count, layout: layout) }) {
+            representations.append(picks)
+        }
 
         let positives = users.map { timeline.played(by: $0.key, after: $0.value - 1, upTo: $0.value + options.coldStartMs) }
-        let task = PredictionTask(
-            positives: positives, catalogue: inputs.catalogue.count, maxPositives: options.maxPositives, testFraction: options.testFraction,
-            seed: options.seed ^ 0xC01D)
         // Popularity within the country, from the exported users' listens before the split.
         var countryOf: [[UInt8]: [UInt8]] = [:]
         for u in inputs.users { if let c = u.country { countryOf[u.id] = c } }
@@ -50,25 +49,36 @@ extension Evaluation {
         }
         let overall = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs).map { Float(log1p(Double($0))) }
         let completed = states.map { !$0.profile.artists.isEmpty }
-        var table: [EvaluationReport.ColdStartRow] = []
-        for r in representations {
-            progress("cold start: \(r.name)")
-            func score(_ group: Bool) -> PredictionTask.Score {
-                task.score(users: r, itemWidth: inputs.catalogue.width, options: classifier, only: { completed[$0] == group }) { _, t in
-                    inputs.catalogue.embedding(t)
-                }
-            }
-            table.append(.init(representation: r.name, completed: score(true), skipped: score(false)))
-        }
         let country = Representation(name: countryPopularity, vectors: [], width: 0)
-        func popular(_ group: Bool) -> PredictionTask.Score {
-            task.score(users: country, itemWidth: 1, options: classifier, only: { completed[$0] == group }) { row, t in
-                [(states[row].profile.country.flatMap { byCountry[$0] } ?? overall)[t]]
+        // Per representation (then country popularity): scores of completed and skipped users per repeat.
+        var scores = [(completed: [PredictionTask.Score], skipped: [PredictionTask.Score])](
+            repeating: ([], []), count: representations.count + 1)
+        var split = (train: 0, test: 0)
+        for (repeat_, seed) in options.seeds.enumerated() {
+            progress("cold start: split \(repeat_ + 1) of \(options.repeats)")
+            let task = PredictionTask(
+                positives: positives, catalogue: inputs.catalogue.count, maxPositives: options.maxPositives,
+                testFraction: options.testFraction, seed: seed ^ 0xC01D)
+            if repeat_ == 0 { split = (task.trainUsers, task.testUsers) }
+            let classifier = options.classifier(seed: seed)
+            for group in [true, false] {
+                for (i, r) in representations.enumerated() {
+                    let s = task.score(users: r, itemWidth: inputs.catalogue.width, options: classifier, only: { completed[$0] == group }) {
+                        _, t in inputs.catalogue.embedding(t)
+                    }
+                    if group { scores[i].completed.append(s) } else { scores[i].skipped.append(s) }
+                }
+                let s = task.score(users: country, itemWidth: 1, options: classifier, only: { completed[$0] == group }) { row, t in
+                    [(states[row].profile.country.flatMap { byCountry[$0] } ?? overall)[t]]
+                }
+                if group { scores[representations.count].completed.append(s) } else { scores[representations.count].skipped.append(s) }
             }
         }
-        table.append(.init(representation: countryPopularity, completed: popular(true), skipped: popular(false)))
+        let table = zip(representations.map(\.name) + [countryPopularity], scores).map {
+            EvaluationReport.ColdStartRow(representation: $0, completed: .init($1.completed), skipped: .init($1.skipped))
+        }
         return .init(
-            reason: nil, rows: table, trainUsers: task.trainUsers, testUsers: task.testUsers,
+            reason: nil, rows: table, trainUsers: split.train, testUsers: split.test,
             completedUsers: completed.filter { $0 }.count, skippedUsers: completed.filter { !$0 }.count)
     }
 

@@ -23,13 +23,28 @@ public struct Evaluation {
         public var testFraction = 0.5
         /// Seed of the user split, the negatives and the classifier.
         public var seed: UInt64 = 1
+        /// Random splits (seeds `seed`, `seed + 1`, ...) the prediction scores are averaged over:
+        /// on a few hundred users one split's AUC moves by several points.
+        public var repeats = 1
         /// Threads for the similarity products.
         public var threads = 1
+        /// Whether to add the standardized encoder input itself as a representation (a diagnostic).
+        public var includeInputs = false
         /// The classifier's training settings (its seed is replaced by `seed`).
         public var classifier = PairClassifier.Options()
 
         /// Settings for a split at `splitMs`.
         public init(splitMs: Int64) { self.splitMs = splitMs }
+
+        /// The seed of each repeat.
+        var seeds: [UInt64] { (0..<max(1, repeats)).map { seed &+ UInt64($0) } }
+
+        /// The classifier's settings with the seed of one repeat.
+        func classifier(seed: UInt64) -> PairClassifier.Options {
+            var c = classifier
+            c.seed = seed
+            return c
+        }
     }
 
     /// What the evaluation reads.
@@ -82,36 +97,40 @@ public struct Evaluation {
 
     /// Runs all three evaluations; `progress` is told what is being done.
     public static func run(_ inputs: Inputs, options: Options, progress: (String) -> Void = { _ in }) throws -> EvaluationReport {
-        var classifier = options.classifier
-        classifier.seed = options.seed
         let timeline = ListenTimeline(listens: inputs.listens, catalogue: inputs.catalogue)
-        let representations = try userRepresentations(inputs)
+        var representations = try userRepresentations(inputs)
+        if options.includeInputs {
+            representations.append(
+                inputs.rows.withUnsafeBufferPointer {
+                    Representation.standardizedInputs(rows: $0, count: inputs.users.count, width: inputs.layout.inputSize)
+                })
+        }
         let userIDs = inputs.users.map(\.id)
 
-        // Future listening.
-        progress("future listening: building pairs")
+        // Future listening, over `repeats` random splits.
         let positives = userIDs.map { timeline.played(by: $0, after: options.splitMs, upTo: options.splitMs + options.horizonMs) }
-        let future = PredictionTask(
-            positives: positives, catalogue: inputs.catalogue.count, maxPositives: options.maxPositives,
-            testFraction: options.testFraction, seed: options.seed)
         let trackPopularity = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs).map { [Float(log1p(Double($0)))] }
-        var futureRows: [EvaluationReport.PredictionRow] = []
-        for r in representations {
-            progress("future listening: \(r.name)")
-            futureRows.append(
-                .init(
-                    representation: r.name,
-                    future.score(users: r, itemWidth: inputs.catalogue.width, options: classifier) { _, t in inputs.catalogue.embedding(t) }))
-        }
-        progress("future listening: popularity")
-        futureRows.append(
-            .init(
-                representation: popularity,
-                future.score(users: Representation(name: popularity, vectors: [], width: 0), itemWidth: 1, options: classifier) {
+        var scores = [[PredictionTask.Score]](repeating: [], count: representations.count + 1)
+        var split = (train: 0, test: 0)
+        for (repeat_, seed) in options.seeds.enumerated() {
+            progress("future listening: split \(repeat_ + 1) of \(options.repeats)")
+            let task = PredictionTask(
+                positives: positives, catalogue: inputs.catalogue.count, maxPositives: options.maxPositives,
+                testFraction: options.testFraction, seed: seed)
+            if repeat_ == 0 { split = (task.trainUsers, task.testUsers) }
+            let classifier = options.classifier(seed: seed)
+            for (i, r) in representations.enumerated() {
+                scores[i].append(
+                    task.score(users: r, itemWidth: inputs.catalogue.width, options: classifier) { _, t in inputs.catalogue.embedding(t) })
+            }
+            scores[representations.count].append(
+                task.score(users: Representation(name: popularity, vectors: [], width: 0), itemWidth: 1, options: classifier) {
                     trackPopularity[$1]
-                }))
+                })
+        }
+        let futureRows = zip(representations.map(\.name) + [popularity], scores).map { EvaluationReport.PredictionRow(representation: $0, $1) }
 
-        let coldStart = try coldStartTable(inputs, timeline: timeline, options: options, classifier: classifier, progress: progress)
+        let coldStart = try coldStartTable(inputs, timeline: timeline, options: options, progress: progress)
 
         // Clusters.
         progress("clusters: nDCG@\(options.k)")
@@ -130,9 +149,9 @@ public struct Evaluation {
         }
         return EvaluationReport(
             splitMs: options.splitMs, horizonDays: Double(options.horizonMs) / Double(Horizon.dayMs),
-            coldStartHours: Double(options.coldStartMs) / 3_600_000, k: options.k, seed: options.seed,
+            coldStartHours: Double(options.coldStartMs) / 3_600_000, k: options.k, seed: options.seed, repeats: options.repeats,
             users: inputs.users.count, catalogue: inputs.catalogue.count, unknownTrackListens: timeline.unknownTracks,
-            futureListening: .init(trainUsers: future.trainUsers, testUsers: future.testUsers, rows: futureRows),
+            futureListening: .init(trainUsers: split.train, testUsers: split.test, rows: futureRows),
             coldStart: coldStart, clusters: clusterRows)
     }
 
@@ -149,7 +168,8 @@ public struct Evaluation {
         return out
     }
 
-    /// Cluster labels per kind for every exported user: most-played artist before the split, country, onboarding picks.
+    /// Cluster labels per kind for every exported user: most-played artist before the split,
+    /// country, and onboarding picks (the first artist picked, else the languages picked).
     static func clusterLabels(_ inputs: Inputs, timeline: ListenTimeline, splitMs: Int64) -> [(String, [Int?])] {
         func ids(_ keys: [String?]) -> [Int?] {
             var index: [String: Int] = [:]
@@ -158,9 +178,12 @@ public struct Evaluation {
         func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
         let artist = inputs.users.map { u in timeline.mostPlayedArtist(of: u.id, upTo: splitMs, catalogue: inputs.catalogue).map(text) }
         let country = inputs.users.map { $0.country.map(text) }
+        // Onboarding: the first artist picked (exact pick sets are nearly all distinct), else the
+        // languages picked, else none.
         let picks = inputs.users.map { u -> String? in
-            guard !u.pickedArtists.isEmpty || !u.pickedLanguages.isEmpty else { return nil }
-            return u.pickedArtists.map(text).sorted().joined(separator: ",") + "|" + u.pickedLanguages.map(text).sorted().joined(separator: ",")
+            if let first = u.pickedArtists.first { return "artist " + text(first) }
+            guard !u.pickedLanguages.isEmpty else { return nil }
+            return "languages " + u.pickedLanguages.map(text).sorted().joined(separator: ",")
         }
         return [("artist", ids(artist)), ("country", ids(country)), ("onboarding", ids(picks))]
     }

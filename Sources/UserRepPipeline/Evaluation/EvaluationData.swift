@@ -118,12 +118,31 @@ public struct Representation: Sendable {
         return Representation(name: "average embedding", rows: rows, count: count, width: layout.inputSize, groups: groups)
     }
 
-    /// The picked artists' mean embedding (audio then collaborative) from raw exported rows.
-    public static func pickedArtists(rows: UnsafeBufferPointer<Float>, count: Int, layout: FeatureLayout) throws -> Representation {
+    /// The exported rows themselves, each feature standardized over the users (constant ones
+    /// zeroed): the encoder's input, to tell what the encoder loses from what the features lack.
+    public static func standardizedInputs(rows: UnsafeBufferPointer<Float>, count: Int, width: Int) -> Representation {
+        var vectors = Array(rows.prefix(count * width))
+        for k in 0..<width {
+            var sum = 0.0, squares = 0.0
+            for r in 0..<count {
+                let x = Double(vectors[r * width + k])
+                sum += x
+                squares += x * x
+            }
+            let mean = sum / Double(max(1, count)), variance = max(0, squares / Double(max(1, count)) - mean * mean)
+            let scale = variance > 1e-12 ? 1 / variance.squareRoot() : 0
+            for r in 0..<count { vectors[r * width + k] = Float((Double(vectors[r * width + k]) - mean) * scale) }
+        }
+        return Representation(name: "features (standardized)", vectors: vectors, width: width)
+    }
+
+    /// The picked artists' mean embedding (audio then collaborative) from raw exported rows; nil
+    /// when the layout has no onboarding groups (the listening preset).
+    public static func pickedArtists(rows: UnsafeBufferPointer<Float>, count: Int, layout: FeatureLayout) -> Representation? {
         let groups = [FeatureKind.onboardingArtistAudio, .onboardingArtistCollaborative].compactMap { kind in
             layout.groups.first { $0.kind == kind }
         }
-        guard groups.count == 2 else { throw WorkerError("the feature layout has no onboarding artist groups (use the context layout)") }
+        guard groups.count == 2 else { return nil }
         return Representation(name: "picked artists' mean", rows: rows, count: count, width: layout.inputSize, groups: groups)
     }
 

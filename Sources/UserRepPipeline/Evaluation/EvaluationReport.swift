@@ -13,6 +13,8 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public let k: Int
     /// Seed used.
     public let seed: UInt64
+    /// Random splits the prediction tables average (seeds `seed`, `seed + 1`, ...).
+    public let repeats: Int
     /// Users in the features file.
     public let users: Int
     /// Tracks in the catalogue.
@@ -38,15 +40,13 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public struct PredictionRow: Codable, Sendable, Equatable {
         /// Representation name.
         public let representation: String
-        /// ROC AUC, accuracy and held-out pairs.
-        public let auc: Double?, accuracy: Double, pairs: Int
+        /// ROC AUC and accuracy (means and spreads over the repeats) and held-out pairs.
+        public let score: PredictionTask.Summary
 
-        /// A row from a task score.
-        public init(representation: String, _ score: PredictionTask.Score) {
+        /// A row from the scores of every repeat.
+        public init(representation: String, _ scores: [PredictionTask.Score]) {
             self.representation = representation
-            auc = score.auc
-            accuracy = score.accuracy
-            pairs = score.pairs
+            score = PredictionTask.Summary(scores)
         }
     }
 
@@ -65,7 +65,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         /// Representation name.
         public let representation: String
         /// Scores over users who completed onboarding and over those who skipped it.
-        public let completed: PredictionTask.Score, skipped: PredictionTask.Score
+        public let completed: PredictionTask.Summary, skipped: PredictionTask.Summary
     }
 
     /// Table 4: one representation's nDCG@k per cluster kind.
@@ -96,6 +96,10 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     /// The tables as the paper prints them, with each figure's relative difference to the baseline.
     public func text() -> String {
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "  n/a " }
+        func f(_ x: Double?, _ sd: Double?) -> String {
+            guard let x else { return "  n/a          " }
+            return repeats > 1 ? String(format: "%.4f ± %.4f", x, sd ?? 0) : String(format: "%.4f", x)
+        }
         func rel(_ x: Double?, _ base: Double?) -> String {
             guard let x, let base, base != 0 else { return "" }
             return String(format: "%+.1f%%", (x - base) / base * 100)
@@ -103,12 +107,14 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         let name = max(24, (futureListening.rows.map(\.representation.count) + [0]).max() ?? 0)
         let baseline = futureListening.rows.first { $0.representation == Evaluation.averageEmbedding }
-        var out = "Future listening, next \(Int(horizonDays)) days (Table 1): \(futureListening.trainUsers) users trained on, "
-        out += "\(futureListening.testUsers) held out\n"
-        out += pad("representation", name) + "  AUC     vs avg    accuracy  vs avg    pairs\n"
+        let width = repeats > 1 ? 15 : 6
+        var out = "Future listening, next \(String(format: "%g", horizonDays)) days (Table 1): \(futureListening.trainUsers) users trained on, "
+        out += "\(futureListening.testUsers) held out" + (repeats > 1 ? " (means ± sd over \(repeats) random splits)" : "") + "\n"
+        out += pad("representation", name) + "  " + pad("AUC", width) + "  vs avg    " + pad("accuracy", width) + "  vs avg    pairs\n"
         for r in futureListening.rows {
-            out += pad(r.representation, name) + "  \(f(r.auc))  " + pad(rel(r.auc, baseline?.auc), 8) + "  \(f(r.accuracy))    "
-            out += pad(rel(r.accuracy, baseline?.accuracy), 8) + "  \(r.pairs)\n"
+            let s = r.score, b = baseline?.score
+            out += pad(r.representation, name) + "  \(f(s.auc, s.aucStd))  " + pad(rel(s.auc, b?.auc), 8) + "  \(f(s.accuracy, s.accuracyStd))  "
+            out += pad(rel(s.accuracy, b?.accuracy), 8) + "  \(s.pairs)\n"
         }
         out += "\nCold start, first \(String(format: "%g", coldStartHours)) hours after sign-up (Table 2)"
         if let reason = coldStart.reason {
@@ -116,10 +122,11 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         } else {
             out += ": \(coldStart.trainUsers) users trained on, \(coldStart.testUsers) held out\n"
             let picks = coldStart.rows.first { $0.representation == Evaluation.pickedArtists }
-            out += pad("representation", name) + "  completed AUC  vs picks   skipped AUC  vs picks\n"
+            out += pad("representation", name) + "  " + pad("completed AUC", width) + "  vs picks  " + pad("skipped AUC", width) + "  vs picks\n"
             for r in coldStart.rows {
-                out += pad(r.representation, name) + "  \(f(r.completed.auc))         " + pad(rel(r.completed.auc, picks?.completed.auc), 8)
-                out += "   \(f(r.skipped.auc))       " + pad(rel(r.skipped.auc, picks?.skipped.auc), 8) + "\n"
+                out += pad(r.representation, name) + "  " + pad(f(r.completed.auc, r.completed.aucStd), width) + "  "
+                out += pad(rel(r.completed.auc, picks?.completed.auc), 8) + "  " + pad(f(r.skipped.auc, r.skipped.aucStd), width) + "  "
+                out += pad(rel(r.skipped.auc, picks?.skipped.auc), 8) + "\n"
             }
         }
         let kinds = ["artist", "country", "onboarding"]

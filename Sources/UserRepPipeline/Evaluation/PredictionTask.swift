@@ -64,6 +64,38 @@ public struct PredictionTask: Sendable {
         public let pairs: Int
     }
 
+    /// Scores of one representation over repeated random splits: means and standard deviations.
+    public struct Summary: Sendable, Codable, Equatable {
+        /// Mean ROC AUC over the repeats that had both classes (nil if none had).
+        public let auc: Double?
+        /// Standard deviation of the AUC over the repeats (0 for one).
+        public let aucStd: Double?
+        /// Mean accuracy.
+        public let accuracy: Double
+        /// Standard deviation of the accuracy.
+        public let accuracyStd: Double
+        /// Held-out pairs per repeat, on average.
+        public let pairs: Int
+        /// Repeats (splits) averaged.
+        public let repeats: Int
+
+        /// The mean and spread of `scores`.
+        public init(_ scores: [Score]) {
+            func meanStd(_ x: [Double]) -> (Double, Double)? {
+                guard !x.isEmpty else { return nil }
+                let mean = x.reduce(0, +) / Double(x.count)
+                return (mean, (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count)).squareRoot())
+            }
+            let auc = meanStd(scores.compactMap(\.auc)), accuracy = meanStd(scores.map(\.accuracy))
+            self.auc = auc?.0
+            aucStd = auc?.1
+            self.accuracy = accuracy?.0 ?? 0
+            accuracyStd = accuracy?.1 ?? 0
+            pairs = scores.isEmpty ? 0 : scores.map(\.pairs).reduce(0, +) / scores.count
+            repeats = scores.count
+        }
+    }
+
     /// Trains the classifier on the training pairs of `users` (vectors per row; width 0 for a
     /// track-only baseline) and item features `item(row, track)`, and scores the held-out pairs.
     /// `only` restricts the scored users (e.g. to those who completed onboarding).

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """MovieLens-100K (RecBole's atomic files) as userrep events, with the mapping documented.
 
-Usage: convert.py DATA_DIR OUT_DIR
-  DATA_DIR holds ml-100k.inter, ml-100k.item, ml-100k.user (fetched by fetch.sh, never committed).
-  OUT_DIR gets listens.jsonl, onboarding.jsonl, content.jsonl and vocab.env.
+Usage: convert_movielens.py DATA_DIR OUT_DIR
+  DATA_DIR holds ml-100k.inter, ml-100k.item, ml-100k.user (fetch_movielens.sh; never committed).
+  OUT_DIR gets listens.jsonl, onboarding.jsonl, content.jsonl and settings.env (vocabularies, split).
 
 Mapping (MovieLens has no artists, countries, devices or onboarding):
   - each rating is one listen of track "m<item>" by user "u<user>" at its timestamp;
@@ -74,8 +74,11 @@ def main():
 
     write("content.jsonl", (content(r) for r in rows(os.path.join(data, "ml-100k.item"))))
     occupations = sorted({u["occupation"] for u in users.values()})
-    with open(os.path.join(out, "vocab.env"), "w", encoding="utf-8") as f:
-        f.write("COUNTRIES=%s\nLANGUAGES=%s\nCONTENT_DIMS=%d\n" % (",".join(occupations), ",".join(n for _, n in AGE_BANDS), len(GENRES) + 1))
+    with open(os.path.join(out, "settings.env"), "w", encoding="utf-8") as f:
+        f.write("COUNTRIES=%s\nLANGUAGES=%s\nAUDIO_DIMS=%d\nCOLLABORATIVE_DIMS=32\nBATCH=ml100k-emb-1\nNAME=ml100k\n"
+                % (",".join(occupations), ",".join(n for _, n in AGE_BANDS), len(GENRES) + 1))
+        # 1997-12-01 before the shift: 426 users have ratings before it, 44 of them in the week after.
+        f.write("SPLIT=2025-12-01T00:00:00Z\n")
     print("%d listens of %d users on %d movies -> %s" % (len(ratings), len(first), sum(1 for _ in rows(os.path.join(data, "ml-100k.item"))), out))
 
 
