@@ -147,9 +147,10 @@ public struct SyntheticGenerator: Sendable {
         }
         let artists = (0..<(1 + Int(rng.next() % 5))).map { _ in
             // Picks come from the user's own cluster when there are clusters.
-            let track = tasteCluster(ofUser: index).flatMap { c in
-                clusterTracks[c].isEmpty ? nil : clusterTracks[c][Self.sample(clusterCDFs[c], rng.nextUnit())]
-            }
+            let track =
+                tasteCluster(ofUser: index).flatMap { c in
+                    clusterTracks[c].isEmpty ? nil : clusterTracks[c][Self.sample(clusterCDFs[c], rng.nextUnit())]
+                }
                 ?? Self.sample(trackCDF, rng.nextUnit())
             return Array("a\(track % settings.artists)".utf8)
         }

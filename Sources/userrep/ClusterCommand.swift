@@ -33,7 +33,10 @@ struct ClusterCommand: ParsableCommand {
         guard partitions > 0, brokers > 0 else { throw ValidationError("--partitions and --brokers must be positive") }
         let cluster = try EmbeddedKafkaCluster(brokers: brokers)
         let names = TopicNames()
-        for name in [names.listens, names.onboarding, names.tracks, names.output, names.deadLetters, names.changelog(forGroup: WorkerConfiguration.defaultGroupID)] + topic {
+        for name in [
+            names.listens, names.onboarding, names.tracks, names.output, names.deadLetters,
+            names.changelog(forGroup: WorkerConfiguration.defaultGroupID),
+        ] + topic {
             try cluster.createTopic(name, partitions: partitions)
         }
         if let bootstrapFile {

@@ -71,7 +71,8 @@ struct EvaluateCommand: ParsableCommand {
         let profileName = profiles ?? features + ".profiles.jsonl"
         let users = try EvaluatedUser.parseProfiles(try Data(contentsOf: URL(fileURLWithPath: profileName)), name: profileName)
         for (row, user) in users.enumerated() where row < file.rows && file.userID(row) != String(decoding: user.id, as: UTF8.self) {
-            throw ValidationError("\(profileName) line \(row + 1) is user \(String(decoding: user.id, as: UTF8.self)), the features row \(file.userID(row))")
+            throw ValidationError(
+                "\(profileName) line \(row + 1) is user \(String(decoding: user.id, as: UTF8.self)), the features row \(file.userID(row))")
         }
         let trackURL = URL(fileURLWithPath: tracksFile)
         let records = try TrackFile.read(try Data(contentsOf: trackURL), dims: exported.embeddingDims)

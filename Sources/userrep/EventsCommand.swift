@@ -90,7 +90,9 @@ extension EventsCommand {
         @Option(help: "Seed.") var seed: UInt64 = 42
 
         func run() throws {
-            guard users > 0, tracks >= 10, listens > 0, dims > 0 else { throw ValidationError("--users, --listens, --dims must be positive; --tracks at least 10") }
+            guard users > 0, tracks >= 10, listens > 0, dims > 0 else {
+                throw ValidationError("--users, --listens, --dims must be positive; --tracks at least 10")
+            }
             guard tasteClusters >= 0, tasteClusters <= tracks / 10 else {
                 throw ValidationError("--taste-clusters must be between 0 and the artist count (\(tracks / 10))")
             }

@@ -49,7 +49,8 @@ struct ModelCommand: ParsableCommand {
             }
             let (manifest, weights) = ModelFactory.random(
                 batchID: batchId, embeddingBatchID: embeddingBatchId,
-                dims: .init(audio: audioDims, collaborative: collaborativeDims), hidden: layers, outputSize: outputSize, seed: seed, context: context)
+                dims: .init(audio: audioDims, collaborative: collaborativeDims), hidden: layers, outputSize: outputSize, seed: seed,
+                context: context)
             let url = try ModelFactory.write(manifest: manifest, weights: weights, to: URL(fileURLWithPath: output))
             _ = try EncoderModel.load(manifestURL: url)
             print("wrote \(url.path): batch \(batchId), layers \(manifest.layers)")

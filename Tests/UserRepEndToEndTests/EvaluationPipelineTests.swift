@@ -32,7 +32,9 @@ import UserRepTesting
     }
 
     /// Every figure the tables promise, for the model and for each baseline.
-    func expectComplete(_ report: EvaluationReport, model: String, coldStartGroups: [KeyPath<EvaluationReport.ColdStartRow, PredictionTask.Summary>]) {
+    func expectComplete(
+        _ report: EvaluationReport, model: String, coldStartGroups: [KeyPath<EvaluationReport.ColdStartRow, PredictionTask.Summary>]
+    ) {
         let future = Dictionary(uniqueKeysWithValues: report.futureListening.rows.map { ($0.representation, $0.score) })
         for name in [model, Evaluation.averageEmbedding, Evaluation.popularity] {
             #expect(future[name]?.auc.map { $0 > 0 && $0 < 1 } == true, "future-listening AUC of \(name)")
@@ -56,7 +58,8 @@ import UserRepTesting
         defer { try? FileManager.default.removeItem(at: root) }
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let work = root.appendingPathComponent("run")
-        _ = try script("movielens.sh", work: work, environment: ["MOVIELENS_DATA": Self.package.appendingPathComponent(".build/movielens/data").path])
+        _ = try script(
+            "movielens.sh", work: work, environment: ["MOVIELENS_DATA": Self.package.appendingPathComponent(".build/movielens/data").path])
         let data = try Data(contentsOf: work.appendingPathComponent("report.json"))
         let report = try EvaluationReport.decode(data)
         #expect(report.users == 426 && report.catalogue == 1_682, "users exported at the split and movies")

@@ -36,7 +36,8 @@ import Testing
             let down = PairClassifier(
                 userWidth: 3, itemWidth: 4, parameters: minus, userMean: base.userMean, userScale: base.userScale,
                 itemMean: base.itemMean, itemScale: base.itemScale)
-            let numeric = (up.loss(of: set, pairs: 0..<set.count, l2: 0.05) - down.loss(of: set, pairs: 0..<set.count, l2: 0.05)) / Double(2 * h)
+            let numeric =
+                (up.loss(of: set, pairs: 0..<set.count, l2: 0.05) - down.loss(of: set, pairs: 0..<set.count, l2: 0.05)) / Double(2 * h)
             worst = max(worst, abs(numeric - Double(analytic[k])) / max(1e-2, abs(numeric)))
         }
         #expect(worst < 2e-3, "worst relative gradient error \(worst)")

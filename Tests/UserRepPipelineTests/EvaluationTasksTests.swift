@@ -30,7 +30,9 @@ import UserRepPipeline
             let user = Array("u\(u)".utf8)
             for (after, upTo) in [(Int64(20), Int64(50)), (Int64(0), Int64(99)), (Int64(50), Int64(50))] {
                 let brute = Set(
-                    listens.filter { $0.userID == user && $0.timestampMs > after && $0.timestampMs <= upTo }.compactMap { cat.index(of: $0.trackID) }
+                    listens.filter { $0.userID == user && $0.timestampMs > after && $0.timestampMs <= upTo }.compactMap {
+                        cat.index(of: $0.trackID)
+                    }
                 ).sorted()
                 #expect(timeline.played(by: user, after: after, upTo: upTo) == brute)
             }
@@ -48,7 +50,9 @@ import UserRepPipeline
 
     @Test func negativesAreNeverAPositiveOfTheUserAndUsersAreHeldOutWhole() {
         var rng = SplitMix64(seed: 3)
-        let positives = (0..<200).map { u in u % 7 == 0 ? [] : Array(Set((0..<(1 + Int(rng.next() % 60))).map { _ in Int(rng.next() % 90) })).sorted() }
+        let positives = (0..<200).map { u in
+            u % 7 == 0 ? [] : Array(Set((0..<(1 + Int(rng.next() % 60))).map { _ in Int(rng.next() % 90) })).sorted()
+        }
         let task = PredictionTask(positives: positives, catalogue: 100, maxPositives: 20, testFraction: 0.4, seed: 5)
         let trainRows = Set(task.train.map(\.row)), testRows = Set(task.test.map(\.row))
         #expect(trainRows.isDisjoint(with: testRows))

@@ -73,7 +73,8 @@ public struct PairClassifier: Sendable {
     public static func parameterCount(userWidth: Int, itemWidth: Int) -> Int { (userWidth + 1) * (itemWidth + 1) }
 
     /// A classifier with the given parameters and standardization (for tests).
-    init(userWidth: Int, itemWidth: Int, parameters: [Float], userMean: [Float], userScale: [Float], itemMean: [Float], itemScale: [Float]) {
+    init(userWidth: Int, itemWidth: Int, parameters: [Float], userMean: [Float], userScale: [Float], itemMean: [Float], itemScale: [Float])
+    {
         self.userWidth = userWidth
         self.itemWidth = itemWidth
         self.parameters = parameters

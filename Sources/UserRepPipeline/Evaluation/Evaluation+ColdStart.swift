@@ -16,7 +16,8 @@ extension Evaluation {
         let users = signup.filter { $0.value > options.splitMs && $0.value <= end - options.coldStartMs }
             .sorted { $0.key.lexicographicallyPrecedes($1.key) }
         guard !users.isEmpty else {
-            return .init(reason: "no user signs up after the split with \(options.coldStartMs / 3_600_000) hours of listens to follow", rows: [])
+            return .init(
+                reason: "no user signs up after the split with \(options.coldStartMs / 3_600_000) hours of listens to follow", rows: [])
         }
         progress("cold start: \(users.count) users' states at sign-up")
         let states = signupStates(users, inputs: inputs)

@@ -77,7 +77,8 @@ public struct Evaluation {
                     "model \(m.batchID) follows a different feature layout than the features file; export features with its manifest")
             }
             guard rows.count == users.count * layout.inputSize else {
-                throw WorkerError("the profiles file has \(users.count) users but the features file \(rows.count / max(1, layout.inputSize)) rows")
+                throw WorkerError(
+                    "the profiles file has \(users.count) users but the features file \(rows.count / max(1, layout.inputSize)) rows")
             }
             guard catalogue.count > 1 else { throw WorkerError("the track file holds \(catalogue.count) tracks; negatives need more") }
             self.models = models
@@ -128,7 +129,9 @@ public struct Evaluation {
                     trackPopularity[$1]
                 })
         }
-        let futureRows = zip(representations.map(\.name) + [popularity], scores).map { EvaluationReport.PredictionRow(representation: $0, $1) }
+        let futureRows = zip(representations.map(\.name) + [popularity], scores).map {
+            EvaluationReport.PredictionRow(representation: $0, $1)
+        }
 
         let coldStart = try coldStartTable(inputs, timeline: timeline, options: options, progress: progress)
 
@@ -173,7 +176,14 @@ public struct Evaluation {
     static func clusterLabels(_ inputs: Inputs, timeline: ListenTimeline, splitMs: Int64) -> [(String, [Int?])] {
         func ids(_ keys: [String?]) -> [Int?] {
             var index: [String: Int] = [:]
-            return keys.map { key in key.map { k in index[k] ?? { index[k] = index.count; return index[k] ?? 0 }() } }
+            return keys.map { key in
+                key.map { k in
+                    index[k]
+                        ?? {
+                            index[k] = index.count; return index[k] ?? 0
+                        }()
+                }
+            }
         }
         func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
         let artist = inputs.users.map { u in timeline.mostPlayedArtist(of: u.id, upTo: splitMs, catalogue: inputs.catalogue).map(text) }

@@ -113,7 +113,8 @@ public struct Representation: Sendable {
             layout.groups.first { $0.kind == kind && $0.horizon == longest?.name }
         }
         guard groups.count == 2 else {
-            throw WorkerError("the feature layout has no audio_mean and collaborative_mean groups to build the average-embedding baseline from")
+            throw WorkerError(
+                "the feature layout has no audio_mean and collaborative_mean groups to build the average-embedding baseline from")
         }
         return Representation(name: "average embedding", rows: rows, count: count, width: layout.inputSize, groups: groups)
     }

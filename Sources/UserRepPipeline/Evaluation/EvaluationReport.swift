@@ -108,12 +108,15 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         let name = max(24, (futureListening.rows.map(\.representation.count) + [0]).max() ?? 0)
         let baseline = futureListening.rows.first { $0.representation == Evaluation.averageEmbedding }
         let width = repeats > 1 ? 15 : 6
-        var out = "Future listening, next \(String(format: "%g", horizonDays)) days (Table 1): \(futureListening.trainUsers) users trained on, "
+        var out =
+            "Future listening, next \(String(format: "%g", horizonDays)) days (Table 1): \(futureListening.trainUsers) users trained on, "
         out += "\(futureListening.testUsers) held out" + (repeats > 1 ? " (means ± sd over \(repeats) random splits)" : "") + "\n"
         out += pad("representation", name) + "  " + pad("AUC", width) + "  vs avg    " + pad("accuracy", width) + "  vs avg    pairs\n"
         for r in futureListening.rows {
             let s = r.score, b = baseline?.score
-            out += pad(r.representation, name) + "  \(f(s.auc, s.aucStd))  " + pad(rel(s.auc, b?.auc), 8) + "  \(f(s.accuracy, s.accuracyStd))  "
+            out +=
+                pad(r.representation, name) + "  \(f(s.auc, s.aucStd))  " + pad(rel(s.auc, b?.auc), 8)
+                + "  \(f(s.accuracy, s.accuracyStd))  "
             out += pad(rel(s.accuracy, b?.accuracy), 8) + "  \(s.pairs)\n"
         }
         out += "\nCold start, first \(String(format: "%g", coldStartHours)) hours after sign-up (Table 2)"
@@ -122,7 +125,9 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         } else {
             out += ": \(coldStart.trainUsers) users trained on, \(coldStart.testUsers) held out\n"
             let picks = coldStart.rows.first { $0.representation == Evaluation.pickedArtists }
-            out += pad("representation", name) + "  " + pad("completed AUC", width) + "  vs picks  " + pad("skipped AUC", width) + "  vs picks\n"
+            out +=
+                pad("representation", name) + "  " + pad("completed AUC", width) + "  vs picks  " + pad("skipped AUC", width)
+                + "  vs picks\n"
             for r in coldStart.rows {
                 out += pad(r.representation, name) + "  " + pad(f(r.completed.auc, r.completed.aucStd), width) + "  "
                 out += pad(rel(r.completed.auc, picks?.completed.auc), 8) + "  " + pad(f(r.skipped.auc, r.skipped.aucStd), width) + "  "
