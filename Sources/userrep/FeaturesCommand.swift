@@ -23,7 +23,9 @@ struct FeaturesCommand: ParsableCommand {
                 `features` is F32 [users, inputs], before normalization; `user_id_offsets` and \\
                 `user_id_bytes` hold the ids; the metadata holds the layout and embedding batch. \\
                 The profiles file (default OUTPUT.profiles.jsonl) has one line per user, in the same \\
-                order: country, sign-up time, onboarding picks, play counts per window. \\
+                order: country, sign-up time, onboarding picks, play counts per window, and with \\
+                --listens the most-played artist per window (top_artist; from the listens file, since \\
+                the state keeps no per-artist counts). \\
                 Stop any worker on the state directory first (RocksDB allows one process). \\
                 Tracks come from the track topic (Kafka options) or from --tracks-file.
 
@@ -45,6 +47,8 @@ struct FeaturesCommand: ParsableCommand {
         )
         var asOf: EventTimeArgument?
         @Option(help: "Track file (JSON lines or .utrk) instead of the track topic.") var tracksFile: String?
+        @Option(help: "Listens (JSON lines) to add each user's most-played artist per window to the profiles (top_artist).")
+        var listens: String?
         @Option(help: "Track-embeddings topic.") var tracksTopic = TopicNames().tracks
         @OptionGroup var log: LogOptions
 
@@ -62,7 +66,12 @@ struct FeaturesCommand: ParsableCommand {
             let out = URL(fileURLWithPath: output)
             let profileURL = URL(fileURLWithPath: profiles ?? output + ".profiles.jsonl")
             let line = ProgressLine()
-            let summary = try FeatureExport(model: model, tracks: tracks, asOfMs: asOf?.ms).run(
+            var export = FeatureExport(model: model, tracks: tracks, asOfMs: asOf?.ms)
+            if let listens {
+                let events = try EventFile.listens(try Data(contentsOf: URL(fileURLWithPath: listens)), name: listens)
+                export.artistHistory = FeatureExport.artistHistory(listens: events, tracks: tracks)
+            }
+            let summary = try export.run(
                 store: store, features: out, profiles: profileURL
             ) {
                 done, total in

@@ -66,6 +66,9 @@ import UserRepTesting
         // Everyone "skips" onboarding in MovieLens (no artist picks), so only that group is scored.
         expectComplete(report, model: "model ml100k-ae-1", coldStartGroups: [\.skipped])
         #expect(report.coldStart.completedUsers == 0 && report.coldStart.skippedUsers > 100)
+        let profile = try String(contentsOf: work.appendingPathComponent("features.safetensors.profiles.jsonl"), encoding: .utf8)
+        #expect(
+            profile.prefix(while: { $0 != "\n" }).contains("\"top_artist\":{\"1w\":"), "profiles carry the most-played artist per window")
 
         // Same inputs and seed: the same numbers, byte for byte.
         let again = root.appendingPathComponent("again.json")

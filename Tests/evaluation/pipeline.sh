@@ -43,7 +43,7 @@ kill $cluster; wait $cluster 2>/dev/null || true
 trap - EXIT
 
 "$bin" features export --state-dir "$work/state" --model "$work/layout/manifest.json" --tracks-file "$work/tracks.jsonl" \
-  --output "$work/features.safetensors" --as-of "$SPLIT" --log-level warning
+  --listens "$work/listens.jsonl" --output "$work/features.safetensors" --as-of "$SPLIT" --log-level warning
 "$bin" train --features "$work/features.safetensors" --output "$work/model" --batch-id "$NAME-ae-1" \
   --layers "$layers" --epochs "$epochs" --seed "$seed"
 # shellcheck disable=SC2086

@@ -197,8 +197,13 @@ public struct ListenTimeline: Sendable {
 
     /// The artist `user` played most at or before `timeMs` (ties: the smallest id), nil without listens.
     public func mostPlayedArtist(of user: [UInt8], upTo timeMs: Int64, catalogue: EvaluationCatalogue) -> [UInt8]? {
+        Self.mostPlayed((byUser[user] ?? []).lazy.filter { $0.timeMs <= timeMs }.map { catalogue.artists[$0.track] })
+    }
+
+    /// The artist named most often in `artists` (ties: the smallest id), nil for none.
+    public static func mostPlayed(_ artists: some Sequence<[UInt8]>) -> [UInt8]? {
         var counts: [[UInt8]: Int] = [:]
-        for l in byUser[user] ?? [] where l.timeMs <= timeMs { counts[catalogue.artists[l.track], default: 0] += 1 }
+        for a in artists { counts[a, default: 0] += 1 }
         return counts.max { $0.value < $1.value || ($0.value == $1.value && $1.key.lexicographicallyPrecedes($0.key)) }?.key
     }
 }

@@ -13,12 +13,25 @@ public struct FeatureExport {
     public let tracks: TrackTable
     /// One compute time for every user (windows of silent users age), or nil for each user's newest event.
     public let asOfMs: Int64?
+    /// Per user, the event times and artists of their listens (from a listens file), for the
+    /// profiles' most-played artist per window; nil leaves it out. The state keeps no per-artist
+    /// counts (its tiles hold embedding sums), so this comes from the events themselves.
+    public var artistHistory: [[UInt8]: [(timeMs: Int64, artist: [UInt8])]]?
 
     /// An export with `model`'s layout.
     public init(model: EncoderModel, tracks: TrackTable, asOfMs: Int64?) {
         self.model = model
         self.tracks = tracks
         self.asOfMs = asOfMs
+    }
+
+    /// The `artistHistory` of `listens`, artists from `tracks` (listens of unknown tracks are left out).
+    public static func artistHistory(listens: [ListenEvent], tracks: TrackTable) -> [[UInt8]: [(timeMs: Int64, artist: [UInt8])]] {
+        var history: [[UInt8]: [(timeMs: Int64, artist: [UInt8])]] = [:]
+        for l in listens {
+            if let artist = tracks.artist(of: l.trackID) { history[l.userID, default: []].append((l.timestampMs, artist)) }
+        }
+        return history
     }
 
     /// What an export wrote.
@@ -68,7 +81,9 @@ public struct FeatureExport {
                         of: state, at: at, layout: model.layout, tracks: tracks, aggregates: &aggregates, into: r)
                 }
                 try row.withUnsafeBufferPointer { try writer.append(userID: key.userID, row: $0) }
-                lines += Self.profileLine(key: key, state: state, at: at, horizons: model.layout.horizons, aggregates: aggregates)
+                lines += Self.profileLine(
+                    key: key, state: state, at: at, horizons: model.layout.horizons, aggregates: aggregates,
+                    history: artistHistory.map { $0[key.userID] ?? [] })
                 lines.append(0x0A)
                 if lines.count >= 1 << 20 {
                     try profileHandle.write(contentsOf: lines)
@@ -95,14 +110,25 @@ public struct FeatureExport {
     }
 
     /// One user's profile as a JSON line: what the evaluation needs beside the features.
-    static func profileLine(key: UserKey, state: UserState, at: Int64, horizons: [Horizon], aggregates: [HorizonAggregate]) -> [UInt8] {
+    static func profileLine(
+        key: UserKey, state: UserState, at: Int64, horizons: [Horizon], aggregates: [HorizonAggregate],
+        history: [(timeMs: Int64, artist: [UInt8])]?
+    ) -> [UInt8] {
         let p = state.profile
         func strings(_ list: [[UInt8]]) -> String { "[" + list.map { JSONText.quote($0) }.joined(separator: ",") + "]" }
         let counts = zip(horizons, aggregates).map { "\"\($0.name)\":\($1.count)" }.joined(separator: ",")
         var s = "{\"user_id\":\(JSONText.quote(key.userID)),\"partition\":\(key.partition),\"computed_at_ms\":\(at)"
         s += ",\"newest_event_ms\":\(state.newestEventTimeMs),\"total_listens\":\(state.totalListens),\"play_counts\":{\(counts)}"
         s += ",\"country\":\(p.country.map { JSONText.quote($0) } ?? "null"),\"signup_ms\":\(p.signupTimeMs.map(String.init) ?? "null")"
-        s += ",\"picked_artists\":\(strings(p.artists)),\"picked_languages\":\(strings(p.languages))}"
-        return Array(s.utf8)
+        s += ",\"picked_artists\":\(strings(p.artists)),\"picked_languages\":\(strings(p.languages))"
+        if let history {
+            // Each window is (at − length, at], as the tiles' horizons are.
+            let top = horizons.map { h in
+                let artist = ListenTimeline.mostPlayed(history.lazy.filter { $0.timeMs > at - h.lengthMs && $0.timeMs <= at }.map(\.artist))
+                return "\"\(h.name)\":" + (artist.map { JSONText.quote($0) } ?? "null")
+            }
+            s += ",\"top_artist\":{\(top.joined(separator: ","))}"
+        }
+        return Array((s + "}").utf8)
     }
 }
