@@ -31,6 +31,18 @@ import UserRepTesting
         return output
     }
 
+    /// Runs the debug binary to completion; requires exit 0.
+    func binary(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = try userrepBinary()
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "userrep \(arguments.prefix(2).joined(separator: " ")) failed")
+    }
+
     /// Every figure the tables promise, for the model and for each baseline.
     func expectComplete(
         _ report: EvaluationReport, model: String, coldStartGroups: [KeyPath<EvaluationReport.ColdStartRow, PredictionTask.Summary>]
@@ -72,20 +84,13 @@ import UserRepTesting
 
         // Same inputs and seed: the same numbers, byte for byte.
         let again = root.appendingPathComponent("again.json")
-        let process = Process()
-        process.executableURL = try userrepBinary()
-        process.arguments = [
+        try binary([
             "evaluate", "--features", work.appendingPathComponent("features.safetensors").path,
             "--model", work.appendingPathComponent("model/manifest.json").path,
             "--listens", work.appendingPathComponent("listens.jsonl").path,
             "--onboarding", work.appendingPathComponent("onboarding.jsonl").path,
             "--tracks-file", work.appendingPathComponent("tracks.jsonl").path, "--seed", "1", "--repeats", "2", "--json", again.path,
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        ])
         #expect(try Data(contentsOf: again) == data, "a second evaluation with the same seed differs")
     }
 
@@ -98,5 +103,22 @@ import UserRepTesting
         let report = try EvaluationReport.decode(try Data(contentsOf: work.appendingPathComponent("report.json")))
         expectComplete(report, model: "model synthetic-ae-1", coldStartGroups: [\.completed, \.skipped])
         #expect(report.coldStart.completedUsers > 0 && report.coldStart.skippedUsers > 0)
+
+        // Two batches side by side (the check before a promotion): a second, shorter-trained model
+        // gets its own rows, and the first model's figures do not change.
+        let file = { (name: String) in work.appendingPathComponent(name).path }
+        try binary([
+            "train", "--features", file("features.safetensors"), "--output", file("short"), "--batch-id", "short-1", "--epochs", "3",
+        ])
+        try binary([
+            "evaluate", "--features", file("features.safetensors"), "--model", file("model/manifest.json"), "--model",
+            file("short/manifest.json"), "--listens", file("listens.jsonl"), "--onboarding", file("onboarding.jsonl"),
+            "--tracks-file", file("tracks.jsonl"), "--seed", "1", "--repeats", "2", "--json", file("both.json"),
+        ])
+        let both = try EvaluationReport.decode(try Data(contentsOf: work.appendingPathComponent("both.json")))
+        expectComplete(both, model: "model short-1", coldStartGroups: [\.completed, \.skipped])
+        #expect(both.futureListening.rows.first { $0.representation == "model synthetic-ae-1" } == report.futureListening.rows.first)
+        #expect(both.clusters.first { $0.representation == "model synthetic-ae-1" } == report.clusters.first)
+        #expect(both.coldStart.rows.first { $0.representation == "model synthetic-ae-1" } == report.coldStart.rows.first)
     }
 }
