@@ -120,6 +120,11 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// produced or committed for them until the rebalance callback has run.
     public var assignmentLost: Bool { client.assignmentLost }
 
+    /// The high watermark of a partition as the last fetch response for it reported (no
+    /// request; nil before the first). A synchronous `watermarks` query waits behind the
+    /// broker connection's long-poll fetch, up to `fetch.wait.max.ms` per partition.
+    public func cachedHighWatermark(_ tp: KafkaTopicPartition) -> Int64? { client.cachedWatermarks(tp)?.high }
+
     /// Low and high watermarks of a partition.
     public func watermarks(_ tp: KafkaTopicPartition, timeoutMs: Int32 = 10_000) throws -> KafkaWatermarks {
         try client.watermarks(tp, timeoutMs: timeoutMs)

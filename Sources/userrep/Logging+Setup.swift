@@ -14,7 +14,7 @@ struct LogOptions: ParsableArguments {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label) { MillisecondLogHandler(label: $0) }
         logger.logLevel = level
         return logger
     }

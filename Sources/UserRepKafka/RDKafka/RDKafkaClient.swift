@@ -67,6 +67,15 @@ final class RDKafkaClient: @unchecked Sendable {
         return KafkaWatermarks(low: low, high: high)
     }
 
+    /// The watermarks librdkafka last saw for a partition, without a request: the high one is
+    /// updated by every fetch response for it. Nil when none has come yet.
+    func cachedWatermarks(_ tp: KafkaTopicPartition) -> KafkaWatermarks? {
+        var low: Int64 = 0, high: Int64 = 0
+        let err = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return KafkaWatermarks(low: low, high: high)
+    }
+
     /// Number of partitions of `topic`, or nil when the cluster does not know it. Asks for all
     /// topics' metadata, since asking for one topic may auto-create it on some brokers.
     func partitionCount(topic name: String, timeoutMs: Int32) throws -> Int? {

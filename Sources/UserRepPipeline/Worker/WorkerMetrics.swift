@@ -42,6 +42,8 @@ public struct WorkerMetrics: Sendable {
     public var cycles = 0
     /// Seconds from the first record read to the end of the last cycle.
     public var processingSeconds = 0.0
+    /// Seconds from the worker's start to the end of its run (start-up, group join and the end included).
+    public var elapsedSeconds = 0.0
     /// Seconds per stage of the cycle: poll, parse, load, apply, encode, produce, flush, commit.
     public var stageSeconds: [String: Double] = [:]
     /// Seconds spent in the encoder (features, GEMMs, activations).
@@ -77,5 +79,8 @@ public struct WorkerMetrics: Sendable {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return
             "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
+            + String(
+                format: " elapsed=%.3fs processing=%.3fs events_per_s=%.0f", elapsedSeconds, processingSeconds,
+                processingSeconds > 0 ? Double(recordsRead) / processingSeconds : 0)
     }
 }
