@@ -23,6 +23,8 @@ final class TrackTableReader {
     private var seenDims: (audio: Int, collaborative: Int)?
     /// Embedding batches seen on the topic other than the model's (a few, for the error message).
     private var otherBatches: Set<String> = []
+    /// Per track partition, the offset after the newest record read.
+    private var next: [Int32: Int64] = [:]
 
     init(
         kafka: KafkaConfiguration, topic: String, batchID: String, dims: ModelManifest.EmbeddingDims,
@@ -46,7 +48,7 @@ final class TrackTableReader {
 
     /// Reads until every partition has reached its end as of now; false if `shouldStop` ended it first.
     func catchUp(shouldStop: () -> Bool) throws -> Bool {
-        while !consumer.partitionsAtEnd.isSuperset(of: consumer.assignment) {
+        while !consumer.assignment.allSatisfy(isAtEnd) {
             guard !shouldStop() else { return false }
             try poll(timeoutMs: 100)
         }
@@ -54,6 +56,16 @@ final class TrackTableReader {
             "track table loaded",
             metadata: ["tracks": "\(table.count)", "batch": "\(table.batchID)", "other_batch_skipped": "\(otherBatch)"])
         return true
+    }
+
+    /// Whether partition `tp` is read to its end: its end-of-partition event came, or the high
+    /// watermark its last fetch response reported is reached. The second needs no further fetch:
+    /// an end-of-partition event waits for one more long-poll fetch at the end (up to
+    /// `fetch.wait.max.ms`), which took half of a 1000-track start-up.
+    private func isAtEnd(_ tp: KafkaTopicPartition) -> Bool {
+        if consumer.partitionsAtEnd.contains(tp) { return true }
+        guard let high = consumer.cachedHighWatermark(tp) else { return false }
+        return (next[tp.partition] ?? 0) >= high
     }
 
     /// Throws unless the table holds tracks of the model's embedding batch with the model's
@@ -81,6 +93,7 @@ final class TrackTableReader {
         try consumer.poll(into: polled, maxMessages: 10_000, timeoutMs: timeoutMs)
         for i in 0..<polled.count {
             let m = polled[i]
+            next[m.partition] = max(next[m.partition] ?? 0, m.offset + 1)
             guard let value = m.value else {
                 if let key = m.key { table.remove(trackID: Array(key)) }
                 continue
