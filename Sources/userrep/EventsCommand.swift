@@ -26,7 +26,9 @@ struct EventsCommand: ParsableCommand {
                 Each line is one event of schemas/listens.schema.json (or onboarding.schema.json). Every
                 line is parsed first; one bad line stops the import with its line number before anything
                 is published. Records are keyed by user_id, as the worker requires, and carry the event
-                time as their timestamp. A replay topic for `userrep backfill` is filled the same way.
+                time as their timestamp. A replay topic for `userrep backfill` is filled the same way. \
+                The import fails if the cluster no longer holds every record afterwards (the embedded \
+                cluster keeps about 5 MiB per partition).
 
                 Example:
                   userrep events import --file listens.jsonl --bootstrap-servers kafka:9092
@@ -42,7 +44,9 @@ struct EventsCommand: ParsableCommand {
             let data = try Data(contentsOf: URL(fileURLWithPath: file))
             let events = try EventFile.read(data, kind: kind, name: file)
             let target = topic ?? (kind == .listens ? TopicNames().listens : TopicNames().onboarding)
-            let producer = try KafkaProducer(configuration: try kafka.configuration())
+            let configuration = try kafka.configuration()
+            let check = try ImportRetentionCheck(kafka: configuration, topic: target)
+            let producer = try KafkaProducer(configuration: configuration)
             for e in events {
                 try e.line.withUnsafeBytes { value in
                     try e.userID.withUnsafeBytes { key in
@@ -51,6 +55,7 @@ struct EventsCommand: ParsableCommand {
                 }
             }
             try producer.flush(timeoutMs: 120_000)
+            try check.verify(imported: events.count)
             print("imported \(events.count) \(kind.rawValue) events into \(target)")
         }
     }

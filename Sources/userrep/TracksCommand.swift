@@ -20,7 +20,9 @@ struct TracksCommand: ParsableCommand {
             abstract: "Publish a JSON-lines or binary (.utrk) track file to the track-embeddings topic.",
             discussion: """
                 Every record is validated against the dimensions first; one bad record stops the import
-                with its line number before anything is published.
+                with its line number before anything is published. After the last acknowledgement the
+                topic's watermarks are checked: if the cluster no longer holds every record imported
+                (the embedded cluster keeps about 5 MiB per partition), the import fails and says so.
 
                 Example:
                   userrep tracks import --file tracks.utrk --bootstrap-servers kafka:9092
@@ -35,9 +37,12 @@ struct TracksCommand: ParsableCommand {
         func run() throws {
             let data = try Data(contentsOf: URL(fileURLWithPath: file))
             let records = try TrackFile.read(data, dims: .init(audio: audioDims, collaborative: collaborativeDims))
-            let producer = try KafkaProducer(configuration: try kafka.configuration())
+            let configuration = try kafka.configuration()
+            let check = try ImportRetentionCheck(kafka: configuration, topic: topic)
+            let producer = try KafkaProducer(configuration: configuration)
             for r in records { try producer.produce(topic: topic, key: r.trackID, value: r.json()) }
             try producer.flush(timeoutMs: 120_000)
+            try check.verify(imported: records.count)
             print("imported \(records.count) tracks (\(TrackFile.detect(data).rawValue)) into \(topic)")
         }
     }

@@ -5,7 +5,7 @@ import UserRepModel
 /// Reads and writes track-embedding files.
 ///
 /// - **JSON lines** (`.jsonl`): one `track-embeddings` record per line (schemas/track-embeddings.schema.json).
-/// - **Binary** (`.utrk`): magic `UTRK1\n\0\0`, u32 audio dims, u32 collaborative dims, then per
+/// - **Binary** (`.utrk`, schemas/track-file-binary.md): magic `UTRK1\n\0\0`, u32 audio dims, u32 collaborative dims, then per
 ///   track: u16 length + track id, u16 length + artist id, u16 length + batch id, then
 ///   audio + collaborative dims f32 values; little endian. About 4× smaller and 20× faster to read
 ///   than JSON lines.
