@@ -1,7 +1,8 @@
 // After an import: did the cluster keep what it acknowledged? (The embedded cluster drops the oldest
 // records past ~5 MiB per partition; a topic with short retention does the same.)
-import ArgumentParser
+import Foundation
 import UserRepKafka
+import UserRepPipeline
 
 /// The topic's watermarks before an import, checked against its watermarks after it: every
 /// record the import appended must still be there.
@@ -17,7 +18,9 @@ struct ImportRetentionCheck {
         before = try admin.watermarks(topic: topic)
     }
 
-    /// Throws, naming a partition, unless all `imported` records were appended and are still held.
+    /// Throws, naming a partition, when records the import appended are no longer held (the
+    /// oldest offset kept is past where the import began). Fewer appended records than imported
+    /// only warns: some brokers (Tansu) report watermarks late.
     func verify(imported: Int) throws {
         let after = try admin.watermarks(topic: topic)
         var appended: Int64 = 0, kept: Int64 = 0
@@ -29,12 +32,15 @@ struct ImportRetentionCheck {
             if marks.low > start, worst == nil { worst = (p, marks.low, start) }
         }
         if let worst, kept < appended {
-            throw ValidationError(
+            throw WorkerError(
                 "topic \(topic) kept only \(kept) of the \(imported) records imported: partition \(worst.partition) holds nothing before offset \(worst.low) although the import began at \(worst.start). The embedded cluster keeps about 5 MiB per partition (give the topic more partitions); on a real cluster check the topic's retention"
             )
         }
-        guard appended >= Int64(imported) else {
-            throw ValidationError("topic \(topic) grew by \(appended) records, but \(imported) were imported and acknowledged")
+        if appended < Int64(imported) {
+            FileHandle.standardError.write(
+                Data(
+                    "warning: topic \(topic)'s watermarks grew by \(appended) records, but \(imported) were imported and acknowledged (a broker that reports watermarks late?)\n"
+                        .utf8))
         }
     }
 }

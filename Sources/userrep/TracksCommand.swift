@@ -35,15 +35,32 @@ struct TracksCommand: ParsableCommand {
         @Option(help: "Collaborative embedding dimensions.") var collaborativeDims = 80
 
         func run() throws {
-            let data = try Data(contentsOf: URL(fileURLWithPath: file))
-            let records = try TrackFile.read(data, dims: .init(audio: audioDims, collaborative: collaborativeDims))
+            let data = try Data(contentsOf: URL(fileURLWithPath: file), options: .mappedIfSafe)
+            let dims = ModelManifest.EmbeddingDims(audio: audioDims, collaborative: collaborativeDims)
             let configuration = try kafka.configuration()
             let check = try ImportRetentionCheck(kafka: configuration, topic: topic)
             let producer = try KafkaProducer(configuration: configuration)
-            for r in records { try producer.produce(topic: topic, key: r.trackID, value: r.json()) }
+            var count = 0
+            switch TrackFile.detect(data) {
+            case .jsonl:
+                // Every line is checked before the first is published; then the lines go out as they are.
+                let lines = try TrackFile.checkedLines(data, dims: dims)
+                try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                    for line in lines {
+                        let value = UnsafeRawBufferPointer(
+                            rebasing: raw[(line.bytes.lowerBound - data.startIndex)..<(line.bytes.upperBound - data.startIndex)])
+                        try line.trackID.withUnsafeBytes { key in try producer.produce(topic: topic, key: key, value: value) }
+                    }
+                }
+                count = lines.count
+            case .binary:
+                let records = try TrackFile.read(data, dims: dims)
+                for r in records { try producer.produce(topic: topic, key: r.trackID, value: r.json()) }
+                count = records.count
+            }
             try producer.flush(timeoutMs: 120_000)
-            try check.verify(imported: records.count)
-            print("imported \(records.count) tracks (\(TrackFile.detect(data).rawValue)) into \(topic)")
+            try check.verify(imported: count)
+            print("imported \(count) tracks (\(TrackFile.detect(data).rawValue)) into \(topic)")
         }
     }
 

@@ -16,7 +16,7 @@ import UserRepTesting
         process.arguments = [work.path]
         process.currentDirectoryURL = Self.package
         process.environment = ProcessInfo.processInfo.environment.merging(
-            environment.merging(["USERREP": try userrepBinary().path, "EPOCHS": "40", "REPEATS": "2"]) { a, _ in a }
+            environment.merging(["USERREP": try userrepBinary().path, "EPOCHS": "40", "REPEATS": "2", "THREADS": "1"]) { a, _ in a }
         ) { _, new in new }
         let log = work.deletingLastPathComponent().appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -7,6 +7,7 @@
 #   and settings.env (COUNTRIES, LANGUAGES, AUDIO_DIMS, COLLABORATIVE_DIMS, BATCH, NAME, SPLIT).
 # Environment: USERREP (binary; default .build/release/userrep, else .build/debug/userrep),
 #   LAYERS (default 256,120), EPOCHS (default 200), SEED (default 1), REPEATS (default 10),
+#   THREADS (BLAS threads of train and evaluate; default: the core count),
 #   EVALUATE_ARGS (extra options for evaluate).
 set -euo pipefail
 work="$1"
@@ -18,6 +19,8 @@ layers="${LAYERS:-256,120}"
 epochs="${EPOCHS:-200}"
 seed="${SEED:-1}"
 repeats="${REPEATS:-10}"
+threads=()
+if [ -n "${THREADS:-}" ]; then threads=(--threads "$THREADS"); fi
 # shellcheck disable=SC1091
 source "$work/settings.env"
 dims=(--audio-dims "$AUDIO_DIMS" --collaborative-dims "$COLLABORATIVE_DIMS")
@@ -45,8 +48,8 @@ trap - EXIT
 "$bin" features export --state-dir "$work/state" --model "$work/layout/manifest.json" --tracks-file "$work/tracks.jsonl" \
   --listens "$work/listens.jsonl" --output "$work/features.safetensors" --as-of "$SPLIT" --log-level warning
 "$bin" train --features "$work/features.safetensors" --output "$work/model" --batch-id "$NAME-ae-1" \
-  --layers "$layers" --epochs "$epochs" --seed "$seed"
+  --layers "$layers" --epochs "$epochs" --seed "$seed" "${threads[@]}"
 # shellcheck disable=SC2086
 "$bin" evaluate --features "$work/features.safetensors" --model "$work/model/manifest.json" \
   --listens "$work/listens.jsonl" --onboarding "$work/onboarding.jsonl" --tracks-file "$work/tracks.jsonl" \
-  --seed "$seed" --repeats "$repeats" --json "$work/report.json" ${EVALUATE_ARGS:-}
+  --seed "$seed" --repeats "$repeats" --json "$work/report.json" "${threads[@]}" ${EVALUATE_ARGS:-}

@@ -28,22 +28,44 @@ public enum TrackFile {
         switch detect(data) {
         case .jsonl:
             var out: [TrackRecord] = []
-            var lineNumber = 0
-            for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
-                lineNumber += 1
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
-                do {
-                    let record = try Array(line).withUnsafeBytes {
-                        try TrackRecord.parse($0, audioDims: dims.audio, collaborativeDims: dims.collaborative)
-                    }
-                    out.append(record)
-                } catch let error as InputRejection {
-                    throw InputRejection(error.reason, "line \(lineNumber): \(error.detail)")
-                }
-            }
+            try forEachLine(data, dims: dims) { record, _ in out.append(record) }
             return out
         case .binary:
             return try readBinary([UInt8](data), dims: dims)
+        }
+    }
+
+    /// For a JSON-lines file: each record's track id and the byte range of its line in `data`,
+    /// every line checked first (a bad one is an error naming it). An import publishes the lines
+    /// as they are, without holding the parsed records or writing them again.
+    public static func checkedLines(_ data: Data, dims: ModelManifest.EmbeddingDims) throws -> [(trackID: [UInt8], bytes: Range<Int>)] {
+        var out: [(trackID: [UInt8], bytes: Range<Int>)] = []
+        try forEachLine(data, dims: dims) { record, range in out.append((record.trackID, range)) }
+        return out
+    }
+
+    /// Parses each non-blank line of a JSON-lines file; `body` gets the record and the line's range.
+    private static func forEachLine(
+        _ data: Data, dims: ModelManifest.EmbeddingDims, _ body: (TrackRecord, Range<Int>) throws -> Void
+    ) throws {
+        var lineNumber = 0
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var start = 0
+            while start <= raw.count {
+                var end = start
+                while end < raw.count && raw[end] != 0x0A { end += 1 }
+                lineNumber += 1
+                let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) {
+                    do {
+                        let record = try TrackRecord.parse(line, audioDims: dims.audio, collaborativeDims: dims.collaborative)
+                        try body(record, (data.startIndex + start)..<(data.startIndex + end))
+                    } catch let error as InputRejection {
+                        throw InputRejection(error.reason, "line \(lineNumber): \(error.detail)")
+                    }
+                }
+                start = end + 1
+            }
         }
     }
 
