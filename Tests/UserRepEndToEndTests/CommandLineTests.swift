@@ -6,18 +6,7 @@ import UserRepTesting
 
 @Suite struct CommandLineTests {
     /// Runs the `userrep` binary; returns its exit status and combined output.
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = try userrepBinary()
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) { try runUserrep(arguments) }
 
     @Test(arguments: [
         ["run"], ["backfill"], ["demo"], ["bench"], ["subscribe"], ["model", "init"], ["model", "import"], ["model", "inspect"],

@@ -33,14 +33,8 @@ import UserRepTesting
 
     /// Runs the debug binary to completion; requires exit 0.
     func binary(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = try userrepBinary()
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "userrep \(arguments.prefix(2).joined(separator: " ")) failed")
+        let (status, output) = try runUserrep(arguments)
+        try #require(status == 0, "userrep \(arguments.prefix(2).joined(separator: " ")) failed:\n\(output.suffix(2_000))")
     }
 
     /// Every figure the tables promise, for the model and for each baseline.

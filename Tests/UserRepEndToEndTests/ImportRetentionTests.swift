@@ -6,19 +6,6 @@ import UserRepPipeline
 import UserRepTesting
 
 @Suite struct ImportRetentionTests {
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = try userrepBinary()
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test func anImportTheEmbeddedClusterCouldNotKeepFailsAndOneItKeptSucceeds() throws {
         // 20,000 tracks of 80 + 80 floats as JSON: about 38 MB (some 15 MB compressed), more than one embedded partition keeps (5 MiB).
         var settings = SyntheticGenerator.Settings(users: 10, tracks: 20_000)
@@ -29,12 +16,12 @@ import UserRepTesting
         let cluster = try EmbeddedKafkaCluster(brokers: 1)
         try cluster.createTopic("tracks-1", partitions: 1)
         try cluster.createTopic("tracks-16", partitions: 16)
-        let small = try run([
+        let small = try runUserrep([
             "tracks", "import", "--file", file.path, "--topic", "tracks-1", "--bootstrap-servers", cluster.bootstrapServers,
         ])
         #expect(small.status != 0, "\(small.output)")
         #expect(small.output.contains("kept only") && small.output.contains("partition 0"), "\(small.output)")
-        let large = try run([
+        let large = try runUserrep([
             "tracks", "import", "--file", file.path, "--topic", "tracks-16", "--bootstrap-servers", cluster.bootstrapServers,
         ])
         #expect(large.status == 0, "\(large.output)")

@@ -102,3 +102,17 @@ func killOnceThenFinish(_ binary: URL, _ args: [String], env: EmbeddedEnvironmen
     second.waitUntilExit()
     #expect(second.terminationStatus == 0)
 }
+
+/// Runs the `userrep` binary to completion; returns its exit status and combined output.
+func runUserrep(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = try userrepBinary()
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
