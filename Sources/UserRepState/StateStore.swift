@@ -21,18 +21,29 @@ public final class StateStore: @unchecked Sendable {
     public private(set) var cacheMisses = 0
     /// Most user states kept decoded in memory.
     public let cacheCapacity: Int
+    /// Most bytes of decoded states kept in memory (`UserState.memoryBytes`, summed).
+    public let cacheBytesLimit: Int
+    /// Bytes of the decoded states cached now.
+    public private(set) var cachedBytes = 0
     /// Floats per listen embedding in every stored state.
     public let width: Int
     /// Track-embedding batch the stored aggregates were built from.
     public let embeddingBatchID: String
+
+    /// The default bound of the decoded-state cache: 256 MiB.
+    public static let defaultCacheBytes = 256 << 20
 
     private static let metaBatchKey = Array("meta/embedding_batch_id".utf8)
     private static let metaWidthKey = Array("meta/width".utf8)
 
     /// Opens (or creates) a store. Refuses a store built from another embedding batch or width,
     /// since mixing them would corrupt every aggregate.
-    public init(directory: String, embeddingBatchID: String, width: Int, cacheCapacity: Int = 200_000) throws {
+    public init(
+        directory: String, embeddingBatchID: String, width: Int, cacheCapacity: Int = 200_000,
+        cacheBytes: Int = StateStore.defaultCacheBytes
+    ) throws {
         self.cacheCapacity = cacheCapacity
+        self.cacheBytesLimit = cacheBytes
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         db = try RocksDB(path: directory)
         writes = try RocksDBAtomicWrite()
@@ -72,7 +83,12 @@ public final class StateStore: @unchecked Sendable {
         var missing: [Int] = []
         for (i, key) in keys.enumerated() {
             let cached = takingFromCache ? cache.removeValue(forKey: key) : cache[key]
-            if let cached { result[i] = cached } else { missing.append(i) }
+            if let cached {
+                result[i] = cached
+                if takingFromCache { cachedBytes -= cached.memoryBytes }
+            } else {
+                missing.append(i)
+            }
         }
         guard !missing.isEmpty else { return result }
         cacheMisses += missing.count
@@ -87,6 +103,7 @@ public final class StateStore: @unchecked Sendable {
     /// Forgets cached states of `partitions` (their state may be changed by another worker).
     public func evictCache(partitions: Set<Int32>) {
         cache = cache.filter { !partitions.contains($0.key.partition) }
+        cachedBytes = cache.values.reduce(0) { $0 + $1.memoryBytes }
     }
 
     /// Writes the `states` of `users` (serialized in `encoded`, same order), the input `offsets`
@@ -110,12 +127,29 @@ public final class StateStore: @unchecked Sendable {
         }
         for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
         try db.write(writes, durability: .unlogged)
-        if cache.count + users.count > cacheCapacity {
-            // Crude but O(1) per entry: drop an arbitrary half; hot users come back on next use.
+        let incoming = states.reduce(0) { $0 + $1.memoryBytes }
+        if cache.count + users.count > cacheCapacity || cachedBytes + incoming > cacheBytesLimit {
+            // Crude but O(1) per entry: drop an arbitrary half (or more, to fit); hot users come
+            // back on next use.
             let drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
-            for key in Array(cache.keys.prefix(drop)) { cache.removeValue(forKey: key) }
+            for key in Array(cache.keys.prefix(drop)) {
+                if let gone = cache.removeValue(forKey: key) { cachedBytes -= gone.memoryBytes }
+            }
+            for key in Array(cache.keys) where cachedBytes + incoming > cacheBytesLimit {
+                if let gone = cache.removeValue(forKey: key) { cachedBytes -= gone.memoryBytes }
+            }
         }
-        for i in users.indices { cache[users[i]] = states[i] }
+        // A cycle larger than the whole budget caches only what fits.
+        for i in users.indices {
+            let bytes = states[i].memoryBytes
+            if let old = cache[users[i]] { cachedBytes -= old.memoryBytes }
+            guard cachedBytes + bytes <= cacheBytesLimit else {
+                cache.removeValue(forKey: users[i])
+                continue
+            }
+            cache[users[i]] = states[i]
+            cachedBytes += bytes
+        }
     }
 
     /// The changelog offset up to which `partition`'s stored users are known to reflect the

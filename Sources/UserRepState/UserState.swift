@@ -35,6 +35,17 @@ public struct UserState: Sendable, Equatable {
         self.tiles = tiles
     }
 
+    /// Bytes this state holds in memory, approximately: the tiles' arrays and the profile's strings
+    /// plus the structure itself (what a cache of decoded states is bounded by).
+    public var memoryBytes: Int {
+        let arrayHeader = 32
+        let tiles = self.tiles.sums.count * 4 + self.tiles.starts.count * 4 + self.tiles.counts.count * 4 + self.tiles.levels.count
+        let strings =
+            profile.artists.reduce(0) { $0 + $1.count + arrayHeader } + profile.languages.reduce(0) { $0 + $1.count + arrayHeader }
+            + (profile.country?.count ?? 0)
+        return MemoryLayout<UserState>.stride + 6 * arrayHeader + tiles + strings
+    }
+
     /// Whether the record at `offset` of input topic `lane` is already reflected in this state.
     public func hasApplied(offset: Int64, lane: InputLane) -> Bool { offset <= appliedOffsets[lane.rawValue] }
 

@@ -1,23 +1,28 @@
 // Options shared by the commands that run a worker: how large a cycle is and how many threads it uses.
 import ArgumentParser
 import UserRepPipeline
+import UserRepState
 
-/// `--max-poll-records` and `--threads`, checked and applied to a worker configuration.
+/// `--max-poll-records`, `--threads` and `--state-cache-mb`, checked and applied to a worker configuration.
 struct CycleOptions: ParsableArguments {
     @Option(
         name: [.customLong("max-poll-records"), .customLong("max-batch", withSingleDash: false)],
         help: "Most records per poll cycle (--max-batch is the old name).") var maxPollRecords = WorkerConfiguration.defaultMaxPollRecords
     @Option(help: "Threads for parsing, state updates, features + encoder and state serialization (defaults to the core count).")
     var threads = WorkerConfiguration.defaultComputeThreads
+    @Option(help: "MiB of decoded user states kept in memory (the rest is read from RocksDB when needed).")
+    var stateCacheMb = StateStore.defaultCacheBytes >> 20
 
     func validate() throws {
         guard maxPollRecords >= 1 else { throw ValidationError("--max-poll-records must be at least 1, got \(maxPollRecords)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard stateCacheMb >= 0 else { throw ValidationError("--state-cache-mb must not be negative, got \(stateCacheMb)") }
     }
 
     /// Sets the cycle size and thread count of `config`.
     func apply(to config: inout WorkerConfiguration) {
         config.maxPollRecords = maxPollRecords
         config.computeThreads = threads
+        config.stateCacheBytes = stateCacheMb << 20
     }
 }

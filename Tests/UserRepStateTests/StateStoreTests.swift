@@ -129,6 +129,35 @@ import UserRepState
         #expect(store.cacheMisses > 5, "evicted states were read back from RocksDB")
     }
 
+    @Test func theCacheStaysWithinItsByteBoundAndEvictedStatesAreReadBack() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let states = (0..<200).map { sampleState(width: 4, listens: 1 + $0 % 7, seed: UInt64($0)) }
+        let keys = (0..<200).map { UserKey(partition: Int32($0 % 3), userID: Array("u\($0)".utf8)) }
+        let budget = states.prefix(40).reduce(0) { $0 + $1.memoryBytes }
+        let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4, cacheBytes: budget)
+        for start in stride(from: 0, to: 200, by: 25) {
+            let chunk = start..<(start + 25)
+            _ = try store.checkOut(Array(keys[chunk]))
+            try store.commit(users: chunk.map { (keys[$0], states[$0]) }, offsets: [])
+            #expect(store.cachedBytes <= budget, "cache at \(store.cachedBytes) bytes of \(budget)")
+            #expect(store.cachedBytes > 0)
+        }
+        // The bookkeeping equals a recount, and every state is still there, cached or not.
+        let all = try store.read(keys)
+        #expect(all == states.map { Optional($0) })
+        #expect(store.cacheMisses > 0, "most states were read back from RocksDB")
+        store.evictCache(partitions: [0, 1, 2])
+        #expect(store.cachedBytes == 0)
+        // A budget of zero caches nothing and serves everything from RocksDB.
+        let other = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        let none = try StateStore(directory: other, embeddingBatchID: "e1", width: 4, cacheBytes: 0)
+        try none.commit(users: [(keys[0], states[0])], offsets: [])
+        let back = try none.read([keys[0]])
+        #expect(none.cachedBytes == 0 && back == [states[0]])
+    }
+
     @Test func takenStatesLeaveTheCacheAndAnUncommittedChangeIsNeverSeen() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -123,7 +123,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
             )
         }
         store = try StateStore(
-            directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth)
+            directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth,
+            cacheBytes: configuration.stateCacheBytes)
         // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
         try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
         let deadLetters = DeadLetterWriter(

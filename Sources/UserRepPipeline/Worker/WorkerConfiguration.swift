@@ -1,6 +1,7 @@
 // Settings of a stream worker or backfill run.
 import Foundation
 import UserRepKafka
+import UserRepState
 
 /// Everything a worker needs besides its model.
 public struct WorkerConfiguration: Sendable {
@@ -50,6 +51,8 @@ public struct WorkerConfiguration: Sendable {
     /// The worker refuses to start with less free space than this on the state directory's
     /// file system.
     public var minFreeDiskBytes: Int64 = 64 << 20
+    /// Most bytes of decoded user states the state store keeps in memory (RocksDB holds them all).
+    public var stateCacheBytes = StateStore.defaultCacheBytes
     /// Bound on a stop: committing the group offsets and leaving the group take at most this
     /// long together, also when Kafka is unreachable.
     public var shutdownTimeoutMs: Int32 = 10_000
