@@ -11,21 +11,21 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Future listening, cold start and cluster nDCG@50 of a model against the simple baselines.",
         discussion: """
-            Reads the features exported at the split time T (`backfill --until T`, then `features \\
+            Reads the features exported at the split time T (`backfill --until T`, then `features \
             export --as-of T`), the listens and onboarding events on both sides of T, and the track file.
-            - Future listening (paper 5.1.1, Table 1): positives are the tracks each user plays in \\
-              (T, T + --horizon-days]; as many negatives are drawn from the catalogue among tracks the \\
-              user did not play then. A logistic regression on the user vector, the track embedding \\
-              and their interactions is trained on some users and scored (ROC AUC, accuracy) on the \\
-              --test-fraction held out. Baselines: the user's mean audio + collaborative embedding over \\
-              the longest window ("average embedding") and the track's play count before T.
-            - Cold start (5.2, Table 2): users whose first onboarding event is after T; what they play \\
-              in the --cold-start-hours after it, from the vector the worker computes at sign-up, for \\
-              completed and skipped onboarding apart; baselines: the picked artists' mean embedding and \\
-              popularity in the user's country.
-            - Clusters (5.3, Table 4): nDCG@--k of exact cosine neighbours against users with the same \\
-              most-played artist before T, country, and onboarding picks.
-            Every model must follow the features file's layout; give --model twice to compare a new \\
+            - Future listening (paper 5.1.1, Table 1): positives are the tracks each user plays in \
+            (T, T + --horizon-days]; as many negatives are drawn from the catalogue among tracks the \
+            user did not play then. A logistic regression on the user vector, the track embedding \
+            and their interactions is trained on some users and scored (ROC AUC, accuracy) on the \
+            --test-fraction held out. Baselines: the user's mean audio + collaborative embedding over \
+            the longest window ("average embedding") and the track's play count before T.
+            - Cold start (5.2, Table 2): users whose first onboarding event is after T; what they play \
+            in the --cold-start-hours after it, from the vector the worker computes at sign-up, for \
+            completed and skipped onboarding apart; baselines: the picked artists' mean embedding and \
+            popularity in the user's country.
+            - Clusters (5.3, Table 4): nDCG@--k of exact cosine neighbours against users with the same \
+            most-played artist before T, country, and first onboarding pick (else the languages picked).
+            Every model must follow the features file's layout; give --model twice to compare a new \
             batch with the current one. The same inputs and --seed give the same numbers.
 
             Example:

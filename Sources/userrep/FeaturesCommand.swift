@@ -18,20 +18,20 @@ struct FeaturesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write every user's encoder input (safetensors) and profile (JSON lines) from a state store.",
             discussion: """
-                The rows are computed by the worker's own feature code (RepresentationBatchEncoder.fillFeatures) \\
-                with the model's layout, so a model trained on them is served the same features. \\
-                `features` is F32 [users, inputs], before normalization; `user_id_offsets` and \\
-                `user_id_bytes` hold the ids; the metadata holds the layout and embedding batch. \\
-                The profiles file (default OUTPUT.profiles.jsonl) has one line per user, in the same \\
-                order: country, sign-up time, onboarding picks, play counts per window, and with \\
-                --listens the most-played artist per window (top_artist; from the listens file, since \\
-                the state keeps no per-artist counts). \\
-                Stop any worker on the state directory first (RocksDB allows one process). \\
+                The rows are computed by the worker's own feature code (RepresentationBatchEncoder.fillFeatures) \
+                with the model's layout, so a model trained on them is served the same features. \
+                `features` is F32 [users, inputs], before normalization; `user_id_offsets` and \
+                `user_id_bytes` hold the ids; the metadata holds the layout and embedding batch. \
+                The profiles file (default OUTPUT.profiles.jsonl) has one line per user, in the same \
+                order: country, sign-up time, onboarding picks, play counts per window, and with \
+                --listens the most-played artist per window (top_artist; from the listens file, since \
+                the state keeps no per-artist counts). \
+                Stop any worker on the state directory first (RocksDB allows one process). \
                 Tracks come from the track topic (Kafka options) or from --tracks-file.
 
                 Example:
                   userrep backfill --replay-topic listens-replay --model m/manifest.json --state-dir st --until 2024-05-01 --no-publish
-                  userrep features export --state-dir st --model m/manifest.json --output features.safetensors \\\\
+                  userrep features export --state-dir st --model m/manifest.json --output features.safetensors \\
                     --as-of 2024-05-01 --bootstrap-servers kafka:9092
                   python -c "from safetensors.numpy import load_file; print(load_file('features.safetensors')['features'].shape)"
                 """

@@ -10,13 +10,13 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train the autoencoder on exported features; write a model `userrep run` loads.",
         discussion: """
-            Encoder INPUT → --layers (default 512,256,120; SELU on hidden layers, linear code) and the \\
-            mirrored decoder; LeCun-normal initialization; alpha dropout; inputs standardized with the \\
-            training split's mean and standard deviation (written to the model's normalization); \\
-            Adam on mini-batches; early stopping on the validation loss. --loss l2 is the paper's \\
-            equation 2 (mean over users of the Euclidean reconstruction error), mse the mean squared \\
-            error. The output directory gets manifest.json + model.safetensors (encoder), \\
-            decoder.safetensors, loss.csv and loss.svg, written whole or not at all. The same file, \\
+            Encoder INPUT → --layers (default 512,256,120; SELU on hidden layers, linear code) and the \
+            mirrored decoder; LeCun-normal initialization; alpha dropout; inputs standardized with the \
+            training split's mean and standard deviation (written to the model's normalization); \
+            Adam on mini-batches; early stopping on the validation loss. --loss l2 is the paper's \
+            equation 2 (mean over users of the Euclidean reconstruction error), mse the mean squared \
+            error. The output directory gets manifest.json + model.safetensors (encoder), \
+            decoder.safetensors, loss.csv and loss.svg, written whole or not at all. The same file, \
             seed and --threads give bit-identical weights.
 
             Example:
