@@ -88,8 +88,8 @@ public struct PairClassifier: Sendable {
     public static func fit(_ set: PairSet, options: Options = Options()) -> PairClassifier {
         let (p, q) = (set.userWidth, set.itemWidth)
         let distinctUsers = Array(Set(set.userRows)).sorted()
-        let (userMean, userScale) = standardization(rows: distinctUsers.count, width: p) { set.users[distinctUsers[$0] * p + $1] }
-        let (itemMean, itemScale) = standardization(rows: set.count, width: q) { set.items[$0 * q + $1] }
+        let (userMean, userScale) = set.users.withUnsafeBufferPointer { standardization(ColumnMoments($0, width: p, rows: distinctUsers)) }
+        let (itemMean, itemScale) = set.items.withUnsafeBufferPointer { standardization(ColumnMoments($0, width: q, rows: 0..<set.count)) }
         var model = PairClassifier(
             userWidth: p, itemWidth: q, parameters: [Float](repeating: 0, count: parameterCount(userWidth: p, itemWidth: q)),
             userMean: userMean, userScale: userScale, itemMean: itemMean, itemScale: itemScale)
@@ -223,20 +223,7 @@ public struct PairClassifier: Sendable {
     }
 
     /// Per column: the mean and the inverse standard deviation (0 for a constant column).
-    private static func standardization(rows: Int, width: Int, value: (Int, Int) -> Float) -> (mean: [Float], scale: [Float]) {
-        var mean = [Float](repeating: 0, count: width), scale = mean
-        guard rows > 0 else { return (mean, scale) }
-        for k in 0..<width {
-            var sum = 0.0, squares = 0.0
-            for r in 0..<rows {
-                let x = Double(value(r, k))
-                sum += x
-                squares += x * x
-            }
-            let mu = sum / Double(rows), variance = max(0, squares / Double(rows) - mu * mu)
-            mean[k] = Float(mu)
-            scale[k] = variance > 1e-12 ? Float(1 / variance.squareRoot()) : 0
-        }
-        return (mean, scale)
+    private static func standardization(_ moments: ColumnMoments) -> (mean: [Float], scale: [Float]) {
+        (moments.mean.map { Float($0) }, moments.variance.map { $0 > 1e-12 ? Float(1 / $0.squareRoot()) : 0 })
     }
 }

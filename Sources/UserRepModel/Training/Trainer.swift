@@ -201,22 +201,12 @@ public enum Trainer {
     public static func standardization(_ features: UnsafeBufferPointer<Float>, width: Int, rows: [Int]) -> (
         mean: [Float], std: [Float], constants: Int
     ) {
-        var sum = [Double](repeating: 0, count: width), sq = sum
-        for r in rows {
-            for k in 0..<width {
-                let v = Double(features[r * width + k])
-                sum[k] += v
-                sq[k] += v * v
-            }
-        }
-        let n = Double(max(rows.count, 1))
+        let moments = ColumnMoments(features, width: width, rows: rows)
         var constants = 0
         var mean = [Float](repeating: 0, count: width), std = mean
         for k in 0..<width {
-            let m = sum[k] / n
-            let variance = max(0, sq[k] / n - m * m)
-            mean[k] = Float(m)
-            let s = variance.squareRoot()
+            mean[k] = Float(moments.mean[k])
+            let s = moments.variance[k].squareRoot()
             if s < 1e-6 {
                 std[k] = 1
                 constants += 1

@@ -8,7 +8,7 @@ extension Evaluation {
     /// from the vector the worker computes on their onboarding event; completed and skipped
     /// onboarding scored apart. Nil reason-only table when no user qualifies.
     static func coldStartTable(
-        _ inputs: Inputs, timeline: ListenTimeline, options: Options, progress: (String) -> Void
+        _ inputs: Inputs, timeline: ListenTimeline, logPopularity overall: [Float], options: Options, progress: (String) -> Void
     ) throws -> EvaluationReport.ColdStart {
         var signup: [[UInt8]: Int64] = [:]
         for e in inputs.onboarding { signup[e.userID] = min(signup[e.userID] ?? e.timestampMs, e.timestampMs) }
@@ -31,10 +31,7 @@ extension Evaluation {
                     into: UnsafeMutableBufferPointer(rebasing: x[(i * layout.inputSize)..<((i + 1) * layout.inputSize)]))
             }
         }
-        var representations = inputs.models.map { m in
-            var x = rows
-            return Representation(name: "model \(m.batchID)", vectors: m.encode(rows: users.count, input: &x), width: m.outputSize)
-        }
+        var representations = inputs.models.map { Representation.encoded(by: $0, rows: rows, count: users.count) }
         if let picks = rows.withUnsafeBufferPointer({ Representation.pickedArtists(rows: $0, count: users.count, layout: layout) }) {
             representations.append(picks)
         }
@@ -43,12 +40,11 @@ extension Evaluation {
         // Popularity within the country, from the exported users' listens before the split.
         var countryOf: [[UInt8]: [UInt8]] = [:]
         for u in inputs.users { if let c = u.country { countryOf[u.id] = c } }
+        let counted = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs) { countryOf[$0] }
         var byCountry: [[UInt8]: [Float]] = [:]
         for c in Set(countryOf.values) {
-            byCountry[c] = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs) { countryOf[$0] == c }
-                .map { Float(log1p(Double($0))) }
+            byCountry[c] = (counted[c] ?? [Int](repeating: 0, count: inputs.catalogue.count)).map { Float(log1p(Double($0))) }
         }
-        let overall = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs).map { Float(log1p(Double($0))) }
         let completed = states.map { !$0.profile.artists.isEmpty }
         let country = Representation(name: countryPopularity, vectors: [], width: 0)
         // Per representation (then country popularity): scores of completed and skipped users per repeat.
@@ -62,18 +58,20 @@ extension Evaluation {
                 testFraction: options.testFraction, seed: seed ^ 0xC01D)
             if repeat_ == 0 { split = (task.trainUsers, task.testUsers) }
             let classifier = options.classifier(seed: seed)
-            for group in [true, false] {
-                for (i, r) in representations.enumerated() {
-                    let s = task.score(users: r, itemWidth: inputs.catalogue.width, options: classifier, only: { completed[$0] == group }) {
-                        _, t in inputs.catalogue.embedding(t)
-                    }
-                    if group { scores[i].completed.append(s) } else { scores[i].skipped.append(s) }
+            // One classifier per representation, scored on completed and on skipped users apart.
+            let groups: [(Int) -> Bool] = [{ completed[$0] }, { !completed[$0] }]
+            for (i, r) in representations.enumerated() {
+                let s = task.score(users: r, itemWidth: inputs.catalogue.width, options: classifier, groups: groups) { _, t in
+                    inputs.catalogue.embedding(t)
                 }
-                let s = task.score(users: country, itemWidth: 1, options: classifier, only: { completed[$0] == group }) { row, t in
-                    [(states[row].profile.country.flatMap { byCountry[$0] } ?? overall)[t]]
-                }
-                if group { scores[representations.count].completed.append(s) } else { scores[representations.count].skipped.append(s) }
+                scores[i].completed.append(s[0])
+                scores[i].skipped.append(s[1])
             }
+            let s = task.score(users: country, itemWidth: 1, options: classifier, groups: groups) { row, t in
+                [(states[row].profile.country.flatMap { byCountry[$0] } ?? overall)[t]]
+            }
+            scores[representations.count].completed.append(s[0])
+            scores[representations.count].skipped.append(s[1])
         }
         let table = zip(representations.map(\.name) + [countryPopularity], scores).map {
             EvaluationReport.ColdStartRow(representation: $0, completed: .init($1.completed), skipped: .init($1.skipped))

@@ -110,7 +110,7 @@ public struct Evaluation {
 
         // Future listening, over `repeats` random splits.
         let positives = userIDs.map { timeline.played(by: $0, after: options.splitMs, upTo: options.splitMs + options.horizonMs) }
-        let trackPopularity = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs).map { [Float(log1p(Double($0)))] }
+        let logPopularity = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs).map { Float(log1p(Double($0))) }
         var scores = [[PredictionTask.Score]](repeating: [], count: representations.count + 1)
         var split = (train: 0, test: 0)
         for (repeat_, seed) in options.seeds.enumerated() {
@@ -126,14 +126,14 @@ public struct Evaluation {
             }
             scores[representations.count].append(
                 task.score(users: Representation(name: popularity, vectors: [], width: 0), itemWidth: 1, options: classifier) {
-                    trackPopularity[$1]
+                    [logPopularity[$1]]
                 })
         }
         let futureRows = zip(representations.map(\.name) + [popularity], scores).map {
             EvaluationReport.PredictionRow(representation: $0, $1)
         }
 
-        let coldStart = try coldStartTable(inputs, timeline: timeline, options: options, progress: progress)
+        let coldStart = try coldStartTable(inputs, timeline: timeline, logPopularity: logPopularity, options: options, progress: progress)
 
         // Clusters.
         progress("clusters: nDCG@\(options.k)")
@@ -160,10 +160,7 @@ public struct Evaluation {
 
     /// Each model's vectors of the exported rows, then the average-embedding baseline.
     static func userRepresentations(_ inputs: Inputs) throws -> [Representation] {
-        var out = inputs.models.map { m in
-            var x = inputs.rows
-            return Representation(name: "model \(m.batchID)", vectors: m.encode(rows: inputs.users.count, input: &x), width: m.outputSize)
-        }
+        var out = inputs.models.map { Representation.encoded(by: $0, rows: inputs.rows, count: inputs.users.count) }
         out.append(
             try inputs.rows.withUnsafeBufferPointer {
                 try Representation.averageEmbedding(rows: $0, count: inputs.users.count, layout: inputs.layout)
@@ -174,14 +171,14 @@ public struct Evaluation {
     /// Cluster labels per kind for every exported user: most-played artist before the split,
     /// country, and onboarding picks (the first artist picked, else the languages picked).
     static func clusterLabels(_ inputs: Inputs, timeline: ListenTimeline, splitMs: Int64) -> [(String, [Int?])] {
+        /// Each distinct key numbered in order of first appearance.
         func ids(_ keys: [String?]) -> [Int?] {
             var index: [String: Int] = [:]
             return keys.map { key in
                 key.map { k in
-                    index[k]
-                        ?? {
-                            index[k] = index.count; return index[k] ?? 0
-                        }()
+                    if let i = index[k] { return i }
+                    index[k] = index.count
+                    return index.count - 1
                 }
             }
         }

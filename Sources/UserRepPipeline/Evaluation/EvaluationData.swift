@@ -104,6 +104,12 @@ public struct Representation: Sendable {
         self.width = width
     }
 
+    /// `model`'s vectors of `count` raw exported rows (standardized on a copy, then encoded).
+    public static func encoded(by model: EncoderModel, rows: [Float], count: Int) -> Representation {
+        var input = rows
+        return Representation(name: "model \(model.batchID)", vectors: model.encode(rows: count, input: &input), width: model.outputSize)
+    }
+
     /// The paper's "average embeddings" baseline from raw exported rows: the user's mean audio
     /// and collaborative embeddings over the longest horizon of `layout` (the same tiles the
     /// model reads; imputed values where the user has no listens in it).
@@ -122,17 +128,11 @@ public struct Representation: Sendable {
     /// The exported rows themselves, each feature standardized over the users (constant ones
     /// zeroed): the encoder's input, to tell what the encoder loses from what the features lack.
     public static func standardizedInputs(rows: UnsafeBufferPointer<Float>, count: Int, width: Int) -> Representation {
+        let moments = ColumnMoments(rows, width: width, rows: 0..<count)
+        let scale = moments.variance.map { $0 > 1e-12 ? 1 / $0.squareRoot() : 0 }
         var vectors = Array(rows.prefix(count * width))
-        for k in 0..<width {
-            var sum = 0.0, squares = 0.0
-            for r in 0..<count {
-                let x = Double(vectors[r * width + k])
-                sum += x
-                squares += x * x
-            }
-            let mean = sum / Double(max(1, count)), variance = max(0, squares / Double(max(1, count)) - mean * mean)
-            let scale = variance > 1e-12 ? 1 / variance.squareRoot() : 0
-            for r in 0..<count { vectors[r * width + k] = Float((Double(vectors[r * width + k]) - mean) * scale) }
+        for r in 0..<count {
+            for k in 0..<width { vectors[r * width + k] = Float((Double(vectors[r * width + k]) - moments.mean[k]) * scale[k]) }
         }
         return Representation(name: "features (standardized)", vectors: vectors, width: width)
     }
@@ -186,11 +186,19 @@ public struct ListenTimeline: Sendable {
         Set((byUser[user] ?? []).filter { $0.timeMs > after && $0.timeMs <= upTo }.map(\.track)).sorted()
     }
 
-    /// Listens per track at or before `timeMs`, over users for whom `include` holds.
-    public func popularity(tracks: Int, upTo timeMs: Int64, include: ([UInt8]) -> Bool = { _ in true }) -> [Int] {
-        var counts = [Int](repeating: 0, count: tracks)
-        for (user, listens) in byUser where include(user) {
-            for l in listens where l.timeMs <= timeMs { counts[l.track] += 1 }
+    /// Listens per track at or before `timeMs`, over every user.
+    public func popularity(tracks: Int, upTo timeMs: Int64) -> [Int] {
+        popularity(tracks: tracks, upTo: timeMs) { _ in 0 }[0] ?? [Int](repeating: 0, count: tracks)
+    }
+
+    /// Listens per track at or before `timeMs` per group of users, in one pass: `group(user)`
+    /// names a user's group, nil leaves them out.
+    public func popularity<Group: Hashable>(tracks: Int, upTo timeMs: Int64, group: ([UInt8]) -> Group?) -> [Group: [Int]] {
+        var counts: [Group: [Int]] = [:]
+        let zeros = [Int](repeating: 0, count: tracks)
+        for (user, listens) in byUser {
+            guard let g = group(user) else { continue }
+            for l in listens where l.timeMs <= timeMs { counts[g, default: zeros][l.track] += 1 }
         }
         return counts
     }

@@ -98,21 +98,31 @@ public struct PredictionTask: Sendable {
 
     /// Trains the classifier on the training pairs of `users` (vectors per row; width 0 for a
     /// track-only baseline) and item features `item(row, track)`, and scores the held-out pairs.
-    /// `only` restricts the scored users (e.g. to those who completed onboarding).
     public func score(
-        users: Representation, itemWidth: Int, options: PairClassifier.Options, only: ((Int) -> Bool)? = nil,
-        item: (_ row: Int, _ track: Int) -> [Float]
+        users: Representation, itemWidth: Int, options: PairClassifier.Options, item: (_ row: Int, _ track: Int) -> [Float]
     ) -> Score {
+        score(users: users, itemWidth: itemWidth, options: options, groups: [{ _ in true }], item: item)[0]
+    }
+
+    /// As `score(users:itemWidth:options:item:)`, with one classifier trained once and scored
+    /// on each group of held-out users apart (e.g. those who completed onboarding and those who
+    /// skipped it); `groups[g](row)` says whether user `row` belongs to group `g`.
+    public func score(
+        users: Representation, itemWidth: Int, options: PairClassifier.Options, groups: [(Int) -> Bool],
+        item: (_ row: Int, _ track: Int) -> [Float]
+    ) -> [Score] {
         func set(_ pairs: [Pair]) -> PairSet {
             var s = PairSet(users: users.vectors, userWidth: users.width, itemWidth: itemWidth)
             for p in pairs { s.append(user: p.row, item: item(p.row, p.track), label: p.label) }
             return s
         }
         let classifier = PairClassifier.fit(set(train), options: options)
-        let scored = set(test.filter { only?($0.row) ?? true })
-        let probabilities = classifier.probabilities(scored)
-        return Score(
-            auc: ROCAUC.auc(scores: probabilities, labels: scored.labels),
-            accuracy: ROCAUC.accuracy(scores: probabilities, labels: scored.labels), pairs: scored.count)
+        return groups.map { inGroup in
+            let scored = set(test.filter { inGroup($0.row) })
+            let probabilities = classifier.probabilities(scored)
+            return Score(
+                auc: ROCAUC.auc(scores: probabilities, labels: scored.labels),
+                accuracy: ROCAUC.accuracy(scores: probabilities, labels: scored.labels), pairs: scored.count)
+        }
     }
 }
