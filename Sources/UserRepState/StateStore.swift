@@ -129,14 +129,13 @@ public final class StateStore: @unchecked Sendable {
         try db.write(writes, durability: .unlogged)
         let incoming = states.reduce(0) { $0 + $1.memoryBytes }
         if cache.count + users.count > cacheCapacity || cachedBytes + incoming > cacheBytesLimit {
-            // Crude but O(1) per entry: drop an arbitrary half (or more, to fit); hot users come
-            // back on next use.
-            let drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
-            for key in Array(cache.keys.prefix(drop)) {
+            // Crude but O(1) per entry: drop an arbitrary half, or more until the cycle's states
+            // fit in count and bytes; hot users come back on next use.
+            var drop = max(cache.count / 2, cache.count + users.count - cacheCapacity)
+            for key in Array(cache.keys) {
+                guard drop > 0 || cachedBytes + incoming > cacheBytesLimit else { break }
                 if let gone = cache.removeValue(forKey: key) { cachedBytes -= gone.memoryBytes }
-            }
-            for key in Array(cache.keys) where cachedBytes + incoming > cacheBytesLimit {
-                if let gone = cache.removeValue(forKey: key) { cachedBytes -= gone.memoryBytes }
+                drop -= 1
             }
         }
         // A cycle larger than the whole budget caches only what fits.

@@ -79,7 +79,7 @@ struct EvaluateCommand: ParsableCommand {
         let inputs = try Evaluation.Inputs(
             models: models, layout: layout, rows: file.withFeatures { Array($0) }, users: users,
             catalogue: EvaluationCatalogue(records: records.filter { $0.batchID == exported.embeddingBatchId }),
-            tracks: try TrackTableSource.file(trackURL, manifest: exported),
+            tracks: try TrackTableSource.table(records, from: trackURL, manifest: exported),
             listens: try EventFile.listens(try Data(contentsOf: URL(fileURLWithPath: listens)), name: listens),
             onboarding: try onboarding.map { try EventFile.onboarding(try Data(contentsOf: URL(fileURLWithPath: $0)), name: $0) } ?? [])
         var options = Evaluation.Options(splitMs: split)

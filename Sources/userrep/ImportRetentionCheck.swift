@@ -24,16 +24,16 @@ struct ImportRetentionCheck {
     func verify(imported: Int) throws {
         let after = try admin.watermarks(topic: topic)
         var appended: Int64 = 0, kept: Int64 = 0
-        var worst: (partition: Int32, low: Int64, start: Int64)?
+        var lost: (partition: Int32, low: Int64, start: Int64)?
         for (p, marks) in after.sorted(by: { $0.key < $1.key }) {
             let start = before[p]?.high ?? 0
             appended += marks.high - start
             kept += marks.high - max(marks.low, start)
-            if marks.low > start, worst == nil { worst = (p, marks.low, start) }
+            if marks.low > start, lost == nil { lost = (p, marks.low, start) }
         }
-        if let worst, kept < appended {
+        if let lost, kept < appended {
             throw WorkerError(
-                "topic \(topic) kept only \(kept) of the \(imported) records imported: partition \(worst.partition) holds nothing before offset \(worst.low) although the import began at \(worst.start). The embedded cluster keeps about 5 MiB per partition (give the topic more partitions); on a real cluster check the topic's retention"
+                "topic \(topic) kept only \(kept) of the \(imported) records imported: partition \(lost.partition) holds nothing before offset \(lost.low) although the import began at \(lost.start). The embedded cluster keeps about 5 MiB per partition (give the topic more partitions); on a real cluster check the topic's retention"
             )
         }
         if appended < Int64(imported) {

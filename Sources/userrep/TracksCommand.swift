@@ -47,8 +47,7 @@ struct TracksCommand: ParsableCommand {
                 let lines = try TrackFile.checkedLines(data, dims: dims)
                 try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
                     for line in lines {
-                        let value = UnsafeRawBufferPointer(
-                            rebasing: raw[(line.bytes.lowerBound - data.startIndex)..<(line.bytes.upperBound - data.startIndex)])
+                        let value = UnsafeRawBufferPointer(rebasing: raw[line.bytes])
                         try line.trackID.withUnsafeBytes { key in try producer.produce(topic: topic, key: key, value: value) }
                     }
                 }

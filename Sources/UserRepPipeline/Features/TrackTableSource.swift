@@ -18,7 +18,11 @@ public enum TrackTableSource {
     /// Reads a JSON-lines or binary track file (`userrep tracks import`'s input); records of other
     /// embedding batches are skipped, later records of a track win.
     public static func file(_ url: URL, manifest: ModelManifest) throws -> TrackTable {
-        let records = try TrackFile.read(try Data(contentsOf: url), dims: manifest.embeddingDims)
+        try table(TrackFile.read(try Data(contentsOf: url), dims: manifest.embeddingDims), from: url, manifest: manifest)
+    }
+
+    /// The table of records already read from the track file `url` (same rules as `file`).
+    public static func table(_ records: [TrackRecord], from url: URL, manifest: ModelManifest) throws -> TrackTable {
         var table = TrackTable(batchID: manifest.embeddingBatchId, dims: manifest.embeddingDims)
         for r in records where r.batchID == manifest.embeddingBatchId {
             table.upsert(trackID: r.trackID, artistID: r.artistID, embedding: r.audio + r.collaborative)

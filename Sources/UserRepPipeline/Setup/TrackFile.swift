@@ -35,7 +35,7 @@ public enum TrackFile {
         }
     }
 
-    /// For a JSON-lines file: each record's track id and the byte range of its line in `data`,
+    /// For a JSON-lines file: each record's track id and the byte offsets of its line from the start of `data`,
     /// every line checked first (a bad one is an error naming it). An import publishes the lines
     /// as they are, without holding the parsed records or writing them again.
     public static func checkedLines(_ data: Data, dims: ModelManifest.EmbeddingDims) throws -> [(trackID: [UInt8], bytes: Range<Int>)] {
@@ -44,7 +44,7 @@ public enum TrackFile {
         return out
     }
 
-    /// Parses each non-blank line of a JSON-lines file; `body` gets the record and the line's range.
+    /// Parses each non-blank line of a JSON-lines file; `body` gets the record and the line's byte offsets.
     private static func forEachLine(
         _ data: Data, dims: ModelManifest.EmbeddingDims, _ body: (TrackRecord, Range<Int>) throws -> Void
     ) throws {
@@ -59,7 +59,7 @@ public enum TrackFile {
                 if !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) {
                     do {
                         let record = try TrackRecord.parse(line, audioDims: dims.audio, collaborativeDims: dims.collaborative)
-                        try body(record, (data.startIndex + start)..<(data.startIndex + end))
+                        try body(record, start..<end)
                     } catch let error as InputRejection {
                         throw InputRejection(error.reason, "line \(lineNumber): \(error.detail)")
                     }
