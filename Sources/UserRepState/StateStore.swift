@@ -239,6 +239,22 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
+    /// Up to `limit` stored users of `partition` whose ids follow `after` (from the first if nil),
+    /// in key order, with their states: one page of a walk over a partition's users that can
+    /// stop and resume anywhere.
+    public func users(partition: Int32, after: [UInt8]?, limit: Int) throws -> [(UserKey, UserState)] {
+        let prefix = UserKey(partition: partition, userID: []).storeKey
+        // The smallest key after `after`: the id followed by a zero byte.
+        let start = after.map { UserKey(partition: partition, userID: $0 + [0]).storeKey }
+        var page: [(UserKey, UserState)] = []
+        try db.scan(prefix: prefix, from: start) { key, value in
+            guard let user = Self.userKey(key) else { return true }
+            page.append((user, try UserStateCodec.decode(value, expectedWidth: width)))
+            return page.count < limit
+        }
+        return page
+    }
+
     /// Calls `body` with every stored user's key in key order, without decoding any state, until
     /// it returns false (the same order as `forEachUser`).
     public func forEachUserKey(_ body: (UserKey) throws -> Bool) throws {

@@ -36,7 +36,10 @@ struct BackfillCommand: ParsableCommand {
     @Option(help: "Model manifest.") var model: String
     @Option(help: "State directory to build.") var stateDir = "./userrep-backfill-state"
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
-    @Option(help: "Apply only events at or before this event time (ISO 8601, e.g. 2024-05-01T00:00:00Z, or ms since the epoch); later ones are read and left out, and the summary counts them (after_until=N).")
+    @Option(
+        help:
+            "Apply only events at or before this event time (ISO 8601, e.g. 2024-05-01T00:00:00Z, or ms since the epoch); later ones are read and left out, and the summary counts them (after_until=N)."
+    )
     var until: EventTimeArgument?
     @Flag(help: "Build the state only: publish no vectors at the end.") var noPublish = false
     @OptionGroup var cycle: CycleOptions
@@ -56,7 +59,8 @@ struct BackfillCommand: ParsableCommand {
         let stop = StopFlag()
         stop.trapSignals()
         let worker = try StreamWorker(
-            configuration: config, model: model, mode: .backfill(topic: replayTopic, onboarding: onboardingReplayTopic), logger: logger, shouldStop: { stop.isSet })
+            configuration: config, model: model, mode: .backfill(topic: replayTopic, onboarding: onboardingReplayTopic), logger: logger,
+            shouldStop: { stop.isSet })
         worker.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let metrics = try worker.run()
         if stop.isSet { throw ExitCode(130) }

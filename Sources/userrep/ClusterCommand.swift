@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import UserRepKafka
 import UserRepPipeline
+import UserRepTesting
 
 /// Runs librdkafka's built-in cluster until SIGINT/SIGTERM, so that separate `userrep` commands
 /// (events import, backfill, run, subscribe) can share it without a Kafka installation.
@@ -33,12 +34,12 @@ struct ClusterCommand: ParsableCommand {
         guard partitions > 0, brokers > 0 else { throw ValidationError("--partitions and --brokers must be positive") }
         let cluster = try EmbeddedKafkaCluster(brokers: brokers)
         let names = TopicNames()
-        for name in [
-            names.listens, names.onboarding, names.tracks, names.output, names.deadLetters,
-            names.changelog(forGroup: WorkerConfiguration.defaultGroupID),
-        ] + topic {
-            try cluster.createTopic(name, partitions: partitions)
+        // The worker's topics as `topics create` plans them (the registry with one partition),
+        // every other one with --partitions.
+        let planned = TopicPlan.specs(names, partitions: partitions).map { spec in
+            spec.name == names.tracks ? KafkaTopicSpec(name: spec.name, partitions: partitions, configs: spec.configs) : spec
         }
+        try TopicPlan.create(planned + topic.map { KafkaTopicSpec(name: $0, partitions: partitions) }, on: cluster)
         if let bootstrapFile {
             let url = URL(fileURLWithPath: bootstrapFile)
             try Data(cluster.bootstrapServers.utf8).write(to: url, options: .atomic)

@@ -36,6 +36,8 @@ struct TopicOptions: ParsableArguments {
     @Option(help: "Dead-letter topic.") var deadLetterTopic = TopicNames().deadLetters
     @Option(help: "State changelog topic (compacted, as many partitions as the input; default <group-id>-state-changelog).")
     var changelogTopic: String?
+    @Option(help: "Batch registry topic (compacted, one partition): which model batches are live.")
+    var batchesTopic = TopicNames().batches
 
     var names: TopicNames {
         var t = TopicNames()
@@ -45,6 +47,7 @@ struct TopicOptions: ParsableArguments {
         t.output = outputTopic
         t.deadLetters = deadLetterTopic
         t.changelog = changelogTopic
+        t.batches = batchesTopic
         return t
     }
 }

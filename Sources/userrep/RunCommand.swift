@@ -20,16 +20,29 @@ struct RunCommand: ParsableCommand {
             (state flushed locally, group offsets not committed); 1 error (misconfiguration, storage \
             or delivery failure: see the log); 130 forced by a second signal.
 
+            With --registry instead of --model, the worker publishes the live batches of the batch \
+            registry (`userrep batches`), each to its own topic, and re-encodes its users for a newly \
+            promoted batch in the background (--batch-job-rate users/s).
+
             Example:
               userrep run --bootstrap-servers kafka:9092 --model models/b42/manifest.json \\
                 --state-dir /var/lib/userrep --group-id userrep -X security.protocol=SSL
+              userrep run --bootstrap-servers kafka:9092 --registry --state-dir /var/lib/userrep
             """
     )
 
     @OptionGroup var kafka: KafkaOptions
     @OptionGroup var topics: TopicOptions
     @OptionGroup var log: LogOptions
-    @Option(help: "Model manifest (JSON beside its safetensors weights).") var model: String
+    @Option(help: "Model manifest (JSON beside its safetensors weights); publishes that one batch to --output-topic.")
+    var model: String?
+    @Flag(
+        help:
+            "Publish the batch registry's live batches instead (current and legacy, each to <output-topic>.<batch-id>), following `userrep batches` changes without a restart."
+    ) var registry = false
+    @Option(help: "With --registry: the embedding batch of this worker's state (default: the current batch's).")
+    var embeddingBatch: String?
+    @Option(help: "With --registry: most users a second re-encoded (or tombstoned) by batch jobs.") var batchJobRate = 5_000.0
     @Option(help: "State directory (RocksDB).") var stateDir = "./userrep-state"
     @Option(help: "Consumer group id.") var groupId = WorkerConfiguration.defaultGroupID
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
@@ -44,9 +57,25 @@ struct RunCommand: ParsableCommand {
             "Make each cycle one Kafka transaction with this transactional.id, unique and stable per worker (e.g. the pod name); fences zombies."
     ) var transactionalId: String?
 
+    func validate() throws {
+        guard (model != nil) != registry else { throw ValidationError("give either --model or --registry") }
+        guard embeddingBatch == nil || registry else { throw ValidationError("--embedding-batch needs --registry") }
+        guard batchJobRate > 0 else { throw ValidationError("--batch-job-rate must be positive") }
+    }
+
     func run() throws {
         let logger = try log.logger("userrep.run")
-        let model = try EncoderModel.load(manifestURL: URL(fileURLWithPath: self.model))
+        let models: ModelSource
+        if let model {
+            let loaded = try EncoderModel.load(manifestURL: URL(fileURLWithPath: model))
+            models = .fixed(loaded)
+            logger.info(
+                "starting worker",
+                metadata: ["batch": "\(loaded.batchID)", "embedding_batch": "\(loaded.manifest.embeddingBatchId)", "group": "\(groupId)"])
+        } else {
+            models = .registry(embeddingBatchID: embeddingBatch)
+            logger.info("starting worker", metadata: ["registry": "\(topics.names.batches)", "group": "\(groupId)"])
+        }
         var config = WorkerConfiguration(kafka: try kafka.configuration(), stateDirectory: stateDir)
         config.groupID = groupId
         config.topics = topics.names
@@ -58,10 +87,8 @@ struct RunCommand: ParsableCommand {
         config.unreachableTimeoutMs = unreachableTimeout * 1000
         let stop = StopFlag()
         stop.trapSignals()
-        logger.info(
-            "starting worker",
-            metadata: ["batch": "\(model.batchID)", "embedding_batch": "\(model.manifest.embeddingBatchId)", "group": "\(groupId)"])
-        let worker = try StreamWorker(configuration: config, model: model, logger: logger, shouldStop: { stop.isSet })
+        config.batchJobUsersPerSecond = batchJobRate
+        let worker = try StreamWorker(configuration: config, models: models, logger: logger, shouldStop: { stop.isSet })
         let condition: StreamWorker.StopCondition = maxRecords.map { .afterRecords($0) } ?? (stopWhenCaughtUp ? .whenCaughtUp() : .never)
         let metrics = try worker.run(until: condition)
         print(metrics.summary)

@@ -16,7 +16,7 @@ struct UserRep: ParsableCommand {
         subcommands: [
             RunCommand.self, BackfillCommand.self, DemoCommand.self, BenchCommand.self, SubscribeCommand.self,
             ModelCommand.self, TracksCommand.self, EventsCommand.self, FeaturesCommand.self, TrainCommand.self, EvaluateCommand.self,
-            TopicsCommand.self, ClusterCommand.self,
+            TopicsCommand.self, ClusterCommand.self, BatchesCommand.self,
         ]
     )
 

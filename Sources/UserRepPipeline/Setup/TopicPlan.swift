@@ -18,6 +18,14 @@ public enum TopicPlan {
             KafkaTopicSpec(name: topics.deadLetters, partitions: 1, replicationFactor: replicationFactor),
             KafkaTopicSpec(
                 name: topics.changelog(forGroup: groupID), partitions: partitions, replicationFactor: replicationFactor, configs: compact),
+            KafkaTopicSpec(name: topics.batches, partitions: 1, replicationFactor: replicationFactor, configs: compact),
         ]
+    }
+
+    /// The output topic of model batch `batchID` (compacted, as many partitions as the input).
+    public static func batchOutputSpec(_ topics: TopicNames, batchID: String, partitions: Int, replicationFactor: Int = -1) -> KafkaTopicSpec {
+        KafkaTopicSpec(
+            name: topics.output(forBatch: batchID), partitions: partitions, replicationFactor: replicationFactor,
+            configs: ["cleanup.policy": "compact"])
     }
 }

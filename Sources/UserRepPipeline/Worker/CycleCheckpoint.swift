@@ -96,6 +96,26 @@ final class CycleCheckpoint {
         return true
     }
 
+    /// Commits a batch-job step, which changes no state: `produce` queues its outputs and then
+    /// `progress` its progress record. With transactions both are one transaction (false: aborted,
+    /// nothing visible). Without, the outputs are flushed (every one delivered) before the
+    /// progress record is queued, so a progress record never claims outputs that were lost; it is
+    /// delivered with the next flush, and a crash before that redoes the step.
+    func commitJobStep(
+        produce: (inout WorkerMetrics) throws -> Void, progress: () throws -> Void, metrics: inout WorkerMetrics
+    ) throws -> Bool {
+        if transactional {
+            try producer.beginTransaction()
+            try produce(&metrics)
+            try progress()
+            return try commitTransaction([:], metrics: &metrics)
+        }
+        try produce(&metrics)
+        try flushOutputs()
+        try progress()
+        return true
+    }
+
     /// Forgets a cycle's unwritten work: cached states of its partitions are reloaded from the
     /// store on next use.
     func discard(partitions: Set<Int32>, metrics: inout WorkerMetrics) {
@@ -115,7 +135,7 @@ final class CycleCheckpoint {
         do {
             while true {
                 do {
-                    if !offsetsSent {
+                    if !offsetsSent && !inputOffsets.isEmpty {
                         try producer.sendOffsets(inputOffsets, of: consumer, timeoutMs: 1_000)
                         offsetsSent = true
                     }

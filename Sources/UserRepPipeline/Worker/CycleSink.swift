@@ -19,22 +19,22 @@ protocol CycleSink: AnyObject {
 }
 
 /// Stream mode: every changed state to the changelog (partition = input partition), then every
-/// changed user's vector to the output topic.
+/// changed user's vector of every live batch to that batch's output topic.
 final class LiveCycleSink: CycleSink {
     private let producer: KafkaProducer
     private let changelog: KafkaOutputTopic
     private let changelogHeader: [KafkaHeader]
-    private let publisher: RepresentationPublisher
+    private let batches: LiveBatches
     private let tracks: TrackTableReader
 
     init(
-        producer: KafkaProducer, changelog: KafkaOutputTopic, embeddingBatchID: String, publisher: RepresentationPublisher,
+        producer: KafkaProducer, changelog: KafkaOutputTopic, embeddingBatchID: String, batches: LiveBatches,
         tracks: TrackTableReader
     ) {
         self.producer = producer
         self.changelog = changelog
         changelogHeader = [KafkaHeader(name: ChangelogRestorer.embeddingBatchHeader, string: embeddingBatchID)]
-        self.publisher = publisher
+        self.batches = batches
         self.tracks = tracks
     }
 
@@ -50,8 +50,11 @@ final class LiveCycleSink: CycleSink {
         }
         metrics.changelogRecords += changes.users.count
         clock.lap("changelog", into: &metrics)
-        try publisher.publish(
-            changes.users, changes.states, triggers: changes.triggers, tracks: tracks.table, clock: &clock, metrics: &metrics)
+        // Every live batch from the same states, in the same cycle (and transaction).
+        for batch in batches.batches {
+            try batch.publisher.publish(
+                changes.users, changes.states, triggers: changes.triggers, tracks: tracks.table, clock: &clock, metrics: &metrics)
+        }
     }
 }
 

@@ -36,9 +36,11 @@ extension StreamWorker {
             let loaded = try store.read(chunk)
             let present = loaded.indices.filter { loaded[$0] != nil }
             var clock = StageClock()
-            try publisher.publish(
-                present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },
-                tracks: tracks.table, clock: &clock, metrics: &metrics)
+            for batch in batches.batches {
+                try batch.publisher.publish(
+                    present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },
+                    tracks: tracks.table, clock: &clock, metrics: &metrics)
+            }
             try checkpoint.flushOutputs()
             start += chunk.count
         }

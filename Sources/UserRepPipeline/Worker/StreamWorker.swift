@@ -44,13 +44,23 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     let config: WorkerConfiguration
     private let mode: Mode
-    private let encoder: RepresentationBatchEncoder
+    /// The model batches published (every cycle in stream mode, once at the end of a backfill).
+    let batches: LiveBatches
+    /// The batch registry followed (nil with a fixed model).
+    let registryTopic: BatchRegistryTopic?
+    /// The registry version the published batches come from.
+    var appliedRegistryVersion = 0
+    var batchModels = BatchModels()
+    /// Batch jobs (re-encodes, retires) this worker owes on its partitions, in order.
+    var jobs: [BatchJob] = []
+    var jobLimiter: RateLimiter?
+    /// The partitions `jobs` were planned for.
+    var jobPartitions: Set<Int32> = []
+    /// Partitions of each input topic.
+    private(set) var inputPartitions = 0
     let store: StateStore
     let consumer: KafkaConsumer
-    private let producer: KafkaProducer
-    /// Encodes states and produces the output records (every cycle in stream mode, once at the
-    /// end of a backfill).
-    let publisher: RepresentationPublisher
+    let producer: KafkaProducer
     /// What each cycle's changes publish, settled once from the mode.
     let sink: CycleSink
     /// The commit order of every cycle, and the input positions it moves.
@@ -87,18 +97,26 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Whether per-event latency samples are recorded (for `bench`).
     public var recordLatency = false
 
-    /// Opens the state store, reads the track table and joins the group (or assigns the replay topic).
-    public init(
+    /// Opens the state store, reads the track table and joins the group (or assigns the replay
+    /// topic), publishing one fixed model.
+    public convenience init(
         configuration: WorkerConfiguration, model: EncoderModel, mode: Mode = .stream,
+        logger: Logger = Logger(label: "userrep.worker"), shouldStop: @escaping @Sendable () -> Bool = { false }
+    ) throws {
+        try self.init(configuration: configuration, models: .fixed(model), mode: mode, logger: logger, shouldStop: shouldStop)
+    }
+
+    /// Opens the state store, reads the track table and joins the group (or assigns the replay
+    /// topic), publishing the models `models` names.
+    public init(
+        configuration: WorkerConfiguration, models: ModelSource, mode: Mode = .stream,
         logger: Logger = Logger(label: "userrep.worker"), shouldStop: @escaping @Sendable () -> Bool = { false }
     ) throws {
         self.config = configuration
         self.mode = mode
         self.logger = logger
         self.shouldStop = shouldStop
-        encoder = RepresentationBatchEncoder(model: model, threads: configuration.computeThreads)
         health = WorkerHealth(unreachableTimeoutMs: configuration.unreachableTimeoutMs, readyFile: configuration.readyFile, logger: logger)
-        let dims = model.manifest.embeddingDims
         switch mode {
         case .stream: inputTopics = [configuration.topics.listens, configuration.topics.onboarding]
         case .backfill(let topic, let onboarding): inputTopics = [topic] + (onboarding.map { [$0] } ?? [])
@@ -107,23 +125,53 @@ public final class StreamWorker: KafkaRebalanceHandler {
         try StartupChecks.requireFreeSpace(at: configuration.stateDirectory, minimumBytes: configuration.minFreeDiskBytes)
         // Only a group member's cycles are transactions; a backfill writes no group offsets.
         let transactionalID = mode == .stream ? configuration.transactionalID : nil
-        producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: transactionalID)
+        let producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: transactionalID)
+        self.producer = producer
+        let first: [LiveBatch]
+        switch models {
+        case .fixed(let model):
+            registryTopic = nil
+            first = [
+                try LiveBatches.batch(
+                    model, entry: nil, topic: configuration.topics.output, producer: producer, format: configuration.outputFormat,
+                    threads: configuration.computeThreads)
+            ]
+        case .registry(let pinned):
+            guard mode == .stream else { throw WorkerError("a backfill publishes one model (--model), not the registry's batches") }
+            let registry = try BatchRegistryTopic(kafka: configuration.kafka, topic: configuration.topics.batches, logger: logger)
+            try registry.catchUp(shouldStop: shouldStop)
+            registryTopic = registry
+            let live = try Self.liveEntries(registry.registry, pinned: pinned, topic: registry.topic)
+            var loaded = BatchModels()
+            first = try live.map { entry in
+                try LiveBatches.batch(
+                    try loaded.model(for: entry), entry: entry, topic: configuration.topics.output(forBatch: entry.batchID),
+                    producer: producer, format: configuration.outputFormat, threads: configuration.computeThreads)
+            }
+            appliedRegistryVersion = registry.registry?.version ?? 0
+            batchModels = loaded
+        }
+        batches = try LiveBatches(
+            first: first, producer: producer, format: configuration.outputFormat, threads: configuration.computeThreads)
+        let embeddingBatchID = batches.embeddingBatchID
+        let dims = batches.dims
         // Every topic must exist before any is opened: opening one to write may make a broker
         // auto-create it, with the wrong partition count and no compaction.
         let changelog = mode == .stream ? [configuration.changelogTopic] : []
         let counts = try StartupChecks.partitionCounts(
-            of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.output, configuration.topics.deadLetters],
+            of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.deadLetters] + batches.batches.map(\.topic),
             producer: producer, bootstrap: configuration.kafka["bootstrap.servers"] ?? "(not set)")
         // A user's state lives with their partition number, so every input topic must be
         // partitioned alike (same count, keyed by user id).
         let sameCount = inputTopics + changelog
+        inputPartitions = counts[inputTopics[0]] ?? 0
         guard Set(sameCount.compactMap { counts[$0] }).count <= 1 else {
             throw WorkerError(
                 "input and changelog topics must have the same number of partitions: \(sameCount.map { "\($0)=\(counts[$0] ?? 0)" }.joined(separator: ", "))"
             )
         }
         store = try StateStore(
-            directory: configuration.stateDirectory, embeddingBatchID: model.manifest.embeddingBatchId, width: model.layout.listenWidth,
+            directory: configuration.stateDirectory, embeddingBatchID: embeddingBatchID, width: batches.listenWidth,
             cacheBytes: configuration.stateCacheBytes)
         // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
         try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
@@ -131,22 +179,19 @@ public final class StreamWorker: KafkaRebalanceHandler {
             producer: producer, topic: try producer.openTopic(configuration.topics.deadLetters), maxBytes: configuration.maxDeadLetterBytes)
         tracks = try TrackTableReader(
             kafka: configuration.kafka, topic: configuration.topics.tracks,
-            batchID: model.manifest.embeddingBatchId, dims: dims,
+            batchID: embeddingBatchID, dims: dims,
             deadLettered: try store.offsets(topic: configuration.topics.tracks), logger: logger)
-        publisher = RepresentationPublisher(
-            encoder: encoder, producer: producer, topic: try producer.openTopic(configuration.topics.output),
-            format: configuration.outputFormat)
         switch mode {
         case .stream:
             sink = LiveCycleSink(
                 producer: producer, changelog: try producer.openTopic(configuration.changelogTopic),
-                embeddingBatchID: model.manifest.embeddingBatchId, publisher: publisher, tracks: tracks)
+                embeddingBatchID: embeddingBatchID, batches: batches, tracks: tracks)
         case .backfill:
             sink = BackfillCycleSink()
         }
         polled = KafkaPolledRecords(topics: inputTopics)
         restorer = ChangelogRestorer(
-            topic: configuration.changelogTopic, embeddingBatchID: model.manifest.embeddingBatchId,
+            topic: configuration.changelogTopic, embeddingBatchID: embeddingBatchID,
             inputTopics: inputTopics, logger: logger)
         // The range assignor gives listens[p] and onboarding[p] to the same member, which the
         // state layout needs (a user's state lives with partition p of both topics).
@@ -184,6 +229,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
             throw error
         }
         health.shutDown()
+        // Batch-job progress records are queued after their outputs' flush; deliver the last ones.
+        if registryTopic != nil && !kafkaAway { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 4) }
         // The group steps share the time bound; with Kafka known to be away, the commit is skipped.
         if !isBackfill && !kafkaAway {
             stopReport.groupCommitted = checkpoint.commitGroupOffsets(timeoutMs: config.shutdownTimeoutMs / 2, metrics: &metrics)
@@ -227,15 +274,18 @@ public final class StreamWorker: KafkaRebalanceHandler {
             if let error = rebalanceError { throw error }
             if n > 0 { clock.lap("poll", into: &metrics) }
             try tracks.poll()
+            try followRegistry()
             if n > 0 { health.contact() } else { probeKafka() }
             if !isBackfill { checkpoint.commitGroupOffsetsIfDue(metrics: &metrics) }
             if n == 0 && tracks.rejected.isEmpty {
                 reportProgress(force: false)
-                if case .whenCaughtUp(let gate) = condition, gate(), try caughtUp() { break }
+                if case .whenCaughtUp(let gate) = condition, gate(), !batchJobsPending, try caughtUp() { break }
                 if isBackfill, try caughtUp() { break }
+                try runBatchJobStep()
                 continue
             }
             try runCycle(count: n)
+            try runBatchJobStep()
             if case .afterRecords(let limit) = condition, metrics.recordsRead >= limit { break }
             reportProgress(force: false)
             if isBackfill, try caughtUp() { break }
@@ -286,9 +336,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
             })
         clock.lap("parse", into: &metrics)
         // Apply the cycle's events to state, in arrival order per user.
-        var states = try store.checkOut(pending.users).map { $0 ?? UserState(width: encoder.model.layout.listenWidth) }
+        var states = try store.checkOut(pending.users).map { $0 ?? UserState(width: batches.listenWidth) }
         clock.lap("load", into: &metrics)
-        let outcome = StateApplier(tracks: tracks.table, listenWidth: encoder.model.layout.listenWidth)
+        let outcome = StateApplier(tracks: tracks.table, listenWidth: batches.listenWidth)
             .apply(pending, to: &states, threads: config.computeThreads)
         metrics.duplicatesSkipped += outcome.duplicates
         metrics.listensApplied += outcome.listens

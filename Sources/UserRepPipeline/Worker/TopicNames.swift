@@ -15,6 +15,13 @@ public struct TopicNames: Sendable, Equatable {
     /// Compacted changelog of user states, partitioned like the input (key: user id); nil for
     /// the default `<group id>-state-changelog` (one per consumer group, as in Kafka Streams).
     public var changelog: String?
+    /// The batch registry and the batch jobs' progress (compacted, one partition): see
+    /// `schemas/batch-registry.md`.
+    public var batches = "userrep-batches"
+
+    /// The output topic of model batch `batchID` when the worker follows the registry (one
+    /// compacted topic per batch, so that the batches' records do not compact each other away).
+    public func output(forBatch batchID: String) -> String { "\(output).\(batchID)" }
 
     /// The changelog topic of consumer group `groupID`.
     public func changelog(forGroup groupID: String) -> String { changelog ?? "\(groupID)-state-changelog" }

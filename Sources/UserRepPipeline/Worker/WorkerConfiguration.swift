@@ -72,6 +72,12 @@ public struct WorkerConfiguration: Sendable {
     /// The state changelog topic of this worker's group.
     public var changelogTopic: String { topics.changelog(forGroup: groupID) }
 
+    /// Most users a second that batch jobs (re-encodes for a new batch, tombstones for a retired
+    /// one) handle, so that live events keep their latency.
+    public var batchJobUsersPerSecond = 5_000.0
+    /// Most users one batch-job step handles (one store scan, one encoder pass, one flush).
+    public var batchJobPageUsers = 500
+
     /// Creates a configuration.
     public init(kafka: KafkaConfiguration, stateDirectory: String) {
         self.kafka = kafka

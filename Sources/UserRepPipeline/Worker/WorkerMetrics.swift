@@ -56,6 +56,13 @@ public struct WorkerMetrics: Sendable {
     /// Cap on stored latency samples.
     public var maxLatencySamples = 2_000_000
 
+    /// Batch registry versions applied, and ones refused (a model that failed its checks).
+    public var registryChanges = 0, registryRefusals = 0
+    /// Users handled by batch jobs: re-encoded for a new batch, tombstoned for a retired one.
+    public var usersReencoded = 0, usersTombstoned = 0
+    /// Per-partition batch jobs finished (completion records written).
+    public var batchJobsCompleted = 0
+
     /// Total dead-lettered records.
     public var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
 
@@ -79,6 +86,9 @@ public struct WorkerMetrics: Sendable {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return
             "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
+            + (registryChanges + registryRefusals + usersReencoded + usersTombstoned > 0
+                ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
+                : "")
             + String(
                 format: " elapsed=%.3fs processing=%.3fs events_per_s=%.0f", elapsedSeconds, processingSeconds,
                 processingSeconds > 0 ? Double(recordsRead) / processingSeconds : 0)

@@ -134,11 +134,14 @@ public final class RocksDB: @unchecked Sendable {
         try RocksDBError.check(err, "RocksDB write failed")
     }
 
-    /// Calls `body` with every key/value whose key starts with `prefix`, in key order, until it returns false.
-    public func scan(prefix: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+    /// Calls `body` with every key/value whose key starts with `prefix`, in key order, from the
+    /// first key at or after `start` (default: the prefix itself), until it returns false.
+    public func scan(
+        prefix: [UInt8], from start: [UInt8]? = nil, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
         guard let it = rocksdb_create_iterator(db, readOptions) else { throw RocksDBError("cannot create iterator") }
         defer { rocksdb_iter_destroy(it) }
-        prefix.withUnsafeBufferPointer { p in
+        (start ?? prefix).withUnsafeBufferPointer { p in
             p.withMemoryRebound(to: CChar.self) { rocksdb_iter_seek(it, $0.baseAddress, $0.count) }
         }
         while rocksdb_iter_valid(it) != 0 {

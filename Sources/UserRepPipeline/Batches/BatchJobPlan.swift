@@ -1,0 +1,72 @@
+// Which batch jobs a worker owes, and how fast it may run them (pure).
+import Foundation
+
+/// One batch job on one partition, with where it has got to.
+struct BatchJob: Equatable {
+    let kind: BatchJobKind
+    let batchID: String
+    /// The batch entry's `promotedVersion`.
+    let epoch: Int
+    let partition: Int32
+    /// The last user id handled; nil before the first.
+    var afterUser: [UInt8]?
+    var users: Int
+
+    /// The job's progress record.
+    func progress(done: Bool, atMs now: Int64) -> BatchJobProgress {
+        BatchJobProgress(
+            kind: kind, batchID: batchID, epoch: epoch, partition: partition, afterUser: afterUser, users: users, done: done, updatedMs: now
+        )
+    }
+}
+
+/// The jobs a worker owes: for every batch of its embedding batch and every partition it owns, a
+/// re-encode while the batch is live and a retire once it is retired, unless a completion record
+/// of the same promotion exists. Unfinished ones resume at their recorded progress.
+enum BatchJobPlan {
+    static func jobs(
+        registry: BatchRegistry, embeddingBatchID: String, partitions: [Int32],
+        progress: (BatchJobKind, String, Int32) -> BatchJobProgress?
+    ) -> [BatchJob] {
+        var jobs: [BatchJob] = []
+        // Re-encodes first (current before legacy), so downstream gets the new batch's coverage
+        // soonest; tombstones of retired batches after.
+        let ordered =
+            registry.live.map { (BatchJobKind.reencode, $0) }
+            + registry.batches.filter { $0.state == .retired }.map { (BatchJobKind.retire, $0) }
+        for (kind, entry) in ordered where entry.embeddingBatchID == embeddingBatchID {
+            for p in partitions.sorted() {
+                let recorded = progress(kind, entry.batchID, p).flatMap { $0.epoch == entry.promotedVersion ? $0 : nil }
+                if recorded?.done == true { continue }
+                jobs.append(
+                    BatchJob(
+                        kind: kind, batchID: entry.batchID, epoch: entry.promotedVersion, partition: p, afterUser: recorded?.afterUserID,
+                        users: recorded?.users ?? 0))
+            }
+        }
+        return jobs
+    }
+}
+
+/// A token bucket: `perSecond` tokens a second, at most one second's worth saved up.
+struct RateLimiter {
+    let perSecond: Double
+    private var tokens: Double
+    private var last: Double
+
+    /// A full bucket at time `now` (seconds).
+    init(perSecond: Double, now: Double) {
+        self.perSecond = perSecond
+        tokens = perSecond
+        last = now
+    }
+
+    /// Takes up to `wanted` whole tokens at time `now`; returns how many it took.
+    mutating func take(_ wanted: Int, now: Double) -> Int {
+        tokens = min(perSecond, tokens + max(0, now - last) * perSecond)
+        last = now
+        let taken = min(wanted, Int(tokens.rounded(.down)))
+        tokens -= Double(taken)
+        return max(0, taken)
+    }
+}
