@@ -45,6 +45,9 @@ final class BurstSender: Sendable {
     /// Lets the sender continue past its next hold.
     func release() { released.withLock { $0 += 1 } }
 
+    /// Whether every listen has been delivered.
+    var isDone: Bool { produced.withLock { $0 } >= events.count }
+
     /// Blocks until every listen has been delivered.
     func waitUntilDone() { while produced.withLock({ $0 }) < events.count { usleep(20_000) } }
 

@@ -4,7 +4,7 @@ import Logging
 import UserRepKafka
 
 /// Promotes and retires batches on a cluster's registry topic.
-public struct BatchRegistryAdmin {
+public struct BatchRegistryAdmin: Sendable {
     /// Client properties.
     public let kafka: KafkaConfiguration
     /// Topic names (the registry topic, the listens topic for the partition count, the output prefix).
@@ -34,7 +34,13 @@ public struct BatchRegistryAdmin {
                 name: topics.batches, partitions: 1, replicationFactor: replicationFactor, configs: ["cleanup.policy": "compact"]),
             TopicPlan.batchOutputSpec(topics, batchID: entry.batchID, partitions: partitions, replicationFactor: replicationFactor),
         ])
-        return try change { try $0.promote(entry, atMs: Self.nowMs(), newEmbeddingBatch: newEmbeddingBatch) }
+        return try promote(entry, newEmbeddingBatch: newEmbeddingBatch)
+    }
+
+    /// Makes `entry` current as it is, without reading its model (whose output topic must exist).
+    @discardableResult
+    public func promote(_ entry: BatchEntry, newEmbeddingBatch: Bool = false) throws -> BatchRegistry {
+        try change { try $0.promote(entry, atMs: Self.nowMs(), newEmbeddingBatch: newEmbeddingBatch) }
     }
 
     /// Retires batch `batchID` (see `BatchRegistry.retire`). Returns the new registry.

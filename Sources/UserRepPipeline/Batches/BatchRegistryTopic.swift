@@ -52,6 +52,14 @@ public final class BatchRegistryTopic {
         return true
     }
 
+    /// Whether every record on the topic as of now has been read, asking the brokers for the
+    /// high watermarks (not the last fetch's): a run that stops when caught up applies every
+    /// registry change written before it was told to stop.
+    public func isCaughtUp() throws -> Bool {
+        for tp in consumer.assignment where (next[tp.partition] ?? 0) < (try consumer.watermarks(tp).high) { return false }
+        return true
+    }
+
     private func isAtEnd(_ tp: KafkaTopicPartition) -> Bool {
         if consumer.partitionsAtEnd.contains(tp) { return true }
         guard let high = consumer.cachedHighWatermark(tp) else { return false }

@@ -445,7 +445,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// so the check costs no request: querying each partition queued every query behind the
     /// broker connection's long-poll fetch (up to `fetch.wait.max.ms`, 500 ms, each), which took
     /// 28 s to notice the end of 24 partitions. Only a partition no fetch has answered yet is
-    /// queried.
+    /// queried. A worker of the registry has also read every registry change made so far.
     private func caughtUp() throws -> Bool {
         if isBackfill { return replayCaughtUp }
         let assigned = consumer.assignment
@@ -454,7 +454,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             let high = try consumer.cachedHighWatermark(tp) ?? consumer.watermarks(tp).high
             if (nextOffsets[tp] ?? 0) < high { return false }
         }
-        return true
+        return try registryTopic?.isCaughtUp() ?? true
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
