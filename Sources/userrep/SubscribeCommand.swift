@@ -1,6 +1,7 @@
 // `userrep subscribe`: tail the output topic and print decoded representations.
 import ArgumentParser
 import Foundation
+import UserRepKafka
 import UserRepPipeline
 
 /// Prints representation records as they arrive.
@@ -19,7 +20,10 @@ struct SubscribeCommand: ParsableCommand {
     )
 
     @OptionGroup var kafka: KafkaOptions
-    @Option(help: "Output topic.") var topic = TopicNames().output
+    @Option(
+        help:
+            "Output topic (default: user-representations.<batch-id> when --batch-id names a batch that has its own topic, else user-representations)."
+    ) var topic: String?
     @Option(help: "Value format of the topic: protobuf or json.") var format = OutputFormat.protobuf
     @Option(help: "Only print records of this model batch.") var batchId: String?
     @Flag(help: "Start at the oldest record instead of the newest.") var fromBeginning = false
@@ -30,8 +34,9 @@ struct SubscribeCommand: ParsableCommand {
     func run() throws {
         let stop = StopFlag()
         stop.trapSignals()
+        let config = try kafka.configuration()
         let subscriber = try OutputSubscriber(
-            kafka: try kafka.configuration(), topic: topic, format: format, batchID: batchId, fromBeginning: fromBeginning)
+            kafka: config, topic: try resolvedTopic(config), format: format, batchID: batchId, fromBeginning: fromBeginning)
         var printed = 0
         while !stop.isSet {
             for record in try subscriber.poll(timeoutMs: 200) {
@@ -44,5 +49,14 @@ struct SubscribeCommand: ParsableCommand {
         if subscriber.undecodable > 0 {
             FileHandle.standardError.write(Data("\(subscriber.undecodable) records could not be decoded as \(format.rawValue)\n".utf8))
         }
+    }
+
+    /// `--topic`, or the batch's own topic (a registry worker's output) when it exists.
+    func resolvedTopic(_ config: KafkaConfiguration) throws -> String {
+        if let topic { return topic }
+        let names = TopicNames()
+        guard let batchId else { return names.output }
+        let own = names.output(forBatch: batchId)
+        return try KafkaAdmin(configuration: config).partitionCount(topic: own) != nil ? own : names.output
     }
 }

@@ -24,7 +24,8 @@ import UserRepState
     /// Every user's last vector on `batchID`'s topic equals the naive recomputation through its model;
     /// every record there is of that batch. Returns the records.
     @discardableResult
-    func expectLastVectorsMatchNaive(_ w: Workload, batchID: String, manifest: URL, listens: [ListenEvent]) throws -> [RepresentationRecord] {
+    func expectLastVectorsMatchNaive(_ w: Workload, batchID: String, manifest: URL, listens: [ListenEvent]) throws -> [RepresentationRecord]
+    {
         let (all, latest) = try latestVectors(w.env.kafka, w.env.topics.output(forBatch: batchID))
         #expect(all.allSatisfy { $0.batchID == batchID }, "no record of another batch on \(batchID)'s topic")
         let byUser = Dictionary(grouping: listens) { String(decoding: $0.userID, as: UTF8.self) }
@@ -34,7 +35,9 @@ import UserRepState
         for (user, events) in byUser {
             guard let record = latest[user] else { continue }
             #expect(record.updateSequence == UInt64(events.count))
-            for (got, want) in zip(record.vector, try naive.vector(for: events)) { worst = max(worst, abs(Double(got) - want) / max(1, abs(want))) }
+            for (got, want) in zip(record.vector, try naive.vector(for: events)) {
+                worst = max(worst, abs(Double(got) - want) / max(1, abs(want)))
+            }
         }
         #expect(worst <= 1e-4, "\(batchID): largest relative difference \(worst)")
         return all
@@ -73,7 +76,8 @@ import UserRepState
         promoter.start()
         var config = try w.env.workerConfiguration()
         config.maxPollRecords = 300
-        let m1 = try StreamWorker(configuration: config, models: .registry()).run(until: .whenCaughtUp(gate: { promoted.withLock { $0 } && sender.isDone }))
+        let m1 = try StreamWorker(configuration: config, models: .registry()).run(
+            until: .whenCaughtUp(gate: { promoted.withLock { $0 } && sender.isDone }))
         #expect(m1.listensApplied == 3_000 && m1.registryChanges == 1 && m1.registryRefusals == 0)
         // a's first re-encode covers the users stored when it was promoted (none or a few), b2's every user stored by then.
         #expect(m1.usersReencoded > 0 && m1.usersReencoded <= 600)
@@ -92,7 +96,8 @@ import UserRepState
         try admin.promote(modelAt: b3.path)
         let m2 = try StreamWorker(configuration: config, models: .registry()).run(until: .whenCaughtUp())
         let users = Set(events.map(\.userID)).count
-        #expect(m2.usersReencoded >= users && m2.usersTombstoned == users, "re-encoded \(m2.usersReencoded), tombstoned \(m2.usersTombstoned)")
+        #expect(
+            m2.usersReencoded >= users && m2.usersTombstoned == users, "re-encoded \(m2.usersReencoded), tombstoned \(m2.usersTombstoned)")
         var lastValue: [[UInt8]: Bool] = [:]
         let aRecords = try readTopic(w.env.kafka, topicA)
         for r in aRecords { if let key = r.key { lastValue[key] = r.value != nil } }
@@ -155,7 +160,9 @@ import UserRepState
         let changed = Mutex(false)
         let changer = Thread {
             defer { changed.withLock { $0 = true } }
-            guard let subscriber = try? OutputSubscriber(kafka: kafka, topic: topics.output(forBatch: "b2"), format: .protobuf, batchID: nil, fromBeginning: true)
+            guard
+                let subscriber = try? OutputSubscriber(
+                    kafka: kafka, topic: topics.output(forBatch: "b2"), format: .protobuf, batchID: nil, fromBeginning: true)
             else { return }
             var seen = 0
             let deadline = Date().addingTimeInterval(60)
@@ -173,6 +180,12 @@ import UserRepState
         #expect(try readTopic(w.env.kafka, w.env.topics.output(forBatch: "b3")).isEmpty, "nothing of the refused batch")
         try expectLastVectorsMatchNaive(w, batchID: "b2", manifest: b2, listens: w.listens)
         try expectLastVectorsMatchNaive(w, batchID: a, manifest: w.env.manifestURL, listens: w.listens)
+
+        // `subscribe --batch-id` reads the batch's own topic.
+        let tail = try runUserrep([
+            "subscribe", "--batch-id", "b2", "--from-beginning", "--limit", "3", "--bootstrap-servers", w.env.cluster.bootstrapServers,
+        ])
+        #expect(tail.status == 0 && tail.output.components(separatedBy: "batch=b2").count == 4, "\(tail.output)")
 
         // Another embedding batch, through the command line.
         let (xManifest, xWeights) = ModelFactory.random(

@@ -74,7 +74,8 @@ struct BatchRegistryTests {
     }
 
     @Test func progressKeysAndHexRoundTrip() throws {
-        let p = BatchJobProgress(kind: .retire, batchID: "b9", epoch: 7, partition: 3, afterUser: [0, 1, 0xab, 0xff], users: 2, done: false, updatedMs: 5)
+        let p = BatchJobProgress(
+            kind: .retire, batchID: "b9", epoch: 7, partition: 3, afterUser: [0, 1, 0xab, 0xff], users: 2, done: false, updatedMs: 5)
         #expect(p.key == "retire/b9/3" && p.afterUser == "0001abff" && p.afterUserID == [0, 1, 0xab, 0xff])
         let record = try BatchRegistryTopic.record(p)
         #expect(try JSONDecoder().decode(BatchJobProgress.self, from: Data(record.value)) == p)
