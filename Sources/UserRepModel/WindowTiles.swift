@@ -98,6 +98,30 @@ public struct WindowTiles: Sendable, Equatable {
         }
     }
 
+    /// The first time after `asOfMs` at which a tile leaves one of `horizons` (a tile `[s, e)`
+    /// counts towards horizon H at t while `e > t - H`, so it leaves at `e + H`): until then a
+    /// vector computed later than `asOfMs` sees the same windows. Nil when no tile will leave any
+    /// horizon (no tile counts towards any of them after `asOfMs`).
+    public func nextChange(after asOfMs: Int64, horizons: [Horizon]) -> Int64? {
+        var next: Int64?
+        for i in starts.indices {
+            let end = TilePolicy.tileEndMs(start: starts[i], level: levels[i])
+            for h in horizons {
+                let leaves = end + h.lengthMs
+                if leaves > asOfMs, leaves < next ?? Int64.max { next = leaves }
+            }
+        }
+        return next
+    }
+
+    /// Whether a tile leaves one of `horizons` exactly at `timeMs` (a window changes then).
+    public func changes(at timeMs: Int64, horizons: [Horizon]) -> Bool {
+        starts.indices.contains { i in
+            let end = TilePolicy.tileEndMs(start: starts[i], level: levels[i])
+            return horizons.contains { end + $0.lengthMs == timeMs }
+        }
+    }
+
     /// Finds or inserts the tile `(start, level)`, keeping tiles sorted newest first.
     private mutating func tileIndex(start: Int32, level: TileLevel) -> Int {
         var i = 0

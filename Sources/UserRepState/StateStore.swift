@@ -9,8 +9,8 @@ import UserRepModel
 /// RocksDB recovers to a consistent earlier point from which the worker replays the changelog.
 public final class StateStore: @unchecked Sendable {
     // Used from the worker thread only; RocksDB itself is thread safe.
-    private let db: RocksDB
-    private let writes: RocksDBAtomicWrite
+    let db: RocksDB
+    let writes: RocksDBAtomicWrite
     /// Write-through cache of decoded states: RocksDB stays the durable copy, and every commit
     /// updates both, so a cached state is never newer or older than the stored one.
     private var cache: [UserKey: UserState] = [:]
@@ -110,7 +110,8 @@ public final class StateStore: @unchecked Sendable {
     /// and the changelog `checkpoints` (per partition: the changelog offset after this state's
     /// newest record) in one atomic write.
     public func commit(
-        users: [UserKey], states: [UserState], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:]
+        users: [UserKey], states: [UserState], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:],
+        timers: [TimerChange] = []
     ) throws {
         precondition(encoded.count == users.count && states.count == users.count, "one state and one encoded state per user")
         writes.clear()
@@ -126,6 +127,7 @@ public final class StateStore: @unchecked Sendable {
             putInt64(o.next, key: Self.offsetKey(topic: o.topic, partition: o.partition))
         }
         for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
+        for change in timers { stage(change) }
         try db.write(writes, durability: .unlogged)
         let incoming = states.reduce(0) { $0 + $1.memoryBytes }
         if cache.count + users.count > cacheCapacity || cachedBytes + incoming > cacheBytesLimit {
@@ -166,6 +168,7 @@ public final class StateStore: @unchecked Sendable {
         writes.clear()
         writes.deleteRange(from: UserKey.partitionPrefix(partition), to: UserKey.partitionPrefix(partition + 1))
         for topic in topics { writes.delete(Self.offsetKey(topic: topic, partition: partition)) }
+        stageTimerReset(partition)
         putInt64(checkpoint, key: Self.checkpointKey(partition))
         try db.write(writes, durability: .unlogged)
     }
@@ -209,11 +212,13 @@ public final class StateStore: @unchecked Sendable {
             writes.put(keys[i], state)
         }
         putInt64(checkpoint, key: Self.checkpointKey(partition))
+        // The restored users' timers are rescheduled from their states (`rebuildTimers`).
+        writes.delete(Self.timersBuiltKey(partition))
         try db.write(writes, durability: .unlogged)
         return stale
     }
 
-    private func putInt64(_ value: Int64, key: [UInt8]) {
+    func putInt64(_ value: Int64, key: [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { v in key.withUnsafeBytes { k in writes.put(k, v) } }
     }
 
@@ -265,7 +270,7 @@ public final class StateStore: @unchecked Sendable {
     }
 
     /// The user of a state key (`u`, partition, user id), nil for a malformed one.
-    private static func userKey(_ key: UnsafeRawBufferPointer) -> UserKey? {
+    static func userKey(_ key: UnsafeRawBufferPointer) -> UserKey? {
         guard key.count >= 5 else { return nil }
         let partition = Int32(bigEndian: key.loadUnaligned(fromByteOffset: 1, as: Int32.self))
         return UserKey(partition: partition, userID: Array(key[5...]))

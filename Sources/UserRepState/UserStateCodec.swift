@@ -90,6 +90,13 @@ public enum UserStateCodec {
         return out
     }
 
+    /// The newest event time of a serialized state, read from its header alone; nil if the bytes
+    /// are not a state of this version.
+    public static func newestEventTime(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard bytes.count >= headerSize, bytes[0] == version else { return nil }
+        return Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 1 + 8 + 8, as: Int64.self))
+    }
+
     /// Decodes bytes written by `encode`, checking every length.
     public static func decode(_ bytes: UnsafeRawBufferPointer, expectedWidth: Int) throws -> UserState {
         var reader = ByteReader(bytes: bytes)

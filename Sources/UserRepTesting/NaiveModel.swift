@@ -35,10 +35,11 @@ public struct NaiveModel: Sendable {
     }
 
     /// The vector of a user whose listens are `events` and onboarding events `onboarding`
-    /// (arrival order), computed at their newest event time.
-    public func vector(for events: [ListenEvent], onboarding: [OnboardingEvent] = []) throws -> [Double] {
+    /// (arrival order), computed at their newest event time, or at `asOf` if that is later (a
+    /// timer-triggered vector).
+    public func vector(for events: [ListenEvent], onboarding: [OnboardingEvent] = [], asOf: Int64? = nil) throws -> [Double] {
         let ref = events.map(\.timestampMs).max() ?? Int64.min
-        let now = max(ref, onboarding.map(\.timestampMs).max() ?? Int64.min)
+        let now = max(ref, onboarding.map(\.timestampMs).max() ?? Int64.min, asOf ?? Int64.min)
         let audio = manifest.embeddingDims.audio, collab = manifest.embeddingDims.collaborative
         let devices = DeviceClass.allCases.count
         // Profile, by the documented rules: first onboarding = sign-up, newest picks win, newest country wins.

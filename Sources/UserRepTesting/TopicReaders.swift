@@ -40,7 +40,9 @@ public func dumpState(_ directory: String, model: EncoderModel) throws -> [UserK
     return result
 }
 
-/// The last record per user (highest update sequence) of an output topic.
+/// Every record of an output topic, and per user the last one computed as of the user's newest
+/// event (highest update sequence, `window_expiry` records left out: they are as of the
+/// partition's watermark; `latestByContract` orders those in).
 public func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -> (
     all: [RepresentationRecord], latest: [String: RepresentationRecord]
 ) {
@@ -50,9 +52,24 @@ public func latestVectors(_ kafka: KafkaConfiguration, _ topic: String) throws -
         guard let value = r.value else { continue }
         let record = try value.withUnsafeBytes { try RepresentationRecord.decode($0, format: .protobuf) }
         all.append(record)
+        guard record.trigger != .windowExpiry else { continue }
         if (latest[record.userID]?.updateSequence ?? 0) < record.updateSequence { latest[record.userID] = record }
     }
     return (all, latest)
+}
+
+/// Per user, the record a subscriber keeps by the output contract: the highest
+/// (update sequence, event time) pair, the first of equal ones.
+public func latestByContract(_ records: [RepresentationRecord]) -> [String: RepresentationRecord] {
+    var latest: [String: RepresentationRecord] = [:]
+    for r in records {
+        guard let held = latest[r.userID] else {
+            latest[r.userID] = r
+            continue
+        }
+        if (held.updateSequence, held.eventTimeMs) < (r.updateSequence, r.eventTimeMs) { latest[r.userID] = r }
+    }
+    return latest
 }
 
 /// Users whose states differ between two dumps (empty when equal), without printing the states.

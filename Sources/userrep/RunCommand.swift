@@ -24,6 +24,11 @@ struct RunCommand: ParsableCommand {
             registry (`userrep batches`), each to its own topic, and re-encodes its users for a newly \
             promoted batch in the background (--batch-job-rate users/s).
 
+            Event-time timers: when a tile of a silent user's window leaves its horizon (their \
+            1-week window empties, say) and the watermark of their partition (its newest event time) \
+            passes that moment, the user gets a vector as of the watermark (trigger window_expiry, \
+            at most --timer-rate users/s).
+
             Example:
               userrep run --bootstrap-servers kafka:9092 --model models/b42/manifest.json \\
                 --state-dir /var/lib/userrep --group-id userrep -X security.protocol=SSL
@@ -43,6 +48,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "With --registry: the embedding batch of this worker's state (default: the current batch's).")
     var embeddingBatch: String?
     @Option(help: "With --registry: most users a second re-encoded (or tombstoned) by batch jobs.") var batchJobRate = 5_000.0
+    @Option(help: "Most users a second re-encoded by event-time timers (trigger window_expiry).") var timerRate = 5_000.0
+    @Flag(help: "Keep no event-time timers: a silent user's vector stays as of their newest event.") var noWindowTimers = false
     @Option(help: "State directory (RocksDB).") var stateDir = "./userrep-state"
     @Option(help: "Consumer group id.") var groupId = WorkerConfiguration.defaultGroupID
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
@@ -60,7 +67,7 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         guard (model != nil) != registry else { throw ValidationError("give either --model or --registry") }
         guard embeddingBatch == nil || registry else { throw ValidationError("--embedding-batch needs --registry") }
-        guard batchJobRate > 0 else { throw ValidationError("--batch-job-rate must be positive") }
+        guard batchJobRate > 0, timerRate > 0 else { throw ValidationError("--batch-job-rate and --timer-rate must be positive") }
     }
 
     func run() throws {
@@ -88,6 +95,8 @@ struct RunCommand: ParsableCommand {
         let stop = StopFlag()
         stop.trapSignals()
         config.batchJobUsersPerSecond = batchJobRate
+        config.timerUsersPerSecond = timerRate
+        config.windowTimers = !noWindowTimers
         let worker = try StreamWorker(configuration: config, models: models, logger: logger, shouldStop: { stop.isSet })
         let condition: StreamWorker.StopCondition = maxRecords.map { .afterRecords($0) } ?? (stopWhenCaughtUp ? .whenCaughtUp() : .never)
         let metrics = try worker.run(until: condition)

@@ -92,4 +92,41 @@ import UserRepModel
         }
         #expect(tiles.tileCount == 1)
     }
+
+    /// `nextChange` against a day-by-day scan of the brute-force counts: the first time after the
+    /// as-of time at which any horizon's count drops (every tile end and horizon is a whole day, so
+    /// changes fall on day boundaries), or nil if none ever does.
+    @Test(arguments: 0..<30)
+    func nextWindowChangeMatchesDayByDayScan(seed: Int) {
+        var rng = SplitMix64(seed: UInt64(seed) &* 104_729 &+ 3)
+        let base: Int64 = 1_700_000_000_000
+        var tiles = WindowTiles(width: 1)
+        var events: [Event] = []
+        for _ in 0..<(1 + Int(rng.next() % 60)) {
+            let time = base + Int64(rng.next() % UInt64(200 * Horizon.dayMs))
+            events.append(Event(time: time, embedding: [1]))
+            [Float(1)].withUnsafeBufferPointer { _ = tiles.add(timeMs: time, embedding: $0) }
+        }
+        let newest = events.map(\.time).max() ?? base
+        let horizons = Horizon.all
+        for asOf in [newest, newest + Int64(rng.next() % UInt64(40 * Horizon.dayMs))] {
+            func signature(_ t: Int64) -> [UInt64] { tiles.aggregate(horizons: horizons, at: t).map(\.count) }
+            let start = signature(asOf)
+            var expected: Int64?
+            var day = TilePolicy.day(of: asOf) + 1
+            while expected == nil && Int64(day) * Horizon.dayMs <= asOf + 400 * Horizon.dayMs {
+                let t = Int64(day) * Horizon.dayMs
+                if signature(t) != start { expected = t }
+                day += 1
+            }
+            #expect(tiles.nextChange(after: asOf, horizons: horizons) == expected, "seed \(seed) as of \(asOf)")
+            if let expected {
+                #expect(signature(expected - 1) == start, "nothing changes before it")
+                // Brute force from the raw events agrees that a window changed there.
+                let before = horizons.map { Self.bruteForce(events, horizon: $0, at: expected - 1, width: 1).0 }
+                let after = horizons.map { Self.bruteForce(events, horizon: $0, at: expected, width: 1).0 }
+                #expect(before != after)
+            }
+        }
+    }
 }

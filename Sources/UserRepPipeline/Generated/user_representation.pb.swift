@@ -40,6 +40,10 @@ public nonisolated enum Userrep_V1_Trigger: SwiftProtobuf.Enum, Swift.CaseIterab
 
   /// Published once per touched user at the end of a backfill.
   case backfill // = 4
+
+  /// The user's unchanged state encoded as of their partition's event-time watermark, because a
+  /// window changed with event time (a tile left a horizon) while they were silent.
+  case windowExpiry // = 5
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -53,6 +57,7 @@ public nonisolated enum Userrep_V1_Trigger: SwiftProtobuf.Enum, Swift.CaseIterab
     case 2: self = .onboarding
     case 3: self = .batchReencode
     case 4: self = .backfill
+    case 5: self = .windowExpiry
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -64,6 +69,7 @@ public nonisolated enum Userrep_V1_Trigger: SwiftProtobuf.Enum, Swift.CaseIterab
     case .onboarding: return 2
     case .batchReencode: return 3
     case .backfill: return 4
+    case .windowExpiry: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -121,7 +127,7 @@ public nonisolated struct Userrep_V1_UserRepresentation: Sendable {
 fileprivate nonisolated let _protobuf_package = "userrep.v1"
 
 nonisolated extension Userrep_V1_Trigger: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TRIGGER_UNSPECIFIED\0\u{1}TRIGGER_LISTEN\0\u{1}TRIGGER_ONBOARDING\0\u{1}TRIGGER_BATCH_REENCODE\0\u{1}TRIGGER_BACKFILL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TRIGGER_UNSPECIFIED\0\u{1}TRIGGER_LISTEN\0\u{1}TRIGGER_ONBOARDING\0\u{1}TRIGGER_BATCH_REENCODE\0\u{1}TRIGGER_BACKFILL\0\u{1}TRIGGER_WINDOW_EXPIRY\0")
 }
 
 nonisolated extension Userrep_V1_UserRepresentation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

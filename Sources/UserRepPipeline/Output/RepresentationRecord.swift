@@ -12,6 +12,9 @@ public enum RepresentationTrigger: String, Sendable, CaseIterable {
     case batchReencode = "batch_reencode"
     /// Final vector of a backfill.
     case backfill
+    /// The user's windows changed with event time (a tile left a horizon) while they were silent:
+    /// the unchanged state encoded as of the partition's event-time watermark.
+    case windowExpiry = "window_expiry"
 
     var proto: Userrep_V1_Trigger {
         switch self {
@@ -19,6 +22,7 @@ public enum RepresentationTrigger: String, Sendable, CaseIterable {
         case .onboarding: .onboarding
         case .batchReencode: .batchReencode
         case .backfill: .backfill
+        case .windowExpiry: .windowExpiry
         }
     }
 
@@ -27,6 +31,7 @@ public enum RepresentationTrigger: String, Sendable, CaseIterable {
         case .onboarding: self = .onboarding
         case .batchReencode: self = .batchReencode
         case .backfill: self = .backfill
+        case .windowExpiry: self = .windowExpiry
         default: self = .listen
         }
     }

@@ -83,7 +83,9 @@ final class CycleCheckpoint {
             inputOffsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, next: $0.value) }
             + trackOffsets.map { SourceOffset(topic: config.topics.tracks, partition: $0.key, next: $0.value) }
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
-        try store.commit(users: changes.users, states: changes.states, encoded: encoded, offsets: stored, checkpoints: checkpoints)
+        try store.commit(
+            users: changes.users, states: changes.states, encoded: encoded, offsets: stored, checkpoints: checkpoints,
+            timers: changes.timers)
         offsets.finished(inputOffsets)
         // 4. Group offsets (already committed by the transaction in transactional mode). A
         // failed asynchronous commit is caught up by `commitGroupOffsets` within a second.

@@ -9,6 +9,8 @@ struct CycleChanges {
     var users: [UserKey] = []
     var states: [UserState] = []
     var triggers: [RepresentationTrigger] = []
+    /// Timers to schedule with the states (`StreamWorker.timerChanges`).
+    var timers: [TimerChange] = []
 }
 
 /// The mode-specific part of step 1 of the commit order, chosen once when the worker starts, so the

@@ -56,7 +56,8 @@ public struct RepresentationBatchEncoder: Sendable {
     /// The vectors of all states, row major (`users.count × outputSize`). Users are encoded in
     /// blocks (`blockRows(users:)`), each block's features built just before its GEMMs (so they
     /// are still in cache), blocks spread over `threads` threads.
-    public func encodeVectors(_ users: [UserState], tracks: TrackTable) -> [Float] {
+    /// `asOf` gives each user's compute time (default: their newest event time).
+    public func encodeVectors(_ users: [UserState], tracks: TrackTable, asOf: [Int64]? = nil) -> [Float] {
         guard !users.isEmpty else { return [] }
         let model = self.model
         let n = model.inputSize, dim = model.outputSize, block = blockRows(users: users.count)
@@ -74,7 +75,8 @@ public struct RepresentationBatchEncoder: Sendable {
                         for r in 0..<rows {
                             let u = first + r
                             Self.fillFeatures(
-                                of: users[u], at: users[u].newestEventTimeMs, layout: model.layout, tracks: tracks, aggregates: &aggregates,
+                                of: users[u], at: asOf?[u] ?? users[u].newestEventTimeMs, layout: model.layout, tracks: tracks,
+                                aggregates: &aggregates,
                                 into: UnsafeMutableBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)]))
                         }
                         model.encodeBlock(

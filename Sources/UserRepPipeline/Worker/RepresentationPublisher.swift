@@ -26,14 +26,15 @@ final class RepresentationPublisher {
         header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: encoder.model.batchID)]
     }
 
-    /// Encodes `states` and queues one record per user (laps `encode` and `produce`).
+    /// Encodes `states` and queues one record per user (laps `encode` and `produce`), each as of
+    /// its user's newest event time or, with `asOf`, as of the time given for it.
     func publish(
         _ users: [UserKey], _ states: [UserState], triggers: [RepresentationTrigger], tracks: TrackTable,
-        clock: inout StageClock, metrics: inout WorkerMetrics
+        asOf: [Int64]? = nil, clock: inout StageClock, metrics: inout WorkerMetrics
     ) throws {
         guard !users.isEmpty else { return }
         let computeTime = StreamWorker.nowMs()
-        let vectors = encoder.encodeVectors(states, tracks: tracks)
+        let vectors = encoder.encodeVectors(states, tracks: tracks, asOf: asOf)
         metrics.usersEncoded += users.count
         clock.lap("encode", into: &metrics)
         let dim = encoder.model.outputSize
@@ -45,12 +46,13 @@ final class RepresentationPublisher {
                 case .protobuf:
                     RepresentationWireWriter.write(
                         userID: key.userID, batchID: batchIDBytes, embeddingBatchID: embeddingBatchIDBytes, vector: vector,
-                        eventTimeMs: states[i].newestEventTimeMs, computeTimeMs: computeTime, updateSequence: states[i].updateSequence,
+                        eventTimeMs: asOf?[i] ?? states[i].newestEventTimeMs, computeTimeMs: computeTime,
+                        updateSequence: states[i].updateSequence,
                         trigger: triggers[i], into: &valueBuffer)
                 case .json:
                     valueBuffer = try RepresentationRecord(
                         userID: key.userIDString, batchID: encoder.model.batchID, embeddingBatchID: encoder.model.manifest.embeddingBatchId,
-                        vector: Array(vector), eventTimeMs: states[i].newestEventTimeMs, computeTimeMs: computeTime,
+                        vector: Array(vector), eventTimeMs: asOf?[i] ?? states[i].newestEventTimeMs, computeTimeMs: computeTime,
                         updateSequence: states[i].updateSequence, trigger: triggers[i]
                     ).encoded(.json)
                 }

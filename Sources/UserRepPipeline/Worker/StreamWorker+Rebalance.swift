@@ -35,6 +35,7 @@ extension StreamWorker {
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
         checkpoint.release(partitions)
         store.evictCache(partitions: Set(partitions.map(\.partition)))
+        for tp in partitions { watermarks.removeValue(forKey: tp.partition) }
         logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
     }
 
@@ -42,6 +43,7 @@ extension StreamWorker {
     /// partitions by the group; a backfill assigns its own.)
     private func startOffsets(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartition: KafkaOffset] {
         try restore(Set(partitions.map(\.partition)))
+        try prepareTimers(Set(partitions.map(\.partition)))
         let committed = try consumer.committed(partitions)
         var starts: [KafkaTopicPartition: KafkaOffset] = [:]
         for topic in Set(partitions.map(\.topic)) {

@@ -56,6 +56,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var jobLimiter: RateLimiter?
     /// The partitions `jobs` were planned for.
     var jobPartitions: Set<Int32> = []
+    /// Event-time watermark per owned partition: the newest event time of its stored users.
+    var watermarks: [Int32: Int64] = [:]
+    var timerLimiter: RateLimiter?
+    /// The partition the next timer step looks at first (round robin).
+    var timerCursor = 0
     /// Partitions of each input topic.
     private(set) var inputPartitions = 0
     let store: StateStore
@@ -279,13 +284,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
             if !isBackfill { checkpoint.commitGroupOffsetsIfDue(metrics: &metrics) }
             if n == 0 && tracks.rejected.isEmpty {
                 reportProgress(force: false)
-                if case .whenCaughtUp(let gate) = condition, gate(), !batchJobsPending, try caughtUp() { break }
+                if case .whenCaughtUp(let gate) = condition, gate(), !batchJobsPending, try caughtUp(), try !timersDue() { break }
                 if isBackfill, try caughtUp() { break }
                 try runBatchJobStep()
+                try runTimerStep()
                 continue
             }
             try runCycle(count: n)
             try runBatchJobStep()
+            try runTimerStep()
             if case .afterRecords(let limit) = condition, metrics.recordsRead >= limit { break }
             reportProgress(force: false)
             if isBackfill, try caughtUp() { break }
@@ -357,6 +364,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         states.removeLast(states.count - changes.users.count)
         changes.states = states
+        changes.timers = timerChanges(changes)
         encodedStates.encode(changes.states, threads: config.computeThreads)
         clock.lap("serialize", into: &metrics)
 
@@ -372,6 +380,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 changes, encoded: encodedStates, rejected: rejected, inputOffsets: cycleOffsets, sink: sink,
                 metrics: &metrics, clock: &clock)
         else { return }
+        advanceWatermarks(changes)
         // Where a slow cycle's time went, for whoever is on call (`--log-level debug`).
         logger.debug("cycle", metadata: ["records": "\(n)", "users": "\(changes.users.count)", "stages_ms": "\(clock.summary)"])
 

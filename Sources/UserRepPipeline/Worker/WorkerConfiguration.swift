@@ -78,6 +78,13 @@ public struct WorkerConfiguration: Sendable {
     /// Most users one batch-job step handles (one store scan, one encoder pass, one flush).
     public var batchJobPageUsers = 500
 
+    /// Whether a stream worker keeps event-time timers: a user whose windows change with event time
+    /// (a tile leaves a horizon) while they are silent gets a vector as of the partition's watermark
+    /// (trigger `window_expiry`).
+    public var windowTimers = true
+    /// Most users a second whose timers fire, so that live events keep their latency.
+    public var timerUsersPerSecond = 5_000.0
+
     /// Creates a configuration.
     public init(kafka: KafkaConfiguration, stateDirectory: String) {
         self.kafka = kafka

@@ -62,6 +62,9 @@ public struct WorkerMetrics: Sendable {
     public var usersReencoded = 0, usersTombstoned = 0
     /// Per-partition batch jobs finished (completion records written).
     public var batchJobsCompleted = 0
+    /// Users re-encoded by an event-time timer (trigger `window_expiry`), and due timers dropped
+    /// because a later event or timer had already covered them.
+    public var timersFired = 0, timersStale = 0
 
     /// Total dead-lettered records.
     public var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
@@ -89,6 +92,7 @@ public struct WorkerMetrics: Sendable {
             + (registryChanges + registryRefusals + usersReencoded + usersTombstoned > 0
                 ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
                 : "")
+            + (timersFired + timersStale > 0 ? " timers_fired=\(timersFired) timers_stale=\(timersStale)" : "")
             + String(
                 format: " elapsed=%.3fs processing=%.3fs events_per_s=%.0f", elapsedSeconds, processingSeconds,
                 processingSeconds > 0 ? Double(recordsRead) / processingSeconds : 0)

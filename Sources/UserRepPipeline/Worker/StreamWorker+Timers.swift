@@ -1,0 +1,129 @@
+// Event-time timers: a silent user's windows age with their partition's watermark.
+import Foundation
+import UserRepKafka
+import UserRepModel
+import UserRepState
+
+extension StreamWorker {
+    /// The horizons whose changes timers follow (every horizon a layout can use).
+    static let timerHorizons = Horizon.all
+
+    /// When `state`'s windows next change after `asOfMs`, if ever.
+    static func nextTimer(_ state: UserState, after asOfMs: Int64) -> Int64? {
+        state.tiles.nextChange(after: asOfMs, horizons: timerHorizons)
+    }
+
+    var timersEnabled: Bool { config.windowTimers && !isBackfill }
+
+    /// The timers a cycle's changed users need: each one's next window change after its newest
+    /// event (written with the states, in the same atomic write). Timers made stale by the change are
+    /// left in place and dropped when they come due (`runTimerStep` checks each against the state).
+    func timerChanges(_ changes: CycleChanges) -> [TimerChange] {
+        guard timersEnabled else { return [] }
+        return changes.users.indices.compactMap { i in
+            let state = changes.states[i]
+            return Self.nextTimer(state, after: state.newestEventTimeMs).map { TimerChange(user: changes.users[i], old: nil, new: $0) }
+        }
+    }
+
+    /// After a cycle's commit: the partitions' watermarks move to its newest event times.
+    func advanceWatermarks(_ changes: CycleChanges) {
+        guard timersEnabled else { return }
+        for (user, state) in zip(changes.users, changes.states) where state.newestEventTimeMs > watermarks[user.partition] ?? Int64.min {
+            watermarks[user.partition] = state.newestEventTimeMs
+        }
+    }
+
+    /// On assignment, after the restore: rebuilds the timers of partitions whose states came from
+    /// the changelog (or predate timers), and sets each partition's watermark to the newest event
+    /// time of its stored users (the watermark is a function of the committed states, so a restart
+    /// finds the one it had).
+    func prepareTimers(_ partitions: Set<Int32>) throws {
+        guard timersEnabled else { return }
+        for p in partitions.sorted() {
+            if try !store.timersBuilt(partition: p) {
+                let scheduled = try store.rebuildTimers(partition: p) { Self.nextTimer($0, after: $0.newestEventTimeMs) }
+                if scheduled > 0 {
+                    logger.info(
+                        "event-time timers rebuilt from the stored states", metadata: ["partition": "\(p)", "timers": "\(scheduled)"])
+                }
+            }
+            watermarks[p] = try store.newestEventTime(partition: p)
+        }
+    }
+
+    /// Whether any owned partition has a timer due at its watermark.
+    func timersDue() throws -> Bool {
+        guard timersEnabled else { return false }
+        for (p, w) in watermarks where try !store.dueTimers(partition: p, upTo: w, limit: 1).isEmpty { return true }
+        return false
+    }
+
+    /// Fires up to a page of due timers of one partition, within the rate limit: each user whose
+    /// windows changed since their last vector gets one as of the watermark (trigger
+    /// `window_expiry`, every live batch), then their next timer is scheduled. The outputs are
+    /// delivered (or committed in a transaction) before the timers are, so a crash in between
+    /// fires them again after the restart, as of the same watermark: the same records again,
+    /// never one lost. Returns the users re-encoded.
+    @discardableResult
+    func runTimerStep() throws -> Int {
+        guard timersEnabled, !watermarks.isEmpty else { return 0 }
+        let now = Date().timeIntervalSinceReferenceDate
+        if timerLimiter == nil { timerLimiter = RateLimiter(perSecond: config.timerUsersPerSecond, now: now) }
+        let order = watermarks.keys.sorted()
+        for k in order.indices {
+            let p = order[(k + timerCursor) % order.count]
+            guard let watermark = watermarks[p] else { continue }
+            let due = try store.dueTimers(partition: p, upTo: watermark, limit: config.batchJobPageUsers)
+            guard !due.isEmpty else { continue }
+            let allowed = timerLimiter?.take(due.count, now: now) ?? 0
+            guard allowed > 0 else { return 0 }
+            timerCursor = (k + timerCursor + 1) % order.count
+            return try fire(Array(due.prefix(allowed)), partition: p, watermark: watermark)
+        }
+        return 0
+    }
+
+    private func fire(_ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64) throws -> Int {
+        var times: [UserKey: [Int64]] = [:]
+        var users: [UserKey] = []
+        for d in due {
+            if times[d.user] == nil { users.append(d.user) }
+            times[d.user, default: []].append(d.timeMs)
+        }
+        let loaded = try store.read(users)
+        var changes = due.map { TimerChange(user: $0.user, old: $0.timeMs, new: nil) }
+        var fired: [(UserKey, UserState)] = []
+        for (user, state) in zip(users, loaded) {
+            guard let state else { continue }
+            // Due at a time after the newest event, when a tile really leaves a horizon: the vector
+            // published so far is older than that change.
+            let real = (times[user] ?? []).contains {
+                $0 > state.newestEventTimeMs && state.tiles.changes(at: $0, horizons: Self.timerHorizons)
+            }
+            guard real else { continue }
+            fired.append((user, state))
+            if let next = Self.nextTimer(state, after: watermark) { changes.append(TimerChange(user: user, old: nil, new: next)) }
+        }
+        var clock = StageClock()
+        let committed = try checkpoint.commitJobStep(
+            produce: { stepMetrics in
+                guard !fired.isEmpty else { return }
+                let asOf = [Int64](repeating: watermark, count: fired.count)
+                for batch in batches.batches {
+                    try batch.publisher.publish(
+                        fired.map(\.0), fired.map(\.1), triggers: fired.map { _ in .windowExpiry }, tracks: tracks.table, asOf: asOf,
+                        clock: &clock, metrics: &stepMetrics)
+                }
+            }, progress: {}, metrics: &metrics)
+        guard committed else { return 0 }
+        try store.commitTimers(changes)
+        metrics.timersFired += fired.count
+        metrics.timersStale += users.count - fired.count
+        if !fired.isEmpty {
+            logger.debug(
+                "timers fired", metadata: ["partition": "\(partition)", "users": "\(fired.count)", "watermark_ms": "\(watermark)"])
+        }
+        return fired.count
+    }
+}

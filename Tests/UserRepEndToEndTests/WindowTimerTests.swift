@@ -1,0 +1,139 @@
+// Event-time timers end to end: silent users' windows age with their partition's watermark.
+import Foundation
+import Testing
+import UserRepKafka
+import UserRepModel
+@testable import UserRepPipeline
+import UserRepTesting
+import UserRepState
+
+@Suite(.serialized) struct WindowTimerTests {
+    /// `silent` users listen on day 0 only, the others once a day for `days` days; arrival in time order.
+    static func silentAndActive(_ w: inout Workload, silent: Int, active: Int, days: Int) -> [ListenEvent] {
+        let day = Horizon.dayMs
+        let t0 = w.generator.settings.endTimeMs - 60 * day
+        var events: [ListenEvent] = []
+        for u in 0..<silent { for k in 0..<3 { events.append(w.generator.listen(user: u, timeMs: t0 + Int64(k * 3_600_000 + u * 1_000))) } }
+        for d in 0...days {
+            for u in silent..<(silent + active) {
+                events.append(w.generator.listen(user: u, timeMs: t0 + Int64(d) * day + Int64(u * 60_000)))
+            }
+        }
+        return events.sorted { $0.timestampMs < $1.timestampMs }
+    }
+
+    /// Each partition's watermark (newest event time of its users) and each user's key, from a state dump.
+    static func watermarks(_ states: [UserKey: UserState]) -> [Int32: Int64] {
+        var marks: [Int32: Int64] = [:]
+        for (key, state) in states { marks[key.partition] = max(marks[key.partition] ?? Int64.min, state.newestEventTimeMs) }
+        return marks
+    }
+
+    /// By the output contract, every user's kept record equals the naive recomputation as of its own
+    /// event time, and covers every window change up to the partition's final watermark. Returns the
+    /// kept records.
+    @discardableResult
+    static func expectAgedVectors(_ w: Workload, topic: String, states: [UserKey: UserState]) throws -> [String: RepresentationRecord] {
+        let (all, _) = try latestVectors(w.env.kafka, topic)
+        let kept = latestByContract(all)
+        let marks = watermarks(states)
+        let naive = try NaiveModel(manifestURL: w.env.manifestURL, tracks: w.generator.trackRecords())
+        let byUser = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }
+        var worst = 0.0
+        for (key, state) in states {
+            guard let record = kept[key.userIDString], let watermark = marks[key.partition] else {
+                Issue.record("no vector for \(key.userIDString)")
+                continue
+            }
+            #expect(record.updateSequence == state.updateSequence)
+            let expected = try naive.vector(for: byUser[key.userIDString] ?? [], asOf: record.eventTimeMs)
+            for (got, want) in zip(record.vector, expected) { worst = max(worst, abs(Double(got) - want) / max(1, abs(want))) }
+            // No window change between the record's time and the watermark is left unpublished.
+            if let next = state.tiles.nextChange(after: record.eventTimeMs, horizons: Horizon.all) {
+                #expect(
+                    next > watermark,
+                    "\(key.userIDString): a window changed at \(next), before the watermark \(watermark), after its vector")
+            }
+            if record.trigger == .windowExpiry { #expect(record.eventTimeMs <= watermark && record.eventTimeMs > state.newestEventTimeMs) }
+        }
+        #expect(worst <= 1e-4, "largest relative difference \(worst)")
+        return kept
+    }
+
+    @Test func silentUserGetsTheVectorAtTheWatermark() throws {
+        var w = try Workload(users: 40, tracks: 120, partitions: 2, seed: 51)
+        defer { w.env.cleanUp() }
+        let events = Self.silentAndActive(&w, silent: 1, active: 39, days: 10)
+        w.listens = events
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for e in events { try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json()) }
+        try producer.flush(timeoutMs: 30_000)
+        let config = try w.env.workerConfiguration()
+        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m.timersFired > 0)
+
+        let states = try dumpState(config.stateDirectory, model: w.env.model)
+        let kept = try Self.expectAgedVectors(w, topic: w.env.topics.output, states: states)
+        // The silent user: eight or more days of event time later, the vector is as of the
+        // watermark, with an empty 1-week window.
+        guard let (key, state) = states.first(where: { $0.key.userIDString == "u0" }), let record = kept["u0"],
+            let watermark = Self.watermarks(states)[key.partition]
+        else {
+            Issue.record("u0 missing")
+            return
+        }
+        #expect(watermark - state.newestEventTimeMs > 8 * Horizon.dayMs)
+        #expect(record.trigger == .windowExpiry && record.eventTimeMs == watermark && record.updateSequence == 3)
+        let windows = state.tiles.aggregate(horizons: [.week, .month], at: watermark)
+        #expect(windows[0].count == 0 && windows[1].count == 3, "1-week window empty, 1-month window still holds the listens")
+        // Nothing is due any more on any partition.
+        let store = try StateStore(
+            directory: config.stateDirectory, embeddingBatchID: w.env.model.manifest.embeddingBatchId, width: w.env.model.layout.listenWidth
+        )
+        for (p, mark) in Self.watermarks(states) { #expect(try store.dueTimers(partition: p, upTo: mark, limit: 10).isEmpty) }
+    }
+
+    /// `userrep run` SIGKILLed while timers fire (slowed to 40 users/s): after a restart every
+    /// silent user has the aged vector (none lost), the states equal an uninterrupted run's (a timer
+    /// changes no state), and at most the page in flight at the kill was published twice.
+    @Test func killedWhileTimersFireLosesNoneAndRepeatsAtMostAPage() throws {
+        let binary = try userrepBinary()
+        var w = try Workload(users: 330, tracks: 150, partitions: 4, seed: 53)
+        defer { w.env.cleanUp() }
+        let events = Self.silentAndActive(&w, silent: 300, active: 30, days: 14)
+        w.listens = events
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for e in events { try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json()) }
+        try producer.flush(timeoutMs: 30_000)
+        let reference = try runReference(w.env)
+
+        let args = workerArguments(w.env, group: "killed", state: "killed", maxPollRecords: 2_000) + ["--timer-rate", "40"]
+        try w.env.ensureChangelog(groupID: "killed")
+        let first = try Process.run(binary, arguments: args)
+        let subscriber = try OutputSubscriber(
+            kafka: w.env.kafka, topic: w.env.topics.output, format: .protobuf, batchID: nil, fromBeginning: true)
+        var fired = 0
+        let deadline = Date().addingTimeInterval(120)
+        while fired < 60 && first.isRunning && Date() < deadline {
+            fired += try subscriber.poll(timeoutMs: 50).filter { $0.trigger == .windowExpiry }.count
+        }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(first.terminationReason == .uncaughtSignal && fired >= 60 && fired < 300, "killed mid-way (\(fired) fired)")
+        let second = try Process.run(binary, arguments: args + ["--stop-when-caught-up"])
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+
+        let killedStates = try dumpState(w.env.directory.appendingPathComponent("killed").path, model: w.env.model)
+        let referenceStates = try dumpState(reference.stateDirectory, model: w.env.model)
+        #expect(!killedStates.isEmpty && differingUsers(killedStates, referenceStates).isEmpty, "timers change no state")
+        let kept = try Self.expectAgedVectors(w, topic: w.env.topics.output, states: killedStates)
+        try Self.expectAgedVectors(w, topic: reference.topics.output, states: referenceStates)
+        let silentAged = (0..<300).filter { kept["u\($0)"]?.trigger == .windowExpiry }.count
+        #expect(silentAged == 300, "every silent user's last vector is the aged one (\(silentAged))")
+        // Published twice at most: the page in flight when the process died (40 users at this rate).
+        let timerRecords = try latestVectors(w.env.kafka, w.env.topics.output).all.filter { $0.trigger == .windowExpiry }
+        let distinct = Set(timerRecords.map { "\($0.userID)/\($0.updateSequence)/\($0.eventTimeMs)" }).count
+        #expect(timerRecords.count - distinct <= 40, "\(timerRecords.count) timer records, \(distinct) distinct")
+    }
+}
