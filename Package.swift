@@ -12,6 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // Metrics: the swift-metrics API in the worker, Prometheus' format and an HTTP endpoint in the CLI.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries: Debian librdkafka-dev, librocksdb-dev, libopenblas-dev.
@@ -33,6 +37,18 @@ let package = Package(
                 "UserRepKafka", "UserRepState", "UserRepModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        // The worker's HTTP endpoints: Prometheus /metrics, /healthz and /readyz (SwiftNIO).
+        .target(
+            name: "UserRepServer",
+            dependencies: [
+                "UserRepPipeline",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The embedded set-up (cluster, topics, synthetic data) that demo, bench and the tests share.
@@ -40,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "userrep",
             dependencies: [
-                "UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel", "CMalloc",
+                "UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel", "UserRepServer", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -65,7 +81,8 @@ let package = Package(
         .testTarget(
             name: "UserRepEndToEndTests",
             dependencies: [
-                "UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel",
+                "UserRepPipeline", "UserRepTesting", "UserRepKafka", "UserRepState", "UserRepModel", "UserRepServer",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -21,8 +21,9 @@ public struct TimerChange: Sendable, Equatable {
 /// The timer index, as Flink keeps event-time timers in its state backend: one empty-valued key
 /// per (partition, time, user), `t`, partition (big endian), time (big endian, sign bit flipped so
 /// that keys sort by time), user id. It is derived from the states (each user's next window change
-/// after its newest event or last timer), so it is not in the changelog: a partition whose users
-/// were restored from the changelog has it rebuilt (`rebuildTimers`), which the `tb/` marker tracks.
+/// after its newest event or last timer), so it is not in the changelog: each state restored from the
+/// changelog schedules its next change again, and a store that predates timers (no `tb/` marker for
+/// a partition) has the partition's timers rebuilt from its states (`rebuildTimers`).
 extension StateStore {
     static func timerPrefix(_ partition: Int32) -> [UInt8] {
         var key: [UInt8] = [0x74]
@@ -33,6 +34,14 @@ extension StateStore {
     static func timerKey(_ user: UserKey, at timeMs: Int64) -> [UInt8] {
         var key = timerPrefix(user.partition)
         withUnsafeBytes(of: (UInt64(bitPattern: timeMs) ^ (1 << 63)).bigEndian) { key.append(contentsOf: $0) }
+        key.append(contentsOf: user.userID)
+        return key
+    }
+
+    /// The key of the as-of time of a user's last fired timer.
+    static func firedKey(_ user: UserKey) -> [UInt8] {
+        var key = Array("tf/".utf8)
+        withUnsafeBytes(of: user.partition.bigEndian) { key.append(contentsOf: $0) }
         key.append(contentsOf: user.userID)
         return key
     }
@@ -50,17 +59,37 @@ extension StateStore {
         if let new = change.new { writes.put(Self.timerKey(change.user, at: new), []) }
     }
 
-    /// Adds the deletion of every timer of `partition` (and its built marker) to the pending write.
+    /// Adds the deletion of every timer of `partition` to the pending write; the partition counts as
+    /// built, since every state restored into it next schedules its own timer.
     func stageTimerReset(_ partition: Int32) {
         writes.deleteRange(from: Self.timerPrefix(partition), to: Self.timerPrefix(partition + 1))
-        writes.delete(Self.timersBuiltKey(partition))
+        writes.put(Self.timersBuiltKey(partition), [1])
     }
 
-    /// Writes timer changes alone (timers that fired, and their next times), atomically.
-    public func commitTimers(_ changes: [TimerChange]) throws {
+    /// Writes timer changes alone (timers that fired, and their next times), atomically and
+    /// logged: a process that dies right after still has them, so the timers that fired do not
+    /// fire again. (Timer keys are written unlogged too, with states; a lost one of those is
+    /// scheduled again when its state is restored from the changelog, `scheduleRestored`.)
+    /// `fired` records, per user re-encoded, the time its vector was as of: a state restored from
+    /// the changelog later is scheduled after that time, not again before it.
+    public func commitTimers(_ changes: [TimerChange], fired: [(user: UserKey, asOfMs: Int64)] = []) throws {
         writes.clear()
         for change in changes { stage(change) }
-        try db.write(writes, durability: .unlogged)
+        for f in fired { putInt64(f.asOfMs, key: Self.firedKey(f.user)) }
+        try db.write(writes, durability: .logged)
+    }
+
+    /// When a restored state's windows next change after its newest event and its last fired
+    /// timer (every horizon).
+    static func restoredTimer(_ state: UserState, firedAsOf: Int64?) -> Int64? {
+        state.tiles.nextChange(after: max(state.newestEventTimeMs, firedAsOf ?? Int64.min), horizons: Horizon.all)
+    }
+
+    /// The as-of times of the last fired timers of `users`.
+    func firedAsOf(_ users: [UserKey]) throws -> [Int64?] {
+        try db.multiGet(users.map(Self.firedKey)).map { bytes in
+            bytes.flatMap { $0.count == 8 ? $0.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } : nil }
+        }
     }
 
     /// Up to `limit` timers of `partition` due at or before `timeMs`, earliest first.
@@ -85,20 +114,25 @@ extension StateStore {
     /// Whether `partition`'s timers are known to match its states (built, and kept since).
     public func timersBuilt(partition: Int32) throws -> Bool { try db.get(Self.timersBuiltKey(partition)) != nil }
 
-    /// Schedules every stored user of `partition` anew at `schedule(state)` (nil: no timer) and marks
-    /// the partition's timers built, in one write. Returns the number of timers scheduled.
+    /// Schedules every stored user of `partition` anew at `schedule(state, firedAsOf)` (nil: no
+    /// timer) and marks the partition's timers built, in one write. Returns the timers scheduled.
     @discardableResult
-    public func rebuildTimers(partition: Int32, schedule: (UserState) -> Int64?) throws -> Int {
+    public func rebuildTimers(partition: Int32, schedule: (UserState, Int64?) -> Int64?) throws -> Int {
         var puts: [[UInt8]] = []
+        var users: [UserKey] = []
+        var states: [UserState] = []
         try db.scan(prefix: UserKey.partitionPrefix(partition)) { key, value in
             guard let user = Self.userKey(key) else { return true }
-            if let time = schedule(try UserStateCodec.decode(value, expectedWidth: width)) { puts.append(Self.timerKey(user, at: time)) }
+            users.append(user)
+            states.append(try UserStateCodec.decode(value, expectedWidth: width))
             return true
+        }
+        for (i, fired) in try firedAsOf(users).enumerated() {
+            if let time = schedule(states[i], fired) { puts.append(Self.timerKey(users[i], at: time)) }
         }
         writes.clear()
         stageTimerReset(partition)
         for key in puts { writes.put(key, []) }
-        writes.put(Self.timersBuiltKey(partition), [1])
         try db.write(writes, durability: .unlogged)
         return puts.count
     }

@@ -186,6 +186,8 @@ public final class StateStore: @unchecked Sendable {
         // The newest state kept per user so far: stored, or an earlier record of these records.
         var held: [[UInt8]: UserState?] = [:]
         var stale = 0
+        var restored: [(record: Int, state: UserState)] = []
+        let fired = try firedAsOf(records.map { UserKey(partition: partition, userID: $0.userID) })
         writes.clear()
         for (i, (userID, state)) in records.enumerated() {
             if held[userID] == nil {
@@ -210,10 +212,16 @@ public final class StateStore: @unchecked Sendable {
             }
             held[userID] = incoming
             writes.put(keys[i], state)
+            restored.append((i, incoming))
+        }
+        // Each restored state's timer, after its newest event and its last fired timer (timer keys
+        // written with states may have been lost with them).
+        for (i, state) in restored {
+            if let next = Self.restoredTimer(state, firedAsOf: fired[i]) {
+                writes.put(Self.timerKey(UserKey(partition: partition, userID: records[i].userID), at: next), [])
+            }
         }
         putInt64(checkpoint, key: Self.checkpointKey(partition))
-        // The restored users' timers are rescheduled from their states (`rebuildTimers`).
-        writes.delete(Self.timersBuiltKey(partition))
         try db.write(writes, durability: .unlogged)
         return stale
     }

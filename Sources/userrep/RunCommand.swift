@@ -2,7 +2,9 @@
 import ArgumentParser
 import Foundation
 import UserRepModel
+import Prometheus
 import UserRepPipeline
+import UserRepServer
 
 /// Runs a stream worker in a consumer group until SIGINT/SIGTERM.
 struct RunCommand: ParsableCommand {
@@ -29,10 +31,14 @@ struct RunCommand: ParsableCommand {
             passes that moment, the user gets a vector as of the watermark (trigger window_expiry, \
             at most --timer-rate users/s).
 
+            --metrics-port P serves Prometheus metrics on http://HOST:P/metrics and the probes \
+            /healthz (the worker loop comes round) and /readyz (Kafka reachable and reading); see \
+            schemas/metrics.md.
+
             Example:
               userrep run --bootstrap-servers kafka:9092 --model models/b42/manifest.json \\
                 --state-dir /var/lib/userrep --group-id userrep -X security.protocol=SSL
-              userrep run --bootstrap-servers kafka:9092 --registry --state-dir /var/lib/userrep
+              userrep run --bootstrap-servers kafka:9092 --registry --state-dir /var/lib/userrep --metrics-port 9464
             """
     )
 
@@ -50,6 +56,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "With --registry: most users a second re-encoded (or tombstoned) by batch jobs.") var batchJobRate = 5_000.0
     @Option(help: "Most users a second re-encoded by event-time timers (trigger window_expiry).") var timerRate = 5_000.0
     @Flag(help: "Keep no event-time timers: a silent user's vector stays as of their newest event.") var noWindowTimers = false
+    @Option(help: "Serve Prometheus /metrics and the /healthz and /readyz probes on this port (none by default).")
+    var metricsPort: Int?
+    @Option(help: "Address the metrics endpoint listens on.") var metricsHost = "0.0.0.0"
     @Option(help: "State directory (RocksDB).") var stateDir = "./userrep-state"
     @Option(help: "Consumer group id.") var groupId = WorkerConfiguration.defaultGroupID
     @Option(help: "Output value format: protobuf or json.") var outputFormat = OutputFormat.protobuf
@@ -98,6 +107,14 @@ struct RunCommand: ParsableCommand {
         config.timerUsersPerSecond = timerRate
         config.windowTimers = !noWindowTimers
         let worker = try StreamWorker(configuration: config, models: models, logger: logger, shouldStop: { stop.isSet })
+        var server: MetricsServer?
+        if let metricsPort {
+            let registry = PrometheusCollectorRegistry()
+            worker.metricsFactory = PrometheusMetricsFactory(registry: registry)
+            server = try MetricsServer(host: metricsHost, port: metricsPort, registry: registry, status: worker.status)
+            logger.info("serving /metrics, /healthz and /readyz", metadata: ["address": "\(metricsHost):\(server?.port ?? metricsPort)"])
+        }
+        defer { server?.close() }
         let condition: StreamWorker.StopCondition = maxRecords.map { .afterRecords($0) } ?? (stopWhenCaughtUp ? .whenCaughtUp() : .never)
         let metrics = try worker.run(until: condition)
         print(metrics.summary)

@@ -23,6 +23,8 @@ struct ChangelogRestorer {
     let logger: Logger
     /// How long a restore may go without reading a record before it gives up.
     var stallTimeoutSeconds = 120.0
+    /// Called after every batch of records read (the worker's liveness: a restore is progress).
+    var onProgress: (() -> Void)?
 
     /// What one partition's restore did.
     struct Outcome {
@@ -65,6 +67,7 @@ struct ChangelogRestorer {
         // commit markers, which take offsets but are never delivered.
         while !consumer.partitionsAtEnd.contains(tp) {
             try consumer.poll(into: polled, maxMessages: 5_000, timeoutMs: 500)
+            onProgress?()
             var records: [(userID: [UInt8], state: [UInt8]?)] = []
             for i in 0..<polled.count {
                 let m = polled[i]

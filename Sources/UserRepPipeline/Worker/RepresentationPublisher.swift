@@ -64,6 +64,7 @@ final class RepresentationPublisher {
             }
         }
         metrics.outputsPublished += users.count
+        metrics.countOutputs(batch: encoder.model.batchID, triggers: triggers)
         clock.lap("produce", into: &metrics)
     }
 }

@@ -124,10 +124,12 @@ extension StreamWorker {
                         page.map(\.0), page.map(\.1), triggers: page.map { _ in .batchReencode }, tracks: tracks.table,
                         clock: &clock, metrics: &stepMetrics)
                     stepMetrics.usersReencoded += page.count
+                    stepMetrics.batchJobUsers["reencode/\(job.batchID)", default: 0] += page.count
                 case .retire:
                     let topic = try producer.openTopic(config.topics.output(forBatch: job.batchID))
                     for (user, _) in page { try producer.produce(to: topic, key: user.userID, value: nil) }
                     stepMetrics.usersTombstoned += page.count
+                    stepMetrics.batchJobUsers["retire/\(job.batchID)", default: 0] += page.count
                 }
             },
             progress: {

@@ -42,7 +42,9 @@ extension StreamWorker {
         guard timersEnabled else { return }
         for p in partitions.sorted() {
             if try !store.timersBuilt(partition: p) {
-                let scheduled = try store.rebuildTimers(partition: p) { Self.nextTimer($0, after: $0.newestEventTimeMs) }
+                let scheduled = try store.rebuildTimers(partition: p) { state, fired in
+                    Self.nextTimer(state, after: max(state.newestEventTimeMs, fired ?? Int64.min))
+                }
                 if scheduled > 0 {
                     logger.info(
                         "event-time timers rebuilt from the stored states", metadata: ["partition": "\(p)", "timers": "\(scheduled)"])
@@ -117,7 +119,7 @@ extension StreamWorker {
                 }
             }, progress: {}, metrics: &metrics)
         guard committed else { return 0 }
-        try store.commitTimers(changes)
+        try store.commitTimers(changes, fired: fired.map { ($0.0, watermark) })
         metrics.timersFired += fired.count
         metrics.timersStale += users.count - fired.count
         if !fired.isEmpty {

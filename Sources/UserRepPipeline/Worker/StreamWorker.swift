@@ -1,4 +1,5 @@
 // The worker loop: poll → parse → update state → encode → produce → commit, one poll per cycle.
+import CoreMetrics
 import Foundation
 import Logging
 import UserRepKafka
@@ -78,7 +79,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let polled: KafkaPolledRecords
     private var pending = PendingUpdates()
     private var encodedStates = EncodedStates()
-    let restorer: ChangelogRestorer
+    var restorer: ChangelogRestorer
     /// An error raised inside a rebalance callback (which cannot throw), rethrown after the poll.
     var rebalanceError: Error?
     var nextOffsets: [KafkaTopicPartition: Int64] { checkpoint.offsets.own }
@@ -101,6 +102,12 @@ public final class StreamWorker: KafkaRebalanceHandler {
     public var onAssigned: (([KafkaTopicPartition]) -> Void)?
     /// Whether per-event latency samples are recorded (for `bench`).
     public var recordLatency = false
+    /// Where the worker's metrics go (`userrep run --metrics-port`: the Prometheus registry); nil for none.
+    public var metricsFactory: (any MetricsFactory)?
+    /// Liveness and readiness for probe endpoints, updated every loop.
+    public let status = WorkerStatus()
+    var telemetry: WorkerTelemetry?
+    var lastTelemetryState = Date.distantPast
 
     /// Opens the state store, reads the track table and joins the group (or assigns the replay
     /// topic), publishing one fixed model.
@@ -132,15 +139,14 @@ public final class StreamWorker: KafkaRebalanceHandler {
         let transactionalID = mode == .stream ? configuration.transactionalID : nil
         let producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: transactionalID)
         self.producer = producer
-        let first: [LiveBatch]
+        // The models and their output topics; the topics are opened only after every one is
+        // known to exist (opening one to write may make a broker auto-create it, with the wrong
+        // partition count and no compaction).
+        let first: [(entry: BatchEntry?, model: EncoderModel, topic: String)]
         switch models {
         case .fixed(let model):
             registryTopic = nil
-            first = [
-                try LiveBatches.batch(
-                    model, entry: nil, topic: configuration.topics.output, producer: producer, format: configuration.outputFormat,
-                    threads: configuration.computeThreads)
-            ]
+            first = [(nil, model, configuration.topics.output)]
         case .registry(let pinned):
             guard mode == .stream else { throw WorkerError("a backfill publishes one model (--model), not the registry's batches") }
             let registry = try BatchRegistryTopic(kafka: configuration.kafka, topic: configuration.topics.batches, logger: logger)
@@ -148,24 +154,23 @@ public final class StreamWorker: KafkaRebalanceHandler {
             registryTopic = registry
             let live = try Self.liveEntries(registry.registry, pinned: pinned, topic: registry.topic)
             var loaded = BatchModels()
-            first = try live.map { entry in
-                try LiveBatches.batch(
-                    try loaded.model(for: entry), entry: entry, topic: configuration.topics.output(forBatch: entry.batchID),
-                    producer: producer, format: configuration.outputFormat, threads: configuration.computeThreads)
-            }
+            first = try live.map { entry in (entry, try loaded.model(for: entry), configuration.topics.output(forBatch: entry.batchID)) }
             appliedRegistryVersion = registry.registry?.version ?? 0
             batchModels = loaded
         }
-        batches = try LiveBatches(
-            first: first, producer: producer, format: configuration.outputFormat, threads: configuration.computeThreads)
-        let embeddingBatchID = batches.embeddingBatchID
-        let dims = batches.dims
-        // Every topic must exist before any is opened: opening one to write may make a broker
-        // auto-create it, with the wrong partition count and no compaction.
         let changelog = mode == .stream ? [configuration.changelogTopic] : []
         let counts = try StartupChecks.partitionCounts(
-            of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.deadLetters] + batches.batches.map(\.topic),
+            of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.output, configuration.topics.deadLetters]
+                + first.map(\.topic).filter { $0 != configuration.topics.output },
             producer: producer, bootstrap: configuration.kafka["bootstrap.servers"] ?? "(not set)")
+        batches = try LiveBatches(
+            first: try first.map {
+                try LiveBatches.batch(
+                    $0.model, entry: $0.entry, topic: $0.topic, producer: producer, format: configuration.outputFormat,
+                    threads: configuration.computeThreads)
+            }, producer: producer, format: configuration.outputFormat, threads: configuration.computeThreads)
+        let embeddingBatchID = batches.embeddingBatchID
+        let dims = batches.dims
         // A user's state lives with their partition number, so every input topic must be
         // partitioned alike (same count, keyed by user id).
         let sameCount = inputTopics + changelog
@@ -209,6 +214,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
             config: configuration, transactional: transactionalID != nil,
             logger: logger, shouldStop: shouldStop)
         consumer.setRebalanceHandler(self)
+        // A restore runs inside a poll; its progress keeps the worker live (not ready).
+        restorer.onProgress = { [status] in status.loop(ready: false) }
     }
 
     /// Runs cycles until `shouldStop` or `condition`; flushes state, commits the group offsets
@@ -229,11 +236,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
         } catch {
             // Not ready, and the error reaches the caller (and the exit code) whatever happens here.
             health.shutDown()
+            status.stopped()
             stopReport.groupLeft = consumer.close(timeoutMs: config.shutdownTimeoutMs)
             do { try store.flush() } catch let flushError { logger.error("state store flush failed after an error: \(flushError)") }
             throw error
         }
         health.shutDown()
+        status.stopped()
         // Batch-job progress records are queued after their outputs' flush; deliver the last ones.
         if registryTopic != nil && !kafkaAway { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 4) }
         // The group steps share the time bound; with Kafka known to be away, the commit is skipped.
@@ -273,7 +282,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
             try assignReplay(inputTopics)
         }
         health.contact()
+        telemetry = metricsFactory.map { WorkerTelemetry(factory: $0, inputTopics: inputTopics) }
+        defer { reportTelemetry(force: true) }
         while !shouldStop() {
+            reportTelemetry(force: false)
             var clock = StageClock()
             let n = try consumer.poll(into: polled, maxMessages: config.maxPollRecords, timeoutMs: config.pollTimeoutMs)
             if let error = rebalanceError { throw error }
@@ -324,6 +336,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         for i in 0..<n {
             let m = records[i]
             metrics.recordsRead += 1
+            if let lane = m.lane { metrics.recordsReadByLane[lane.rawValue] += 1 }
             switch parsed[i] {
             case .foreign:
                 continue
@@ -384,6 +397,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // Where a slow cycle's time went, for whoever is on call (`--log-level debug`).
         logger.debug("cycle", metadata: ["records": "\(n)", "users": "\(changes.users.count)", "stages_ms": "\(clock.summary)"])
 
+        telemetry?.observe(clock)
         if recordLatency {
             let now = Self.nowMs()
             for ts in timestamps where metrics.latencySamplesMs.count < metrics.maxLatencySamples {
@@ -467,6 +481,22 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Once per loop: liveness, readiness and the counters; once a second (or with `force`) the
+    /// gauges: consumer lag per assigned partition (from the last fetch's high watermark), jobs owed.
+    func reportTelemetry(force: Bool) {
+        status.loop(ready: health.isReady)
+        guard let telemetry else { return }
+        telemetry.sync(metrics)
+        guard force || Date().timeIntervalSince(lastTelemetryState) >= 1 else { return }
+        lastTelemetryState = Date()
+        var lag: [KafkaTopicPartition: Int64] = [:]
+        for tp in consumer.assignment {
+            guard let high = consumer.cachedHighWatermark(tp) else { continue }
+            lag[tp] = max(0, high - (nextOffsets[tp] ?? 0))
+        }
+        telemetry.state(lag: lag, jobsPending: jobs.count, ready: health.isReady)
+    }
 }
 
 /// A partition of one input lane, as a dictionary key of the cycle's next offsets.

@@ -5,6 +5,8 @@ import Foundation
 public struct WorkerMetrics: Sendable {
     /// Input records read (valid or not).
     public var recordsRead = 0
+    /// Input records read per input lane (listens, onboarding).
+    public var recordsReadByLane = [0, 0]
     /// Listens applied to state.
     public var listensApplied = 0
     /// Onboarding events applied to state.
@@ -30,6 +32,10 @@ public struct WorkerMetrics: Sendable {
     public var cyclesDiscarded = 0
     /// Output records published.
     public var outputsPublished = 0
+    /// Output records per model batch, per trigger (indexed as `RepresentationTrigger.allCases`).
+    public var outputsByBatch: [String: [Int]] = [:]
+    /// Users handled by batch jobs, keyed `kind/batch`.
+    public var batchJobUsers: [String: Int] = [:]
     /// Users encoded (rows through the encoder).
     public var usersEncoded = 0
     /// Dead-lettered records per reason.
@@ -70,6 +76,17 @@ public struct WorkerMetrics: Sendable {
     public var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
 
     mutating func deadLetter(_ reason: DeadLetterReason) { deadLetters[reason.rawValue, default: 0] += 1 }
+
+    /// Counts one publication's records of `batch`.
+    mutating func countOutputs(batch: String, triggers: [RepresentationTrigger]) {
+        var counts = outputsByBatch[batch] ?? Array(repeating: 0, count: RepresentationTrigger.allCases.count)
+        if let only = triggers.first, triggers.allSatisfy({ $0 == only }), let i = RepresentationTrigger.allCases.firstIndex(of: only) {
+            counts[i] += triggers.count
+        } else {
+            for t in triggers { if let i = RepresentationTrigger.allCases.firstIndex(of: t) { counts[i] += 1 } }
+        }
+        outputsByBatch[batch] = counts
+    }
 
     /// The `p`-th percentile (0...100) of latency samples, nil without samples.
     public func latencyPercentile(_ p: Double) -> Double? {

@@ -8,6 +8,7 @@ public final class RocksDB: @unchecked Sendable {
     private let options: OpaquePointer
     private let syncedWrites: OpaquePointer
     private let unloggedWrites: OpaquePointer
+    private let loggedWrites: OpaquePointer
     private let readOptions: OpaquePointer
     private let tableOptions: OpaquePointer
     private let blockCache: OpaquePointer
@@ -18,7 +19,8 @@ public final class RocksDB: @unchecked Sendable {
     public init(path: String, blockCacheMB: Int = 256) throws {
         self.path = path
         guard let options = rocksdb_options_create(), let synced = rocksdb_writeoptions_create(),
-            let unlogged = rocksdb_writeoptions_create(), let readOptions = rocksdb_readoptions_create(),
+            let unlogged = rocksdb_writeoptions_create(), let logged = rocksdb_writeoptions_create(),
+            let readOptions = rocksdb_readoptions_create(),
             let tableOptions = rocksdb_block_based_options_create(),
             let blockCache = rocksdb_cache_create_lru(max(1, blockCacheMB) << 20)
         else { throw RocksDBError("cannot allocate RocksDB options") }
@@ -34,6 +36,7 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_writeoptions_disable_WAL(unlogged, 1)
         syncedWrites = synced
         unloggedWrites = unlogged
+        loggedWrites = logged
         self.readOptions = readOptions
         rocksdb_options_set_create_if_missing(options, 1)
         rocksdb_options_increase_parallelism(options, 2)
@@ -120,6 +123,10 @@ public final class RocksDB: @unchecked Sendable {
         /// that can be rebuilt from elsewhere. Do not mix with logged writes after the first
         /// unlogged one, or recovery may keep a later logged write without earlier unlogged ones.
         case unlogged
+        /// Logged but not synced: survives the process dying (the log is in the OS's page cache),
+        /// not the machine. For keys no unlogged write touches (recovery may keep such a write
+        /// without unlogged ones before it).
+        case logged
     }
 
     /// Applies `writes` atomically with the given durability.
@@ -128,6 +135,7 @@ public final class RocksDB: @unchecked Sendable {
             switch durability {
             case .synced: syncedWrites
             case .unlogged: unloggedWrites
+            case .logged: loggedWrites
             }
         var err: UnsafeMutablePointer<CChar>?
         rocksdb_write(db, options, writes.pointer, &err)
@@ -170,7 +178,7 @@ public final class RocksDB: @unchecked Sendable {
     deinit {
         rocksdb_close(db)
         rocksdb_options_destroy(options)
-        for w in [syncedWrites, unloggedWrites] { rocksdb_writeoptions_destroy(w) }
+        for w in [syncedWrites, unloggedWrites, loggedWrites] { rocksdb_writeoptions_destroy(w) }
         rocksdb_readoptions_destroy(readOptions)
         rocksdb_block_based_options_destroy(tableOptions)
         rocksdb_cache_destroy(blockCache)

@@ -1,0 +1,65 @@
+// The state store's event-time timer index on a real RocksDB: order, due pages, restore scheduling.
+import Foundation
+import Testing
+import UserRepModel
+import UserRepState
+
+@Suite struct TimerIndexTests {
+    func store() throws -> (StateStore, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-timers-\(UUID().uuidString)").path
+        return (try StateStore(directory: dir, embeddingBatchID: "e1", width: 2), dir)
+    }
+
+    func state(listenAt times: [Int64]) -> UserState {
+        var s = UserState(width: 2)
+        for t in times { [Float(1), 2].withUnsafeBufferPointer { s.applyListen(timeMs: t, vector: $0) } }
+        return s
+    }
+
+    @Test func dueTimersComeInTimeOrderAcrossSignsAndStopAtTheWatermark() throws {
+        let (store, dir) = try store()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let times: [Int64] = [5_000, -7, 0, 1 << 40, -(1 << 40), 42, 5_000]
+        let changes = times.enumerated().map {
+            TimerChange(user: UserKey(partition: 3, userID: Array("u\($0.offset)".utf8)), old: nil, new: $0.element)
+        }
+        try store.commitTimers(changes)
+        try store.commitTimers([TimerChange(user: UserKey(partition: 4, userID: [1]), old: nil, new: 1)])
+        #expect(try store.timers(partition: 3).map(\.timeMs) == times.sorted())
+        let due = try store.dueTimers(partition: 3, upTo: 42, limit: 10)
+        #expect(due.map(\.timeMs) == [-(1 << 40), -7, 0, 42])
+        #expect(try store.dueTimers(partition: 3, upTo: 42, limit: 2).map(\.user.userIDString) == ["u4", "u1"])
+        // Firing deletes the old key and adds the next one.
+        try store.commitTimers([TimerChange(user: due[0].user, old: due[0].timeMs, new: 9_999)])
+        #expect(try store.timers(partition: 3).map(\.timeMs) == [-7, 0, 42, 5_000, 5_000, 9_999, 1 << 40])
+        #expect(try store.timers(partition: 4).count == 1, "partitions apart")
+    }
+
+    /// A state restored from the changelog schedules its next window change after its newest event,
+    /// or after its last fired timer when that is later; a rebuild does the same for every user.
+    @Test func restoredStatesAreScheduledAfterTheirLastFiredTimer() throws {
+        let (store, dir) = try store()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let day = Horizon.dayMs
+        let t0: Int64 = 1_780_000_000_000
+        let quiet = state(listenAt: [t0])
+        let busy = state(listenAt: [t0, t0 + 20 * day])
+        let a = UserKey(partition: 0, userID: Array("a".utf8)), b = UserKey(partition: 0, userID: Array("b".utf8))
+        let firstChange = try #require(quiet.tiles.nextChange(after: t0, horizons: Horizon.all))
+        // a's first timer fired as of a watermark past it.
+        try store.commitTimers([], fired: [(a, firstChange + day)])
+        try store.applyChangelog(
+            partition: 0, records: [(a.userID, UserStateCodec.encode(quiet)), (b.userID, UserStateCodec.encode(busy))], checkpoint: 2)
+        let scheduled = Dictionary(uniqueKeysWithValues: try store.timers(partition: 0).map { ($0.user, $0.timeMs) })
+        #expect(scheduled[a] == quiet.tiles.nextChange(after: firstChange + day, horizons: Horizon.all))
+        #expect(scheduled[b] == busy.tiles.nextChange(after: t0 + 20 * day, horizons: Horizon.all))
+        #expect(try store.timersBuilt(partition: 0) == false, "a store that predates timers is rebuilt once")
+        let rebuilt = try store.rebuildTimers(partition: 0) { state, fired in
+            state.tiles.nextChange(after: max(state.newestEventTimeMs, fired ?? Int64.min), horizons: Horizon.all)
+        }
+        let built = try store.timersBuilt(partition: 0)
+        #expect(rebuilt == 2 && built)
+        #expect(Dictionary(uniqueKeysWithValues: try store.timers(partition: 0).map { ($0.user, $0.timeMs) }) == scheduled)
+        #expect(try store.newestEventTime(partition: 0) == t0 + 20 * day)
+    }
+}
