@@ -36,6 +36,13 @@ public final class StateStore: @unchecked Sendable {
     private static let metaBatchKey = Array("meta/embedding_batch_id".utf8)
     private static let metaWidthKey = Array("meta/width".utf8)
 
+    /// The embedding batch the store in `directory` was built from, nil if there is none yet (the
+    /// store is opened and closed again).
+    public static func storedEmbeddingBatch(directory: String) throws -> String? {
+        guard FileManager.default.fileExists(atPath: directory + "/CURRENT") else { return nil }
+        return try RocksDB(path: directory, blockCacheMB: 1).get(metaBatchKey).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// Opens (or creates) a store. Refuses a store built from another embedding batch or width,
     /// since mixing them would corrupt every aggregate.
     public init(

@@ -21,7 +21,7 @@ struct BatchesCommand: ParsableCommand {
               userrep batches list --bootstrap-servers kafka:9092
               userrep batches retire b41 --bootstrap-servers kafka:9092
             """,
-        subcommands: [Promote.self, Retire.self, List.self]
+        subcommands: [Promote.self, Stage.self, Retire.self, List.self]
     )
 
     /// Makes a model the current batch.
@@ -62,6 +62,35 @@ struct BatchesCommand: ParsableCommand {
             print(try BatchesCommand.table(registry, admin: admin))
         }
     }
+    /// Stages a model: workers of its embedding batch build their state for it, publishing nothing.
+    struct Stage: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stage a model of a new embedding batch: its workers build their state for it before it is promoted.",
+            discussion: """
+                A staged batch is not published. A group of workers run with --registry \
+                --embedding-batch <its embedding batch> (their own --group-id, --tracks-topic and \
+                --state-dir) starts with its layout and builds a state from the input topics; once \
+                their consumer lag is zero, promote it with --new-embedding-batch. See README, Batches.
+
+                Example:
+                  userrep batches stage --model /models/b50/manifest.json --bootstrap-servers kafka:9092
+                """
+        )
+        @OptionGroup var kafka: KafkaOptions
+        @OptionGroup var topics: TopicOptions
+        @OptionGroup var log: LogOptions
+        @Option(help: "Model manifest, at the path the workers see.") var model: String
+        @Option(help: "Replication factor of topics created (-1: broker default).") var replicationFactor = -1
+
+        func run() throws {
+            let logger = try log.logger("userrep.batches", quiet: true)
+            let admin = BatchRegistryAdmin(kafka: try kafka.configuration(), topics: topics.names, logger: logger)
+            let registry = try BatchesCommand.refusingClearly { try admin.stage(modelAt: model, replicationFactor: replicationFactor) }
+            print("staged \(registry.staged.last?.batchID ?? model); registry version \(registry.version)")
+            print(try BatchesCommand.table(registry, admin: admin))
+        }
+    }
+
     /// Retires the legacy batch.
     struct Retire: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -136,6 +165,10 @@ struct BatchesCommand: ParsableCommand {
         var lines = ["batch\tstate\tembedding_batch\tsince\tcoverage\tsha256\tmodel"]
         for entry in registry.batches.reversed() {
             let kind: BatchJobKind = entry.state == .retired ? .retire : .reencode
+            guard entry.state != .staged else {
+                lines.append("\(entry.batchID)\tstaged\t\(entry.embeddingBatchID)\t-\t-\t\(entry.weightsSHA256.prefix(12))\t\(entry.model)")
+                continue
+            }
             let done = (0..<Int32(max(0, partitions))).filter { p in
                 guard let record = progress.progress(kind, batchID: entry.batchID, partition: p) else { return false }
                 return record.done && record.epoch == entry.promotedVersion

@@ -1,6 +1,7 @@
 // `userrep bench`: end-to-end throughput and latency on the embedded cluster.
 import ArgumentParser
 import Foundation
+import Logging
 import Synchronization
 import UserRepKafka
 import UserRepModel
@@ -43,15 +44,21 @@ struct BenchCommand: ParsableCommand {
             "After the backlog, replay its Kafka reads and writes alone (no parsing, state or encoder), to show what Kafka costs on this machine."
     )
     var kafkaAlone = true
+    @Flag(
+        help:
+            "Run the fixed-rate phase a second time with the worker following a batch registry in which a new batch was just promoted, so that it re-encodes every user in the background (--batch-job-rate users/s) while the load runs."
+    ) var reencode = false
+    @Option(help: "With --reencode: users a second the re-encode handles.") var batchJobRate = 5_000.0
 
     func run() throws {
         let logger = try log.logger("userrep.bench", quiet: true)
         let settings = SyntheticGenerator.Settings(users: users, tracks: tracks)
         var generator = SyntheticGenerator(settings: settings)
         let latencyEvents = Int(rate * seconds)
-        let partitions = TopicPlan.embeddedPartitions(forBytes: (events + latencyEvents) * 160, minimum: 8)
+        let offered = latencyEvents * (reencode ? 2 : 1)
+        let partitions = TopicPlan.embeddedPartitions(forBytes: (events + offered) * 160, minimum: 8)
         // At most one output per listen (a worker that keeps up coalesces little).
-        let outputPartitions = TopicPlan.embeddedOutputPartitions(forRecords: events + latencyEvents, minimum: partitions)
+        let outputPartitions = TopicPlan.embeddedOutputPartitions(forRecords: events + offered, minimum: partitions)
         let env = try EmbeddedEnvironment(partitions: partitions, outputPartitions: outputPartitions, generator: generator)
         defer { env.cleanUp() }
         try encoderMicrobench(env.model)
@@ -94,15 +101,43 @@ struct BenchCommand: ParsableCommand {
         guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }
         if kafkaAlone { try kafkaAloneBench(env: env, worker: m, workerCPUSeconds: cpu) }
 
-        // Phase 2: fixed offered rate.
+        // Phase 2: fixed offered rate (and again during a re-encode).
         if rate > 0 {
+            try fixedRate(
+                env: env, config: config, generator: generator, first: events, count: latencyEvents, logger: logger, reencodeOf: nil)
+        }
+        if rate > 0 && reencode {
+            // A second batch, promoted in a registry: the worker re-encodes every stored user for it
+            // while the same load as above runs.
+            let (manifest, weights) = ModelFactory.random(
+                batchID: "bench-b2", embeddingBatchID: settings.embeddingBatchID, dims: settings.dims, seed: 2)
+            let b2 = try ModelFactory.write(manifest: manifest, weights: weights, to: env.directory.appendingPathComponent("model-b2"))
+            try env.cluster.createTopic(env.topics.output(forBatch: "bench-b2"), partitions: outputPartitions)
+            try BatchRegistryAdmin(kafka: env.kafka, topics: env.topics, logger: logger).promote(modelAt: b2.path)
+            var registryConfig = config
+            registryConfig.batchJobUsersPerSecond = batchJobRate
+            try fixedRate(
+                env: env, config: registryConfig, generator: generator, first: events + latencyEvents, count: latencyEvents, logger: logger,
+                reencodeOf: "bench-b2")
+        }
+        try env.verifyNothingDropped(changelog: false)
+        print("nothing dropped by the embedded cluster")
+    }
+
+    /// Offers `count` listens (from index `first`) at --rate while a worker runs; prints latency. With
+    /// `reencodeOf`, the worker follows the registry and re-encodes that batch meanwhile.
+    func fixedRate(
+        env: EmbeddedEnvironment, config: WorkerConfiguration, generator: SyntheticGenerator, first: Int, count: Int, logger: Logger,
+        reencodeOf batch: String?
+    ) throws {
+        do {
             let producerDone = Mutex(false)
             // The offered load starts once the worker has joined the group and holds its partitions,
             // so latency measures processing, not the group join.
             let assigned = Mutex(false)
             let failure = Mutex<String?>(nil)
             let kafka = env.kafka, topic = env.topics.listens
-            let count = latencyEvents, first = events, total = events + latencyEvents, offered = rate
+            let total = first + count, offered = rate
             let g = generator
             let thread = Thread {
                 while !assigned.withLock({ $0 }) { usleep(1_000) }
@@ -114,7 +149,8 @@ struct BenchCommand: ParsableCommand {
                 } catch { failure.withLock { $0 = "\(error)" } }
                 producerDone.withLock { $0 = true }
             }
-            let live = try StreamWorker(configuration: config, model: env.model, logger: logger)
+            let live = try StreamWorker(
+                configuration: config, models: batch == nil ? .fixed(env.model) : .registry(), logger: logger)
             live.recordLatency = true
             live.onAssigned = { _ in assigned.withLock { $0 = true } }
             thread.start()
@@ -123,16 +159,22 @@ struct BenchCommand: ParsableCommand {
             let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
             print(
                 String(
-                    format: "fixed rate: offered %.0f/s, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-                    offered, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1, lm.latencyPercentile(99) ?? -1,
+                    format: "fixed rate%@: offered %.0f/s, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                    batch.map { " during the re-encode of \($0)" } ?? "", offered, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1,
+                    lm.latencyPercentile(99) ?? -1,
                     lm.latencyPercentile(100) ?? -1))
             print(
                 String(
                     format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles,
                     Double(lm.recordsRead) / Double(max(1, lm.cycles)), lm.stageSummary))
+            if batch != nil {
+                print(
+                    String(
+                        format: "re-encode: %d users in %d per-partition jobs, within a %.1f s run", lm.usersReencoded,
+                        lm.batchJobsCompleted,
+                        lm.elapsedSeconds))
+            }
         }
-        try env.verifyNothingDropped(changelog: false)
-        print("nothing dropped by the embedded cluster")
     }
 
     /// The backlog's Kafka traffic without the worker's work: events/s and CPU per event.

@@ -51,7 +51,10 @@ struct RunCommand: ParsableCommand {
         help:
             "Publish the batch registry's live batches instead (current and legacy, each to <output-topic>.<batch-id>), following `userrep batches` changes without a restart."
     ) var registry = false
-    @Option(help: "With --registry: the embedding batch of this worker's state (default: the current batch's).")
+    @Option(
+        help:
+            "With --registry: the embedding batch of this worker's state (default: the existing state's, else the current batch's); a group of a new embedding batch starts with its staged batch."
+    )
     var embeddingBatch: String?
     @Option(help: "With --registry: most users a second re-encoded (or tombstoned) by batch jobs.") var batchJobRate = 5_000.0
     @Option(help: "Most users a second re-encoded by event-time timers (trigger window_expiry).") var timerRate = 5_000.0

@@ -242,4 +242,65 @@ import UserRepState
         try progress.catchUp()
         for p in 0..<Int32(w.env.partitions) { #expect(progress.progress(.reencode, batchID: "b2", partition: p)?.done == true) }
     }
+
+    /// A new embedding batch (the paper's Figure 6): its model is staged, a second group of workers
+    /// with its own track topic, state and changelog builds a state of that embedding batch while the
+    /// first group keeps publishing; promoted, the second group re-encodes every user with it and the
+    /// first keeps the legacy batch.
+    @Test func aNewEmbeddingBatchIsStagedBuiltThenPromoted() throws {
+        var w = try Workload(users: 120, tracks: 120, partitions: 2, seed: 71)
+        defer { w.env.cleanUp() }
+        let a = w.env.model.batchID
+        var settings2 = w.generator.settings
+        settings2.embeddingBatchID = "emb-2"
+        settings2.seed = 99
+        let tracks2 = SyntheticGenerator(settings: settings2).trackRecords()
+        var topics2 = w.env.topics
+        topics2.tracks = "track-embeddings.emb-2"
+        try w.env.cluster.createTopic(topics2.tracks, partitions: 2)
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for record in tracks2 { try producer.produce(topic: topics2.tracks, key: record.trackID, value: record.json()) }
+        try producer.flush(timeoutMs: 30_000)
+        let (xManifest, xWeights) = ModelFactory.random(batchID: "x1", embeddingBatchID: "emb-2", dims: settings2.dims, seed: 5)
+        let x1 = try ModelFactory.write(manifest: xManifest, weights: xWeights, to: w.env.directory.appendingPathComponent("model-x1"))
+        try createOutputTopics(w, [a, "x1"])
+        let admin = BatchRegistryAdmin(kafka: w.env.kafka, topics: w.env.topics)
+        try admin.promote(modelAt: w.env.manifestURL.path)
+        try w.produceListens(1_500)
+        let configA = try w.env.workerConfiguration(stateName: "emb-1")
+        try StreamWorker(configuration: configA, models: .registry()).run(until: .whenCaughtUp())
+
+        // Staged: the emb-2 group builds its state and publishes nothing.
+        try admin.stage(modelAt: x1.path)
+        var configB = try w.env.workerConfiguration(stateName: "emb-2", groupID: "userrep-emb-2")
+        configB.topics = topics2
+        let built = try StreamWorker(configuration: configB, models: .registry(embeddingBatchID: "emb-2")).run(until: .whenCaughtUp())
+        #expect(built.listensApplied == 1_500 && built.outputsPublished == 0)
+        #expect(try readTopic(w.env.kafka, w.env.topics.output(forBatch: "x1")).isEmpty)
+
+        // Promoted (it needs the flag), while listens go on.
+        #expect(throws: BatchRegistryError.self) { try admin.promote(modelAt: x1.path) }
+        try admin.promote(modelAt: x1.path, newEmbeddingBatch: true)
+        try w.produceListens(300)
+        let served = try StreamWorker(configuration: configB, models: .registry(embeddingBatchID: "emb-2")).run(until: .whenCaughtUp())
+        #expect(served.usersReencoded > 0 && served.listensApplied == 300)
+        let legacy = try StreamWorker(configuration: configA, models: .registry()).run(until: .whenCaughtUp())
+        #expect(legacy.listensApplied == 300 && legacy.registryRefusals == 0)
+
+        // x1's vectors come from emb-2's embeddings, a's (now legacy) from emb-1's.
+        let (_, latestX) = try latestVectors(w.env.kafka, w.env.topics.output(forBatch: "x1"))
+        let byUser = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }
+        #expect(Set(latestX.keys) == Set(byUser.keys), "every user has an x1 vector")
+        let naiveX = try NaiveModel(manifestURL: x1, tracks: tracks2)
+        var worst = 0.0
+        for (user, record) in latestX {
+            #expect(record.embeddingBatchID == "emb-2")
+            for (got, want) in zip(record.vector, try naiveX.vector(for: byUser[user] ?? [])) {
+                worst = max(worst, abs(Double(got) - want) / max(1, abs(want)))
+            }
+        }
+        #expect(worst <= 1e-4, "x1: largest relative difference \(worst)")
+        try expectLastVectorsMatchNaive(w, batchID: a, manifest: w.env.manifestURL, listens: w.listens)
+        #expect(try admin.read().registry?.live.map(\.batchID) == ["x1", a])
+    }
 }

@@ -11,6 +11,9 @@ public struct BatchEntry: Codable, Sendable, Equatable {
         case legacy
         /// No longer published; its output topic has been emptied by tombstones.
         case retired
+        /// Not published yet: the workers of its embedding batch build their state with its layout
+        /// (a new embedding batch's rotation), until it is promoted.
+        case staged
     }
 
     /// Model batch id (the manifest's `batch_id`).
@@ -76,6 +79,24 @@ public struct BatchRegistry: Codable, Sendable, Equatable {
     public var legacy: BatchEntry? { batches.first { $0.state == .legacy } }
     /// The batches workers publish: current first, then legacy.
     public var live: [BatchEntry] { [current, legacy].compactMap { $0 } }
+    /// Batches staged for promotion.
+    public var staged: [BatchEntry] { batches.filter { $0.state == .staged } }
+
+    /// Adds `entry` as staged: not published, but workers of its embedding batch (typically a new
+    /// one) start with its layout and build their state, so it can be promoted once they are
+    /// caught up.
+    public mutating func stage(_ entry: BatchEntry, atMs now: Int64) throws {
+        if let held = batches.first(where: { $0.batchID == entry.batchID }), held.state == .current || held.state == .legacy {
+            throw BatchRegistryError("batch '\(entry.batchID)' is \(held.state.rawValue) already")
+        }
+        batches.removeAll { $0.batchID == entry.batchID }
+        var staged = entry
+        staged.state = .staged
+        staged.sinceMs = now
+        staged.promotedVersion = 0
+        batches.append(staged)
+        version += 1
+    }
 
     /// The README section that explains rotating to a new embedding batch.
     public static let embeddingRunbook =
@@ -98,7 +119,7 @@ public struct BatchRegistry: Codable, Sendable, Equatable {
             switch batches[i].state {
             case .current: batches[i].state = .legacy
             case .legacy: batches[i].state = .retired
-            case .retired: continue
+            case .retired, .staged: continue
             }
             batches[i].sinceMs = now
         }
@@ -110,8 +131,8 @@ public struct BatchRegistry: Codable, Sendable, Equatable {
         batches.append(promoted)
     }
 
-    /// Retires the legacy batch: workers stop publishing it and tombstone its output. The current
-    /// batch cannot be retired: promote another one first (which makes it legacy).
+    /// Retires the legacy batch (or a staged one): workers stop publishing it and tombstone its
+    /// output. The current batch cannot be retired: promote another one first (which makes it legacy).
     public mutating func retire(_ batchID: String, atMs now: Int64) throws {
         guard let i = batches.firstIndex(where: { $0.batchID == batchID }) else {
             throw BatchRegistryError("no batch '\(batchID)' in the registry (batches: \(batches.map(\.batchID).joined(separator: ", ")))")
@@ -121,7 +142,7 @@ public struct BatchRegistry: Codable, Sendable, Equatable {
         case .current:
             throw BatchRegistryError(
                 "batch '\(batchID)' is current; promote another batch first (then it is legacy, and may be retired)")
-        case .legacy:
+        case .legacy, .staged:
             batches[i].state = .retired
             batches[i].sinceMs = now
             version += 1

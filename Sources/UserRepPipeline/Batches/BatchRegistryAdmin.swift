@@ -19,11 +19,25 @@ public struct BatchRegistryAdmin: Sendable {
     }
 
     /// Makes the model at `manifestPath` current (see `BatchRegistry.promote`), creating the
-    /// registry topic and the batch's output topic if they are missing. Returns the new registry
-    /// and the reader it was read with (for the jobs' progress).
+    /// registry topic and the batch's output topic if they are missing. Returns the new registry.
     @discardableResult
-    public func promote(modelAt manifestPath: String, newEmbeddingBatch: Bool = false, replicationFactor: Int = -1) throws -> BatchRegistry
+    public func promote(modelAt manifestPath: String, newEmbeddingBatch: Bool = false, replicationFactor: Int = -1) throws
+        -> BatchRegistry
     {
+        let entry = try prepare(modelAt: manifestPath, replicationFactor: replicationFactor)
+        return try promote(entry, newEmbeddingBatch: newEmbeddingBatch)
+    }
+
+    /// Stages the model at `manifestPath` (see `BatchRegistry.stage`), creating its output topic if
+    /// missing. Returns the new registry.
+    @discardableResult
+    public func stage(modelAt manifestPath: String, replicationFactor: Int = -1) throws -> BatchRegistry {
+        let entry = try prepare(modelAt: manifestPath, replicationFactor: replicationFactor)
+        return try change { try $0.stage(entry, atMs: Self.nowMs()) }
+    }
+
+    /// The entry of a model, once the registry topic and the batch's output topic exist.
+    private func prepare(modelAt manifestPath: String, replicationFactor: Int) throws -> BatchEntry {
         let entry = try BatchModels.entry(forModelAt: manifestPath)
         let admin = try KafkaAdmin(configuration: kafka)
         guard let partitions = try admin.partitionCount(topic: topics.listens) else {
@@ -34,7 +48,7 @@ public struct BatchRegistryAdmin: Sendable {
                 name: topics.batches, partitions: 1, replicationFactor: replicationFactor, configs: ["cleanup.policy": "compact"]),
             TopicPlan.batchOutputSpec(topics, batchID: entry.batchID, partitions: partitions, replicationFactor: replicationFactor),
         ])
-        return try promote(entry, newEmbeddingBatch: newEmbeddingBatch)
+        return entry
     }
 
     /// Makes `entry` current as it is, without reading its model (whose output topic must exist).

@@ -9,7 +9,7 @@ public enum ModelSource {
     case fixed(EncoderModel)
     /// The live batches of the registry topic, each published to its own topic
     /// (`TopicNames.output(forBatch:)`), followed without a restart. `embeddingBatchID` pins the
-    /// state's embedding batch (nil: the current batch's).
+    /// state's embedding batch (nil: the one of the existing state, else the current batch's).
     case registry(embeddingBatchID: String? = nil)
 }
 
@@ -33,9 +33,9 @@ final class LiveBatches {
     private let format: OutputFormat
     private let threads: Int
 
-    /// A worker's batches: `first` fixes the embedding batch and the state's width.
-    init(first: [LiveBatch], producer: KafkaProducer, format: OutputFormat, threads: Int) throws {
-        guard let model = first.first?.model else { throw WorkerError("a worker needs at least one model to publish") }
+    /// A worker's batches, `first` (possibly none yet); `layout` fixes the embedding batch and the
+    /// state's width.
+    init(layout model: EncoderModel, first: [LiveBatch], producer: KafkaProducer, format: OutputFormat, threads: Int) throws {
         batches = first
         embeddingBatchID = model.manifest.embeddingBatchId
         dims = model.manifest.embeddingDims

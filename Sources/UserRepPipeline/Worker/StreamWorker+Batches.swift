@@ -5,22 +5,25 @@ import UserRepModel
 import UserRepState
 
 extension StreamWorker {
-    /// The live entries a worker of the registry publishes: those of its state's embedding batch
-    /// (`pinned`, else the current batch's). Throws when there is none.
-    static func liveEntries(_ registry: BatchRegistry?, pinned: String?, topic: String) throws -> [BatchEntry] {
-        guard let registry, let current = registry.current else {
+    /// What a worker of the registry starts with: the live entries of its state's embedding batch
+    /// (`pinned`, else the current batch's), and the entry whose layout its state is built for (the
+    /// first of those, or a staged batch of that embedding batch, which it serves once promoted).
+    /// Throws when the registry has neither.
+    static func startingEntries(_ registry: BatchRegistry?, pinned: String?, topic: String) throws -> (
+        live: [BatchEntry], layout: BatchEntry
+    ) {
+        guard let registry, let embedding = pinned ?? registry.current?.embeddingBatchID else {
             throw WorkerError(
                 "the batch registry (topic '\(topic)') has no current batch; promote a model first: `userrep batches promote --model DIR/manifest.json`"
             )
         }
-        let embedding = pinned ?? current.embeddingBatchID
         let live = registry.live.filter { $0.embeddingBatchID == embedding }
-        guard !live.isEmpty else {
+        guard let layout = live.first ?? registry.staged.last(where: { $0.embeddingBatchID == embedding }) else {
             throw WorkerError(
-                "no live batch of the registry (topic '\(topic)') reads embedding batch '\(embedding)' (live: \(registry.live.map { "\($0.batchID) of \($0.embeddingBatchID)" }.joined(separator: ", "))); see \(BatchRegistry.embeddingRunbook)"
+                "no live or staged batch of the registry (topic '\(topic)') reads embedding batch '\(embedding)' (live: \(registry.live.map { "\($0.batchID) of \($0.embeddingBatchID)" }.joined(separator: ", "))); see \(BatchRegistry.embeddingRunbook)"
             )
         }
-        return live
+        return (live, layout)
     }
 
     /// Between cycles: applies a newer registry document (a refused one is logged and the batches

@@ -143,18 +143,30 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // known to exist (opening one to write may make a broker auto-create it, with the wrong
         // partition count and no compaction).
         let first: [(entry: BatchEntry?, model: EncoderModel, topic: String)]
+        let layoutModel: EncoderModel
         switch models {
         case .fixed(let model):
             registryTopic = nil
             first = [(nil, model, configuration.topics.output)]
+            layoutModel = model
         case .registry(let pinned):
             guard mode == .stream else { throw WorkerError("a backfill publishes one model (--model), not the registry's batches") }
             let registry = try BatchRegistryTopic(kafka: configuration.kafka, topic: configuration.topics.batches, logger: logger)
             try registry.catchUp(shouldStop: shouldStop)
             registryTopic = registry
-            let live = try Self.liveEntries(registry.registry, pinned: pinned, topic: registry.topic)
+            // A worker's state keeps its embedding batch; a new state takes the current batch's.
+            let embedding = try pinned ?? StateStore.storedEmbeddingBatch(directory: configuration.stateDirectory)
+            let start = try Self.startingEntries(registry.registry, pinned: embedding, topic: registry.topic)
             var loaded = BatchModels()
-            first = try live.map { entry in (entry, try loaded.model(for: entry), configuration.topics.output(forBatch: entry.batchID)) }
+            first = try start.live.map { entry in
+                (entry, try loaded.model(for: entry), configuration.topics.output(forBatch: entry.batchID))
+            }
+            layoutModel = try first.first?.model ?? loaded.model(for: start.layout)
+            if start.live.isEmpty {
+                logger.warning(
+                    "no live batch reads this worker's embedding batch '\(start.layout.embeddingBatchID)' yet: it builds its state for staged batch '\(start.layout.batchID)' and publishes nothing until that is promoted"
+                )
+            }
             appliedRegistryVersion = registry.registry?.version ?? 0
             batchModels = loaded
         }
@@ -164,6 +176,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 + first.map(\.topic).filter { $0 != configuration.topics.output },
             producer: producer, bootstrap: configuration.kafka["bootstrap.servers"] ?? "(not set)")
         batches = try LiveBatches(
+            layout: layoutModel,
             first: try first.map {
                 try LiveBatches.batch(
                     $0.model, entry: $0.entry, topic: $0.topic, producer: producer, format: configuration.outputFormat,
