@@ -49,6 +49,7 @@ struct BenchCommand: ParsableCommand {
             "Run the fixed-rate phase a second time with the worker following a batch registry in which a new batch was just promoted, so that it re-encodes every user in the background (--batch-job-rate users/s) while the load runs."
     ) var reencode = false
     @Option(help: "With --reencode: users a second the re-encode handles.") var batchJobRate = 5_000.0
+    @Flag(help: "Run the worker without event-time timers (no window_expiry re-encodes).") var noWindowTimers = false
 
     func run() throws {
         let logger = try log.logger("userrep.bench", quiet: true)
@@ -74,6 +75,7 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
         var config = try env.workerConfiguration()
         cycle.apply(to: &config)
+        config.windowTimers = !noWindowTimers
         if transactional { config.transactionalID = "userrep-bench" }
         // The worker is released at the end of this statement, closing its state store for phase 2.
         let cpuBefore = Self.processCPUSeconds()

@@ -22,6 +22,17 @@ import UserRepState
         return events.sorted { $0.timestampMs < $1.timestampMs }
     }
 
+    /// A workload of `silent` + `active` users on `partitions` partitions whose listens
+    /// (`silentAndActive`) are on the listens topic.
+    static func produced(users silent: Int, active: Int, days: Int, partitions: Int, seed: UInt64) throws -> Workload {
+        var w = try Workload(users: silent + active, tracks: 150, partitions: partitions, seed: seed)
+        w.listens = silentAndActive(&w, silent: silent, active: active, days: days)
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for e in w.listens { try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json()) }
+        try producer.flush(timeoutMs: 30_000)
+        return w
+    }
+
     /// Each partition's watermark (newest event time of its users) and each user's key, from a state dump.
     static func watermarks(_ states: [UserKey: UserState]) -> [Int32: Int64] {
         var marks: [Int32: Int64] = [:]
@@ -61,13 +72,8 @@ import UserRepState
     }
 
     @Test func silentUserGetsTheVectorAtTheWatermark() throws {
-        var w = try Workload(users: 40, tracks: 120, partitions: 2, seed: 51)
+        let w = try Self.produced(users: 1, active: 39, days: 10, partitions: 2, seed: 51)
         defer { w.env.cleanUp() }
-        let events = Self.silentAndActive(&w, silent: 1, active: 39, days: 10)
-        w.listens = events
-        let producer = try KafkaProducer(configuration: w.env.kafka)
-        for e in events { try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json()) }
-        try producer.flush(timeoutMs: 30_000)
         let config = try w.env.workerConfiguration()
         let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(m.timersFired > 0)
@@ -98,13 +104,8 @@ import UserRepState
     /// changes no state), and at most the page in flight at the kill was published twice.
     @Test func killedWhileTimersFireLosesNoneAndRepeatsAtMostAPage() throws {
         let binary = try userrepBinary()
-        var w = try Workload(users: 330, tracks: 150, partitions: 4, seed: 53)
+        let w = try Self.produced(users: 300, active: 30, days: 14, partitions: 4, seed: 53)
         defer { w.env.cleanUp() }
-        let events = Self.silentAndActive(&w, silent: 300, active: 30, days: 14)
-        w.listens = events
-        let producer = try KafkaProducer(configuration: w.env.kafka)
-        for e in events { try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json()) }
-        try producer.flush(timeoutMs: 30_000)
         let reference = try runReference(w.env)
 
         let args = workerArguments(w.env, group: "killed", state: "killed", maxPollRecords: 2_000) + ["--timer-rate", "40"]

@@ -98,25 +98,33 @@ final class CycleCheckpoint {
         return true
     }
 
-    /// Commits a batch-job step, which changes no state: `produce` queues its outputs and then
-    /// `progress` its progress record. With transactions both are one transaction (false: aborted,
-    /// nothing visible). Without, the outputs are flushed (every one delivered) before the
-    /// progress record is queued, so a progress record never claims outputs that were lost; it is
-    /// delivered with the next flush, and a crash before that redoes the step.
+    /// Commits a batch-job (or timer) step, which changes no state: `produce` queues its outputs,
+    /// and `delivered` runs once they are known to be delivered (it queues a progress record, or
+    /// commits fired timers), so it never claims outputs that were lost. With transactions the
+    /// step is one transaction and `delivered` runs inside it, before the commit (false: aborted,
+    /// nothing visible). Without, `deferred` leaves the outputs to the next flush (a live cycle's:
+    /// a step between cycles then costs no flush of its own) and `delivered` runs after it; a
+    /// crash before that redoes the step.
     func commitJobStep(
-        produce: (inout WorkerMetrics) throws -> Void, progress: () throws -> Void, metrics: inout WorkerMetrics
+        produce: (inout WorkerMetrics) throws -> Void, delivered: @escaping () throws -> Void, deferred: Bool,
+        metrics: inout WorkerMetrics
     ) throws -> Bool {
         if transactional {
             try producer.beginTransaction()
             try produce(&metrics)
-            try progress()
+            try delivered()
             return try commitTransaction([:], metrics: &metrics)
         }
         try produce(&metrics)
-        try flushOutputs()
-        try progress()
+        afterDelivery.append(delivered)
+        if !deferred { try flushOutputs() }
         return true
     }
+
+    /// Work waiting for the next flush to confirm the outputs it follows.
+    private var afterDelivery: [() throws -> Void] = []
+    /// Whether a step's outputs still wait for a flush.
+    var deliveryPending: Bool { !afterDelivery.isEmpty }
 
     /// Forgets a cycle's unwritten work: cached states of its partitions are reloaded from the
     /// store on next use.
@@ -159,7 +167,8 @@ final class CycleCheckpoint {
         }
     }
 
-    /// Waits for every queued record's delivery in one-second steps, reporting readiness while
+    /// Waits for every queued record's delivery in one-second steps (then runs the work waiting for
+    /// it, `commitJobStep`), reporting readiness while
     /// Kafka is away; gives up (throws) only after `deliveryTimeoutMs`, or on a delivery failure.
     /// When a stop is requested and Kafka has not confirmed the records within half of
     /// `shutdownTimeoutMs`, it throws `StopWithCyclePending` rather than wait out the delivery timeout.
@@ -169,6 +178,9 @@ final class CycleCheckpoint {
             do {
                 try producer.flush(timeoutMs: 1_000)
                 health.contact()
+                let waiting = afterDelivery
+                afterDelivery.removeAll()
+                for work in waiting { try work() }
                 return
             } catch let error as KafkaError where error.isTimeout {
                 try wait.continueAfter(error)

@@ -104,8 +104,10 @@ extension StreamWorker {
     /// Runs one page of the first batch job, within the rate limit: the next users of its
     /// partition in key order get the batch's vector (re-encode) or a tombstone (retire), then
     /// its progress record. Returns the users handled.
+    /// `deferred`: a live cycle just ran, so the next one's flush delivers the page (see
+    /// `CycleCheckpoint.commitJobStep`).
     @discardableResult
-    func runBatchJobStep() throws -> Int {
+    func runBatchJobStep(deferred: Bool) throws -> Int {
         guard var job = jobs.first, let registryTopic else { return 0 }
         let now = Date().timeIntervalSinceReferenceDate
         if jobLimiter == nil { jobLimiter = RateLimiter(perSecond: config.batchJobUsersPerSecond, now: now) }
@@ -135,10 +137,10 @@ extension StreamWorker {
                     stepMetrics.batchJobUsers["retire/\(job.batchID)", default: 0] += page.count
                 }
             },
-            progress: {
+            delivered: { [producer] in
                 let record = try BatchRegistryTopic.record(progress)
                 try producer.produce(topic: registryTopic.topic, partition: 0, key: record.key, value: record.value)
-            }, metrics: &metrics)
+            }, deferred: deferred, metrics: &metrics)
         guard committed else { return 0 }
         if done {
             jobs.removeFirst()

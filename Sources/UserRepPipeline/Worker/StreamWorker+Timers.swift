@@ -67,9 +67,11 @@ extension StreamWorker {
     /// delivered (or committed in a transaction) before the timers are, so a crash in between
     /// fires them again after the restart, as of the same watermark: the same records again,
     /// never one lost. Returns the users re-encoded.
+    /// `deferred`: see `runBatchJobStep`. While a page's timers wait for their outputs' delivery,
+    /// no other page fires (it would find the same timers due).
     @discardableResult
-    func runTimerStep() throws -> Int {
-        guard timersEnabled, !watermarks.isEmpty else { return 0 }
+    func runTimerStep(deferred: Bool) throws -> Int {
+        guard timersEnabled, !watermarks.isEmpty, !timerCommitPending else { return 0 }
         let now = Date().timeIntervalSinceReferenceDate
         if timerLimiter == nil { timerLimiter = RateLimiter(perSecond: config.timerUsersPerSecond, now: now) }
         let order = watermarks.keys.sorted()
@@ -81,12 +83,12 @@ extension StreamWorker {
             let allowed = timerLimiter?.take(due.count, now: now) ?? 0
             guard allowed > 0 else { return 0 }
             timerCursor = (k + timerCursor + 1) % order.count
-            return try fire(Array(due.prefix(allowed)), partition: p, watermark: watermark)
+            return try fire(Array(due.prefix(allowed)), partition: p, watermark: watermark, deferred: deferred)
         }
         return 0
     }
 
-    private func fire(_ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64) throws -> Int {
+    private func fire(_ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64, deferred: Bool) throws -> Int {
         var times: [UserKey: [Int64]] = [:]
         var users: [UserKey] = []
         for d in due {
@@ -117,9 +119,13 @@ extension StreamWorker {
                         fired.map(\.0), fired.map(\.1), triggers: fired.map { _ in .windowExpiry }, tracks: tracks.table, asOf: asOf,
                         clock: &clock, metrics: &stepMetrics)
                 }
-            }, progress: {}, metrics: &metrics)
+            },
+            delivered: { [weak self, store] in
+                try store.commitTimers(changes, fired: fired.map { ($0.0, watermark) })
+                self?.timerCommitPending = false
+            }, deferred: deferred, metrics: &metrics)
+        timerCommitPending = committed && checkpoint.deliveryPending
         guard committed else { return 0 }
-        try store.commitTimers(changes, fired: fired.map { ($0.0, watermark) })
         metrics.timersFired += fired.count
         metrics.timersStale += users.count - fired.count
         if !fired.isEmpty {

@@ -62,6 +62,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var timerLimiter: RateLimiter?
     /// The partition the next timer step looks at first (round robin).
     var timerCursor = 0
+    /// Whether a fired page's timers wait for its outputs' delivery to be committed.
+    var timerCommitPending = false
     /// Partitions of each input topic.
     private(set) var inputPartitions = 0
     let store: StateStore
@@ -256,7 +258,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         health.shutDown()
         status.stopped()
-        // Batch-job progress records are queued after their outputs' flush; deliver the last ones.
+        // Steps whose outputs wait for a flush, and progress records queued after one: deliver them.
+        if !kafkaAway && checkpoint.deliveryPending { try? checkpoint.flushOutputs() }
         if registryTopic != nil && !kafkaAway { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 4) }
         // The group steps share the time bound; with Kafka known to be away, the commit is skipped.
         if !isBackfill && !kafkaAway {
@@ -311,13 +314,16 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 reportProgress(force: false)
                 if case .whenCaughtUp(let gate) = condition, gate(), !batchJobsPending, try caughtUp(), try !timersDue() { break }
                 if isBackfill, try caughtUp() { break }
-                try runBatchJobStep()
-                try runTimerStep()
+                // Idle: deliver what steps after the last cycle left waiting, then step on.
+                if checkpoint.deliveryPending { try checkpoint.flushOutputs() }
+                try runBatchJobStep(deferred: false)
+                try runTimerStep(deferred: false)
                 continue
             }
             try runCycle(count: n)
-            try runBatchJobStep()
-            try runTimerStep()
+            // Right after a cycle, the steps' outputs ride on the next cycle's flush.
+            try runBatchJobStep(deferred: true)
+            try runTimerStep(deferred: true)
             if case .afterRecords(let limit) = condition, metrics.recordsRead >= limit { break }
             reportProgress(force: false)
             if isBackfill, try caughtUp() { break }

@@ -19,20 +19,23 @@ final class WorkerTelemetry {
         self.inputTopics = inputTopics
     }
 
-    private func counter(_ name: String, _ dimensions: [(String, String)] = []) -> Counter {
+    /// The handle of metric `name` with `dimensions`, made by `make` the first time.
+    private static func handle<H>(
+        _ cache: inout [String: H], _ name: String, _ dimensions: [(String, String)], make: () -> H
+    ) -> H {
         let key = name + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        if let c = counters[key] { return c }
-        let c = Counter(label: name, dimensions: dimensions, factory: factory)
-        counters[key] = c
-        return c
+        if let h = cache[key] { return h }
+        let h = make()
+        cache[key] = h
+        return h
+    }
+
+    private func counter(_ name: String, _ dimensions: [(String, String)] = []) -> Counter {
+        Self.handle(&counters, name, dimensions) { Counter(label: name, dimensions: dimensions, factory: factory) }
     }
 
     private func gauge(_ name: String, _ dimensions: [(String, String)] = []) -> Gauge {
-        let key = name + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        if let g = gauges[key] { return g }
-        let g = Gauge(label: name, dimensions: dimensions, factory: factory)
-        gauges[key] = g
-        return g
+        Self.handle(&gauges, name, dimensions) { Gauge(label: name, dimensions: dimensions, factory: factory) }
     }
 
     private func add(_ name: String, _ dimensions: [(String, String)] = [], _ now: Int, _ before: Int) {
@@ -86,11 +89,7 @@ final class WorkerTelemetry {
     }
 
     private func timer(_ name: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Timer {
-        let key = name + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        if let t = timers[key] { return t }
-        let t = CoreMetrics.Timer(label: name, dimensions: dimensions, factory: factory)
-        timers[key] = t
-        return t
+        Self.handle(&timers, name, dimensions) { CoreMetrics.Timer(label: name, dimensions: dimensions, factory: factory) }
     }
 
     /// Sets the gauges: lag per assigned input partition, partitions owned, batch jobs still owed,
