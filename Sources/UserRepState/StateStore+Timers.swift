@@ -79,12 +79,6 @@ extension StateStore {
         try db.write(writes, durability: .logged)
     }
 
-    /// When a restored state's windows next change after its newest event and its last fired
-    /// timer (every horizon).
-    static func restoredTimer(_ state: UserState, firedAsOf: Int64?) -> Int64? {
-        state.tiles.nextChange(after: max(state.newestEventTimeMs, firedAsOf ?? Int64.min), horizons: Horizon.all)
-    }
-
     /// The as-of times of the last fired timers of `users`.
     func firedAsOf(_ users: [UserKey]) throws -> [Int64?] {
         try db.multiGet(users.map(Self.firedKey)).map { bytes in
@@ -114,10 +108,11 @@ extension StateStore {
     /// Whether `partition`'s timers are known to match its states (built, and kept since).
     public func timersBuilt(partition: Int32) throws -> Bool { try db.get(Self.timersBuiltKey(partition)) != nil }
 
-    /// Schedules every stored user of `partition` anew at `schedule(state, firedAsOf)` (nil: no
-    /// timer) and marks the partition's timers built, in one write. Returns the timers scheduled.
+    /// Schedules every stored user of `partition` anew at their next window change after their
+    /// last fired timer, and marks the partition's timers built, in one write. Returns the timers
+    /// scheduled.
     @discardableResult
-    public func rebuildTimers(partition: Int32, schedule: (UserState, Int64?) -> Int64?) throws -> Int {
+    public func rebuildTimers(partition: Int32) throws -> Int {
         var puts: [[UInt8]] = []
         var users: [UserKey] = []
         var states: [UserState] = []
@@ -128,7 +123,7 @@ extension StateStore {
             return true
         }
         for (i, fired) in try firedAsOf(users).enumerated() {
-            if let time = schedule(states[i], fired) { puts.append(Self.timerKey(users[i], at: time)) }
+            if let time = states[i].nextWindowChange(after: fired) { puts.append(Self.timerKey(users[i], at: time)) }
         }
         writes.clear()
         stageTimerReset(partition)

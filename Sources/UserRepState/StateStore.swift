@@ -224,7 +224,7 @@ public final class StateStore: @unchecked Sendable {
         // Each restored state's timer, after its newest event and its last fired timer (timer keys
         // written with states may have been lost with them).
         for (i, state) in restored {
-            if let next = Self.restoredTimer(state, firedAsOf: fired[i]) {
+            if let next = state.nextWindowChange(after: fired[i]) {
                 writes.put(Self.timerKey(UserKey(partition: partition, userID: records[i].userID), at: next), [])
             }
         }

@@ -46,6 +46,19 @@ public struct UserState: Sendable, Equatable {
         return MemoryLayout<UserState>.stride + 6 * arrayHeader + tiles + strings
     }
 
+    /// The horizons whose changes event-time timers follow (every horizon a layout can use).
+    public static let timerHorizons = Horizon.all
+
+    /// When this state's windows next change (a tile leaves one of `timerHorizons`) after its
+    /// newest event and after `asOfMs` (a vector already published as of that time, e.g. a fired
+    /// timer's); nil if they never will.
+    public func nextWindowChange(after asOfMs: Int64? = nil) -> Int64? {
+        tiles.nextChange(after: max(newestEventTimeMs, asOfMs ?? Int64.min), horizons: Self.timerHorizons)
+    }
+
+    /// Whether a window of this state changes exactly at `timeMs`.
+    public func windowChanges(at timeMs: Int64) -> Bool { tiles.changes(at: timeMs, horizons: Self.timerHorizons) }
+
     /// Whether the record at `offset` of input topic `lane` is already reflected in this state.
     public func hasApplied(offset: Int64, lane: InputLane) -> Bool { offset <= appliedOffsets[lane.rawValue] }
 

@@ -54,9 +54,7 @@ import UserRepState
         #expect(scheduled[a] == quiet.tiles.nextChange(after: firstChange + day, horizons: Horizon.all))
         #expect(scheduled[b] == busy.tiles.nextChange(after: t0 + 20 * day, horizons: Horizon.all))
         #expect(try store.timersBuilt(partition: 0) == false, "a store that predates timers is rebuilt once")
-        let rebuilt = try store.rebuildTimers(partition: 0) { state, fired in
-            state.tiles.nextChange(after: max(state.newestEventTimeMs, fired ?? Int64.min), horizons: Horizon.all)
-        }
+        let rebuilt = try store.rebuildTimers(partition: 0)
         let built = try store.timersBuilt(partition: 0)
         #expect(rebuilt == 2 && built)
         #expect(Dictionary(uniqueKeysWithValues: try store.timers(partition: 0).map { ($0.user, $0.timeMs) }) == scheduled)

@@ -9,12 +9,10 @@ public final class BatchRegistryTopic {
     /// Key of the registry document (the other keys are `BatchJobProgress.key`s).
     public static let registryKey = "registry"
 
-    private let consumer: KafkaConsumer
-    private let polled: KafkaPolledRecords
+    private let reader: WholeTopicReader
     /// Topic name.
-    public let topic: String
+    public var topic: String { reader.topic }
     private let logger: Logger
-    private var next: [Int32: Int64] = [:]
     /// The newest registry document read (by version), nil before any.
     public private(set) var registry: BatchRegistry?
     /// Every registry document read, in topic order (the registry's history until compaction).
@@ -26,26 +24,18 @@ public final class BatchRegistryTopic {
 
     /// Assigns every partition of `topic` from its start; throws if the topic does not exist.
     public init(kafka: KafkaConfiguration, topic: String, logger: Logger) throws {
-        consumer = try KafkaConsumer(
-            configuration: kafka.overriding(["group.id": "userrep-batch-registry", "enable.auto.commit": "false"]),
-            trackPartitionEnd: true)
-        polled = KafkaPolledRecords(topics: [topic])
-        self.topic = topic
-        self.logger = logger
-        guard let partitions = try consumer.partitionCount(topic: topic) else {
-            throw KafkaError(
+        reader = try WholeTopicReader(
+            kafka: kafka, topic: topic, groupID: "userrep-batch-registry",
+            missing:
                 "batch registry topic '\(topic)' does not exist; create it (`userrep topics create`) and promote a model (`userrep batches promote --model DIR`)"
-            )
-        }
-        var all: [KafkaTopicPartition: KafkaOffset] = [:]
-        for p in 0..<Int32(partitions) { all[KafkaTopicPartition(topic: topic, partition: p)] = .beginning }
-        try consumer.assign(all)
+        )
+        self.logger = logger
     }
 
     /// Reads until every partition has reached its end as of now; false if `shouldStop` ended it first.
     @discardableResult
     public func catchUp(shouldStop: () -> Bool = { false }) throws -> Bool {
-        while !consumer.assignment.allSatisfy(isAtEnd) {
+        while !reader.isAtEnd {
             guard !shouldStop() else { return false }
             try poll(timeoutMs: 100)
         }
@@ -55,30 +45,21 @@ public final class BatchRegistryTopic {
     /// Whether every record on the topic as of now has been read, asking the brokers for the
     /// high watermarks (not the last fetch's): a run that stops when caught up applies every
     /// registry change written before it was told to stop.
-    public func isCaughtUp() throws -> Bool {
-        for tp in consumer.assignment where (next[tp.partition] ?? 0) < (try consumer.watermarks(tp).high) { return false }
-        return true
-    }
-
-    private func isAtEnd(_ tp: KafkaTopicPartition) -> Bool {
-        if consumer.partitionsAtEnd.contains(tp) { return true }
-        guard let high = consumer.cachedHighWatermark(tp) else { return false }
-        return (next[tp.partition] ?? 0) >= high
-    }
+    public func isCaughtUp() throws -> Bool { try reader.isCaughtUp() }
 
     /// Applies the records waiting (without blocking when `timeoutMs` is 0); returns whether a
     /// newer registry document arrived.
     @discardableResult
     public func poll(timeoutMs: Int32 = 0) throws -> Bool {
-        try consumer.poll(into: polled, maxMessages: 1_000, timeoutMs: timeoutMs)
         var changed = false
-        for i in 0..<polled.count {
-            let m = polled[i]
-            next[m.partition] = max(next[m.partition] ?? 0, m.offset + 1)
-            guard let key = m.key.map({ String(decoding: $0, as: UTF8.self) }) else { unreadable += 1; continue }
+        try reader.poll(maxMessages: 1_000, timeoutMs: timeoutMs) { m in
+            guard let key = m.key.map({ String(decoding: $0, as: UTF8.self) }) else {
+                unreadable += 1
+                return
+            }
             guard let value = m.value else {
                 progress.removeValue(forKey: key)
-                continue
+                return
             }
             do {
                 if key == Self.registryKey {

@@ -98,25 +98,31 @@ final class CycleCheckpoint {
         return true
     }
 
-    /// Commits a batch-job (or timer) step, which changes no state: `produce` queues its outputs,
-    /// and `delivered` runs once they are known to be delivered (it queues a progress record, or
-    /// commits fired timers), so it never claims outputs that were lost. With transactions the
-    /// step is one transaction and `delivered` runs inside it, before the commit (false: aborted,
-    /// nothing visible). Without, `deferred` leaves the outputs to the next flush (a live cycle's:
-    /// a step between cycles then costs no flush of its own) and `delivered` runs after it; a
-    /// crash before that redoes the step.
+    /// Commits a batch-job (or timer) step, which changes no state: `produce` queues its outputs;
+    /// `confirm` queues the records that vouch for them (progress records) and `afterCommit` does
+    /// the local work that must follow them (committing fired timers), so neither ever claims
+    /// outputs that were lost. With transactions, `confirm` is in the step's transaction and
+    /// `afterCommit` runs once it committed (false: aborted, nothing visible or done). Without,
+    /// both run once the outputs are delivered: `deferred` leaves them to the next flush (a live
+    /// cycle's, so that a step between cycles costs no flush of its own); a crash before that
+    /// redoes the step.
     func commitJobStep(
-        produce: (inout WorkerMetrics) throws -> Void, delivered: @escaping () throws -> Void, deferred: Bool,
-        metrics: inout WorkerMetrics
+        produce: (inout WorkerMetrics) throws -> Void, confirm: @escaping () throws -> Void = {},
+        afterCommit: @escaping () throws -> Void = {}, deferred: Bool, metrics: inout WorkerMetrics
     ) throws -> Bool {
         if transactional {
             try producer.beginTransaction()
             try produce(&metrics)
-            try delivered()
-            return try commitTransaction([:], metrics: &metrics)
+            try confirm()
+            guard try commitTransaction([:], metrics: &metrics) else { return false }
+            try afterCommit()
+            return true
         }
         try produce(&metrics)
-        afterDelivery.append(delivered)
+        afterDelivery.append {
+            try confirm()
+            try afterCommit()
+        }
         if !deferred { try flushOutputs() }
         return true
     }

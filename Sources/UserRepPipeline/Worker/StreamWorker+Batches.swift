@@ -137,7 +137,7 @@ extension StreamWorker {
                     stepMetrics.batchJobUsers["retire/\(job.batchID)", default: 0] += page.count
                 }
             },
-            delivered: { [producer] in
+            confirm: { [producer] in
                 let record = try BatchRegistryTopic.record(progress)
                 try producer.produce(topic: registryTopic.topic, partition: 0, key: record.key, value: record.value)
             }, deferred: deferred, metrics: &metrics)

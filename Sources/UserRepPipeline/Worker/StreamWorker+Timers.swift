@@ -5,14 +5,6 @@ import UserRepModel
 import UserRepState
 
 extension StreamWorker {
-    /// The horizons whose changes timers follow (every horizon a layout can use).
-    static let timerHorizons = Horizon.all
-
-    /// When `state`'s windows next change after `asOfMs`, if ever.
-    static func nextTimer(_ state: UserState, after asOfMs: Int64) -> Int64? {
-        state.tiles.nextChange(after: asOfMs, horizons: timerHorizons)
-    }
-
     var timersEnabled: Bool { config.windowTimers && !isBackfill }
 
     /// The timers a cycle's changed users need: each one's next window change after its newest
@@ -22,7 +14,7 @@ extension StreamWorker {
         guard timersEnabled else { return [] }
         return changes.users.indices.compactMap { i in
             let state = changes.states[i]
-            return Self.nextTimer(state, after: state.newestEventTimeMs).map { TimerChange(user: changes.users[i], old: nil, new: $0) }
+            return state.nextWindowChange().map { TimerChange(user: changes.users[i], old: nil, new: $0) }
         }
     }
 
@@ -42,9 +34,7 @@ extension StreamWorker {
         guard timersEnabled else { return }
         for p in partitions.sorted() {
             if try !store.timersBuilt(partition: p) {
-                let scheduled = try store.rebuildTimers(partition: p) { state, fired in
-                    Self.nextTimer(state, after: max(state.newestEventTimeMs, fired ?? Int64.min))
-                }
+                let scheduled = try store.rebuildTimers(partition: p)
                 if scheduled > 0 {
                     logger.info(
                         "event-time timers rebuilt from the stored states", metadata: ["partition": "\(p)", "timers": "\(scheduled)"])
@@ -103,13 +93,15 @@ extension StreamWorker {
             // Due at a time after the newest event, when a tile really leaves a horizon: the vector
             // published so far is older than that change.
             let real = (times[user] ?? []).contains {
-                $0 > state.newestEventTimeMs && state.tiles.changes(at: $0, horizons: Self.timerHorizons)
+                $0 > state.newestEventTimeMs && state.windowChanges(at: $0)
             }
             guard real else { continue }
             fired.append((user, state))
-            if let next = Self.nextTimer(state, after: watermark) { changes.append(TimerChange(user: user, old: nil, new: next)) }
+            if let next = state.nextWindowChange(after: watermark) { changes.append(TimerChange(user: user, old: nil, new: next)) }
         }
         var clock = StageClock()
+        // Until the fired timers are committed, no other page fires (it would find them due again).
+        timerCommitPending = true
         let committed = try checkpoint.commitJobStep(
             produce: { stepMetrics in
                 guard !fired.isEmpty else { return }
@@ -120,12 +112,15 @@ extension StreamWorker {
                         clock: &clock, metrics: &stepMetrics)
                 }
             },
-            delivered: { [weak self, store] in
+            afterCommit: { [weak self, store] in
                 try store.commitTimers(changes, fired: fired.map { ($0.0, watermark) })
                 self?.timerCommitPending = false
             }, deferred: deferred, metrics: &metrics)
-        timerCommitPending = committed && checkpoint.deliveryPending
-        guard committed else { return 0 }
+        guard committed else {
+            // Aborted: nothing was published or committed; the timers are due again.
+            timerCommitPending = false
+            return 0
+        }
         metrics.timersFired += fired.count
         metrics.timersStale += users.count - fired.count
         if !fired.isEmpty {

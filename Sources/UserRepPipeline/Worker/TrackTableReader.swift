@@ -6,9 +6,8 @@ import UserRepModel
 /// Every worker reads all partitions of the track topic (a global table, like a Kafka Streams
 /// GlobalKTable): fully at start-up, then whatever arrives, between poll cycles.
 final class TrackTableReader {
-    private let consumer: KafkaConsumer
-    private let polled: KafkaPolledRecords
-    private let topic: String
+    private let reader: WholeTopicReader
+    private var topic: String { reader.topic }
     private(set) var table: TrackTable
     private let logger: Logger
     /// Per track partition, the offset below which invalid records were dead-lettered already
@@ -23,32 +22,22 @@ final class TrackTableReader {
     private var seenDims: (audio: Int, collaborative: Int)?
     /// Embedding batches seen on the topic other than the model's (a few, for the error message).
     private var otherBatches: Set<String> = []
-    /// Per track partition, the offset after the newest record read.
-    private var next: [Int32: Int64] = [:]
 
     init(
         kafka: KafkaConfiguration, topic: String, batchID: String, dims: ModelManifest.EmbeddingDims,
         deadLettered: [Int32: Int64] = [:], logger: Logger
     ) throws {
-        consumer = try KafkaConsumer(
-            configuration: kafka.overriding(["group.id": "userrep-track-table", "enable.auto.commit": "false"]),
-            trackPartitionEnd: true)
-        polled = KafkaPolledRecords(topics: [topic])
-        self.topic = topic
+        reader = try WholeTopicReader(
+            kafka: kafka, topic: topic, groupID: "userrep-track-table",
+            missing: "track topic '\(topic)' does not exist; create it or import tracks with `userrep tracks import`")
         self.logger = logger
         self.deadLettered = deadLettered
         table = TrackTable(batchID: batchID, dims: dims)
-        guard let partitions = try consumer.partitionCount(topic: topic) else {
-            throw KafkaError("track topic '\(topic)' does not exist; create it or import tracks with `userrep tracks import`")
-        }
-        var all: [KafkaTopicPartition: KafkaOffset] = [:]
-        for p in 0..<Int32(partitions) { all[KafkaTopicPartition(topic: topic, partition: p)] = .beginning }
-        try consumer.assign(all)
     }
 
     /// Reads until every partition has reached its end as of now; false if `shouldStop` ended it first.
     func catchUp(shouldStop: () -> Bool) throws -> Bool {
-        while !consumer.assignment.allSatisfy(isAtEnd) {
+        while !reader.isAtEnd {
             guard !shouldStop() else { return false }
             try poll(timeoutMs: 100)
         }
@@ -56,16 +45,6 @@ final class TrackTableReader {
             "track table loaded",
             metadata: ["tracks": "\(table.count)", "batch": "\(table.batchID)", "other_batch_skipped": "\(otherBatch)"])
         return true
-    }
-
-    /// Whether partition `tp` is read to its end: its end-of-partition event came, or the high
-    /// watermark its last fetch response reported is reached. The second needs no further fetch:
-    /// an end-of-partition event waits for one more long-poll fetch at the end (up to
-    /// `fetch.wait.max.ms`), which took half of a 1000-track start-up.
-    private func isAtEnd(_ tp: KafkaTopicPartition) -> Bool {
-        if consumer.partitionsAtEnd.contains(tp) { return true }
-        guard let high = consumer.cachedHighWatermark(tp) else { return false }
-        return (next[tp.partition] ?? 0) >= high
     }
 
     /// Throws unless the table holds tracks of the model's embedding batch with the model's
@@ -90,20 +69,17 @@ final class TrackTableReader {
 
     /// Applies whatever track records are waiting (without blocking when `timeoutMs` is 0).
     func poll(timeoutMs: Int32 = 0) throws {
-        try consumer.poll(into: polled, maxMessages: 10_000, timeoutMs: timeoutMs)
-        for i in 0..<polled.count {
-            let m = polled[i]
-            next[m.partition] = max(next[m.partition] ?? 0, m.offset + 1)
+        try reader.poll(maxMessages: 10_000, timeoutMs: timeoutMs) { m in
             guard let value = m.value else {
                 if let key = m.key { table.remove(trackID: Array(key)) }
-                continue
+                return
             }
             do throws(InputRejection) {
                 let record = try TrackRecord.parse(value, audioDims: table.dims.audio, collaborativeDims: table.dims.collaborative)
                 guard record.batchID == table.batchID else {
                     otherBatch += 1
                     if otherBatches.count < 8 { otherBatches.insert(record.batchID) }
-                    continue
+                    return
                 }
                 guard let key = m.key, key.elementsEqual(record.trackID) else {
                     throw InputRejection(
@@ -116,7 +92,7 @@ final class TrackTableReader {
                     otherDims += 1
                     if seenDims == nil { seenDims = (dims.audio, dims.collaborative) }
                 }
-                guard m.offset >= deadLettered[m.partition] ?? 0 else { continue }
+                guard m.offset >= deadLettered[m.partition] ?? 0 else { return }
                 rejected.append((DeadLetterRecord(message: m), error))
             }
         }
