@@ -5,6 +5,8 @@ public final class KafkaProducer: @unchecked Sendable {
     // librdkafka's producer is thread safe; `DeliveryReports` guards the Swift-side counters.
     let client: RDKafkaClient
     private let reports: DeliveryReports
+    /// `sendOffsets`' call to librdkafka, bounded by its timeout.
+    private let offsetSends = BoundedCall<[KafkaTopicPartition: Int64]>()
 
     /// Defaults applied under any user-supplied properties.
     public static let defaults: [String: String] = [
@@ -39,10 +41,15 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// Adds `consumer`'s group offsets (next offset per partition) to the current transaction:
     /// they commit exactly when the transaction's records do. A member that has lost its
-    /// generation is refused here (zombie fencing).
+    /// generation is refused here (zombie fencing). Returns or throws within `timeoutMs` even
+    /// while librdkafka's call blocks past it (then a retriable timeout; calling again with the
+    /// same offsets joins the call in flight).
     public func sendOffsets(_ offsets: [KafkaTopicPartition: Int64], of consumer: KafkaConsumer, timeoutMs: Int32) throws {
         guard !offsets.isEmpty else { return }
-        try client.sendOffsetsToTransaction(offsets, of: consumer.client, timeoutMs: timeoutMs)
+        guard let metadata = GroupMetadata(of: consumer.client) else { throw KafkaError("the consumer has no group metadata") }
+        try offsetSends.call(offsets, timeoutMs: timeoutMs) { [client] in
+            client.sendOffsetsToTransaction(offsets, as: metadata, timeoutMs: timeoutMs)
+        }
     }
 
     /// Flushes and commits the current transaction.

@@ -36,16 +36,12 @@ extension RDKafkaClient {
         if let error = rd_kafka_begin_transaction(handle) { throw KafkaError(consuming: error, context: "cannot begin a transaction") }
     }
 
-    /// Adds `consumer`'s group offsets to the current transaction.
-    func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartition: Int64], of consumer: RDKafkaClient, timeoutMs: Int32) throws {
+    /// Adds group offsets to the current transaction, as of `metadata` (the consuming member).
+    /// Blocks, at times past `timeoutMs` (see `BoundedCall`).
+    func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartition: Int64], as metadata: GroupMetadata, timeoutMs: Int32) -> KafkaError? {
         let list = RDKafkaTopicPartitionList(offsets: offsets)
-        guard let metadata = rd_kafka_consumer_group_metadata(consumer.handle) else {
-            throw KafkaError("the consumer has no group metadata")
-        }
-        defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
-        if let error = rd_kafka_send_offsets_to_transaction(handle, list.pointer, metadata, timeoutMs) {
-            throw KafkaError(consuming: error, context: "cannot add offsets to the transaction")
-        }
+        guard let error = rd_kafka_send_offsets_to_transaction(handle, list.pointer, metadata.pointer, timeoutMs) else { return nil }
+        return KafkaError(consuming: error, context: "cannot add offsets to the transaction")
     }
 
     /// Flushes and commits the current transaction.

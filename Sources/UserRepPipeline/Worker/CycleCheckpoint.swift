@@ -165,11 +165,26 @@ final class CycleCheckpoint {
             }
         } catch let error as KafkaError where error.requiresAbort {
             logger.warning("aborting the cycle's transaction; its records are redone: \(error)")
-            try producer.abortTransaction(timeoutMs: config.deliveryTimeoutMs)
+            try abortTransaction()
             let partitions = Set(inputOffsets.keys.map(\.partition))
             discard(partitions: partitions, metrics: &metrics)
             try consumer.seek(offsets.own.filter { partitions.contains($0.key.partition) && consumer.assignment.contains($0.key) })
             return false
+        }
+    }
+
+    /// Aborts the open transaction in one-second steps (librdkafka resumes an abort that timed
+    /// out), within the same bounds as its commit: a stop ends the wait (`StopWithCyclePending`;
+    /// the next start with the same id aborts it).
+    private func abortTransaction() throws {
+        var wait = waitForKafka()
+        while true {
+            do {
+                try producer.abortTransaction(timeoutMs: 1_000)
+                return
+            } catch let error as KafkaError where error.isRetriable {
+                try wait.continueAfter(error)
+            }
         }
     }
 

@@ -20,8 +20,11 @@ extension StreamWorker {
                 attempt += 1
                 let delay = min(1 << attempt, 10)
                 logger.warning("cannot prepare assigned partitions, retrying in \(delay) s (attempt \(attempt) of 8): \(error)")
-                health.evaluate()
-                sleep(UInt32(delay))
+                // In small steps, so that a stop meanwhile is not kept waiting.
+                for _ in 0..<(delay * 10) where !shouldStop() {
+                    health.evaluate()
+                    usleep(100_000)
+                }
             } catch {
                 // Thrown from `run` after this poll; nothing is processed meanwhile.
                 rebalanceError = error
