@@ -162,11 +162,7 @@ public final class StateStore: @unchecked Sendable {
 
     /// The changelog offset up to which `partition`'s stored users are known to reflect the
     /// changelog, nil if this store has never written or restored that partition.
-    public func changelogCheckpoint(partition: Int32) throws -> Int64? {
-        try db.get(Self.checkpointKey(partition)).flatMap { bytes in
-            bytes.count == 8 ? bytes.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } : nil
-        }
-    }
+    public func changelogCheckpoint(partition: Int32) throws -> Int64? { try int64(at: Self.checkpointKey(partition)) }
 
     /// Deletes every user and input offset (of `topics`) of `partition` and sets its changelog
     /// checkpoint to `checkpoint`, atomically, before the partition is rebuilt from the changelog.
@@ -294,7 +290,7 @@ public final class StateStore: @unchecked Sendable {
     /// Flushes everything to disk (clean shutdown).
     public func flush() throws { try db.flush() }
 
-    private static func checkpointKey(_ partition: Int32) -> [UInt8] {
+    static func checkpointKey(_ partition: Int32) -> [UInt8] {
         var key = Array("c/".utf8)
         withUnsafeBytes(of: partition.bigEndian) { key.append(contentsOf: $0) }
         return key

@@ -19,11 +19,23 @@ struct BackfillCommand: ParsableCommand {
             state to export training features from: `userrep features export`); add --no-publish so \
             that those past vectors do not reach the live output topic.
 
+            With --seed-group G and --until T the backfill builds the state a new stream group G \
+            starts from (a new embedding batch's group, say, while the live batches keep serving): \
+            when it ends, every user's state goes to G's changelog (<G>-state-changelog, which must \
+            exist, empty, partitioned like --listens-topic: `userrep topics create --group-id G`) \
+            marked with T, and nothing is published. G's workers (`userrep run --group-id G \
+            --state-dir` this directory, or any other: they restore from the changelog) read the \
+            live topics from their start and apply only events after T (the summary counts the \
+            rest as before_hand_off=N). The replay topic must be partitioned like the live topics.
+
             Example:
               userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \\
                 --model models/b43/manifest.json --state-dir /var/lib/userrep-b43
               userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \\
                 --model models/b43/manifest.json --state-dir train-state --until 2024-05-01T00:00:00Z --no-publish
+              userrep backfill --bootstrap-servers kafka:9092 --replay-topic listens-replay \
+                --model /models/b50/manifest.json --tracks-topic track-embeddings.emb-8 \
+                --state-dir /var/lib/userrep-emb-8 --until 2026-12-01T00:00:00Z --seed-group userrep-emb-8
             """
     )
 
@@ -42,8 +54,21 @@ struct BackfillCommand: ParsableCommand {
     )
     var until: EventTimeArgument?
     @Flag(help: "Build the state only: publish no vectors at the end.") var noPublish = false
+    @Option(
+        help:
+            "Seed stream group G: write the final states to G's changelog with --until as the hand-off time (G's workers add only later live events); publishes nothing."
+    )
+    var seedGroup: String?
     @OptionGroup var cycle: CycleOptions
     @OptionGroup var safety: SafetyOptions
+
+    func validate() throws {
+        if seedGroup != nil && until == nil {
+            throw ValidationError(
+                "--seed-group needs --until: the hand-off time between the replay (events at or before it) and the live topics (events after it)"
+            )
+        }
+    }
 
     func run() throws {
         let logger = try log.logger("userrep.backfill")
@@ -55,7 +80,8 @@ struct BackfillCommand: ParsableCommand {
         cycle.apply(to: &config)
         safety.apply(to: &config)
         config.untilMs = until?.ms
-        config.backfillPublishes = !noPublish
+        config.backfillPublishes = !noPublish && seedGroup == nil
+        config.seedGroupID = seedGroup
         let stop = StopFlag()
         stop.trapSignals()
         let worker = try StreamWorker(

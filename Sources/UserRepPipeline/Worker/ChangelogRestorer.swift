@@ -15,6 +15,9 @@ import UserRepState
 struct ChangelogRestorer {
     /// Header naming the embedding batch of a changelog record's state.
     static let embeddingBatchHeader = "embedding-batch-id"
+    /// Header of a state seeded from a replay (`backfill --seed-group`): its hand-off time, ms
+    /// since the epoch in decimal. The live topics add only later events to it.
+    static let handOffHeader = "hand-off-ms"
 
     let topic: String
     let embeddingBatchID: String
@@ -69,6 +72,7 @@ struct ChangelogRestorer {
             try consumer.poll(into: polled, maxMessages: 5_000, timeoutMs: 500)
             onProgress?()
             var records: [(userID: [UInt8], state: [UInt8]?)] = []
+            var handOff: Int64?
             for i in 0..<polled.count {
                 let m = polled[i]
                 guard m.partition == partition, m.offset >= next else { continue }
@@ -82,6 +86,13 @@ struct ChangelogRestorer {
                                 "changelog \(tp)@\(m.offset) holds state of embedding batch '\(found)' but the model needs '\(embeddingBatchID)'; give each embedding batch its own --changelog-topic"
                         )
                     }
+                    if let h = m.header(named: Self.handOffHeader) {
+                        guard let ms = Int64(String(decoding: h, as: UTF8.self)) else {
+                            throw StateCorruption(
+                                message: "changelog record \(tp)@\(m.offset) has a malformed \(Self.handOffHeader) header")
+                        }
+                        handOff = max(handOff ?? ms, ms)
+                    }
                     records.append((Array(key), Array(value)))
                 } else {
                     records.append((Array(key), nil))
@@ -89,6 +100,8 @@ struct ChangelogRestorer {
             }
             if polled.count > 0 {
                 lastRecord = Date()
+                // Before the states it covers: a crash in between leaves the filter, not the states.
+                if let handOff { try store.recordHandOff(handOff) }
                 outcome.stale += try store.applyChangelog(partition: partition, records: records, checkpoint: next)
                 outcome.records += records.count
             } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds {

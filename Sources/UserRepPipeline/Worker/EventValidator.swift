@@ -11,6 +11,9 @@ enum ParsedRecord: Sendable {
     case rejected(DeadLetterRecord, InputRejection)
     /// A valid event later than the event-time cutoff (`backfill --until`): read, not applied.
     case afterCutoff
+    /// A valid event at or before the hand-off time of a state seeded from a replay (`backfill
+    /// --seed-group`): the state holds it already; read, not applied.
+    case beforeHandOff
     /// A record of a topic the worker does not read (never expected; skipped).
     case foreign
 }
@@ -23,6 +26,8 @@ struct EventValidator: Sendable {
     let tracks: TrackTable
     /// Events later than this event time (ms) are left out (`backfill --until`); nil: none are.
     var untilMs: Int64? = nil
+    /// Events at or before this event time (ms) are left out as already in a seeded state; nil: none are.
+    var handOffMs: Int64? = nil
 
     /// Parses every record of `records` on up to `threads` threads, `chunk` records per task;
     /// element `i` is record `i`'s outcome.
@@ -43,6 +48,7 @@ struct EventValidator: Sendable {
         do {
             let (user, event) = lane == .listens ? try validListen(m) : try validOnboarding(m)
             if let untilMs, event.timeMs > untilMs { return .afterCutoff }
+            if let handOffMs, event.timeMs <= handOffMs { return .beforeHandOff }
             return .event(user, event)
         } catch {
             return .rejected(DeadLetterRecord(message: m), error)

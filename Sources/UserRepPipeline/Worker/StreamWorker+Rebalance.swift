@@ -46,6 +46,8 @@ extension StreamWorker {
     /// partitions by the group; a backfill assigns its own.)
     private func startOffsets(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartition: KafkaOffset] {
         try restore(Set(partitions.map(\.partition)))
+        // A restore may have brought a seeded state's hand-off time.
+        if !isBackfill { handOffMs = try store.handOffMs() }
         try prepareTimers(Set(partitions.map(\.partition)))
         let committed = try consumer.committed(partitions)
         var starts: [KafkaTopicPartition: KafkaOffset] = [:]

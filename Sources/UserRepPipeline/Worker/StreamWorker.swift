@@ -66,6 +66,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var timerCommitPending = false
     /// Partitions of each input topic.
     private(set) var inputPartitions = 0
+    /// A seeded state's hand-off time (`StateStore.handOffMs`): live events at or before it are
+    /// in the state already. Never applied to a backfill's replay.
+    var handOffMs: Int64?
     let store: StateStore
     let consumer: KafkaConsumer
     let producer: KafkaProducer
@@ -172,7 +175,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
             appliedRegistryVersion = registry.registry?.version ?? 0
             batchModels = loaded
         }
-        let changelog = mode == .stream ? [configuration.changelogTopic] : []
+        // A seeding backfill writes the seeded group's changelog, and its state must be
+        // partitioned as that group's live input topics are.
+        let seeded = mode == .stream ? nil : configuration.seedGroupID.map { configuration.topics.changelog(forGroup: $0) }
+        let changelog = mode == .stream ? [configuration.changelogTopic] : seeded.map { [$0, configuration.topics.listens] } ?? []
         let counts = try StartupChecks.partitionCounts(
             of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.output, configuration.topics.deadLetters]
                 + first.map(\.topic).filter { $0 != configuration.topics.output },
@@ -195,11 +201,19 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 "input and changelog topics must have the same number of partitions: \(sameCount.map { "\($0)=\(counts[$0] ?? 0)" }.joined(separator: ", "))"
             )
         }
-        store = try StateStore(
+        let store = try StateStore(
             directory: configuration.stateDirectory, embeddingBatchID: embeddingBatchID, width: batches.listenWidth,
             cacheBytes: configuration.stateCacheBytes)
+        if mode == .stream, let unfinished = try store.unfinishedSeedMs() {
+            throw WorkerError(
+                "the seed of the state in \(configuration.stateDirectory) (backfill --seed-group, hand-off \(unfinished) ms) did not finish, so its changelog may be partial; run the same backfill again before starting the group"
+            )
+        }
+        self.store = store
         // States are mostly float sums, which zstd barely shrinks; lz4 costs a fraction of its CPU.
-        try producer.configureTopic(configuration.changelogTopic, properties: ["compression.codec": "lz4"])
+        for topic in [configuration.changelogTopic] + (seeded.map { [$0] } ?? []) {
+            try producer.configureTopic(topic, properties: ["compression.codec": "lz4"])
+        }
         let deadLetters = DeadLetterWriter(
             producer: producer, topic: try producer.openTopic(configuration.topics.deadLetters), maxBytes: configuration.maxDeadLetterBytes)
         tracks = try TrackTableReader(
@@ -331,7 +345,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.processingSeconds = lastCycleEnd.map { $0.timeIntervalSince(firstRecordAt ?? $0) } ?? 0
         if isBackfill && !shouldStop() {
             reportProgress(force: true)
-            if config.backfillPublishes { try publishBackfill() }
+            if let group = config.seedGroupID, let until = config.untilMs {
+                try seedChangelog(topic: config.topics.changelog(forGroup: group), handOffMs: until)
+            } else if config.backfillPublishes {
+                try publishBackfill()
+            }
         }
     }
 
@@ -366,6 +384,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 rejected.append((record, rejection))
             case .afterCutoff:
                 metrics.eventsAfterCutoff += 1
+            case .beforeHandOff:
+                metrics.eventsBeforeHandOff += 1
             }
             if let lane = m.lane { nextByLane[LanePartition(lane: lane, partition: m.partition)] = m.offset + 1 }
         }
@@ -449,7 +469,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     /// Parses the polled records on the compute threads.
     private func parse(_ records: KafkaRecordsView) -> [ParsedRecord] {
-        EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table, untilMs: config.untilMs)
+        EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table, untilMs: config.untilMs, handOffMs: handOffMs)
             .parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)
     }
 

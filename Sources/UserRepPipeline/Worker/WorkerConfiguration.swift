@@ -40,6 +40,10 @@ public struct WorkerConfiguration: Sendable {
     public var untilMs: Int64?
     /// Whether a backfill publishes every touched user's final vector when it ends.
     public var backfillPublishes = true
+    /// A backfill that seeds a stream group (`backfill --seed-group`): when it ends, every user's
+    /// state goes to this group's changelog with the hand-off time `untilMs`, and the group's
+    /// workers go on from the live topics with the events after it. Nil: no seeding.
+    public var seedGroupID: String?
     /// Dead-letter records keep at most this many bytes of the original key and value (the rest
     /// is cut, with headers saying so); it must stay below the dead-letter topic's
     /// `max.message.bytes` (1 MB by default) with room for headers.

@@ -13,6 +13,8 @@ public struct WorkerMetrics: Sendable {
     public var onboardingsApplied = 0
     /// Valid events read but left out for being later than `--until`.
     public var eventsAfterCutoff = 0
+    /// Live events at or before a seeded state's hand-off time: in the state already, not applied.
+    public var eventsBeforeHandOff = 0
     /// Picked artists with no track in the table (skipped, not fatal).
     public var unknownArtists = 0
     /// Bytes of encoded user state written to the store.
@@ -105,7 +107,7 @@ public struct WorkerMetrics: Sendable {
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return
-            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
+            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "")\(eventsBeforeHandOff > 0 ? " before_hand_off=\(eventsBeforeHandOff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
             + (registryChanges + registryRefusals + usersReencoded + usersTombstoned > 0
                 ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
                 : "")
