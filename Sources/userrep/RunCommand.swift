@@ -57,6 +57,9 @@ struct RunCommand: ParsableCommand {
     )
     var embeddingBatch: String?
     @Option(help: "With --registry: most users a second re-encoded (or tombstoned) by batch jobs.") var batchJobRate = 5_000.0
+    @Option(
+        help: "With --registry: users per batch-job step, each followed by a progress record (a crash or rebalance redoes at most one).")
+    var batchJobPage = 500
     @Option(help: "Most users a second re-encoded by event-time timers (trigger window_expiry).") var timerRate = 5_000.0
     @Flag(help: "Keep no event-time timers: a silent user's vector stays as of their newest event.") var noWindowTimers = false
     @Option(help: "Serve Prometheus /metrics and the /healthz and /readyz probes on this port (none by default).")
@@ -80,6 +83,9 @@ struct RunCommand: ParsableCommand {
         guard (model != nil) != registry else { throw ValidationError("give either --model or --registry") }
         guard embeddingBatch == nil || registry else { throw ValidationError("--embedding-batch needs --registry") }
         guard batchJobRate > 0, timerRate > 0 else { throw ValidationError("--batch-job-rate and --timer-rate must be positive") }
+        guard (1...100_000).contains(batchJobPage) else {
+            throw ValidationError("--batch-job-page must be 1 to 100000 users, got \(batchJobPage)")
+        }
     }
 
     func run() throws {
@@ -107,6 +113,7 @@ struct RunCommand: ParsableCommand {
         let stop = StopFlag()
         stop.trapSignals()
         config.batchJobUsersPerSecond = batchJobRate
+        config.batchJobPageUsers = batchJobPage
         config.timerUsersPerSecond = timerRate
         config.windowTimers = !noWindowTimers
         let worker = try StreamWorker(configuration: config, models: models, logger: logger, shouldStop: { stop.isSet })
