@@ -8,7 +8,7 @@
 # Environment: USERREP (binary; default .build/release/userrep, else .build/debug/userrep),
 #   LAYERS (default 256,120), EPOCHS (default 200), SEED (default 1), REPEATS (default 10),
 #   THREADS (BLAS threads of train and evaluate; default: the core count),
-#   EVALUATE_ARGS (extra options for evaluate).
+#   TRAIN_ARGS (extra options for train), EVALUATE_ARGS (extra options for evaluate).
 set -euo pipefail
 work="$1"
 bin="${USERREP:-}"
@@ -47,8 +47,9 @@ trap - EXIT
 
 "$bin" features export --state-dir "$work/state" --model "$work/layout/manifest.json" --tracks-file "$work/tracks.jsonl" \
   --listens "$work/listens.jsonl" --output "$work/features.safetensors" --as-of "$SPLIT" --log-level warning
+# shellcheck disable=SC2086
 "$bin" train --features "$work/features.safetensors" --output "$work/model" --batch-id "$NAME-ae-1" \
-  --layers "$layers" --epochs "$epochs" --seed "$seed" "${threads[@]}"
+  --layers "$layers" --epochs "$epochs" --seed "$seed" "${threads[@]}" ${TRAIN_ARGS:-}
 # shellcheck disable=SC2086
 "$bin" evaluate --features "$work/features.safetensors" --model "$work/model/manifest.json" \
   --listens "$work/listens.jsonl" --onboarding "$work/onboarding.jsonl" --tracks-file "$work/tracks.jsonl" \
