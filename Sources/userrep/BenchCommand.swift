@@ -27,6 +27,7 @@ struct BenchCommand: ParsableCommand {
 
             Example:
               userrep bench --events 1000000 --rate 150000 --seconds 10
+              userrep bench --events 600000 --users 100000 --rate 8000 --seconds 10 -X fetch.wait.max.ms=50
             """
     )
 
@@ -50,6 +51,12 @@ struct BenchCommand: ParsableCommand {
     ) var reencode = false
     @Option(help: "With --reencode: users a second the re-encode handles.") var batchJobRate = 5_000.0
     @Flag(help: "Run the worker without event-time timers (no window_expiry re-encodes).") var noWindowTimers = false
+    @Option(
+        name: .customShort("X"),
+        help: ArgumentHelp(
+            "librdkafka property key=value for the worker's clients; repeatable (e.g. -X linger.ms=1 to see what a setting changes).",
+            valueName: "key=value"))
+    var properties: [String] = []
 
     func run() throws {
         let logger = try log.logger("userrep.bench", quiet: true)
@@ -74,6 +81,8 @@ struct BenchCommand: ParsableCommand {
         try ListenLoad.produce(&generator, producer: producer, topic: env.topics.listens, count: events, total: events + latencyEvents)
         print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
         var config = try env.workerConfiguration()
+        config.kafka = config.kafka.overriding(
+            try Dictionary(properties.map { try KafkaConfiguration.parseAssignment($0) }, uniquingKeysWith: { _, new in new }))
         cycle.apply(to: &config)
         config.windowTimers = !noWindowTimers
         if transactional { config.transactionalID = "userrep-bench" }
