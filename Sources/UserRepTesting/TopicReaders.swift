@@ -72,6 +72,16 @@ public func latestByContract(_ records: [RepresentationRecord]) -> [String: Repr
     return latest
 }
 
+/// A state dump with every applied input offset cleared: for comparing states built from
+/// different topics holding the same events at other offsets.
+public func withoutOffsets(_ states: [UserKey: UserState]) -> [UserKey: UserState] {
+    states.mapValues { s in
+        var s = s
+        s.appliedOffsets = SIMD2(-1, -1)
+        return s
+    }
+}
+
 /// Users whose states differ between two dumps (empty when equal), without printing the states.
 public func differingUsers(_ a: [UserKey: UserState], _ b: [UserKey: UserState]) -> [String] {
     Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.map(\.userIDString).sorted()

@@ -8,12 +8,12 @@ import UserRepPipeline
 struct BackfillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backfill",
-        abstract: "Replay historical listens into state and publish every touched user's final vector once.",
+        abstract: "Replay historical listens into state and publish every user's final vector once.",
         discussion: """
             Reads every partition of --replay-topic (event-time ordered per user), and of \
-            --onboarding-replay-topic if given, up to the end they have when the backfill starts, builds state in --state-dir, then publishes one vector per touched \
-            user (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error. \
-            An interrupted backfill resumes where its state ends.
+            --onboarding-replay-topic if given, up to the end they have when the backfill starts, builds state in --state-dir, then publishes one vector per user \
+            of the state (trigger backfill) and exits 0. Shows events/s, done/total and ETA on standard error. \
+            An interrupted backfill resumes where its state ends, and its final vectors cover every user.
 
             With --until TIME the state holds every user as of that event time (a point-in-time \
             state to export training features from: `userrep features export`); add --no-publish so \

@@ -34,13 +34,6 @@ import UserRepTesting
         reference.backfillPublishes = false
         _ = try StreamWorker(configuration: reference, model: w.env.model, mode: .backfill(topic: "replay-filtered")).run()
         // The two topics hold the kept events at different offsets; everything else must be equal.
-        func withoutOffsets(_ states: [UserKey: UserState]) -> [UserKey: UserState] {
-            states.mapValues { s in
-                var s = s
-                s.appliedOffsets = SIMD2(-1, -1)
-                return s
-            }
-        }
         let a = withoutOffsets(try dumpState(cut.stateDirectory, model: w.env.model))
         let b = withoutOffsets(try dumpState(reference.stateDirectory, model: w.env.model))
         #expect(Set(a.keys.map(\.userIDString)) == Set(kept.map { String(decoding: $0.userID, as: UTF8.self) }))

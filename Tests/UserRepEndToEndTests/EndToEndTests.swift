@@ -132,4 +132,35 @@ import UserRepState
             #expect(worst <= 1e-4)
         }
     }
+
+    /// A backfill stopped half-way and resumed publishes every user of its state at the end, also
+    /// those whose listens all came before the stop.
+    @Test func aResumedBackfillPublishesEveryUserOnce() throws {
+        var w = try Workload(users: 150, tracks: 120, seed: 19)
+        defer { w.env.cleanUp() }
+        try w.env.cluster.createTopic("replay", partitions: 3)
+        let events = (0..<2_000).map { w.generator.listen(index: $0, total: 2_000) }
+        // The first half's users never listen again in the second.
+        let ids = Array(Set(events.map(\.userID))).sorted { $0.lexicographicallyPrecedes($1) }
+        let early = Set(ids.prefix(ids.count / 2))
+        let ordered = events.filter { early.contains($0.userID) } + events.filter { !early.contains($0.userID) }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for e in ordered { try producer.produce(topic: "replay", key: e.userID, value: e.json()) }
+        try producer.flush(timeoutMs: 30_000)
+        var config = try w.env.workerConfiguration(stateName: "backfill")
+        config.maxPollRecords = 100
+        config.backfillPublishes = false
+        let firstPart = events.filter { early.contains($0.userID) }.count
+        _ = try StreamWorker(configuration: config, model: w.env.model, mode: .backfill(topic: "replay")).run(
+            until: .afterRecords(firstPart / 2))
+        config.backfillPublishes = true
+        let m = try StreamWorker(configuration: config, model: w.env.model, mode: .backfill(topic: "replay")).run()
+        #expect(m.listensApplied < events.count, "the second run resumed")
+        let (all, latest) = try latestVectors(w.env.kafka, w.env.topics.output)
+        #expect(
+            all.count == ids.count && Set(latest.keys) == Set(ids.map { String(decoding: $0, as: UTF8.self) }),
+            "one vector per user: \(all.count) of \(ids.count)")
+        let perUser = Dictionary(grouping: events) { String(decoding: $0.userID, as: UTF8.self) }
+        #expect(all.allSatisfy { UInt64(perUser[$0.userID]?.count ?? 0) == $0.updateSequence }, "each as of all its listens")
+    }
 }

@@ -59,13 +59,6 @@ import UserRepTesting
         reference.backfillPublishes = false
         _ = try StreamWorker(configuration: reference, model: w.env.model, mode: .backfill(topic: "reference")).run()
         // Offsets differ between the topics; every sum, count and tile must not.
-        func withoutOffsets(_ states: [UserKey: UserState]) -> [UserKey: UserState] {
-            states.mapValues { s in
-                var s = s
-                s.appliedOffsets = SIMD2(-1, -1)
-                return s
-            }
-        }
         let a = withoutOffsets(try dumpState(group.stateDirectory, model: w.env.model))
         let b = withoutOffsets(try dumpState(reference.stateDirectory, model: w.env.model))
         #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "states differ for \(differingUsers(a, b).prefix(5))")

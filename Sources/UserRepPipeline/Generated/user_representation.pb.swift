@@ -38,7 +38,7 @@ public nonisolated enum Userrep_V1_Trigger: SwiftProtobuf.Enum, Swift.CaseIterab
   /// The user's unchanged state was re-encoded by another model batch.
   case batchReencode // = 3
 
-  /// Published once per touched user at the end of a backfill.
+  /// Published once per user of the built state at the end of a backfill.
   case backfill // = 4
 
   /// The user's unchanged state encoded as of their partition's event-time watermark, because a

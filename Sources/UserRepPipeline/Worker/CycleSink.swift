@@ -60,13 +60,8 @@ final class LiveCycleSink: CycleSink {
     }
 }
 
-/// Backfill mode: nothing is published per cycle; the touched users' final vectors go out once at
-/// the end (`StreamWorker.publishBackfill`).
+/// Backfill mode: nothing is published per cycle; every stored user's final vector goes out once
+/// at the end (`StreamWorker.publishBackfill`).
 final class BackfillCycleSink: CycleSink {
-    /// Users changed by any cycle of the run.
-    private(set) var touched = Set<UserKey>()
-
-    func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {
-        touched.formUnion(changes.users)
-    }
+    func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {}
 }

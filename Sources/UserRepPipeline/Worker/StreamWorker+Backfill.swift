@@ -1,6 +1,7 @@
 // A backfill's own steps: assign the whole replay topic, report progress, publish final vectors once.
 import Foundation
 import UserRepKafka
+import UserRepState
 
 extension StreamWorker {
     /// Assigns every partition of the replay topics from this store's offset (or its start), up to
@@ -24,27 +25,32 @@ extension StreamWorker {
     /// Whether every replay partition has been read to its high watermark as of start-up.
     var replayCaughtUp: Bool { backfillTargets.allSatisfy { tp, high in (nextOffsets[tp] ?? 0) >= high } }
 
-    /// Backfill's end: every touched user's final vector, once.
+    /// Backfill's end: every stored user's final vector, once (users of an interrupted and
+    /// resumed backfill included).
     func publishBackfill() throws {
-        guard let backfill = sink as? BackfillCycleSink else { return }
-        let users = backfill.touched.sorted {
-            $0.partition != $1.partition ? $0.partition < $1.partition : $0.userID.lexicographicallyPrecedes($1.userID)
-        }
-        var start = 0
-        while start < users.count {
-            let chunk = Array(users[start..<min(users.count, start + 10_000)])
-            let loaded = try store.read(chunk)
-            let present = loaded.indices.filter { loaded[$0] != nil }
+        var users = 0
+        try forEachStoredPage { keys, states in
             var clock = StageClock()
             for batch in batches.batches {
                 try batch.publisher.publish(
-                    present.map { chunk[$0] }, present.compactMap { loaded[$0] }, triggers: present.map { _ in .backfill },
-                    tracks: tracks.table, clock: &clock, metrics: &metrics)
+                    keys, states, triggers: keys.map { _ in .backfill }, tracks: tracks.table, clock: &clock, metrics: &metrics)
             }
             try checkpoint.flushOutputs()
-            start += chunk.count
+            users += keys.count
         }
-        logger.info("backfill published final vectors", metadata: ["users": "\(users.count)"])
+        logger.info("backfill published final vectors", metadata: ["users": "\(users)"])
+    }
+
+    /// Calls `body` with every stored user and state, a page of up to 10,000 of one partition at
+    /// a time, partition after partition in key order.
+    func forEachStoredPage(_ body: ([UserKey], [UserState]) throws -> Void) throws {
+        for p in 0..<Int32(inputPartitions) {
+            var after: [UInt8]?
+            while case let page = try store.users(partition: p, after: after, limit: 10_000), let last = page.last {
+                after = last.0.userID
+                try body(page.map(\.0), page.map(\.1))
+            }
+        }
     }
 
     /// A progress line (events/s, done/total, lag, ETA) at most once a second, or now with `force`.

@@ -31,30 +31,26 @@ extension StreamWorker {
         ]
         var encoded = EncodedStates()
         var seeded = 0
-        for p in 0..<Int32(inputPartitions) {
-            var after: [UInt8]?
-            while case let page = try store.users(partition: p, after: after, limit: 5_000), let last = page.last {
-                after = last.0.userID
-                let users = page.map(\.0)
-                // Positions in the replay mean nothing in the live topics: those are read from
-                // their start, and the hand-off time decides what is new.
-                let states = page.map { user, state in
-                    var s = state
-                    s.appliedOffsets = SIMD2(-1, -1)
-                    return s
-                }
-                encoded.encode(states, threads: config.computeThreads)
-                for i in users.indices {
-                    try encoded.withState(i) { value in
-                        try users[i].userID.withUnsafeBytes { k in
-                            try producer.produce(to: changelog, partition: p, key: k, value: value, headers: headers, trackOffset: true)
-                        }
+        try forEachStoredPage { users, page in
+            // Positions in the replay mean nothing in the live topics: those are read from their
+            // start, and the hand-off time decides what is new.
+            let states = page.map { state in
+                var s = state
+                s.appliedOffsets = SIMD2(-1, -1)
+                return s
+            }
+            encoded.encode(states, threads: config.computeThreads)
+            for i in users.indices {
+                try encoded.withState(i) { value in
+                    try users[i].userID.withUnsafeBytes { k in
+                        try producer.produce(
+                            to: changelog, partition: users[i].partition, key: k, value: value, headers: headers, trackOffset: true)
                     }
                 }
-                try store.commit(users: users, states: states, encoded: encoded, offsets: [])
-                seeded += users.count
-                progress?("seeding \(topic): \(seeded) users")
             }
+            try store.commit(users: users, states: states, encoded: encoded, offsets: [])
+            seeded += users.count
+            progress?("seeding \(topic): \(seeded) users")
         }
         try checkpoint.flushOutputs()
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })

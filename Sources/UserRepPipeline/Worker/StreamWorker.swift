@@ -27,7 +27,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         /// Consumer-group member on the listens topic, publishing every updated user each cycle.
         case stream
         /// Reads every partition of the listens replay `topic` (and of `onboarding`, a replay of
-        /// onboarding events, if given) to the end as of start-up, then publishes each touched
+        /// onboarding events, if given) to the end as of start-up, then publishes each stored
         /// user's final vector once.
         case backfill(topic: String, onboarding: String? = nil)
     }

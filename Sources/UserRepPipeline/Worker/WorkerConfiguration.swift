@@ -38,7 +38,7 @@ public struct WorkerConfiguration: Sendable {
     /// Valid events later than this event time (ms since the epoch) are read but not applied
     /// (`backfill --until`: the state as of that time); nil applies everything.
     public var untilMs: Int64?
-    /// Whether a backfill publishes every touched user's final vector when it ends.
+    /// Whether a backfill publishes every stored user's final vector when it ends.
     public var backfillPublishes = true
     /// A backfill that seeds a stream group (`backfill --seed-group`): when it ends, every user's
     /// state goes to this group's changelog with the hand-off time `untilMs`, and the group's
