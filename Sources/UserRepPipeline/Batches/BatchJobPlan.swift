@@ -48,7 +48,7 @@ enum BatchJobPlan {
     }
 }
 
-/// A token bucket: `perSecond` tokens a second, at most one second's worth saved up.
+/// A token bucket: `perSecond` tokens a second, at most one second's worth (or one token) saved up.
 struct RateLimiter {
     let perSecond: Double
     private var tokens: Double
@@ -61,11 +61,17 @@ struct RateLimiter {
         last = now
     }
 
+    /// Whole tokens there are at time `now`, none taken.
+    mutating func available(now: Double) -> Int {
+        // At least one token fits, so that a rate below one a second still lets one through.
+        tokens = min(max(perSecond, 1), tokens + max(0, now - last) * perSecond)
+        last = now
+        return Int(tokens.rounded(.down))
+    }
+
     /// Takes up to `wanted` whole tokens at time `now`; returns how many it took.
     mutating func take(_ wanted: Int, now: Double) -> Int {
-        tokens = min(perSecond, tokens + max(0, now - last) * perSecond)
-        last = now
-        let taken = min(wanted, Int(tokens.rounded(.down)))
+        let taken = min(wanted, available(now: now))
         tokens -= Double(taken)
         return max(0, taken)
     }

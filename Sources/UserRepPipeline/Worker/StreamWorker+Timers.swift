@@ -64,21 +64,30 @@ extension StreamWorker {
         guard timersEnabled, !watermarks.isEmpty, !timerCommitPending else { return 0 }
         let now = Date().timeIntervalSinceReferenceDate
         if timerLimiter == nil { timerLimiter = RateLimiter(perSecond: config.timerUsersPerSecond, now: now) }
+        // No token, no step: stale timers can wait for one, and no page is read for nothing.
+        let tokens = timerLimiter?.available(now: now) ?? 0
+        guard tokens > 0 else { return 0 }
+        // A page as large as the tokens allow: stale timers cost a state read, and every step an
+        // idle worker takes costs a flush.
+        let limit = max(config.batchJobPageUsers, 4 * tokens)
         let order = watermarks.keys.sorted()
         for k in order.indices {
             let p = order[(k + timerCursor) % order.count]
             guard let watermark = watermarks[p] else { continue }
-            let due = try store.dueTimers(partition: p, upTo: watermark, limit: config.batchJobPageUsers)
+            let due = try store.dueTimers(partition: p, upTo: watermark, limit: limit)
             guard !due.isEmpty else { continue }
-            let allowed = timerLimiter?.take(due.count, now: now) ?? 0
-            guard allowed > 0 else { return 0 }
             timerCursor = (k + timerCursor + 1) % order.count
-            return try fire(Array(due.prefix(allowed)), partition: p, watermark: watermark, deferred: deferred)
+            return try fire(due, partition: p, watermark: watermark, now: now, deferred: deferred)
         }
         return 0
     }
 
-    private func fire(_ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64, deferred: Bool) throws -> Int {
+    /// Fires the users of `due` whose window really changes, as many as the rate limit allows
+    /// now (it pays for encodes only), and drops the stale timers (users who listened since) of
+    /// the page; the timers of users left for later stay due.
+    private func fire(
+        _ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64, now: Double, deferred: Bool
+    ) throws -> Int {
         var times: [UserKey: [Int64]] = [:]
         var users: [UserKey] = []
         for d in due {
@@ -86,17 +95,24 @@ extension StreamWorker {
             times[d.user, default: []].append(d.timeMs)
         }
         let loaded = try store.read(users)
-        var changes = due.map { TimerChange(user: $0.user, old: $0.timeMs, new: nil) }
-        var fired: [(UserKey, UserState)] = []
+        var real: [(UserKey, UserState)] = []
+        var stale = Set<UserKey>()
         for (user, state) in zip(users, loaded) {
-            guard let state else { continue }
             // Due at a time after the newest event, when a tile really leaves a horizon: the vector
             // published so far is older than that change.
-            let real = (times[user] ?? []).contains {
-                $0 > state.newestEventTimeMs && state.windowChanges(at: $0)
+            guard let state, (times[user] ?? []).contains(where: { $0 > state.newestEventTimeMs && state.windowChanges(at: $0) })
+            else {
+                stale.insert(user)
+                continue
             }
-            guard real else { continue }
-            fired.append((user, state))
+            real.append((user, state))
+        }
+        let allowed = real.isEmpty ? 0 : timerLimiter?.take(real.count, now: now) ?? 0
+        let fired = Array(real.prefix(allowed))
+        guard !fired.isEmpty || !stale.isEmpty else { return 0 }
+        let handled = stale.union(fired.map(\.0))
+        var changes = due.filter { handled.contains($0.user) }.map { TimerChange(user: $0.user, old: $0.timeMs, new: nil) }
+        for (user, state) in fired {
             if let next = state.nextWindowChange(after: watermark) { changes.append(TimerChange(user: user, old: nil, new: next)) }
         }
         var clock = StageClock()
@@ -122,7 +138,7 @@ extension StreamWorker {
             return 0
         }
         metrics.timersFired += fired.count
-        metrics.timersStale += users.count - fired.count
+        metrics.timersStale += stale.count
         if !fired.isEmpty {
             logger.debug(
                 "timers fired", metadata: ["partition": "\(partition)", "users": "\(fired.count)", "watermark_ms": "\(watermark)"])
