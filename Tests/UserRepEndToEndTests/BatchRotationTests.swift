@@ -196,6 +196,24 @@ import UserRepState
         #expect(refused.output.contains("Rotating to a new embedding batch") && !refused.output.contains("Usage:"), "\(refused.output)")
     }
 
+    /// The set-up of a re-encode: the workload's batch current, 4,000 listens in a registry
+    /// worker's state (`state`), and b2 written but not promoted. Returns b2's manifest, the
+    /// registry admin, the number of users and the worker's arguments (with `--registry`).
+    func reencodeSetUp(_ w: inout Workload, state: String) throws -> (
+        b2: URL, admin: BatchRegistryAdmin, users: Int, args: [String]
+    ) {
+        let b2 = try writeModel(w, batchID: "b2", seed: 2)
+        try createOutputTopics(w, [w.env.model.batchID, "b2"])
+        let admin = BatchRegistryAdmin(kafka: w.env.kafka, topics: w.env.topics)
+        try admin.promote(modelAt: w.env.manifestURL.path)
+        try w.produceListens(4_000)
+        var args = workerArguments(w.env, group: "userrep", state: state)
+        if let i = args.firstIndex(of: "--model") { args.replaceSubrange(i...(i + 1), with: ["--registry"]) }
+        let first = try runUserrep(args + ["--stop-when-caught-up"])
+        #expect(first.status == 0, "\(first.output)")
+        return (b2, admin, Set(w.listens.map(\.userID)).count, args)
+    }
+
     /// `userrep run --registry` SIGKILLed half-way through b2's re-encode resumes it from the progress
     /// records after a restart (it does not start over) and ends with every user's b2 vector equal
     /// to the naive recomputation, as an uninterrupted rotation does.
@@ -203,17 +221,7 @@ import UserRepState
         let binary = try userrepBinary()
         var w = try Workload(users: 400, tracks: 150, partitions: 4, seed: 47)
         defer { w.env.cleanUp() }
-        let a = w.env.model.batchID
-        let b2 = try writeModel(w, batchID: "b2", seed: 2)
-        try createOutputTopics(w, [a, "b2"])
-        let admin = BatchRegistryAdmin(kafka: w.env.kafka, topics: w.env.topics)
-        try admin.promote(modelAt: w.env.manifestURL.path)
-        try w.produceListens(4_000)
-        let users = Set(w.listens.map(\.userID)).count
-        var args = workerArguments(w.env, group: "userrep", state: "state")
-        if let i = args.firstIndex(of: "--model") { args.replaceSubrange(i...(i + 1), with: ["--registry"]) }
-        let first = try runUserrep(args + ["--stop-when-caught-up"])
-        #expect(first.status == 0, "\(first.output)")
+        let (b2, admin, users, args) = try reencodeSetUp(&w, state: "state")
 
         // The promotion, then a worker re-encoding at 100 users/s, killed once a third is done.
         let promotion = try admin.promote(modelAt: b2.path)
@@ -252,16 +260,7 @@ import UserRepState
         let binary = try userrepBinary()
         var w = try Workload(users: 400, tracks: 150, partitions: 4, seed: 53)
         defer { w.env.cleanUp() }
-        let b2 = try writeModel(w, batchID: "b2", seed: 2)
-        try createOutputTopics(w, [w.env.model.batchID, "b2"])
-        let admin = BatchRegistryAdmin(kafka: w.env.kafka, topics: w.env.topics)
-        try admin.promote(modelAt: w.env.manifestURL.path)
-        try w.produceListens(4_000)
-        let users = Set(w.listens.map(\.userID)).count
-        var args = workerArguments(w.env, group: "userrep", state: "state-a")
-        if let i = args.firstIndex(of: "--model") { args.replaceSubrange(i...(i + 1), with: ["--registry"]) }
-        let first = try runUserrep(args + ["--stop-when-caught-up"])
-        #expect(first.status == 0, "\(first.output)")
+        let (b2, admin, users, args) = try reencodeSetUp(&w, state: "state-a")
 
         let promotion = try admin.promote(modelAt: b2.path)
         // Pages of 10 users: a partition taken over redoes at most 10 of its ~100 users.
