@@ -19,6 +19,14 @@ public struct UserState: Sendable, Equatable {
     /// again (after a crash, a rebalance or a restore from the changelog).
     public var appliedOffsets = SIMD2<Int64>(-1, -1)
 
+    /// The same state with no input record applied as far as positions go: for a state carried to
+    /// topics whose offsets mean something else (a replay's state seeding the live topics).
+    public var withoutAppliedOffsets: UserState {
+        var s = self
+        s.appliedOffsets = SIMD2(-1, -1)
+        return s
+    }
+
     /// A user with no events, for embeddings of `width` floats.
     public init(width: Int) {
         updateSequence = 0

@@ -75,11 +75,7 @@ public func latestByContract(_ records: [RepresentationRecord]) -> [String: Repr
 /// A state dump with every applied input offset cleared: for comparing states built from
 /// different topics holding the same events at other offsets.
 public func withoutOffsets(_ states: [UserKey: UserState]) -> [UserKey: UserState] {
-    states.mapValues { s in
-        var s = s
-        s.appliedOffsets = SIMD2(-1, -1)
-        return s
-    }
+    states.mapValues(\.withoutAppliedOffsets)
 }
 
 /// Users whose states differ between two dumps (empty when equal), without printing the states.

@@ -41,15 +41,7 @@ final class LiveCycleSink: CycleSink {
     }
 
     func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {
-        for i in changes.users.indices {
-            let key = changes.users[i]
-            try encoded.withState(i) { value in
-                try key.userID.withUnsafeBytes { k in
-                    try producer.produce(
-                        to: changelog, partition: key.partition, key: k, value: value, headers: changelogHeader, trackOffset: true)
-                }
-            }
-        }
+        try produceStates(changes.users, encoded, to: changelog, headers: changelogHeader, producer: producer)
         metrics.changelogRecords += changes.users.count
         clock.lap("changelog", into: &metrics)
         // Every live batch from the same states, in the same cycle (and transaction).
@@ -64,4 +56,19 @@ final class LiveCycleSink: CycleSink {
 /// at the end (`StreamWorker.publishBackfill`).
 final class BackfillCycleSink: CycleSink {
     func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {}
+}
+
+/// Produces the serialized state of each of `users` (`encoded`, same order) to `changelog`, in
+/// the user's partition, tracked so that the store's checkpoint can follow the delivered offsets.
+func produceStates(
+    _ users: [UserKey], _ encoded: EncodedStates, to changelog: KafkaOutputTopic, headers: [KafkaHeader], producer: KafkaProducer
+) throws {
+    for i in users.indices {
+        let key = users[i]
+        try encoded.withState(i) { value in
+            try key.userID.withUnsafeBytes { k in
+                try producer.produce(to: changelog, partition: key.partition, key: k, value: value, headers: headers, trackOffset: true)
+            }
+        }
+    }
 }

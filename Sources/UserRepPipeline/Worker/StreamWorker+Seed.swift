@@ -34,20 +34,9 @@ extension StreamWorker {
         try forEachStoredPage { users, page in
             // Positions in the replay mean nothing in the live topics: those are read from their
             // start, and the hand-off time decides what is new.
-            let states = page.map { state in
-                var s = state
-                s.appliedOffsets = SIMD2(-1, -1)
-                return s
-            }
+            let states = page.map(\.withoutAppliedOffsets)
             encoded.encode(states, threads: config.computeThreads)
-            for i in users.indices {
-                try encoded.withState(i) { value in
-                    try users[i].userID.withUnsafeBytes { k in
-                        try producer.produce(
-                            to: changelog, partition: users[i].partition, key: k, value: value, headers: headers, trackOffset: true)
-                    }
-                }
-            }
+            try produceStates(users, encoded, to: changelog, headers: headers, producer: producer)
             try store.commit(users: users, states: states, encoded: encoded, offsets: [])
             seeded += users.count
             progress?("seeding \(topic): \(seeded) users")

@@ -107,7 +107,7 @@ extension StreamWorker {
             }
             real.append((user, state))
         }
-        let allowed = real.isEmpty ? 0 : timerLimiter?.take(real.count, now: now) ?? 0
+        let allowed = timerLimiter?.take(real.count, now: now) ?? 0
         let fired = Array(real.prefix(allowed))
         guard !fired.isEmpty || !stale.isEmpty else { return 0 }
         let handled = stale.union(fired.map(\.0))

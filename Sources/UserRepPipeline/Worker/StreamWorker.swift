@@ -177,7 +177,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         // A seeding backfill writes the seeded group's changelog, and its state must be
         // partitioned as that group's live input topics are.
-        let seeded = mode == .stream ? nil : configuration.seedGroupID.map { configuration.topics.changelog(forGroup: $0) }
+        let seeded = mode == .stream ? nil : configuration.seedChangelogTopic
         let changelog = mode == .stream ? [configuration.changelogTopic] : seeded.map { [$0, configuration.topics.listens] } ?? []
         let counts = try StartupChecks.partitionCounts(
             of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.output, configuration.topics.deadLetters]
@@ -345,8 +345,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         metrics.processingSeconds = lastCycleEnd.map { $0.timeIntervalSince(firstRecordAt ?? $0) } ?? 0
         if isBackfill && !shouldStop() {
             reportProgress(force: true)
-            if let group = config.seedGroupID, let until = config.untilMs {
-                try seedChangelog(topic: config.topics.changelog(forGroup: group), handOffMs: until)
+            if let topic = config.seedChangelogTopic, let until = config.untilMs {
+                try seedChangelog(topic: topic, handOffMs: until)
             } else if config.backfillPublishes {
                 try publishBackfill()
             }

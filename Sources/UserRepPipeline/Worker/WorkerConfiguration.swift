@@ -76,6 +76,9 @@ public struct WorkerConfiguration: Sendable {
     /// The state changelog topic of this worker's group.
     public var changelogTopic: String { topics.changelog(forGroup: groupID) }
 
+    /// The changelog a seeding backfill writes (`seedGroupID`'s), nil without seeding.
+    public var seedChangelogTopic: String? { seedGroupID.map { topics.changelog(forGroup: $0) } }
+
     /// Most users a second that batch jobs (re-encodes for a new batch, tombstones for a retired
     /// one) handle, so that live events keep their latency.
     public var batchJobUsersPerSecond = 5_000.0
