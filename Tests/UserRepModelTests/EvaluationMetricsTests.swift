@@ -94,6 +94,19 @@ import Testing
         #expect(chance > 0.18 && chance < 0.32, "random vectors: \(chance)")
     }
 
+    @Test func clusterNDCGIsTheSameOnAnyThreadCount() {
+        // Three blocks of users, with near-ties: low-precision vectors repeat neighbours' values.
+        let n = 1_300, dim = 24
+        var rng = SplitMix64(seed: 5)
+        let vectors = (0..<(n * dim)).map { _ in (rng.nextGaussian() * 4).rounded() / 4 }
+        let labels: [Int?] = (0..<n).map { $0 % 7 == 0 ? nil : $0 % 5 }
+        let one = ClusterNDCG.ndcg(vectors: vectors, dim: dim, clusters: labels, k: 50, threads: 1)
+        for threads in [2, 3] {
+            let other = ClusterNDCG.ndcg(vectors: vectors, dim: dim, clusters: labels, k: 50, threads: threads)
+            #expect(other.mean == one.mean && other.scored == one.scored, "\(threads) threads: \(other) against \(one)")
+        }
+    }
+
     @Test func negativesAreNeverPositivesAndAreDistinct() {
         let sampler = NegativeSampler(catalogue: 50)
         var rng = SplitMix64(seed: 4)

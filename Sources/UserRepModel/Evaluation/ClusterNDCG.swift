@@ -20,37 +20,44 @@ public enum ClusterNDCG {
             let scale = norm > 0 ? Float(1 / norm.squareRoot()) : 0
             for j in 0..<dim { unit[r * dim + j] = vectors[u * dim + j] * scale }
         }
-        var size: [Int: Int] = [:]
-        for u in members { if let c = clusters[u] { size[c, default: 0] += 1 } }
+        let size = members.reduce(into: [Int: Int]()) { size, u in if let c = clusters[u] { size[c, default: 0] += 1 } }
         let discounts = (0..<k).map { 1 / log2(Double($0) + 2) }
-        BLASMatrix.setThreads(threads)
+        // Blocks of 512 users, each one single-threaded GEMM, spread over `threads` threads: the
+        // similarities (and so the neighbours at near-ties) do not depend on the thread count, as
+        // they did with one multi-threaded GEMM per block.
+        BLASMatrix.setThreads(1)
         let block = 512
-        var total = 0.0, scored = 0
-        var similarity = [Float](repeating: 0, count: block * n)
+        var perUser = [Double](repeating: -1, count: n)
         unit.withUnsafeBufferPointer { all in
-            var start = 0
-            while start < n {
-                let rows = min(block, n - start)
-                similarity.withUnsafeMutableBufferPointer { s in
-                    BLASMatrix.gemm(
-                        transA: false, transB: true, m: rows, n: n, k: dim, UnsafeBufferPointer(rebasing: all[(start * dim)...]), lda: dim,
-                        all,
-                        ldb: dim, beta: 0, s, ldc: n)
+            perUser.withUnsafeMutableBufferPointer { scores in
+                let out = DisjointWrites(scores)
+                let rowsView = SharedReads(all)
+                ParallelLoop.run(count: ParallelLoop.chunkCount(count: n, chunk: block), threads: threads) { next in
+                    let all = rowsView.buffer
+                    var similarity = [Float](repeating: 0, count: block * n)
+                    while let b = next() {
+                        let start = b * block
+                        let rows = min(block, n - start)
+                        similarity.withUnsafeMutableBufferPointer { s in
+                            BLASMatrix.gemm(
+                                transA: false, transB: true, m: rows, n: n, k: dim, UnsafeBufferPointer(rebasing: all[(start * dim)...]),
+                                lda: dim, all, ldb: dim, beta: 0, s, ldc: n)
+                        }
+                        for r in 0..<rows {
+                            let me = start + r
+                            guard let cluster = clusters[members[me]], let count = size[cluster], count > 1 else { continue }
+                            let top = topK(similarity, row: r, width: n, excluding: me, k: k)
+                            var dcg = 0.0
+                            for (rank, other) in top.enumerated() where clusters[members[other]] == cluster { dcg += discounts[rank] }
+                            let ideal = discounts.prefix(min(k, count - 1)).reduce(0, +)
+                            out.buffer[me] = dcg / ideal
+                        }
+                    }
                 }
-                for r in 0..<rows {
-                    let me = start + r
-                    guard let cluster = clusters[members[me]], let count = size[cluster], count > 1 else { continue }
-                    let top = topK(similarity, row: r, width: n, excluding: me, k: k)
-                    var dcg = 0.0
-                    for (rank, other) in top.enumerated() where clusters[members[other]] == cluster { dcg += discounts[rank] }
-                    let ideal = discounts.prefix(min(k, count - 1)).reduce(0, +)
-                    total += dcg / ideal
-                    scored += 1
-                }
-                start += rows
             }
         }
-        return (scored > 0 ? total / Double(scored) : 0, scored)
+        let scoredValues = perUser.filter { $0 >= 0 }
+        return (scoredValues.isEmpty ? 0 : scoredValues.reduce(0, +) / Double(scoredValues.count), scoredValues.count)
     }
 
     /// The `k` columns of `row` with the highest values (ties: lower column first), `excluding` one.

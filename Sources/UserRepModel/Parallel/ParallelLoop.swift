@@ -63,3 +63,13 @@ public struct DisjointWrites<Element>: @unchecked Sendable {
     /// Wraps `buffer` for disjoint writes from several threads.
     public init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
 }
+
+/// Memory that several threads read at once while none writes it. Valid only while its owner keeps
+/// it alive.
+public struct SharedReads<Element>: @unchecked Sendable {
+    /// The whole buffer, for reading only.
+    public let buffer: UnsafeBufferPointer<Element>
+
+    /// Wraps `buffer` for reads from several threads.
+    public init(_ buffer: UnsafeBufferPointer<Element>) { self.buffer = buffer }
+}
