@@ -3,7 +3,7 @@ import ArgumentParser
 import UserRepPipeline
 import UserRepState
 
-/// `--max-poll-records`, `--threads` and `--state-cache-mb`, checked and applied to a worker configuration.
+/// `--max-poll-records`, `--threads`, `--state-cache-mb` and `--track-cache-mb`, checked and applied to a worker configuration.
 struct CycleOptions: ParsableArguments {
     @Option(
         name: [.customLong("max-poll-records"), .customLong("max-batch", withSingleDash: false)],
@@ -12,11 +12,14 @@ struct CycleOptions: ParsableArguments {
     var threads = WorkerConfiguration.defaultComputeThreads
     @Option(help: "MiB of decoded user states kept in memory (the rest is read from RocksDB when needed).")
     var stateCacheMb = StateStore.defaultCacheBytes >> 20
+    @Option(help: "MiB of track embeddings kept in memory (the whole table is in RocksDB under --state-dir; about 0.7 KB per track).")
+    var trackCacheMb = WorkerConfiguration.defaultTrackCacheBytes >> 20
 
     func validate() throws {
         guard maxPollRecords >= 1 else { throw ValidationError("--max-poll-records must be at least 1, got \(maxPollRecords)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard stateCacheMb >= 0 else { throw ValidationError("--state-cache-mb must not be negative, got \(stateCacheMb)") }
+        guard trackCacheMb >= 1 else { throw ValidationError("--track-cache-mb must be at least 1, got \(trackCacheMb)") }
     }
 
     /// Sets the cycle size and thread count of `config`.
@@ -24,5 +27,6 @@ struct CycleOptions: ParsableArguments {
         config.maxPollRecords = maxPollRecords
         config.computeThreads = threads
         config.stateCacheBytes = stateCacheMb << 20
+        config.trackCacheBytes = trackCacheMb << 20
     }
 }

@@ -11,17 +11,36 @@ final class WholeTopicReader {
     private let polled: KafkaPolledRecords
     /// Per partition, the offset after the newest record read.
     private var next: [Int32: Int64] = [:]
+    /// Per partition, the high watermark asked for at start-up (if `startAt` asked).
+    private let startHighs: [Int32: Int64]
 
-    /// Assigns every partition of `topic` from its start (consumer `group.id` `groupID`, never
-    /// committed); throws `missing` if the topic does not exist.
-    init(kafka: KafkaConfiguration, topic: String, groupID: String, missing: @autoclosure () -> String) throws {
+    /// Assigns every partition of `topic` (consumer `group.id` `groupID`, never committed) from
+    /// the offset `startAt` gives for it, or from its start; throws `missing` if the topic does not
+    /// exist. `startAt` is called once with the partition count and a way to ask for a partition's
+    /// watermarks.
+    init(
+        kafka: KafkaConfiguration, topic: String, groupID: String, missing: @autoclosure () -> String,
+        startAt: (_ partitions: Int, _ watermarks: (Int32) throws -> KafkaWatermarks) throws -> [Int32: Int64] = { _, _ in [:] }
+    ) throws {
         consumer = try KafkaConsumer(
             configuration: kafka.overriding(["group.id": groupID, "enable.auto.commit": "false"]), trackPartitionEnd: true)
         polled = KafkaPolledRecords(topics: [topic])
         self.topic = topic
         guard let partitions = try consumer.partitionCount(topic: topic) else { throw KafkaError(missing()) }
+        let consumer = consumer
+        var queried: [Int32: Int64] = [:]
+        let starts = try startAt(partitions) { p in
+            let w = try consumer.watermarks(KafkaTopicPartition(topic: topic, partition: p))
+            queried[p] = w.high
+            return w
+        }
+        startHighs = queried
         var all: [KafkaTopicPartition: KafkaOffset] = [:]
-        for p in 0..<Int32(partitions) { all[KafkaTopicPartition(topic: topic, partition: p)] = .beginning }
+        for p in 0..<Int32(partitions) {
+            let start = starts[p].map { KafkaOffset.at($0) } ?? .beginning
+            all[KafkaTopicPartition(topic: topic, partition: p)] = start
+            if let at = starts[p] { next[p] = at }
+        }
         try consumer.assign(all)
     }
 
@@ -43,7 +62,8 @@ final class WholeTopicReader {
     var isAtEnd: Bool {
         consumer.assignment.allSatisfy { tp in
             if consumer.partitionsAtEnd.contains(tp) { return true }
-            guard let high = consumer.cachedHighWatermark(tp) else { return false }
+            // Before the first fetch answers: a partition started at its end needs no fetch at all.
+            guard let high = consumer.cachedHighWatermark(tp) ?? startHighs[tp.partition] else { return false }
             return (next[tp.partition] ?? 0) >= high
         }
     }

@@ -47,7 +47,8 @@ final class LiveCycleSink: CycleSink {
         // Every live batch from the same states, in the same cycle (and transaction).
         for batch in batches.batches {
             try batch.publisher.publish(
-                changes.users, changes.states, triggers: changes.triggers, tracks: tracks.table, clock: &clock, metrics: &metrics)
+                changes.users, changes.states, triggers: changes.triggers, tracks: try tracks.table(covering: changes.states),
+                clock: &clock, metrics: &metrics)
         }
     }
 }

@@ -33,6 +33,8 @@ struct PendingUpdates: Sendable {
     private var lastEvent: [Int] = []
     /// Per event: the same user's next event, -1 after their last.
     private var nextEvent: [Int] = []
+    /// The artists the cycle's onboarding events picked (repeats included).
+    private(set) var onboardingArtists: [[UInt8]] = []
 
     mutating func add(user: UserKey, _ event: Event, lane: InputLane, offset: Int64) {
         let index = events.count
@@ -49,7 +51,10 @@ struct PendingUpdates: Sendable {
             firstEvent.append(index)
             lastEvent.append(index)
         }
-        if case .onboarding = event { onboarded[slot] = true }
+        if case .onboarding(let e) = event {
+            onboarded[slot] = true
+            onboardingArtists.append(contentsOf: e.artistIDs)
+        }
         events.append((event, lane, offset))
         nextEvent.append(-1)
     }
@@ -74,5 +79,6 @@ struct PendingUpdates: Sendable {
         firstEvent.removeAll(keepingCapacity: true)
         lastEvent.removeAll(keepingCapacity: true)
         nextEvent.removeAll(keepingCapacity: true)
+        onboardingArtists.removeAll(keepingCapacity: true)
     }
 }

@@ -33,7 +33,8 @@ extension StreamWorker {
             var clock = StageClock()
             for batch in batches.batches {
                 try batch.publisher.publish(
-                    keys, states, triggers: keys.map { _ in .backfill }, tracks: tracks.table, clock: &clock, metrics: &metrics)
+                    keys, states, triggers: keys.map { _ in .backfill }, tracks: try tracks.table(covering: states), clock: &clock,
+                    metrics: &metrics)
             }
             try checkpoint.flushOutputs()
             users += keys.count

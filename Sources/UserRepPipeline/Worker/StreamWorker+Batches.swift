@@ -126,7 +126,8 @@ extension StreamWorker {
                     // A batch that left the live set meanwhile is re-planned away by the next registry poll.
                     guard let batch = batches.batch(job.batchID) else { return }
                     try batch.publisher.publish(
-                        page.map(\.0), page.map(\.1), triggers: page.map { _ in .batchReencode }, tracks: tracks.table,
+                        page.map(\.0), page.map(\.1), triggers: page.map { _ in .batchReencode },
+                        tracks: try tracks.table(covering: page.map(\.1)),
                         clock: &clock, metrics: &stepMetrics)
                     stepMetrics.usersReencoded += page.count
                     stepMetrics.batchJobUsers["reencode/\(job.batchID)", default: 0] += page.count

@@ -218,8 +218,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
             producer: producer, topic: try producer.openTopic(configuration.topics.deadLetters), maxBytes: configuration.maxDeadLetterBytes)
         tracks = try TrackTableReader(
             kafka: configuration.kafka, topic: configuration.topics.tracks,
-            batchID: embeddingBatchID, dims: dims,
-            deadLettered: try store.offsets(topic: configuration.topics.tracks), logger: logger)
+            batchID: embeddingBatchID, dims: dims, storeDirectory: configuration.trackStoreDirectory,
+            cacheBytes: configuration.trackCacheBytes, deadLettered: try store.offsets(topic: configuration.topics.tracks), logger: logger)
         switch mode {
         case .stream:
             sink = LiveCycleSink(
@@ -281,11 +281,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         stopReport.groupLeft = consumer.close(timeoutMs: config.shutdownTimeoutMs / 2)
         try store.flush()
+        try tracks.flush()
         stopReport.stateFlushed = true
         metrics.stateBytesWritten = store.stateBytesWritten
         metrics.stateCacheMisses = store.cacheMisses
         metrics.trackUpdates = tracks.applied
         metrics.tracksOtherBatch = tracks.otherBatch
+        metrics.trackCacheLoads = tracks.cacheLoads
         metrics.elapsedSeconds = Date().timeIntervalSince(started)
         logger.info(
             "worker stopped",
@@ -360,11 +362,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
         if firstRecordAt == nil { firstRecordAt = Date() }
         defer { lastCycleEnd = Date() }
         pending.reset()
+        tracks.sweep()
         // Parse on every compute thread, then group by user in arrival order.
         let records = polled.sharedView()
+        // Refused track records go out with this cycle's dead letters (those a parse reads in come next cycle).
+        var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected.map { ($0.record, $0.reason) }
+        let trackRejections = rejected.count
         let parsed = try parseRefusingMisconfiguration(records)
-        var rejected: [(DeadLetterRecord, InputRejection)] = tracks.rejected
-        tracks.rejected.removeAll()
         // Next offset per (lane, partition): the per-record update hashes no topic name.
         var nextByLane: [LanePartition: Int64] = [:]
         var timestamps: [Int64] = []
@@ -378,6 +382,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             case .foreign:
                 continue
             case .event(let user, let event):
+                if case .listen(_, let track, _, _) = event { tracks.markUsed(track) }
                 pending.add(user: user, event, lane: m.lane ?? .listens, offset: m.offset)
                 if recordLatency, let ts = m.timestampMs { timestamps.append(ts) }
             case .rejected(let record, let rejection):
@@ -396,6 +401,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         clock.lap("parse", into: &metrics)
         // Apply the cycle's events to state, in arrival order per user.
         var states = try store.checkOut(pending.users).map { $0 ?? UserState(width: batches.listenWidth) }
+        try tracks.loadArtists(pending.onboardingArtists)
         clock.lap("load", into: &metrics)
         let outcome = StateApplier(tracks: tracks.table, listenWidth: batches.listenWidth)
             .apply(pending, to: &states, threads: config.computeThreads)
@@ -432,6 +438,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 changes, encoded: encodedStates, rejected: rejected, inputOffsets: cycleOffsets, sink: sink,
                 metrics: &metrics, clock: &clock)
         else { return }
+        try tracks.deadLettersSent(trackRejections)
         advanceWatermarks(changes)
         // Where a slow cycle's time went, for whoever is on call (`--log-level debug`).
         logger.debug("cycle", metadata: ["records": "\(n)", "users": "\(changes.users.count)", "stages_ms": "\(clock.summary)"])
@@ -450,16 +457,16 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// listens name unknown tracks even after the track table is read to its end (the table does
     /// not fit the model: see `MisconfigurationGuard`).
     private func parseRefusingMisconfiguration(_ records: KafkaRecordsView) throws -> [ParsedRecord] {
-        var parsed = parse(records)
+        var parsed = try parse(records)
         var listens = listenCounts(parsed)
         if misconfiguration.trips(listens: listens.total, unknown: listens.unknown) {
             // Perhaps the track table lags behind the listens: read it to its end and look again.
             _ = try tracks.catchUp(shouldStop: { false })
-            parsed = parse(records)
+            parsed = try parse(records)
             listens = listenCounts(parsed)
             if misconfiguration.trips(listens: listens.total, unknown: listens.unknown) {
                 throw WorkerError(
-                    "\(listens.unknown) of \(listens.total) listens of this cycle name tracks that are not in the track table of embedding batch '\(tracks.table.batchID)' (\(tracks.table.count) tracks); that is a track table that does not fit the model, not bad input, so the worker stops before committing them (--max-unknown-track-ratio \(config.maxUnknownTrackRatio)). Import the batch's tracks or run the model of the batch the table holds"
+                    "\(listens.unknown) of \(listens.total) listens of this cycle name tracks that are not in the track table of embedding batch '\(tracks.table.batchID)' (\(tracks.count) tracks); that is a track table that does not fit the model, not bad input, so the worker stops before committing them (--max-unknown-track-ratio \(config.maxUnknownTrackRatio)). Import the batch's tracks or run the model of the batch the table holds"
                 )
             }
         }
@@ -467,10 +474,28 @@ public final class StreamWorker: KafkaRebalanceHandler {
         return parsed
     }
 
-    /// Parses the polled records on the compute threads.
-    private func parse(_ records: KafkaRecordsView) -> [ParsedRecord] {
+    /// Parses the polled records on the compute threads. Listens naming a track the cache does
+    /// not hold are parsed again once the tracks are read from the store.
+    private func parse(_ records: KafkaRecordsView) throws -> [ParsedRecord] {
+        var parsed = validator.parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)
+        guard tracks.isCache else { return parsed }
+        var misses: [Int] = []
+        var trackIDs: [[UInt8]] = []
+        for i in parsed.indices {
+            guard case .rejected(_, let r) = parsed[i], r.reason == .unknownTrack, let value = records[i].value,
+                let listen = try? ListenEvent.parse(value)
+            else { continue }
+            misses.append(i)
+            trackIDs.append(listen.trackID)
+        }
+        guard !misses.isEmpty, try tracks.resolve(trackIDs) > 0 else { return parsed }
+        let again = validator
+        for i in misses { parsed[i] = again.parse(records[i]) }
+        return parsed
+    }
+
+    private var validator: EventValidator {
         EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table, untilMs: config.untilMs, handOffMs: handOffMs)
-            .parse(records, threads: config.computeThreads, chunk: config.parseChunkRecords)
     }
 
     /// Listens of a parse (valid or not) and those refused for naming an unknown track.

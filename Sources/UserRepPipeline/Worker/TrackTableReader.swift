@@ -2,38 +2,92 @@
 import Logging
 import UserRepKafka
 import UserRepModel
+import UserRepState
 
 /// Every worker reads all partitions of the track topic (a global table, like a Kafka Streams
-/// GlobalKTable): fully at start-up, then whatever arrives, between poll cycles.
+/// GlobalKTable), then whatever arrives, between poll cycles.
+///
+/// A worker keeps the table in a `TrackStore` in its state directory and reads the topic on from
+/// the store's offsets: a restart reads only what changed. `table` is then a cache bounded in
+/// bytes of the tracks the cycles use, filled from the store (`resolve`, `loadArtists`) and swept
+/// between cycles (`sweep`). Without a store (offline commands) the whole topic is read into `table`.
 final class TrackTableReader {
     private let reader: WholeTopicReader
     private var topic: String { reader.topic }
     private(set) var table: TrackTable
+    private let store: TrackStore?
+    /// Most bytes `table` keeps between cycles (with a store).
+    private let cacheBytes: Int
+    /// Per cached slot, whether a cycle used it since the last sweep.
+    private var used: [Bool] = []
+    /// Artists asked for that the store has no track of (not asked again until a sweep).
+    private var artistsWithoutTracks = Set<[UInt8]>()
     private let logger: Logger
     /// Per track partition, the offset below which invalid records were dead-lettered already
     /// (by an earlier run of this worker): they are counted, not dead-lettered again.
     private let deadLettered: [Int32: Int64]
-    /// Invalid track records, handed to the worker for dead-lettering.
-    var rejected: [(record: DeadLetterRecord, reason: InputRejection)] = []
-    var applied = 0, otherBatch = 0
-    /// Records of the model's batch whose dimensions differ from the model's, and the first
-    /// such dimensions seen (audio, collaborative).
-    private(set) var otherDims = 0
-    private var seenDims: (audio: Int, collaborative: Int)?
-    /// Embedding batches seen on the topic other than the model's (a few, for the error message).
-    private var otherBatches: Set<String> = []
+    /// Invalid track records, handed to the worker for dead-lettering (`deadLettersSent`).
+    private(set) var rejected: [(record: DeadLetterRecord, reason: InputRejection)] = []
+    /// Records of the model's batch applied, and of other batches skipped, by this run.
+    private(set) var applied = 0, otherBatch = 0
+    /// Totals over the whole table (the store's, with a store).
+    private var totals: TrackStore.Counters
+    /// Tracks read from the store into the cache by this run.
+    private(set) var cacheLoads = 0
 
+    /// A reader of `topic` for the model's `batchID` and `dims`; with `storeDirectory`, the table
+    /// is kept there and `table` caches at most `cacheBytes` of it.
     init(
         kafka: KafkaConfiguration, topic: String, batchID: String, dims: ModelManifest.EmbeddingDims,
+        storeDirectory: String? = nil, cacheBytes: Int = WorkerConfiguration.defaultTrackCacheBytes,
         deadLettered: [Int32: Int64] = [:], logger: Logger
     ) throws {
+        var opened: TrackStore?
         reader = try WholeTopicReader(
             kafka: kafka, topic: topic, groupID: "userrep-track-table",
-            missing: "track topic '\(topic)' does not exist; create it or import tracks with `userrep tracks import`")
+            missing: "track topic '\(topic)' does not exist; create it or import tracks with `userrep tracks import`"
+        ) { partitions, watermarks in
+            guard let storeDirectory else { return [:] }
+            let store = try TrackStore(
+                directory: storeDirectory,
+                identity: TrackStore.Identity(topic: topic, batchID: batchID, dims: dims, partitions: partitions))
+            opened = store
+            return try Self.startOffsets(store, partitions: partitions, watermarks: watermarks)
+        }
+        store = opened
+        if let reason = opened?.emptiedBecause {
+            logger.warning("the local track table was emptied and is read again from the topic's start: \(reason)")
+        }
+        self.cacheBytes = cacheBytes
         self.logger = logger
         self.deadLettered = deadLettered
-        table = TrackTable(batchID: batchID, dims: dims)
+        totals = opened?.counters ?? TrackStore.Counters()
+        table = TrackTable(batchID: batchID, dims: dims, derivesArtistMeans: opened == nil)
     }
+
+    /// Where to read each partition from: the store's resume offsets, unless the topic no longer
+    /// has them (recreated, or records deleted), or no usable track was stored: then from the start.
+    private static func startOffsets(
+        _ store: TrackStore, partitions: Int, watermarks: (Int32) throws -> KafkaWatermarks
+    ) throws -> [Int32: Int64] {
+        guard store.counters.tracks > 0 else {
+            if !store.resume.isEmpty { try store.empty() }
+            return [:]
+        }
+        for p in 0..<Int32(partitions) {
+            let w = try watermarks(p)
+            let at = store.resume[p] ?? 0
+            if at > w.high || (at < w.low && at > 0) {
+                try store.empty(
+                    because: "partition \(p) of the topic holds offsets \(w.low)..<\(w.high), the local table had read to \(at)")
+                return [:]
+            }
+        }
+        return store.resume
+    }
+
+    /// Tracks of the model's batch in the whole table.
+    var count: Int { store == nil ? table.count : totals.tracks }
 
     /// Reads until every partition has reached its end as of now; false if `shouldStop` ended it first.
     func catchUp(shouldStop: () -> Bool) throws -> Bool {
@@ -43,7 +97,9 @@ final class TrackTableReader {
         }
         logger.info(
             "track table loaded",
-            metadata: ["tracks": "\(table.count)", "batch": "\(table.batchID)", "other_batch_skipped": "\(otherBatch)"])
+            metadata: [
+                "tracks": "\(count)", "batch": "\(table.batchID)", "read": "\(applied)", "other_batch_skipped": "\(otherBatch)",
+            ])
         return true
     }
 
@@ -52,16 +108,17 @@ final class TrackTableReader {
     /// `unknown-track` and commit them: a misconfiguration must stop it instead.
     func requireFitsModel() throws {
         let want = "\(table.dims.audio)+\(table.dims.collaborative)"
-        if let seen = seenDims, otherDims > table.count {
+        if let seen = totals.seenDims, seen.count == 2, totals.otherDims > count {
             throw WorkerError(
-                "the track table (topic '\(topic)') holds \(otherDims) tracks of embedding batch '\(table.batchID)' with \(seen.audio)+\(seen.collaborative) dimensions, but the model expects \(want) (and only \(table.count) tracks fit); the model and the track table do not belong together"
+                "the track table (topic '\(topic)') holds \(totals.otherDims) tracks of embedding batch '\(table.batchID)' with \(seen[0])+\(seen[1]) dimensions, but the model expects \(want) (and only \(count) tracks fit); the model and the track table do not belong together"
             )
         }
-        guard table.count > 0 else {
-            let others = otherBatches.sorted().prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+        guard count > 0 else {
+            let others = totals.otherBatches.sorted().prefix(3).map { "'\($0)'" }.joined(separator: ", ")
             throw WorkerError(
                 "the track table (topic '\(topic)') holds no track of the model's embedding batch '\(table.batchID)'"
-                    + (otherBatch > 0 ? " (\(otherBatch) records of other batches: \(others))" : " (the topic has no valid track record)")
+                    + (totals.otherBatch > 0
+                        ? " (\(totals.otherBatch) records of other batches: \(others))" : " (the topic has no valid track record)")
                     + "; every listen would be dead-lettered. Import that batch's tracks (`userrep tracks import`) or run the model of the batch the table holds"
             )
         }
@@ -69,32 +126,160 @@ final class TrackTableReader {
 
     /// Applies whatever track records are waiting (without blocking when `timeoutMs` is 0).
     func poll(timeoutMs: Int32 = 0) throws {
+        var changes: [TrackStore.Change] = []
+        var read: [Int32: Int64] = [:]
         try reader.poll(maxMessages: 10_000, timeoutMs: timeoutMs) { m in
+            read[m.partition] = max(read[m.partition] ?? 0, m.offset + 1)
+            // Below the store's applied offset, a record is read again only for its dead letter.
+            let isNew = m.offset >= store?.applied[m.partition] ?? 0
             guard let value = m.value else {
-                if let key = m.key { table.remove(trackID: Array(key)) }
+                if isNew, let key = m.key { changes.append(.remove(trackID: Array(key))) }
                 return
             }
             do throws(InputRejection) {
                 let record = try TrackRecord.parse(value, audioDims: table.dims.audio, collaborativeDims: table.dims.collaborative)
                 guard record.batchID == table.batchID else {
+                    guard isNew else { return }
                     otherBatch += 1
-                    if otherBatches.count < 8 { otherBatches.insert(record.batchID) }
+                    totals.otherBatch += 1
+                    if totals.otherBatches.count < 8, !totals.otherBatches.contains(record.batchID) {
+                        totals.otherBatches.append(record.batchID)
+                    }
                     return
                 }
                 guard let key = m.key, key.elementsEqual(record.trackID) else {
                     throw InputRejection(
                         .keyMismatch, m.key == nil ? "track record has no key; key it by track_id" : "record key differs from track_id")
                 }
-                table.upsert(trackID: record.trackID, artistID: record.artistID, embedding: record.audio + record.collaborative)
+                guard isNew else { return }
+                changes.append(
+                    .upsert(
+                        trackID: record.trackID, TrackStore.Track(artistID: record.artistID, embedding: record.audio + record.collaborative)
+                    ))
                 applied += 1
             } catch {
-                if error.reason == .invalidField, let dims = TrackRecord.dimensions(value), dims.batchID == table.batchID {
-                    otherDims += 1
-                    if seenDims == nil { seenDims = (dims.audio, dims.collaborative) }
+                if isNew, error.reason == .invalidField, let dims = TrackRecord.dimensions(value), dims.batchID == table.batchID {
+                    totals.otherDims += 1
+                    if totals.seenDims == nil { totals.seenDims = [dims.audio, dims.collaborative] }
                 }
                 guard m.offset >= deadLettered[m.partition] ?? 0 else { return }
                 rejected.append((DeadLetterRecord(message: m), error))
             }
         }
+        guard !read.isEmpty else { return }
+        guard let store else {
+            for c in changes {
+                switch c {
+                case .upsert(let id, let t): table.upsert(trackID: id, artistID: t.artistID, embedding: t.embedding)
+                case .remove(let id): table.remove(trackID: id)
+                }
+            }
+            return
+        }
+        let newApplied = read.filter { $0.value > store.applied[$0.key] ?? 0 }
+        let changedArtists = try store.apply(changes, applied: newApplied, resume: resumeOffsets(after: read), counters: totals)
+        totals = store.counters
+        // The cache follows: changed tracks it holds are replaced or dropped, changed artists dropped.
+        for c in changes where table.contains(c.trackID) {
+            switch c {
+            case .upsert(let id, let t): table.upsert(trackID: id, artistID: t.artistID, embedding: t.embedding)
+            case .remove(let id): table.remove(trackID: id)
+            }
+        }
+        for artist in changedArtists {
+            table.setArtist(artist, nil)
+            artistsWithoutTracks.remove(artist)
+        }
     }
+
+    /// Per partition of `read`, where the next start reads from: after what was read, or at the
+    /// first refused record not dead-lettered yet.
+    private func resumeOffsets(after read: [Int32: Int64]) -> [Int32: Int64] {
+        var resume = read.filter { $0.value > store?.resume[$0.key] ?? 0 }
+        for r in rejected where r.record.topic == topic {
+            resume[r.record.partition] = min(resume[r.record.partition] ?? .max, r.record.offset, store?.resume[r.record.partition] ?? .max)
+        }
+        return resume
+    }
+
+    /// The first `count` refused records were dead-lettered (and the state store remembers it):
+    /// they leave `rejected`, and the next start no longer reads them again.
+    func deadLettersSent(_ count: Int) throws {
+        guard count > 0 else { return }
+        let sent = rejected.prefix(count)
+        rejected.removeFirst(count)
+        guard let store else { return }
+        var resume: [Int32: Int64] = [:]
+        for r in sent { resume[r.record.partition] = store.applied[r.record.partition] ?? 0 }
+        for r in rejected { resume[r.record.partition] = min(resume[r.record.partition] ?? .max, r.record.offset) }
+        try store.setResume(resume.filter { $0.value > store.resume[$0.key] ?? 0 })
+    }
+
+    // MARK: The cache (with a store)
+
+    /// Whether `table` caches a store (tracks it does not hold may still exist).
+    var isCache: Bool { store != nil }
+
+    /// Reads the stored tracks among `trackIDs` that the cache does not hold into it; returns how
+    /// many it found.
+    func resolve(_ trackIDs: [[UInt8]]) throws -> Int {
+        guard let store else { return 0 }
+        var ids: [[UInt8]] = []
+        var seen = Set<[UInt8]>()
+        for id in trackIDs where !table.contains(id) && seen.insert(id).inserted { ids.append(id) }
+        guard !ids.isEmpty else { return 0 }
+        var found = 0
+        for (id, track) in zip(ids, try store.tracks(ids)) {
+            guard let track, track.embedding.count == table.width else { continue }
+            table.upsert(trackID: id, artistID: track.artistID, embedding: track.embedding)
+            if let slot = table.slot(of: id) { markUsed(slot) }
+            found += 1
+        }
+        cacheLoads += found
+        return found
+    }
+
+    /// Marks a cached track as used by this cycle (a sweep keeps used tracks first).
+    func markUsed(_ slot: Int32) {
+        let s = Int(slot)
+        if s >= used.count { used.append(contentsOf: repeatElement(false, count: s + 1 - used.count)) }
+        used[s] = true
+    }
+
+    /// Reads the sums of `artists` that the cache does not hold (onboarding picks).
+    func loadArtists(_ artists: some Sequence<[UInt8]>) throws {
+        guard let store else { return }
+        var ids: [[UInt8]] = []
+        var seen = Set<[UInt8]>()
+        for id in artists where !table.holdsArtist(id) && !artistsWithoutTracks.contains(id) && seen.insert(id).inserted {
+            ids.append(id)
+        }
+        guard !ids.isEmpty else { return }
+        for (id, sum) in zip(ids, try store.artistSums(ids)) {
+            if let sum, sum.sums.count == table.width { table.setArtist(id, sum) } else { artistsWithoutTracks.insert(id) }
+        }
+    }
+
+    /// The table, holding the sums of the artists `states` picked at onboarding (for encoding them).
+    func table(covering states: [UserState]) throws -> TrackTable {
+        if store != nil { try loadArtists(states.lazy.flatMap(\.profile.artists)) }
+        return table
+    }
+
+    /// Between cycles: a cache over its bound drops artist sums and the tracks no cycle used since
+    /// the last sweep, then others, down to nine tenths of the bound.
+    func sweep() {
+        guard store != nil, table.residentBytes > cacheBytes else { return }
+        let target = cacheBytes / 10 * 9
+        table.removeAllArtists()
+        artistsWithoutTracks.removeAll()
+        let used = self.used
+        let removed = table.removeTracks(downTo: target) { slot in Int(slot) >= used.count || !used[Int(slot)] }
+        self.used = [Bool](repeating: false, count: used.count)
+        logger.debug(
+            "track cache swept", metadata: ["removed": "\(removed)", "held": "\(table.count)", "bytes": "\(table.residentBytes)"])
+    }
+
+    /// Writes the store's memtables to disk (on a clean stop).
+    func flush() throws { try store?.flush() }
 }

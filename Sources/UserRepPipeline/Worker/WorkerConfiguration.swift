@@ -57,6 +57,13 @@ public struct WorkerConfiguration: Sendable {
     public var minFreeDiskBytes: Int64 = 64 << 20
     /// Most bytes of decoded user states the state store keeps in memory (RocksDB holds them all).
     public var stateCacheBytes = StateStore.defaultCacheBytes
+    /// Most bytes of track embeddings kept in memory; the whole table is in RocksDB, in the state
+    /// directory's `tracks` folder (`TrackTable.trackBytes` per track, about 0.7 KB at 160 floats).
+    public var trackCacheBytes = WorkerConfiguration.defaultTrackCacheBytes
+    /// Where the worker keeps its copy of the track table.
+    public var trackStoreDirectory: String { stateDirectory + "/tracks" }
+    /// The default bound of the track cache: 256 MiB, about 380k tracks of 160 floats.
+    public static let defaultTrackCacheBytes = 256 << 20
     /// Bound on a stop: committing the group offsets and leaving the group take at most this
     /// long together, also when Kafka is unreachable.
     public var shutdownTimeoutMs: Int32 = 10_000

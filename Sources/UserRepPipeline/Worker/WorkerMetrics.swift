@@ -58,6 +58,8 @@ public struct WorkerMetrics: Sendable {
     public var encodeSeconds: Double { stageSeconds["encode"] ?? 0 }
     /// Track-table records applied, and refused because they belong to another embedding batch.
     public var trackUpdates = 0, tracksOtherBatch = 0
+    /// Tracks read from the local track table into the bounded cache (a restart starts with none held).
+    public var trackCacheLoads = 0
     /// Per-event latency samples (ms) from the event's produce time to its vector's delivery,
     /// one sample per event, capped in count.
     public var latencySamplesMs: [Double] = []
@@ -111,6 +113,7 @@ public struct WorkerMetrics: Sendable {
             + (registryChanges + registryRefusals + usersReencoded + usersTombstoned > 0
                 ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
                 : "")
+            + " track_records=\(trackUpdates) track_cache_loads=\(trackCacheLoads)"
             + (timersFired + timersStale > 0 ? " timers_fired=\(timersFired) timers_stale=\(timersStale)" : "")
             + String(
                 format: " elapsed=%.3fs processing=%.3fs events_per_s=%.0f", elapsedSeconds, processingSeconds,

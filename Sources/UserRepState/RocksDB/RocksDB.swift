@@ -15,8 +15,9 @@ public final class RocksDB: @unchecked Sendable {
     /// Directory of the database.
     public let path: String
 
-    /// Opens (creating if missing) the database at `path`, with a block cache of `blockCacheMB`.
-    public init(path: String, blockCacheMB: Int = 256) throws {
+    /// Opens (creating if missing) the database at `path`, with a block cache of `blockCacheMB`
+    /// and memtables of `writeBufferMB` (up to four of them).
+    public init(path: String, blockCacheMB: Int = 256, writeBufferMB: Int = 128) throws {
         self.path = path
         guard let options = rocksdb_options_create(), let synced = rocksdb_writeoptions_create(),
             let unlogged = rocksdb_writeoptions_create(), let logged = rocksdb_writeoptions_create(),
@@ -42,7 +43,7 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_options_increase_parallelism(options, 2)
         // Users are overwritten again and again: large memtables, merged before flushing, turn
         // most of those overwrites into nothing on disk.
-        rocksdb_options_set_write_buffer_size(options, 128 << 20)
+        rocksdb_options_set_write_buffer_size(options, max(1, writeBufferMB) << 20)
         rocksdb_options_set_max_write_buffer_number(options, 4)
         rocksdb_options_set_min_write_buffer_number_to_merge(options, 2)
         // A bloom filter per memtable: looking up a user the memtables do not hold (a new user,
