@@ -56,7 +56,7 @@ extension StreamWorker {
     /// `window_expiry`, every live batch), then their next timer is scheduled. The outputs are
     /// delivered (or committed in a transaction) before the timers are, so a crash in between
     /// fires them again after the restart, as of the same watermark: the same records again,
-    /// never one lost. Returns the users re-encoded.
+    /// never one lost. Returns the due timers it handled (fired, or dropped as stale).
     /// `deferred`: see `runBatchJobStep`. While a page's timers wait for their outputs' delivery,
     /// no other page fires (it would find the same timers due).
     @discardableResult
@@ -124,7 +124,8 @@ extension StreamWorker {
                 let asOf = [Int64](repeating: watermark, count: fired.count)
                 for batch in batches.batches {
                     try batch.publisher.publish(
-                        fired.map(\.0), fired.map(\.1), triggers: fired.map { _ in .windowExpiry }, tracks: tracks.table, asOf: asOf,
+                        fired.map(\.0), fired.map(\.1), triggers: fired.map { _ in .windowExpiry },
+                        tracks: try tracks.table(covering: fired.map(\.1)), asOf: asOf,
                         clock: &clock, metrics: &stepMetrics)
                 }
             },
@@ -143,6 +144,6 @@ extension StreamWorker {
             logger.debug(
                 "timers fired", metadata: ["partition": "\(partition)", "users": "\(fired.count)", "watermark_ms": "\(watermark)"])
         }
-        return fired.count
+        return fired.count + stale.count
     }
 }
