@@ -82,6 +82,9 @@ extension StreamWorker {
         return 0
     }
 
+    /// Whether the timer rate limit has a token now.
+    var timerTokensLeft: Bool { (timerLimiter?.available(now: Date().timeIntervalSinceReferenceDate) ?? 0) > 0 }
+
     /// Fires the users of `due` whose window really changes, as many as the rate limit allows
     /// now (it pays for encodes only), and drops the stale timers (users who listened since) of
     /// the page; the timers of users left for later stay due.

@@ -316,9 +316,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
         health.contact()
         telemetry = metricsFactory.map { WorkerTelemetry(factory: $0, inputTopics: inputTopics) }
         defer { reportTelemetry(force: true) }
-        // Whether the idle steps found work last time round: then the next poll does not wait.
-        // (Waiting `pollTimeoutMs` between steps took 13 s to fire the due timers of 128
-        // partitions, one partition a step, after a run's last record.)
+        // Whether the last idle timer step fired timers and has tokens left for more: then the
+        // next poll does not wait. (Waiting `pollTimeoutMs` between steps took 13 s to fire the
+        // due timers of 128 partitions, one partition a step, after a run's last record. A step
+        // out of tokens waits as before, so tokens gather into pages instead of a flush each.)
         var stepsBusy = false
         while !shouldStop() {
             reportTelemetry(force: false)
@@ -337,8 +338,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 if isBackfill, try caughtUp() { break }
                 // Idle: deliver what steps after the last cycle left waiting, then step on.
                 if checkpoint.deliveryPending { try checkpoint.flushOutputs() }
-                let reencoded = try runBatchJobStep(deferred: false)
-                stepsBusy = try reencoded + runTimerStep(deferred: false) > 0
+                try runBatchJobStep(deferred: false)
+                stepsBusy = try runTimerStep(deferred: false) > 0 && timerTokensLeft
                 continue
             }
             try runCycle(count: n)
