@@ -42,8 +42,6 @@ extension StateStore {
 
     /// The little-endian Int64 stored at `key`, nil if there is none.
     func int64(at key: [UInt8]) throws -> Int64? {
-        try db.get(key).flatMap { bytes in
-            bytes.count == 8 ? bytes.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } : nil
-        }
+        try db.get(key).flatMap { bytes in bytes.withUnsafeBytes { PartitionValues.decode($0) } }
     }
 }

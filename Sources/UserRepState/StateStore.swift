@@ -229,22 +229,11 @@ public final class StateStore: @unchecked Sendable {
         return stale
     }
 
-    func putInt64(_ value: Int64, key: [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { v in key.withUnsafeBytes { k in writes.put(k, v) } }
-    }
+    func putInt64(_ value: Int64, key: [UInt8]) { PartitionValues.put(value, key: key, into: writes) }
 
     /// The stored next offset of every partition of `topic` that has one.
     public func offsets(topic: String) throws -> [Int32: Int64] {
-        var result: [Int32: Int64] = [:]
-        var prefix = Array("o/".utf8) + Array(topic.utf8)
-        prefix.append(0)
-        try db.scan(prefix: prefix) { key, value in
-            guard key.count == prefix.count + 4, value.count == 8 else { return true }
-            let partition = Int32(bigEndian: key.loadUnaligned(fromByteOffset: prefix.count, as: Int32.self))
-            result[partition] = Int64(littleEndian: value.loadUnaligned(as: Int64.self))
-            return true
-        }
-        return result
+        try PartitionValues.scan(db, prefix: Self.offsetPrefix(topic: topic))
     }
 
     /// Calls `body` for every stored user, in key order, until it returns false.
@@ -290,16 +279,11 @@ public final class StateStore: @unchecked Sendable {
     /// Flushes everything to disk (clean shutdown).
     public func flush() throws { try db.flush() }
 
-    static func checkpointKey(_ partition: Int32) -> [UInt8] {
-        var key = Array("c/".utf8)
-        withUnsafeBytes(of: partition.bigEndian) { key.append(contentsOf: $0) }
-        return key
-    }
+    static func checkpointKey(_ partition: Int32) -> [UInt8] { PartitionValues.key(Array("c/".utf8), partition) }
+
+    private static func offsetPrefix(topic: String) -> [UInt8] { Array("o/".utf8) + Array(topic.utf8) + [0] }
 
     private static func offsetKey(topic: String, partition: Int32) -> [UInt8] {
-        var key = Array("o/".utf8) + Array(topic.utf8)
-        key.append(0)
-        withUnsafeBytes(of: partition.bigEndian) { key.append(contentsOf: $0) }
-        return key
+        PartitionValues.key(offsetPrefix(topic: topic), partition)
     }
 }

@@ -107,8 +107,8 @@ public final class TrackStore: @unchecked Sendable {
         self.identity = identity
         let stored = try db.get(Self.identityKey).flatMap { try? JSONDecoder().decode(Identity.self, from: Data($0)) }
         if let stored, stored == identity {
-            applied = try offsets(Self.appliedPrefix)
-            resume = try offsets(Self.resumePrefix)
+            applied = try PartitionValues.scan(db, prefix: Self.appliedPrefix)
+            resume = try PartitionValues.scan(db, prefix: Self.resumePrefix)
             counters = try db.get(Self.countersKey).flatMap { try? JSONDecoder().decode(Counters.self, from: Data($0)) } ?? Counters()
         } else {
             if let stored { emptiedBecause = Self.difference(stored, identity) }
@@ -142,12 +142,7 @@ public final class TrackStore: @unchecked Sendable {
         _ changes: [Change], applied newApplied: [Int32: Int64], resume newResume: [Int32: Int64], counters newCounters: Counters
     ) throws -> Set<[UInt8]> {
         // The tracks before this batch, then each change in turn on top.
-        var ids: [[UInt8]] = []
-        var seen = Set<[UInt8]>()
-        for c in changes {
-            let id = c.trackID
-            if seen.insert(id).inserted { ids.append(id) }
-        }
+        let ids = changes.map(\.trackID).distinctInOrder()
         let before = try tracks(ids)
         var current: [[UInt8]: Track?] = [:]
         for (id, t) in zip(ids, before) { current[id] = .some(t) }
@@ -188,8 +183,8 @@ public final class TrackStore: @unchecked Sendable {
         }
         var totals = newCounters
         totals.tracks = tracksNow
-        for (p, next) in newApplied { writes.put(Self.offsetKey(Self.appliedPrefix, p), Self.int64Bytes(next)) }
-        for (p, next) in newResume { writes.put(Self.offsetKey(Self.resumePrefix, p), Self.int64Bytes(next)) }
+        for (p, next) in newApplied { PartitionValues.put(next, key: PartitionValues.key(Self.appliedPrefix, p), into: writes) }
+        for (p, next) in newResume { PartitionValues.put(next, key: PartitionValues.key(Self.resumePrefix, p), into: writes) }
         writes.put(Self.countersKey, Array(try JSONEncoder().encode(totals)))
         try db.write(writes, durability: .logged)
         applied.merge(newApplied) { _, b in b }
@@ -202,7 +197,7 @@ public final class TrackStore: @unchecked Sendable {
     public func setResume(_ newResume: [Int32: Int64]) throws {
         guard !newResume.isEmpty else { return }
         writes.clear()
-        for (p, next) in newResume { writes.put(Self.offsetKey(Self.resumePrefix, p), Self.int64Bytes(next)) }
+        for (p, next) in newResume { PartitionValues.put(next, key: PartitionValues.key(Self.resumePrefix, p), into: writes) }
         try db.write(writes, durability: .logged)
         resume.merge(newResume) { _, b in b }
     }
@@ -247,11 +242,8 @@ public final class TrackStore: @unchecked Sendable {
             throw StateCorruption(message: "a stored track of \(bytes.count) bytes with a \(n)-byte artist")
         }
         let floats = (bytes.count - 2 - n) / 4
-        var embedding = [Float](repeating: 0, count: floats)
-        for k in 0..<floats {
-            let at = 2 + n + 4 * k
-            let bits = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
-            embedding[k] = Float(bitPattern: bits)
+        let embedding = bytes.withUnsafeBytes { raw in
+            (0..<floats).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 2 + n + 4 * $0, as: UInt32.self))) }
         }
         return Track(artistID: Array(bytes[2..<(2 + n)]), embedding: embedding)
     }
@@ -259,45 +251,20 @@ public final class TrackStore: @unchecked Sendable {
     static func encode(_ sum: TrackTable.ArtistSum) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(8 + sum.sums.count * 8)
-        appendInt64(Int64(sum.count), to: &out)
-        for v in sum.sums { appendInt64(Int64(bitPattern: v.bitPattern), to: &out) }
+        withUnsafeBytes(of: Int64(sum.count).littleEndian) { out.append(contentsOf: $0) }
+        for v in sum.sums { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
         return out
-    }
-
-    static func appendInt64(_ v: Int64, to out: inout [UInt8]) {
-        for k in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * k))) }
     }
 
     static func decodeArtist(_ bytes: [UInt8]) throws -> TrackTable.ArtistSum {
         guard bytes.count >= 8, bytes.count % 8 == 0 else { throw StateCorruption(message: "a stored artist sum of \(bytes.count) bytes") }
-        let words = (0..<(bytes.count / 8)).map { int64(bytes, at: $0 * 8) }
-        return TrackTable.ArtistSum(count: Int(words[0]), sums: words.dropFirst().map { Double(bitPattern: UInt64(bitPattern: $0)) })
-    }
-
-    static func int64Bytes(_ v: Int64) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(8)
-        appendInt64(v, to: &out)
-        return out
-    }
-
-    static func int64(_ bytes: [UInt8], at: Int) -> Int64 {
-        (0..<8).reduce(Int64(0)) { $0 | Int64(bytes[at + $1]) << (8 * Int64($1)) }
-    }
-
-    private static func offsetKey(_ prefix: [UInt8], _ partition: Int32) -> [UInt8] {
-        prefix + (0..<4).map { UInt8(truncatingIfNeeded: UInt32(bitPattern: partition) >> (8 * (3 - $0))) }
-    }
-
-    private func offsets(_ prefix: [UInt8]) throws -> [Int32: Int64] {
-        var result: [Int32: Int64] = [:]
-        try db.scan(prefix: prefix) { key, value in
-            guard key.count == prefix.count + 4, value.count == 8 else { return true }
-            let p = key.dropFirst(prefix.count).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            result[Int32(bitPattern: p)] = Self.int64(Array(value), at: 0)
-            return true
+        return bytes.withUnsafeBytes { raw in
+            let count = Int64(littleEndian: raw.loadUnaligned(as: Int64.self))
+            let sums = (1..<(raw.count / 8)).map {
+                Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))
+            }
+            return TrackTable.ArtistSum(count: Int(count), sums: sums)
         }
-        return result
     }
 }
 

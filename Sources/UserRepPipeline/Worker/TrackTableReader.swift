@@ -168,27 +168,24 @@ final class TrackTableReader {
         }
         guard !read.isEmpty else { return }
         guard let store else {
-            for c in changes {
-                switch c {
-                case .upsert(let id, let t): table.upsert(trackID: id, artistID: t.artistID, embedding: t.embedding)
-                case .remove(let id): table.remove(trackID: id)
-                }
-            }
+            for c in changes { applyToTable(c) }
             return
         }
         let newApplied = read.filter { $0.value > store.applied[$0.key] ?? 0 }
         let changedArtists = try store.apply(changes, applied: newApplied, resume: resumeOffsets(after: read), counters: totals)
         totals = store.counters
         // The cache follows: changed tracks it holds are replaced or dropped, changed artists dropped.
-        for c in changes where table.contains(c.trackID) {
-            switch c {
-            case .upsert(let id, let t): table.upsert(trackID: id, artistID: t.artistID, embedding: t.embedding)
-            case .remove(let id): table.remove(trackID: id)
-            }
-        }
+        for c in changes where table.contains(c.trackID) { applyToTable(c) }
         for artist in changedArtists {
             table.setArtist(artist, nil)
             artistsWithoutTracks.remove(artist)
+        }
+    }
+
+    private func applyToTable(_ change: TrackStore.Change) {
+        switch change {
+        case .upsert(let id, let t): table.upsert(trackID: id, artistID: t.artistID, embedding: t.embedding)
+        case .remove(let id): table.remove(trackID: id)
         }
     }
 
@@ -224,9 +221,7 @@ final class TrackTableReader {
     /// many it found.
     func resolve(_ trackIDs: [[UInt8]]) throws -> Int {
         guard let store else { return 0 }
-        var ids: [[UInt8]] = []
-        var seen = Set<[UInt8]>()
-        for id in trackIDs where !table.contains(id) && seen.insert(id).inserted { ids.append(id) }
+        let ids = trackIDs.filter { !table.contains($0) }.distinctInOrder()
         guard !ids.isEmpty else { return 0 }
         var found = 0
         for (id, track) in zip(ids, try store.tracks(ids)) {
@@ -249,11 +244,7 @@ final class TrackTableReader {
     /// Reads the sums of `artists` that the cache does not hold (onboarding picks).
     func loadArtists(_ artists: some Sequence<[UInt8]>) throws {
         guard let store else { return }
-        var ids: [[UInt8]] = []
-        var seen = Set<[UInt8]>()
-        for id in artists where !table.holdsArtist(id) && !artistsWithoutTracks.contains(id) && seen.insert(id).inserted {
-            ids.append(id)
-        }
+        let ids = artists.filter { !table.holdsArtist($0) && !artistsWithoutTracks.contains($0) }.distinctInOrder()
         guard !ids.isEmpty else { return }
         for (id, sum) in zip(ids, try store.artistSums(ids)) {
             if let sum, sum.sums.count == table.width { table.setArtist(id, sum) } else { artistsWithoutTracks.insert(id) }
