@@ -21,9 +21,10 @@ public struct TimerChange: Sendable, Equatable {
 /// The timer index, as Flink keeps event-time timers in its state backend: one empty-valued key
 /// per (partition, time, user), `t`, partition (big endian), time (big endian, sign bit flipped so
 /// that keys sort by time), user id. It is derived from the states (each user's next window change
-/// after its newest event or last timer), so it is not in the changelog: each state restored from the
-/// changelog schedules its next change again, and a store that predates timers (no `tb/` marker for
-/// a partition) has the partition's timers rebuilt from its states (`rebuildTimers`).
+/// after its newest event or last fired timer), so it is not in the changelog: each state restored
+/// from the changelog schedules its next change again (after the fired time a timer step's record
+/// carries, `applyChangelog`), and a store that predates timers (no `tb/` marker for a partition) has
+/// the partition's timers rebuilt from its states (`rebuildTimers`).
 extension StateStore {
     static func timerPrefix(_ partition: Int32) -> [UInt8] {
         var key: [UInt8] = [0x74]
@@ -79,8 +80,21 @@ extension StateStore {
         try db.write(writes, durability: .logged)
     }
 
-    /// The as-of times of the last fired timers of `users`.
-    func firedAsOf(_ users: [UserKey]) throws -> [Int64?] {
+    /// Stages, into the pending write, each fired time of `timersFired` (user id to as-of time) of
+    /// `partition` that is later than the stored one; returns those.
+    func stageFired(_ timersFired: [[UInt8]: Int64], partition: Int32) throws -> [[UInt8]: Int64] {
+        let users = Array(timersFired.keys)
+        var later: [[UInt8]: Int64] = [:]
+        for (userID, stored) in zip(users, try firedAsOf(users.map { UserKey(partition: partition, userID: $0) })) {
+            guard let time = timersFired[userID], time > stored ?? Int64.min else { continue }
+            later[userID] = time
+            putInt64(time, key: Self.firedKey(UserKey(partition: partition, userID: userID)))
+        }
+        return later
+    }
+
+    /// The as-of times of the last fired timers of `users` (nil: none fired since the store began).
+    public func firedAsOf(_ users: [UserKey]) throws -> [Int64?] {
         try db.multiGet(users.map(Self.firedKey)).map { bytes in
             bytes.flatMap { $0.count == 8 ? $0.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } : nil }
         }

@@ -180,9 +180,14 @@ public final class StateStore: @unchecked Sendable {
     /// validating each, and advances the partition's checkpoint to `checkpoint`, atomically.
     /// A record whose applied offsets are behind the state already held for its user (in either
     /// input topic) is skipped: only a worker that kept writing after losing the partition (a
-    /// zombie) writes such a record. Returns the number skipped.
+    /// zombie) writes such a record. `timersFired` holds, per user id, the as-of time of a fired
+    /// timer read from the changelog (`ChangelogRestorer.timerFiredKeyPrefix`): kept as the user's
+    /// last fired timer when later than the stored one, with the user's timer scheduled after it,
+    /// so the timer does not fire again. Returns the number skipped.
     @discardableResult
-    public func applyChangelog(partition: Int32, records: [(userID: [UInt8], state: [UInt8]?)], checkpoint: Int64) throws -> Int {
+    public func applyChangelog(
+        partition: Int32, records: [(userID: [UInt8], state: [UInt8]?)], timersFired: [[UInt8]: Int64] = [:], checkpoint: Int64
+    ) throws -> Int {
         evictCache(partitions: [partition])
         let keys = records.map { UserKey(partition: partition, userID: $0.userID).storeKey }
         let stored = try db.multiGet(keys)
@@ -190,8 +195,12 @@ public final class StateStore: @unchecked Sendable {
         var held: [[UInt8]: UserState?] = [:]
         var stale = 0
         var restored: [(record: Int, state: UserState)] = []
-        let fired = try firedAsOf(records.map { UserKey(partition: partition, userID: $0.userID) })
+        var fired = try firedAsOf(records.map { UserKey(partition: partition, userID: $0.userID) })
         writes.clear()
+        let newlyFired = try stageFired(timersFired, partition: partition)
+        for i in records.indices {
+            if let time = newlyFired[records[i].userID] { fired[i] = max(fired[i] ?? time, time) }
+        }
         for (i, (userID, state)) in records.enumerated() {
             if held[userID] == nil {
                 held[userID] = try stored[i].map { b in try b.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) } }
@@ -222,6 +231,16 @@ public final class StateStore: @unchecked Sendable {
         for (i, state) in restored {
             if let next = state.nextWindowChange(after: fired[i]) {
                 writes.put(Self.timerKey(UserKey(partition: partition, userID: records[i].userID), at: next), [])
+            }
+        }
+        // A user whose timer fired but whose state came earlier: its next timer after the fired time
+        // (the one due before it, if the store still has it, is dropped as stale when it comes due).
+        let restoredUsers = Set(restored.map { records[$0.record].userID })
+        let others = newlyFired.keys.filter { !restoredUsers.contains($0) }.map { UserKey(partition: partition, userID: $0) }
+        for (user, stored) in zip(others, try read(others)) {
+            let state = held[user.userID] ?? stored
+            if let state, let time = newlyFired[user.userID], let next = state.nextWindowChange(after: time) {
+                writes.put(Self.timerKey(user, at: next), [])
             }
         }
         putInt64(checkpoint, key: Self.checkpointKey(partition))

@@ -99,6 +99,39 @@ import UserRepState
         for (p, mark) in Self.watermarks(states) { #expect(try store.dueTimers(partition: p, upTo: mark, limit: 10).isEmpty) }
     }
 
+    /// A process that dies after a timer step's records are committed (in Kafka) but before its
+    /// timers are (in RocksDB) leaves the fired timers in the index. Here the first run fires every
+    /// timer, then the first timer of each silent user is put back as such a leftover: the restart
+    /// drops them as stale (the last fired time is past them), publishing nothing again.
+    @Test func aTimerLeftOverFromACommittedStepDoesNotFireAgain() throws {
+        let w = try Self.produced(users: 20, active: 20, days: 10, partitions: 2, seed: 57)
+        defer { w.env.cleanUp() }
+        let config = try w.env.workerConfiguration()
+        let m1 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m1.timersFired >= 20)
+        let states = try dumpState(config.stateDirectory, model: w.env.model)
+        let marks = Self.watermarks(states)
+        var leftovers = 0
+        do {
+            let store = try StateStore(
+                directory: config.stateDirectory, embeddingBatchID: w.env.model.manifest.embeddingBatchId,
+                width: w.env.model.layout.listenWidth)
+            let silent = states.filter { Int($0.key.userIDString.dropFirst()).map { $0 < 20 } ?? false }
+            let fired = try store.firedAsOf(Array(silent.keys))
+            var changes: [TimerChange] = []
+            for ((user, state), firedAt) in zip(silent, fired) {
+                guard let first = state.nextWindowChange(), let firedAt, first <= firedAt else { continue }
+                changes.append(TimerChange(user: user, old: nil, new: first))
+            }
+            try store.commitTimers(changes)
+            for (p, mark) in marks { leftovers += try store.dueTimers(partition: p, upTo: mark, limit: 100).count }
+        }
+        #expect(leftovers == 20, "each silent user's first timer is due again in the index")
+        let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m2.timersFired == 0 && m2.outputsPublished == 0, "\(m2.timersFired) timers fired again")
+        #expect(m2.timersStale == 20, "the leftovers were dropped as stale")
+    }
+
     /// `userrep run` SIGKILLed while timers fire (slowed to 40 users/s): after a restart every
     /// silent user has the aged vector (none lost), the states equal an uninterrupted run's (a timer
     /// changes no state), and at most the page in flight at the kill was published twice.

@@ -60,4 +60,37 @@ import UserRepState
         #expect(Dictionary(uniqueKeysWithValues: try store.timers(partition: 0).map { ($0.user, $0.timeMs) }) == scheduled)
         #expect(try store.newestEventTime(partition: 0) == t0 + 20 * day)
     }
+
+    /// Fired-timer records from the changelog: the restore keeps each user's fired time (only when
+    /// later than the one stored) and schedules the user after it, whether the user's state comes
+    /// in the same batch of records or was restored before, as if the step's own timer commit had
+    /// happened.
+    @Test func aRestoredFiredTimeIsKeptAndSchedulesAfterIt() throws {
+        let (store, dir) = try store()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let day = Horizon.dayMs
+        let t0: Int64 = 1_780_000_000_000
+        let quiet = state(listenAt: [t0])
+        let encoded = UserStateCodec.encode(quiet)
+        let a = UserKey(partition: 1, userID: Array("a".utf8)), b = UserKey(partition: 1, userID: Array("b".utf8))
+        let c = UserKey(partition: 1, userID: Array("c".utf8))
+        let first = try #require(quiet.tiles.nextChange(after: t0, horizons: Horizon.all))
+        let second = try #require(quiet.tiles.nextChange(after: first, horizons: Horizon.all))
+        try store.commitTimers([], fired: [(b, second + day)])
+        // c's state was restored earlier; its first timer is scheduled.
+        try store.applyChangelog(partition: 1, records: [(c.userID, encoded)], checkpoint: 1)
+        #expect(try store.timers(partition: 1).map(\.timeMs) == [first])
+        try store.applyChangelog(
+            partition: 1, records: [(a.userID, encoded), (b.userID, encoded), (a.userID, encoded)],
+            timersFired: [a.userID: first, b.userID: first, c.userID: first], checkpoint: 4)
+        #expect(try store.firedAsOf([a, b, c]) == [first, second + day, first], "a and c learn theirs, b keeps its later one")
+        let timers = try store.timers(partition: 1)
+        let scheduled = Dictionary(grouping: timers, by: \.user).mapValues { Set($0.map(\.timeMs)) }
+        #expect(scheduled[a] == [second])
+        #expect(scheduled[b] == [try #require(quiet.tiles.nextChange(after: second + day, horizons: Horizon.all))])
+        #expect(scheduled[c] == [first, second], "c's next timer is added; the old one is left for the worker to drop as stale")
+        // A later record of the user without a fired time (it listened again) leaves the time alone.
+        try store.applyChangelog(partition: 1, records: [(a.userID, UserStateCodec.encode(state(listenAt: [t0, t0 + 1])))], checkpoint: 5)
+        #expect(try store.firedAsOf([a]) == [first])
+    }
 }

@@ -18,6 +18,11 @@ struct ChangelogRestorer {
     /// Header of a state seeded from a replay (`backfill --seed-group`): its hand-off time, ms
     /// since the epoch in decimal. The live topics add only later events to it.
     static let handOffHeader = "hand-off-ms"
+    /// First key byte of a fired-timer record: the byte 0xFF, then the user id (which, valid UTF-8,
+    /// never holds that byte, so no state's key equals it). Its value is the as-of time of the
+    /// user's newest timer-fired vector, ms since the epoch in decimal; a restore keeps it as the
+    /// user's last fired timer (`StateStore.applyChangelog`).
+    static let timerFiredKeyPrefix: UInt8 = 0xFF
 
     let topic: String
     let embeddingBatchID: String
@@ -72,13 +77,22 @@ struct ChangelogRestorer {
             try consumer.poll(into: polled, maxMessages: 5_000, timeoutMs: 500)
             onProgress?()
             var records: [(userID: [UInt8], state: [UInt8]?)] = []
+            var timersFired: [[UInt8]: Int64] = [:]
+            var firedRecords = 0
             var handOff: Int64?
             for i in 0..<polled.count {
                 let m = polled[i]
                 guard m.partition == partition, m.offset >= next else { continue }
                 next = m.offset + 1
                 guard let key = m.key else { throw StateCorruption(message: "changelog record \(tp)@\(m.offset) has no key") }
-                if let value = m.value {
+                if key.first == Self.timerFiredKeyPrefix {
+                    let userID = Array(key.dropFirst())
+                    guard let value = m.value, let ms = Int64(String(decoding: value, as: UTF8.self)) else {
+                        throw StateCorruption(message: "fired-timer record \(tp)@\(m.offset) has no time in decimal")
+                    }
+                    timersFired[userID] = max(timersFired[userID] ?? ms, ms)
+                    firedRecords += 1
+                } else if let value = m.value {
                     guard let b = m.header(named: Self.embeddingBatchHeader), b.elementsEqual(expectedBatch) else {
                         let found = m.header(named: Self.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
                         throw StateCorruption(
@@ -102,8 +116,9 @@ struct ChangelogRestorer {
                 lastRecord = Date()
                 // Before the states it covers: a crash in between leaves the filter, not the states.
                 if let handOff { try store.recordHandOff(handOff) }
-                outcome.stale += try store.applyChangelog(partition: partition, records: records, checkpoint: next)
-                outcome.records += records.count
+                outcome.stale += try store.applyChangelog(
+                    partition: partition, records: records, timersFired: timersFired, checkpoint: next)
+                outcome.records += records.count + firedRecords
             } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds {
                 throw KafkaError("restore of \(tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(next) of \(marks.high)")
             }

@@ -18,6 +18,10 @@ struct CycleChanges {
 protocol CycleSink: AnyObject {
     /// Produces (or records) what the cycle's changes publish; called inside the checkpoint.
     func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws
+    /// Produces, with a timer step's outputs, a fired-timer record per user it fired, with the
+    /// watermark their vectors are as of (`ChangelogRestorer.timerFiredKeyPrefix`): a restore
+    /// learns from them that those timers fired, so a restart or a new owner does not fire them again.
+    func emitTimersFired(_ users: [UserKey], asOfMs: Int64, metrics: inout WorkerMetrics) throws
 }
 
 /// Stream mode: every changed state to the changelog (partition = input partition), then every
@@ -51,12 +55,27 @@ final class LiveCycleSink: CycleSink {
                 clock: &clock, metrics: &metrics)
         }
     }
+
+    func emitTimersFired(_ users: [UserKey], asOfMs: Int64, metrics: inout WorkerMetrics) throws {
+        let value = Array(String(asOfMs).utf8)
+        for user in users {
+            let key = [ChangelogRestorer.timerFiredKeyPrefix] + user.userID
+            try key.withUnsafeBytes { k in
+                try value.withUnsafeBytes { v in
+                    try producer.produce(to: changelog, partition: user.partition, key: k, value: v, trackOffset: true)
+                }
+            }
+        }
+        metrics.changelogRecords += users.count
+    }
 }
 
 /// Backfill mode: nothing is published per cycle; every stored user's final vector goes out once
 /// at the end (`StreamWorker.publishBackfill`).
 final class BackfillCycleSink: CycleSink {
     func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {}
+    /// A backfill runs no timers.
+    func emitTimersFired(_ users: [UserKey], asOfMs: Int64, metrics: inout WorkerMetrics) throws {}
 }
 
 /// Produces the serialized state of each of `users` (`encoded`, same order) to `changelog`, in

@@ -53,10 +53,12 @@ extension StreamWorker {
 
     /// Fires up to a page of due timers of one partition, within the rate limit: each user whose
     /// windows changed since their last vector gets one as of the watermark (trigger
-    /// `window_expiry`, every live batch), then their next timer is scheduled. The outputs are
-    /// delivered (or committed in a transaction) before the timers are, so a crash in between
-    /// fires them again after the restart, as of the same watermark: the same records again,
-    /// never one lost. Returns the due timers it handled (fired, or dropped as stale).
+    /// `window_expiry`, every live batch), then their next timer is scheduled. The outputs, and a
+    /// fired-timer record per user in the changelog (`CycleSink.emitTimersFired`), are delivered
+    /// (or committed in a transaction) before the timers are: after a crash in between, the restore
+    /// reads those records and the timers left due are stale; if only the outputs were delivered,
+    /// they fire again as of the same watermark (the same records again, never one lost). Returns
+    /// the due timers it handled (fired, or dropped as stale).
     /// `deferred`: see `runBatchJobStep`. While a page's timers wait for their outputs' delivery,
     /// no other page fires (it would find the same timers due).
     @discardableResult
@@ -98,13 +100,17 @@ extension StreamWorker {
             times[d.user, default: []].append(d.timeMs)
         }
         let loaded = try store.read(users)
+        let firedBefore = try store.firedAsOf(users)
         var real: [(UserKey, UserState)] = []
         var stale = Set<UserKey>()
-        for (user, state) in zip(users, loaded) {
-            // Due at a time after the newest event, when a tile really leaves a horizon: the vector
-            // published so far is older than that change.
-            guard let state, (times[user] ?? []).contains(where: { $0 > state.newestEventTimeMs && state.windowChanges(at: $0) })
-            else {
+        for (i, (user, state)) in zip(users, loaded).enumerated() {
+            // Due at a time after the newest event and after the last fired timer's as-of time, when
+            // a tile really leaves a horizon: the vector published so far is older than that change.
+            // (A timer at or before a fired one's time is left over from a process that died after
+            // the step's records were committed but before its timers were: restored from the
+            // changelog, the fired time says its vector is out.)
+            let after = max(state?.newestEventTimeMs ?? Int64.max, firedBefore[i] ?? Int64.min)
+            guard let state, (times[user] ?? []).contains(where: { $0 > after && state.windowChanges(at: $0) }) else {
                 stale.insert(user)
                 continue
             }
@@ -124,6 +130,7 @@ extension StreamWorker {
         let committed = try checkpoint.commitJobStep(
             produce: { stepMetrics in
                 guard !fired.isEmpty else { return }
+                try sink.emitTimersFired(fired.map(\.0), asOfMs: watermark, metrics: &stepMetrics)
                 let asOf = [Int64](repeating: watermark, count: fired.count)
                 for batch in batches.batches {
                     try batch.publisher.publish(
