@@ -88,7 +88,9 @@ struct BenchCommand: ParsableCommand {
         if transactional { config.transactionalID = "userrep-bench" }
         // The worker is released at the end of this statement, closing its state store for phase 2.
         let cpuBefore = Self.processCPUSeconds()
+        let threadsBefore = ThreadCPU.now()
         let m = try StreamWorker(configuration: config, model: env.model, logger: logger).run(until: .whenCaughtUp())
+        let byThread = ThreadCPU.now().since(threadsBefore)
         let cpu = Self.processCPUSeconds() - cpuBefore
         let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
         let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
@@ -102,6 +104,16 @@ struct BenchCommand: ParsableCommand {
             String(
                 format: "cpu: %.1f s (worker, its clients and the embedded cluster) = %.2f of %d cores busy",
                 cpu, cpu / max(m.processingSeconds, 1e-9), ProcessInfo.processInfo.activeProcessorCount))
+        if !byThread.isEmpty {
+            let perEvent = { (seconds: Double) in seconds / Double(max(1, m.recordsRead)) * 1e6 }
+            let groups = ThreadCPU.Group.allCases.map { g in
+                g.rawValue + String(format: " %.1f s (%.1f µs)", byThread[g] ?? 0, perEvent(byThread[g] ?? 0))
+            }
+            let ended = max(0, cpu - byThread.values.reduce(0, +))
+            print(
+                "cpu per event by thread: " + groups.joined(separator: ", ")
+                    + String(format: ", threads that ended %.1f s (%.1f µs)", ended, perEvent(ended)))
+        }
         print(
             String(
                 format: "state: %.1f MB written, %.0f bytes per user update, %d states looked up in RocksDB (not cached, or new)",

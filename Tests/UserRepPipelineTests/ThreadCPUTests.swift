@@ -1,0 +1,39 @@
+// The bench's CPU attribution by thread: /proc stat lines parsed, threads grouped by name.
+import Foundation
+import Testing
+import UserRepTesting
+
+@Suite struct ThreadCPUTests {
+    @Test func statLinesAreParsedPastANameWithSpacesAndParentheses() throws {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+        let line = "4242 (rdk:broker (1) x) S 1 4242 4242 0 -1 4194560 120 0 0 0 250 50 0 0 20 0 9 0 100 0 0"
+        let parsed = try #require(ThreadCPU.parse(stat: line, ticksPerSecond: 100))
+        #expect(parsed.name == "rdk:broker (1) x" && parsed.seconds == 3.0)
+        #expect(ThreadCPU.parse(stat: "4242 (broken", ticksPerSecond: 100) == nil)
+        #expect(ThreadCPU.parse(stat: "4242 (short) S 1 2", ticksPerSecond: 100) == nil)
+    }
+
+    @Test func threadsAreGroupedByName() {
+        #expect(ThreadCPU.Group.of("rdk:mock") == .cluster)
+        #expect(ThreadCPU.Group.of("rdk:broker1") == .kafkaClients && ThreadCPU.Group.of("rdk:main") == .kafkaClients)
+        #expect(ThreadCPU.Group.of("rocksdb:low") == .rocksDB)
+        #expect(ThreadCPU.Group.of("userrep") == .worker)
+    }
+
+    /// Work done by this thread between two snapshots is counted, in its group, on Linux.
+    @Test func aBusyThreadsCPUIsCountedBetweenSnapshots() {
+        #if os(Linux)
+            let before = ThreadCPU.now()
+            #expect(!before.threads.isEmpty)
+            var x = 0.0
+            var spent = 0.0
+            // At least one clock tick of CPU on this thread (1/100 s), however long that takes.
+            while spent < 0.02 {
+                for i in 0..<1_000_000 { x += sin(Double(i)) }
+                spent = ThreadCPU.now().since(before).values.reduce(0, +)
+            }
+            #expect(x.isFinite && spent >= 0.02)
+            #expect(ThreadCPU.now().since(before)[.worker] ?? 0 >= 0.01)
+        #endif
+    }
+}
