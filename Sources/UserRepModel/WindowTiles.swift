@@ -133,6 +133,9 @@ public struct WindowTiles: Sendable, Equatable {
         starts.insert(start, at: i)
         levels.insert(level, at: i)
         counts.insert(0, at: i)
+        // Exactly one tile more: growing by doubling left up to twice the sums' memory allocated,
+        // in every cached state.
+        sums.reserveCapacity(sums.count + width)
         sums.insert(contentsOf: repeatElement(0, count: width), at: i * width)
         return i
     }

@@ -43,16 +43,33 @@ public final class StateStore: @unchecked Sendable {
         return try RocksDB(path: directory, blockCacheMB: 1).get(metaBatchKey).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// RocksDB's own memory for the store: its block cache (raw blocks of states read from disk,
+    /// beside the decoded states of `cacheBytes`) and its memtables (up to four of
+    /// `writeBufferMB`, two merged per flush, so that users written again and again reach the
+    /// disk once).
+    public struct DatabaseMemory: Sendable, Equatable {
+        /// MiB of RocksDB block cache.
+        public var blockCacheMB: Int
+        /// MiB per memtable.
+        public var writeBufferMB: Int
+
+        /// The defaults, or the given sizes.
+        public init(blockCacheMB: Int = 256, writeBufferMB: Int = 128) {
+            self.blockCacheMB = blockCacheMB
+            self.writeBufferMB = writeBufferMB
+        }
+    }
+
     /// Opens (or creates) a store. Refuses a store built from another embedding batch or width,
     /// since mixing them would corrupt every aggregate.
     public init(
         directory: String, embeddingBatchID: String, width: Int, cacheCapacity: Int = 200_000,
-        cacheBytes: Int = StateStore.defaultCacheBytes
+        cacheBytes: Int = StateStore.defaultCacheBytes, database: DatabaseMemory = DatabaseMemory()
     ) throws {
         self.cacheCapacity = cacheCapacity
         self.cacheBytesLimit = cacheBytes
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        db = try RocksDB(path: directory)
+        db = try RocksDB(path: directory, blockCacheMB: database.blockCacheMB, writeBufferMB: database.writeBufferMB)
         writes = try RocksDBAtomicWrite()
         self.width = width
         self.embeddingBatchID = embeddingBatchID

@@ -47,7 +47,7 @@ public struct UserState: Sendable, Equatable {
     /// plus the structure itself (what a cache of decoded states is bounded by).
     public var memoryBytes: Int {
         let arrayHeader = 32
-        let tiles = self.tiles.sums.count * 4 + self.tiles.starts.count * 4 + self.tiles.counts.count * 4 + self.tiles.levels.count
+        let tiles = self.tiles.sums.capacity * 4 + self.tiles.starts.count * 4 + self.tiles.counts.count * 4 + self.tiles.levels.count
         let strings =
             profile.artists.reduce(0) { $0 + $1.count + arrayHeader } + profile.languages.reduce(0) { $0 + $1.count + arrayHeader }
             + (profile.country?.count ?? 0)

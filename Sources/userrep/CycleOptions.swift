@@ -3,7 +3,9 @@ import ArgumentParser
 import UserRepPipeline
 import UserRepState
 
-/// `--max-poll-records`, `--threads`, `--state-cache-mb` and `--track-cache-mb`, checked and applied to a worker configuration.
+/// `--max-poll-records`, `--threads`, the caches (`--state-cache-mb`, `--track-cache-mb`) and the state
+/// store's RocksDB memory (`--state-db-cache-mb`, `--state-db-write-buffer-mb`), checked and applied to a
+/// worker configuration.
 struct CycleOptions: ParsableArguments {
     @Option(
         name: [.customLong("max-poll-records"), .customLong("max-batch", withSingleDash: false)],
@@ -14,12 +16,20 @@ struct CycleOptions: ParsableArguments {
     var stateCacheMb = StateStore.defaultCacheBytes >> 20
     @Option(help: "MiB of track embeddings kept in memory (the whole table is in RocksDB under --state-dir; about 0.7 KB per track).")
     var trackCacheMb = WorkerConfiguration.defaultTrackCacheBytes >> 20
+    @Option(help: "MiB of RocksDB block cache for the state store (raw blocks of states read from disk).")
+    var stateDbCacheMb = StateStore.DatabaseMemory().blockCacheMB
+    @Option(help: "MiB per RocksDB memtable of the state store (up to four; larger ones absorb more rewrites of the same users).")
+    var stateDbWriteBufferMb = StateStore.DatabaseMemory().writeBufferMB
 
     func validate() throws {
         guard maxPollRecords >= 1 else { throw ValidationError("--max-poll-records must be at least 1, got \(maxPollRecords)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard stateCacheMb >= 0 else { throw ValidationError("--state-cache-mb must not be negative, got \(stateCacheMb)") }
         guard trackCacheMb >= 1 else { throw ValidationError("--track-cache-mb must be at least 1, got \(trackCacheMb)") }
+        guard stateDbCacheMb >= 1 else { throw ValidationError("--state-db-cache-mb must be at least 1, got \(stateDbCacheMb)") }
+        guard stateDbWriteBufferMb >= 1 else {
+            throw ValidationError("--state-db-write-buffer-mb must be at least 1, got \(stateDbWriteBufferMb)")
+        }
     }
 
     /// Sets the cycle size and thread count of `config`.
@@ -28,5 +38,6 @@ struct CycleOptions: ParsableArguments {
         config.computeThreads = threads
         config.stateCacheBytes = stateCacheMb << 20
         config.trackCacheBytes = trackCacheMb << 20
+        config.stateDatabaseMemory = StateStore.DatabaseMemory(blockCacheMB: stateDbCacheMb, writeBufferMB: stateDbWriteBufferMb)
     }
 }

@@ -129,4 +129,21 @@ import UserRepModel
             }
         }
     }
+
+    /// A new tile grows the sums by exactly one tile: doubling the capacity left up to twice the
+    /// memory allocated, unseen by the state cache's byte bound.
+    @Test func aNewTileAllocatesOneTileMore() {
+        let width = 168
+        var tiles = WindowTiles(width: width)
+        let t0: Int64 = 1_790_000_000_000
+        let embedding = [Float](repeating: 1, count: width)
+        var most = 0
+        for day in 0..<40 {
+            embedding.withUnsafeBufferPointer { _ = tiles.add(timeMs: t0 + Int64(day) * 86_400_000, embedding: $0) }
+            // Compaction merges tiles and keeps the capacity: the bound is the most tiles ever held
+            // (plus the allocator's rounding), not twice that.
+            most = max(most, tiles.sums.count)
+            #expect(tiles.sums.capacity < most + width / 2, "capacity \(tiles.sums.capacity) for at most \(most)")
+        }
+    }
 }

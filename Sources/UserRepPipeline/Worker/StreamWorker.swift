@@ -203,7 +203,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         let store = try StateStore(
             directory: configuration.stateDirectory, embeddingBatchID: embeddingBatchID, width: batches.listenWidth,
-            cacheBytes: configuration.stateCacheBytes)
+            cacheBytes: configuration.stateCacheBytes, database: configuration.stateDatabaseMemory)
         if mode == .stream, let unfinished = try store.unfinishedSeedMs() {
             throw WorkerError(
                 "the seed of the state in \(configuration.stateDirectory) (backfill --seed-group, hand-off \(unfinished) ms) did not finish, so its changelog may be partial; run the same backfill again before starting the group"

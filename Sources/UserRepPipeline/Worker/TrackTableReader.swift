@@ -86,15 +86,23 @@ final class TrackTableReader {
         return store.resume
     }
 
+    /// Records a catch-up reads before it flushes the local copy's memtables to disk.
+    static let flushAfterRecords = 10_000
+
     /// Tracks of the model's batch in the whole table.
     var count: Int { store == nil ? table.count : totals.tracks }
 
     /// Reads until every partition has reached its end as of now; false if `shouldStop` ended it first.
     func catchUp(shouldStop: () -> Bool) throws -> Bool {
+        let before = applied
         while !reader.isAtEnd {
             guard !shouldStop() else { return false }
             try poll(timeoutMs: 100)
         }
+        // A large read (a first start writes the whole copy) goes to disk now: otherwise its
+        // memtables (200k tracks: about 0.15 GB) stay in memory all run, and its log is read back
+        // into them at the next start.
+        if let store, applied - before >= Self.flushAfterRecords { try store.flush() }
         logger.info(
             "track table loaded",
             metadata: [

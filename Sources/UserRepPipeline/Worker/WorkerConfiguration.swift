@@ -57,6 +57,8 @@ public struct WorkerConfiguration: Sendable {
     public var minFreeDiskBytes: Int64 = 64 << 20
     /// Most bytes of decoded user states the state store keeps in memory (RocksDB holds them all).
     public var stateCacheBytes = StateStore.defaultCacheBytes
+    /// RocksDB's block cache and memtable sizes for the state store.
+    public var stateDatabaseMemory = StateStore.DatabaseMemory()
     /// Most bytes of track embeddings kept in memory; the whole table is in RocksDB, in the state
     /// directory's `tracks` folder (`TrackTable.trackBytes` per track, about 0.7 KB at 160 floats).
     public var trackCacheBytes = WorkerConfiguration.defaultTrackCacheBytes
