@@ -216,7 +216,7 @@ public final class StateStore: @unchecked Sendable {
         writes.clear()
         let newlyFired = try stageFired(timersFired, partition: partition)
         for i in records.indices {
-            if let time = newlyFired[records[i].userID] { fired[i] = max(fired[i] ?? time, time) }
+            if let time = newlyFired[records[i].userID] { fired[i] = time }
         }
         for (i, (userID, state)) in records.enumerated() {
             if held[userID] == nil {

@@ -87,8 +87,8 @@ public func differingUsers(_ a: [UserKey: UserState], _ b: [UserKey: UserState])
 public func changelogStates(_ kafka: KafkaConfiguration, _ topic: String, model: EncoderModel) throws -> [UserKey: UserState] {
     var result: [UserKey: UserState] = [:]
     for r in try readTopic(kafka, topic) {
-        // Fired-timer records (key 0xFF + user id) hold no state.
-        guard r.key?.first != 0xFF else { continue }
+        // Fired-timer records hold no state.
+        guard r.key?.first != ChangelogKey.timerFiredPrefix else { continue }
         let key = UserKey(partition: r.partition, userID: r.key ?? [])
         guard let value = r.value else { result.removeValue(forKey: key); continue }
         result[key] = try value.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: model.layout.listenWidth) }

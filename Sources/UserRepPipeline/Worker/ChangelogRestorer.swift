@@ -4,6 +4,15 @@ import Logging
 import UserRepKafka
 import UserRepState
 
+/// The changelog's key spaces (`schemas/state-changelog.md`).
+public enum ChangelogKey {
+    /// First key byte of a fired-timer record: the byte 0xFF, then the user id (which, valid UTF-8,
+    /// never holds that byte, so no state's key equals it). Its value is the as-of time of the
+    /// user's newest timer-fired vector, ms since the epoch in decimal; a restore keeps it as the
+    /// user's last fired timer (`StateStore.applyChangelog`). Every other key is a user id.
+    public static let timerFiredPrefix: UInt8 = 0xFF
+}
+
 /// Reads changelog partitions into the state store when a worker is assigned input partitions.
 ///
 /// The changelog is the authority on state (the Kafka Streams model): every cycle writes each
@@ -18,11 +27,8 @@ struct ChangelogRestorer {
     /// Header of a state seeded from a replay (`backfill --seed-group`): its hand-off time, ms
     /// since the epoch in decimal. The live topics add only later events to it.
     static let handOffHeader = "hand-off-ms"
-    /// First key byte of a fired-timer record: the byte 0xFF, then the user id (which, valid UTF-8,
-    /// never holds that byte, so no state's key equals it). Its value is the as-of time of the
-    /// user's newest timer-fired vector, ms since the epoch in decimal; a restore keeps it as the
-    /// user's last fired timer (`StateStore.applyChangelog`).
-    static let timerFiredKeyPrefix: UInt8 = 0xFF
+    /// First key byte of a fired-timer record: `ChangelogKey.timerFiredPrefix`.
+    static let timerFiredKeyPrefix = ChangelogKey.timerFiredPrefix
 
     let topic: String
     let embeddingBatchID: String

@@ -109,8 +109,11 @@ extension StreamWorker {
             // (A timer at or before a fired one's time is left over from a process that died after
             // the step's records were committed but before its timers were: restored from the
             // changelog, the fired time says its vector is out.)
-            let after = max(state?.newestEventTimeMs ?? Int64.max, firedBefore[i] ?? Int64.min)
-            guard let state, (times[user] ?? []).contains(where: { $0 > after && state.windowChanges(at: $0) }) else {
+            guard let state,
+                (times[user] ?? []).contains(where: {
+                    $0 > max(state.newestEventTimeMs, firedBefore[i] ?? Int64.min) && state.windowChanges(at: $0)
+                })
+            else {
                 stale.insert(user)
                 continue
             }
