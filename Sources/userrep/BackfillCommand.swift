@@ -74,6 +74,7 @@ struct BackfillCommand: ParsableCommand {
         let logger = try log.logger("userrep.backfill")
         let model = try EncoderModel.load(manifestURL: URL(fileURLWithPath: self.model))
         var config = WorkerConfiguration(kafka: try kafka.configuration(), stateDirectory: stateDir)
+        config.afterCycle = ProcessTuning.returnFreedMemory
         config.topics = topics.names
         config.groupID = "userrep-backfill-\(model.batchID)"
         config.outputFormat = outputFormat

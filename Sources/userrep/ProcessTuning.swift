@@ -79,4 +79,20 @@ enum ProcessTuning {
             if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil { _ = mallopt(M_ARENA_MAX, 2) }
         #endif
     }
+
+    /// Returns the free memory of every heap arena to the kernel: `run` and `backfill` call it
+    /// after each cycle.
+    ///
+    /// The trim threshold above keeps up to 256 MiB of freed memory per arena, so a cycle's
+    /// buffers (feature matrices, serialized states, RocksDB's write batch, librdkafka's produce
+    /// queue) stayed resident after the cycle, on top of the next cycle's. Measured on the
+    /// 2M-listen/100k-user/200k-track backlog (`run --stop-when-caught-up`, 128 partitions,
+    /// release, runs interleaved): peak RSS 1.70–2.24 GB in three runs without, 1.65–1.70 GB in
+    /// three with; CPU 67–81 s without, 75–82 s with (within the noise); minor page faults
+    /// 0.4–0.55M without, 1.0–1.1M with. Within a cycle memory is still recycled.
+    @Sendable static func returnFreedMemory() {
+        #if canImport(Glibc)
+            _ = malloc_trim(0)
+        #endif
+    }
 }

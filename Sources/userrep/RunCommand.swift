@@ -108,6 +108,7 @@ struct RunCommand: ParsableCommand {
         cycle.apply(to: &config)
         safety.apply(to: &config)
         config.readyFile = readyFile
+        config.afterCycle = ProcessTuning.returnFreedMemory
         config.transactionalID = transactionalId
         config.unreachableTimeoutMs = unreachableTimeout * 1000
         let stop = StopFlag()

@@ -457,6 +457,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
         }
         metrics.cycles += 1
+        config.afterCycle?()
     }
 
     /// Parses the polled records; throws, before anything of it is committed, when nearly all recent

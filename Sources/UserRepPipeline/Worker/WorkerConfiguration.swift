@@ -100,6 +100,9 @@ public struct WorkerConfiguration: Sendable {
     public var windowTimers = true
     /// Most users a second whose timers fire, so that live events keep their latency.
     public var timerUsersPerSecond = 5_000.0
+    /// Called on the worker thread after every cycle that did work (`run` and `backfill` return
+    /// freed heap memory to the kernel there).
+    public var afterCycle: (@Sendable () -> Void)?
 
     /// Creates a configuration.
     public init(kafka: KafkaConfiguration, stateDirectory: String) {
