@@ -14,8 +14,11 @@ import UserRepState
         try w.produceListens(4_000)
         var config = try w.env.workerConfiguration()
         config.maxPollRecords = 700
+        let afterCycle = CallCount()
+        config.afterCycle = { afterCycle.increment() }
         let metrics = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(metrics.cycles > 3, "the run spanned several cycles")
+        #expect(afterCycle.value == metrics.cycles, "the after-cycle hook ran once per cycle")
         try expectLatestVectorsMatchNaive(w, metrics)
     }
 
@@ -163,4 +166,14 @@ import UserRepState
         let perUser = Dictionary(grouping: events) { String(decoding: $0.userID, as: UTF8.self) }
         #expect(all.allSatisfy { UInt64(perUser[$0.userID]?.count ?? 0) == $0.updateSequence }, "each as of all its listens")
     }
+}
+
+/// Counts calls from any thread.
+final class CallCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+
+    func increment() { lock.withLock { count += 1 } }
+
+    var value: Int { lock.withLock { count } }
 }
