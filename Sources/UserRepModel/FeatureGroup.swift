@@ -17,10 +17,15 @@ public struct FeatureGroup: Codable, Sendable, Equatable {
     public var imputation: [Float]?
     /// For `imputed_indicators`: the names of the groups whose imputation it flags.
     public var covers: [String]?
+    /// For a per-horizon embedding mean or device mix: the group of the same kind (a longer
+    /// horizon) whose value stands in when this horizon has no listens, itself falling back in turn;
+    /// the constant `imputation` applies only when no group of the chain has data.
+    public var fallback: String?
 
     /// Creates a feature group.
     public init(
-        name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil, covers: [String]? = nil
+        name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil, covers: [String]? = nil,
+        fallback: String? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -29,5 +34,6 @@ public struct FeatureGroup: Codable, Sendable, Equatable {
         self.size = size
         self.imputation = imputation
         self.covers = covers
+        self.fallback = fallback
     }
 }

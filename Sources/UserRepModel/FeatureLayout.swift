@@ -23,6 +23,8 @@ public struct FeatureLayout: Sendable, Equatable {
     private let horizonIndex: [Int]
     /// Per group (in `groups` order): the input positions of the indicators that flag its imputation.
     private let indicatorSlots: [[Int]]
+    /// Per group (in `groups` order): the horizon indices of its fallback chain, nearest first.
+    private let fallbackHorizons: [[Int]]
 
     /// Validates the manifest's layout; every mismatch is reported by group name.
     public init(manifest: ModelManifest) throws {
@@ -84,6 +86,7 @@ public struct FeatureLayout: Sendable, Equatable {
                     throw ModelError("feature group '\(g.name)' needs \(g.size) finite imputation values, has \(imputation.count)")
                 }
             }
+            try Self.checkFallback(of: g, in: manifest.features)
         }
         let sorted = manifest.features.sorted { $0.offset < $1.offset }
         var next = 0
@@ -118,6 +121,43 @@ public struct FeatureLayout: Sendable, Equatable {
             }
         }
         self.indicatorSlots = slots
+        let horizonIndex = self.horizonIndex
+        let horizonOf = Dictionary(uniqueKeysWithValues: sorted.indices.map { (sorted[$0].name, horizonIndex[$0]) })
+        let fallbackOf = Dictionary(uniqueKeysWithValues: sorted.map { ($0.name, $0.fallback) })
+        self.fallbackHorizons = sorted.map { g in
+            var chain: [Int] = []
+            var next = g.fallback
+            while let name = next, let h = horizonOf[name], chain.count < sorted.count {
+                chain.append(h)
+                next = fallbackOf[name] ?? nil
+            }
+            return chain
+        }
+    }
+
+    /// Kinds whose empty horizon may take another horizon's value.
+    static let fallbackKinds: Set<FeatureKind> = [.audioMean, .collaborativeMean, .deviceMix]
+
+    /// A fallback names another group of the same kind, and its chain ends without a cycle.
+    private static func checkFallback(of g: FeatureGroup, in groups: [FeatureGroup]) throws {
+        guard let first = g.fallback else { return }
+        guard fallbackKinds.contains(g.kind) else {
+            throw ModelError(
+                "feature group '\(g.name)' (\(g.kind.rawValue)) has a fallback, which only \(fallbackKinds.map(\.rawValue).sorted().joined(separator: ", ")) may have"
+            )
+        }
+        var seen: Set<String> = [g.name]
+        var next: String? = first
+        while let name = next {
+            guard let target = groups.first(where: { $0.name == name }) else {
+                throw ModelError("feature group '\(g.name)' falls back to '\(name)', which is not in the layout")
+            }
+            guard target.kind == g.kind else {
+                throw ModelError("feature group '\(g.name)' (\(g.kind.rawValue)) falls back to '\(name)' of another kind (\(target.kind.rawValue))")
+            }
+            guard seen.insert(name).inserted else { throw ModelError("feature group '\(g.name)': its fallbacks form a cycle through '\(name)'") }
+            next = target.fallback
+        }
     }
 
     private static func sizeReason(_ kind: FeatureKind, dims: ModelManifest.EmbeddingDims) -> String {
@@ -147,18 +187,22 @@ public struct FeatureLayout: Sendable, Equatable {
             case .playCountLog1p:
                 row[g.offset] = Float(log1p(Double(aggregates[horizonIndex[index]].count)))
             case .audioMean, .collaborativeMean:
-                let agg = aggregates[horizonIndex[index]]
-                guard agg.count > 0 else { impute(g); continue }
                 let source = g.kind == .audioMean ? 0 : dims.audio
+                let chain = [horizonIndex[index]] + fallbackHorizons[index]
+                guard let h = chain.first(where: { aggregates[$0].count > 0 }) else { impute(g); continue }
+                if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
+                let agg = aggregates[h]
                 let scale = 1 / Float(agg.count)
                 for k in 0..<g.size { row[g.offset + k] = agg.sums[source + k] * scale }
             case .deviceMix:
-                let agg = aggregates[horizonIndex[index]]
                 let base = dims.audio + dims.collaborative
-                var total: Float = 0
-                for k in 0..<g.size { total += agg.sums[base + k] }
-                guard total > 0.5 else { impute(g); continue }
-                for k in 0..<g.size { row[g.offset + k] = agg.sums[base + k] / total }
+                func total(_ agg: HorizonAggregate) -> Float { (0..<g.size).reduce(0) { $0 + agg.sums[base + $1] } }
+                let chain = [horizonIndex[index]] + fallbackHorizons[index]
+                guard let h = chain.first(where: { total(aggregates[$0]) > 0.5 }) else { impute(g); continue }
+                if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
+                let agg = aggregates[h]
+                let sum = total(agg)
+                for k in 0..<g.size { row[g.offset + k] = agg.sums[base + k] / sum }
             case .country:
                 guard let country = context.country else { impute(g); continue }
                 for k in 0..<g.size { row[g.offset + k] = 0 }

@@ -185,14 +185,21 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     }
 
     /// The reference layout: log1p play counts per horizon, then mean audio and mean collaborative
-    /// embeddings per horizon (3 + 3·audio + 3·collaborative inputs). Empty horizons impute zeros
-    /// (track embeddings are centred).
+    /// embeddings per horizon (3 + 3·audio + 3·collaborative inputs). An empty horizon takes the
+    /// next longer horizon's mean (a user silent for a week is described by their month, not by a
+    /// point shared with every silent user); zeros only when the longest is empty too (track
+    /// embeddings are centred).
     public static func listeningLayout(dims: EmbeddingDims, horizons: [Horizon] = Horizon.all) -> [FeatureGroup] {
         var builder = LayoutBuilder()
         for h in horizons { builder.add(.playCountLog1p, h, 1) }
-        for h in horizons { builder.add(.audioMean, h, dims.audio, imputation: 0) }
-        for h in horizons { builder.add(.collaborativeMean, h, dims.collaborative, imputation: 0) }
+        for h in horizons { builder.add(.audioMean, h, dims.audio, imputation: 0, fallback: longer(h, in: horizons)) }
+        for h in horizons { builder.add(.collaborativeMean, h, dims.collaborative, imputation: 0, fallback: longer(h, in: horizons)) }
         return builder.groups
+    }
+
+    /// The next longer horizon of `horizons` after `h`, if any.
+    private static func longer(_ h: Horizon, in horizons: [Horizon]) -> Horizon? {
+        horizons.filter { $0.lengthMs > h.lengthMs }.min { $0.lengthMs < $1.lengthMs }
     }
 
     /// The listening layout followed by the context groups `c_u`: device mix per horizon, country,
@@ -200,7 +207,9 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     public static func contextLayout(dims: EmbeddingDims, countries: [String], languages: [String]) -> [FeatureGroup] {
         var builder = LayoutBuilder(groups: listeningLayout(dims: dims))
         let devices = Float(1) / Float(DeviceClass.all.count)
-        for h in Horizon.all { builder.add(.deviceMix, h, DeviceClass.all.count, imputation: devices) }
+        for h in Horizon.all {
+            builder.add(.deviceMix, h, DeviceClass.all.count, imputation: devices, fallback: longer(h, in: Horizon.all))
+        }
         builder.add(.country, nil, countries.count + 1, imputation: 1 / Float(countries.count + 1))
         builder.add(.accountAgeLog1pDays, nil, 1, imputation: 5)
         builder.add(.onboardingLanguages, nil, languages.count, imputation: 1 / Float(max(1, languages.count)))
@@ -237,11 +246,14 @@ struct LayoutBuilder {
 
     var offset: Int { groups.last.map { $0.offset + $0.size } ?? 0 }
 
-    mutating func add(_ kind: FeatureKind, _ horizon: Horizon?, _ size: Int, imputation: Float? = nil) {
-        let name = horizon.map { "\(kind.rawValue)_\($0.name)" } ?? kind.rawValue
+    mutating func add(_ kind: FeatureKind, _ horizon: Horizon?, _ size: Int, imputation: Float? = nil, fallback: Horizon? = nil) {
         groups.append(
             FeatureGroup(
-                name: name, kind: kind, horizon: horizon?.name, offset: offset, size: size,
-                imputation: imputation.map { [Float](repeating: $0, count: size) }))
+                name: Self.name(kind, horizon), kind: kind, horizon: horizon?.name, offset: offset, size: size,
+                imputation: imputation.map { [Float](repeating: $0, count: size) }, fallback: fallback.map { Self.name(kind, $0) }))
+    }
+
+    static func name(_ kind: FeatureKind, _ horizon: Horizon?) -> String {
+        horizon.map { "\(kind.rawValue)_\($0.name)" } ?? kind.rawValue
     }
 }

@@ -59,27 +59,50 @@ public struct NaiveModel: Sendable {
             for k in 0..<g.size { x[g.offset + k] = Double(g.imputation?[k] ?? 0) }
         }
         for g in manifest.features where g.kind != .imputedIndicators {
-            if let name = g.horizon, let horizon = Horizon.named(name) {
-                var count = 0.0
-                var sums = [Double](repeating: 0, count: audio + collab)
-                var deviceCounts = [Double](repeating: 0, count: devices)
-                for e in events
-                where TilePolicy.listenCounts(eventTimeMs: e.timestampMs, referenceTimeMs: ref, horizon: horizon, computeTimeMs: now) {
-                    count += 1
-                    let emb = try track(e.trackID)
-                    for k in sums.indices { sums[k] += Double(emb[k]) }
-                    if let d = e.device { deviceCounts[DeviceClass(name: d).rawValue] += 1 }
+            if g.horizon != nil {
+                typealias Listens = (count: Double, sums: [Double], devices: [Double])
+                // The listens of a group's horizon.
+                func listens(_ group: FeatureGroup) throws -> Listens {
+                    guard let name = group.horizon, let horizon = Horizon.named(name) else { throw NaiveModelError("bad horizon of \(group.name)") }
+                    var count = 0.0
+                    var sums = [Double](repeating: 0, count: audio + collab)
+                    var deviceCounts = [Double](repeating: 0, count: devices)
+                    for e in events
+                    where TilePolicy.listenCounts(eventTimeMs: e.timestampMs, referenceTimeMs: ref, horizon: horizon, computeTimeMs: now) {
+                        count += 1
+                        let emb = try track(e.trackID)
+                        for k in sums.indices { sums[k] += Double(emb[k]) }
+                        if let d = e.device { deviceCounts[DeviceClass(name: d).rawValue] += 1 }
+                    }
+                    return (count, sums, deviceCounts)
+                }
+                // The group's own listens if `has` them, else the first fallback's that does (the group counts as imputed).
+                func firstWithData(_ has: (Listens) -> Bool) throws -> Listens? {
+                    let own = try listens(g)
+                    if has(own) { return own }
+                    var next = g.fallback
+                    var steps = 0
+                    while let name = next, let target = manifest.features.first(where: { $0.name == name }), steps < manifest.features.count {
+                        let l = try listens(target)
+                        if has(l) {
+                            imputed.insert(g.name)
+                            return l
+                        }
+                        next = target.fallback
+                        steps += 1
+                    }
+                    return nil
                 }
                 switch g.kind {
-                case .playCountLog1p: x[g.offset] = log1p(count)
+                case .playCountLog1p: x[g.offset] = log1p(try listens(g).count)
                 case .audioMean, .collaborativeMean:
-                    guard count > 0 else { impute(g); continue }
+                    guard let l = try firstWithData({ $0.count > 0 }) else { impute(g); continue }
                     let base = g.kind == .audioMean ? 0 : audio
-                    for k in 0..<g.size { x[g.offset + k] = sums[base + k] / count }
+                    for k in 0..<g.size { x[g.offset + k] = l.sums[base + k] / l.count }
                 case .deviceMix:
-                    let total = deviceCounts.reduce(0, +)
-                    guard total > 0 else { impute(g); continue }
-                    for k in 0..<g.size { x[g.offset + k] = deviceCounts[k] / total }
+                    guard let l = try firstWithData({ $0.devices.reduce(0, +) > 0 }) else { impute(g); continue }
+                    let total = l.devices.reduce(0, +)
+                    for k in 0..<g.size { x[g.offset + k] = l.devices[k] / total }
                 default: throw NaiveModelError("unexpected per-horizon feature kind \(g.kind)")
                 }
                 continue

@@ -8,7 +8,8 @@
 # Environment: USERREP (binary; default .build/release/userrep, else .build/debug/userrep),
 #   LAYERS (default 256,120), EPOCHS (default 200), SEED (default 1), REPEATS (default 10),
 #   THREADS (BLAS threads of train and evaluate; default: the core count),
-#   TRAIN_ARGS (extra options for train), EVALUATE_ARGS (extra options for evaluate).
+#   TRAIN_ARGS (extra options for train), EVALUATE_ARGS (extra options for evaluate),
+#   PARTITIONS (of the replay topics; default 8, enough for ~300k listens).
 set -euo pipefail
 work="$1"
 bin="${USERREP:-}"
@@ -29,8 +30,8 @@ dims=(--audio-dims "$AUDIO_DIMS" --collaborative-dims "$COLLABORATIVE_DIMS")
 "$bin" model init --output "$work/layout" --batch-id "$NAME-layout" --embedding-batch-id "$BATCH" "${dims[@]}" \
   --preset context --countries "$COUNTRIES" --languages "$LANGUAGES" >/dev/null
 
-# 8 partitions keep each under the embedded cluster's ~5 MiB for ~300k listens.
-"$bin" cluster --bootstrap-file "$work/kafka" --topic listens-replay --topic onboarding-replay --partitions 8 >/dev/null &
+# PARTITIONS (default 8) keep each under the embedded cluster's ~5 MiB: 8 hold ~300k listens.
+"$bin" cluster --bootstrap-file "$work/kafka" --topic listens-replay --topic onboarding-replay --partitions "${PARTITIONS:-8}" >/dev/null &
 cluster=$!
 trap 'kill $cluster 2>/dev/null || true; wait $cluster 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do [ -s "$work/kafka" ] && break; sleep 0.1; done
