@@ -158,6 +158,38 @@ import UserRepState
         #expect(none.cachedBytes == 0 && back == [states[0]])
     }
 
+    @Test func cyclesOfCheckOutAndCommitAtFullCapacityKeepEveryStateCached() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4, cacheCapacity: 10)
+        let keys = (0..<10).map { UserKey(partition: Int32($0 % 2), userID: Array("u\($0)".utf8)) }
+        var states = (0..<10).map { sampleState(width: 4, listens: 3, seed: UInt64($0)) }
+        try store.commit(users: Array(zip(keys, states)), offsets: [])
+        let bytes = store.cachedBytes
+        let misses = store.cacheMisses
+        for cycle in 0..<6 {
+            // Half the users per cycle: a checked-out user's emptied entry is not counted against
+            // the capacity beside the half still held.
+            let half = Array(stride(from: cycle % 2, to: 10, by: 2))
+            let taken = try store.checkOut(half.map { keys[$0] })
+            #expect(taken == half.map { Optional(states[$0]) }, "cycle \(cycle)")
+            #expect(store.cachedBytes == bytes - half.reduce(0) { $0 + states[$1].memoryBytes }, "checked-out states leave the byte count")
+            for i in half { states[i].markApplied(offset: Int64(cycle), lane: .listens) }
+            try store.commit(users: half.map { (keys[$0], states[$0]) }, offsets: [])
+            #expect(store.cachedBytes == bytes)
+        }
+        #expect(try store.read(keys) == states.map { Optional($0) })
+        #expect(store.cacheMisses == misses, "ten users in a cache of ten are never evicted")
+        // One user more: the cache evicts, and every state is still read back whole.
+        let extra = UserKey(partition: 0, userID: Array("u10".utf8))
+        let extraState = sampleState(width: 4, listens: 1, seed: 99)
+        _ = try store.checkOut(keys + [extra])
+        try store.commit(users: Array(zip(keys + [extra], states + [extraState])), offsets: [])
+        #expect(try store.read(keys + [extra]) == (states + [extraState]).map { Optional($0) })
+        #expect(store.cacheMisses > misses)
+        #expect(store.cachedBytes <= (states + [extraState]).reduce(0) { $0 + $1.memoryBytes })
+    }
+
     @Test func takenStatesLeaveTheCacheAndAnUncommittedChangeIsNeverSeen() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
