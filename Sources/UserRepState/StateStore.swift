@@ -167,18 +167,24 @@ public final class StateStore: @unchecked Sendable {
         let held = cache.count - emptiedEntries
         if held + users.count > cacheCapacity || cachedBytes + incoming > cacheBytesLimit {
             // Crude but O(1) per entry: drop an arbitrary half, or more until the cycle's states
-            // fit in count and bytes; hot users come back on next use.
+            // fit in count and bytes; hot users come back on next use. The kept entries go into a
+            // new table (an insert each), rather than deleting the dropped ones from this one (a
+            // backward shift of the probe chain each); emptied entries are dropped too, since
+            // their users' states come back with this commit.
             var drop = max(held / 2, held + users.count - cacheCapacity)
-            for key in Array(cache.keys) {
-                guard drop > 0 || cachedBytes + incoming > cacheBytesLimit else { break }
-                switch cache.removeValue(forKey: key) {
-                case .some(.some(let gone)):
-                    cachedBytes -= gone.memoryBytes
+            var kept: [UserKey: UserState?] = [:]
+            kept.reserveCapacity(max(0, held - drop) + users.count)
+            for (key, value) in cache {
+                guard let state = value else { continue }
+                if drop > 0 || cachedBytes + incoming > cacheBytesLimit {
+                    cachedBytes -= state.memoryBytes
                     drop -= 1
-                case .some(.none): emptiedEntries -= 1
-                case .none: break
+                } else {
+                    kept[key] = .some(state)
                 }
             }
+            cache = kept
+            emptiedEntries = 0
         }
         // A cycle larger than the whole budget caches only what fits.
         for i in users.indices {
