@@ -23,8 +23,8 @@ public struct FeatureLayout: Sendable, Equatable {
     private let horizonIndex: [Int]
     /// Per group (in `groups` order): the input positions of the indicators that flag its imputation.
     private let indicatorSlots: [[Int]]
-    /// Per group (in `groups` order): the horizon indices of its fallback chain, nearest first.
-    private let fallbackHorizons: [[Int]]
+    /// Per group (in `groups` order): its own horizon index, then those of its fallback chain.
+    private let horizonChains: [[Int]]
 
     /// Validates the manifest's layout; every mismatch is reported by group name.
     public init(manifest: ModelManifest) throws {
@@ -124,10 +124,10 @@ public struct FeatureLayout: Sendable, Equatable {
         let horizonIndex = self.horizonIndex
         let horizonOf = Dictionary(uniqueKeysWithValues: sorted.indices.map { (sorted[$0].name, horizonIndex[$0]) })
         let fallbackOf = Dictionary(uniqueKeysWithValues: sorted.map { ($0.name, $0.fallback) })
-        self.fallbackHorizons = sorted.map { g in
-            var chain: [Int] = []
-            var next = g.fallback
-            while let name = next, let h = horizonOf[name], chain.count < sorted.count {
+        self.horizonChains = sorted.indices.map { i in
+            var chain = [horizonIndex[i]]
+            var next = sorted[i].fallback
+            while let name = next, let h = horizonOf[name], chain.count <= sorted.count {
                 chain.append(h)
                 next = fallbackOf[name] ?? nil
             }
@@ -188,7 +188,7 @@ public struct FeatureLayout: Sendable, Equatable {
                 row[g.offset] = Float(log1p(Double(aggregates[horizonIndex[index]].count)))
             case .audioMean, .collaborativeMean:
                 let source = g.kind == .audioMean ? 0 : dims.audio
-                let chain = [horizonIndex[index]] + fallbackHorizons[index]
+                let chain = horizonChains[index]
                 guard let h = chain.first(where: { aggregates[$0].count > 0 }) else { impute(g); continue }
                 if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
                 let agg = aggregates[h]
@@ -197,7 +197,7 @@ public struct FeatureLayout: Sendable, Equatable {
             case .deviceMix:
                 let base = dims.audio + dims.collaborative
                 func total(_ agg: HorizonAggregate) -> Float { (0..<g.size).reduce(0) { $0 + agg.sums[base + $1] } }
-                let chain = [horizonIndex[index]] + fallbackHorizons[index]
+                let chain = horizonChains[index]
                 guard let h = chain.first(where: { total(aggregates[$0]) > 0.5 }) else { impute(g); continue }
                 if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
                 let agg = aggregates[h]
