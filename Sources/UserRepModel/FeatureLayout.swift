@@ -183,24 +183,25 @@ public struct FeatureLayout: Sendable, Equatable {
                 for k in 0..<g.size { row[g.offset + k] = g.imputation?[k] ?? 0 }
                 for slot in indicatorSlots[index] { row[slot] = 1 }
             }
+            // The aggregate of the first horizon in the group's chain that `has` data; a fallback's
+            // flags the group as imputed.
+            func firstWithData(_ index: Int, _ has: (HorizonAggregate) -> Bool) -> HorizonAggregate? {
+                guard let h = horizonChains[index].first(where: { has(aggregates[$0]) }) else { return nil }
+                if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
+                return aggregates[h]
+            }
             switch g.kind {
             case .playCountLog1p:
                 row[g.offset] = Float(log1p(Double(aggregates[horizonIndex[index]].count)))
             case .audioMean, .collaborativeMean:
                 let source = g.kind == .audioMean ? 0 : dims.audio
-                let chain = horizonChains[index]
-                guard let h = chain.first(where: { aggregates[$0].count > 0 }) else { impute(g); continue }
-                if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
-                let agg = aggregates[h]
+                guard let agg = firstWithData(index, { $0.count > 0 }) else { impute(g); continue }
                 let scale = 1 / Float(agg.count)
                 for k in 0..<g.size { row[g.offset + k] = agg.sums[source + k] * scale }
             case .deviceMix:
                 let base = dims.audio + dims.collaborative
                 func total(_ agg: HorizonAggregate) -> Float { (0..<g.size).reduce(0) { $0 + agg.sums[base + $1] } }
-                let chain = horizonChains[index]
-                guard let h = chain.first(where: { total(aggregates[$0]) > 0.5 }) else { impute(g); continue }
-                if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
-                let agg = aggregates[h]
+                guard let agg = firstWithData(index, { total($0) > 0.5 }) else { impute(g); continue }
                 let sum = total(agg)
                 for k in 0..<g.size { row[g.offset + k] = agg.sums[base + k] / sum }
             case .country:

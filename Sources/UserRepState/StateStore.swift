@@ -169,8 +169,8 @@ public final class StateStore: @unchecked Sendable {
             // Crude but O(1) per entry: drop an arbitrary half, or more until the cycle's states
             // fit in count and bytes; hot users come back on next use. The kept entries go into a
             // new table (an insert each), rather than deleting the dropped ones from this one (a
-            // backward shift of the probe chain each); emptied entries are dropped too, since
-            // their users' states come back with this commit.
+            // backward shift of the probe chain each); emptied entries are dropped too (a miss
+            // either way, and this commit's users are put back below).
             var drop = max(held / 2, held + users.count - cacheCapacity)
             var kept: [UserKey: UserState?] = [:]
             kept.reserveCapacity(max(0, held - drop) + users.count)

@@ -14,9 +14,6 @@ public struct UserKey: Sendable, Hashable {
         self.userID = userID
     }
 
-    /// Keys are equal when partition and id bytes are.
-    public static func == (a: UserKey, b: UserKey) -> Bool { a.partition == b.partition && a.userID == b.userID }
-
     /// Hashes the partition and the id's bytes in one call (an array of bytes hashes byte by byte).
     public func hash(into hasher: inout Hasher) {
         hasher.combine(partition)
