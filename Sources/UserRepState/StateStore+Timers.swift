@@ -129,12 +129,10 @@ extension StateStore {
     public func rebuildTimers(partition: Int32) throws -> Int {
         var puts: [[UInt8]] = []
         var users: [UserKey] = []
-        var states: [UserState] = []
-        try db.scan(prefix: UserKey.partitionPrefix(partition)) { key, value in
-            guard let user = Self.userKey(key) else { return true }
+        var states: [StoredState] = []
+        try forEachStoredValue(partition: partition) { user, state in
             users.append(user)
-            states.append(try UserStateCodec.decode(value, expectedWidth: width))
-            return true
+            states.append(state)
         }
         for (i, fired) in try firedAsOf(users).enumerated() {
             if let time = states[i].nextWindowChange(after: fired) { puts.append(Self.timerKey(users[i], at: time)) }
@@ -150,7 +148,8 @@ extension StateStore {
     /// watermark), nil without users. Reads the time from each state's header, without decoding it.
     public func newestEventTime(partition: Int32) throws -> Int64? {
         var newest: Int64?
-        try db.scan(prefix: UserKey.partitionPrefix(partition)) { _, value in
+        try db.scan(prefix: UserKey.partitionPrefix(partition)) { key, value in
+            guard Self.userKey(key) != nil else { return true }
             if let t = UserStateCodec.newestEventTime(value), t > newest ?? Int64.min { newest = t }
             return true
         }

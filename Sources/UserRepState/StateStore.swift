@@ -20,6 +20,9 @@ public final class StateStore: @unchecked Sendable {
     private var cache: [UserKey: UserState?] = [:]
     /// Entries of `cache` emptied by `checkOut` and not yet filled by a commit.
     private var emptiedEntries = 0
+    /// The tiles stored for each user checked out and not yet committed: a commit writes the
+    /// tiles its state holds beyond these and deletes those it no longer holds.
+    private var checkedOutTiles: [UserKey: [TileID]] = [:]
     /// Bytes of user state written so far (for the benchmark's state-size figure).
     public private(set) var stateBytesWritten = 0
     /// States `read` and `checkOut` looked up in RocksDB because the cache did not hold them (including users
@@ -108,6 +111,11 @@ public final class StateStore: @unchecked Sendable {
     /// (so a cycle that never commits loses nothing).
     public func checkOut(_ keys: [UserKey]) throws -> [UserState?] { try load(keys, takingFromCache: true) }
 
+    /// The tiles the store holds for each of `users` as of their `checkOut` (none for a user not
+    /// checked out, new, or stored whole by an earlier build): what `EncodedStates.encode` writes
+    /// the new states against.
+    public func storedTiles(_ users: [UserKey]) -> [[TileID]] { users.map { checkedOutTiles[$0] ?? [] } }
+
     private func load(_ keys: [UserKey], takingFromCache: Bool) throws -> [UserState?] {
         var result = [UserState?](repeating: nil, count: keys.count)
         var missing: [Int] = []
@@ -121,14 +129,18 @@ public final class StateStore: @unchecked Sendable {
                 cache.values[entry] = nil
                 cachedBytes -= cached.memoryBytes
                 emptiedEntries += 1
+                // Cached states are committed ones, and commits store every state as head and tiles.
+                checkedOutTiles[key] = cached.tiles.tileIDs
             }
         }
         guard !missing.isEmpty else { return result }
         cacheMisses += missing.count
-        let raw = try db.multiGet(missing.map { keys[$0].storeKey })
-        for (j, bytes) in raw.enumerated() {
-            guard let bytes else { continue }
-            result[missing[j]] = try bytes.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
+        let users = missing.map { keys[$0] }
+        let stored = try storedValues(users)
+        for (j, state) in try withTiles(users, stored).enumerated() {
+            result[missing[j]] = state
+            guard takingFromCache else { continue }
+            if case .head(let head) = stored[j] { checkedOutTiles[users[j]] = head.tileIDs } else { checkedOutTiles[users[j]] = nil }
         }
         return result
     }
@@ -136,6 +148,7 @@ public final class StateStore: @unchecked Sendable {
     /// Forgets cached states of `partitions` (their state may be changed by another worker).
     public func evictCache(partitions: Set<Int32>) {
         cache = cache.filter { !partitions.contains($0.key.partition) }
+        checkedOutTiles = checkedOutTiles.filter { !partitions.contains($0.key.partition) }
         cachedBytes = cache.values.reduce(0) { $0 + ($1?.memoryBytes ?? 0) }
         emptiedEntries = cache.values.reduce(0) { $0 + ($1 == nil ? 1 : 0) }
     }
@@ -153,10 +166,13 @@ public final class StateStore: @unchecked Sendable {
         // instead of searching from its top level.
         let keys = users.map(\.storeKey)
         let order = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+        var keyBytes = 0
         for i in order {
-            encoded.withState(i) { value in keys[i].withUnsafeBytes { writes.put($0, value) } }
+            keyBytes += stageState(keys[i], encoded, i)
         }
-        stateBytesWritten += encoded.byteCount
+        // The cycle's checked-out users are committed now, or (unchanged) keep their stored state.
+        checkedOutTiles.removeAll(keepingCapacity: true)
+        stateBytesWritten += encoded.byteCount + keyBytes
         for o in offsets {
             putInt64(o.next, key: Self.offsetKey(topic: o.topic, partition: o.partition))
         }
@@ -218,123 +234,11 @@ public final class StateStore: @unchecked Sendable {
         try db.write(writes, durability: .unlogged)
     }
 
-    /// Applies changelog records of `partition` (user id, serialized state or nil to delete),
-    /// validating each, and advances the partition's checkpoint to `checkpoint`, atomically.
-    /// A record whose applied offsets are behind the state already held for its user (in either
-    /// input topic) is skipped: only a worker that kept writing after losing the partition (a
-    /// zombie) writes such a record. `timersFired` holds, per user id, the as-of time of a fired
-    /// timer read from the changelog (`ChangelogRestorer.timerFiredKeyPrefix`): kept as the user's
-    /// last fired timer when later than the stored one, with the user's timer scheduled after it,
-    /// so the timer does not fire again. Returns the number skipped.
-    @discardableResult
-    public func applyChangelog(
-        partition: Int32, records: [(userID: [UInt8], state: [UInt8]?)], timersFired: [[UInt8]: Int64] = [:], checkpoint: Int64
-    ) throws -> Int {
-        evictCache(partitions: [partition])
-        let keys = records.map { UserKey(partition: partition, userID: $0.userID).storeKey }
-        let stored = try db.multiGet(keys)
-        // The newest state kept per user so far: stored, or an earlier record of these records.
-        var held: [[UInt8]: UserState?] = [:]
-        var stale = 0
-        var restored: [(record: Int, state: UserState)] = []
-        var fired = try firedAsOf(records.map { UserKey(partition: partition, userID: $0.userID) })
-        writes.clear()
-        let newlyFired = try stageFired(timersFired, partition: partition)
-        for i in records.indices {
-            if let time = newlyFired[records[i].userID] { fired[i] = time }
-        }
-        for (i, (userID, state)) in records.enumerated() {
-            if held[userID] == nil {
-                held[userID] = try stored[i].map { b in try b.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) } }
-            }
-            guard let state else {
-                writes.delete(keys[i])
-                held[userID] = .some(nil)
-                continue
-            }
-            let incoming: UserState
-            do {
-                incoming = try state.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: width) }
-            } catch let error as StateCorruption {
-                throw StateCorruption(
-                    message:
-                        "changelog record of user '\(String(decoding: userID, as: UTF8.self))' in partition \(partition): \(error.message)")
-            }
-            if let previous = held[userID] ?? nil, any(incoming.appliedOffsets .< previous.appliedOffsets) {
-                stale += 1
-                continue
-            }
-            held[userID] = incoming
-            writes.put(keys[i], state)
-            restored.append((i, incoming))
-        }
-        // Each restored state's timer, after its newest event and its last fired timer (timer keys
-        // written with states may have been lost with them).
-        for (i, state) in restored {
-            if let next = state.nextWindowChange(after: fired[i]) {
-                writes.put(Self.timerKey(UserKey(partition: partition, userID: records[i].userID), at: next), [])
-            }
-        }
-        // A user whose timer fired but whose state came earlier: its next timer after the fired time
-        // (the one due before it, if the store still has it, is dropped as stale when it comes due).
-        let restoredUsers = Set(restored.map { records[$0.record].userID })
-        let others = newlyFired.keys.filter { !restoredUsers.contains($0) }.map { UserKey(partition: partition, userID: $0) }
-        for (user, stored) in zip(others, try read(others)) {
-            let state = held[user.userID] ?? stored
-            if let state, let time = newlyFired[user.userID], let next = state.nextWindowChange(after: time) {
-                writes.put(Self.timerKey(user, at: next), [])
-            }
-        }
-        putInt64(checkpoint, key: Self.checkpointKey(partition))
-        try db.write(writes, durability: .unlogged)
-        return stale
-    }
-
     func putInt64(_ value: Int64, key: [UInt8]) { PartitionValues.put(value, key: key, into: writes) }
 
     /// The stored next offset of every partition of `topic` that has one.
     public func offsets(topic: String) throws -> [Int32: Int64] {
         try PartitionValues.scan(db, prefix: Self.offsetPrefix(topic: topic))
-    }
-
-    /// Calls `body` for every stored user, in key order, until it returns false.
-    public func forEachUser(_ body: (UserKey, UserState) throws -> Bool) throws {
-        try db.scan(prefix: [0x75]) { key, value in
-            guard let user = Self.userKey(key) else { return true }
-            return try body(user, try UserStateCodec.decode(value, expectedWidth: width))
-        }
-    }
-
-    /// Up to `limit` stored users of `partition` whose ids follow `after` (from the first if nil),
-    /// in key order, with their states: one page of a walk over a partition's users that can
-    /// stop and resume anywhere.
-    public func users(partition: Int32, after: [UInt8]?, limit: Int) throws -> [(UserKey, UserState)] {
-        let prefix = UserKey(partition: partition, userID: []).storeKey
-        // The smallest key after `after`: the id followed by a zero byte.
-        let start = after.map { UserKey(partition: partition, userID: $0 + [0]).storeKey }
-        var page: [(UserKey, UserState)] = []
-        try db.scan(prefix: prefix, from: start) { key, value in
-            guard let user = Self.userKey(key) else { return true }
-            page.append((user, try UserStateCodec.decode(value, expectedWidth: width)))
-            return page.count < limit
-        }
-        return page
-    }
-
-    /// Calls `body` with every stored user's key in key order, without decoding any state, until
-    /// it returns false (the same order as `forEachUser`).
-    public func forEachUserKey(_ body: (UserKey) throws -> Bool) throws {
-        try db.scan(prefix: [0x75]) { key, _ in
-            guard let user = Self.userKey(key) else { return true }
-            return try body(user)
-        }
-    }
-
-    /// The user of a state key (`u`, partition, user id), nil for a malformed one.
-    static func userKey(_ key: UnsafeRawBufferPointer) -> UserKey? {
-        guard key.count >= 5 else { return nil }
-        let partition = Int32(bigEndian: key.loadUnaligned(fromByteOffset: 1, as: Int32.self))
-        return UserKey(partition: partition, userID: Array(key[5...]))
     }
 
     /// Flushes everything to disk (clean shutdown).

@@ -20,7 +20,7 @@ extension FuzzTarget {
             return generator.trackRecords().prefix(3).map { $0.json() }
         case .stateCodec:
             var rng = SplitMix64(seed: 3)
-            return [4, 160].map { width in
+            return [4, 160].flatMap { width in
                 var state = UserState(width: width)
                 for i in 0..<40 {
                     let e = (0..<width).map { _ in rng.nextGaussian() }
@@ -29,7 +29,9 @@ extension FuzzTarget {
                     }
                 }
                 state.applyOnboarding(timeMs: 1_780_000_000_000, artists: [[97]], languages: [[101, 110]], country: nil)
-                return UserStateCodec.encode(state)
+                // A whole state of an earlier build, a head, and a tile's sums.
+                let tile = Array(state.tiles.sums.prefix(width)).withUnsafeBytes { Array($0) }
+                return [UserStateCodec.encode(state), UserStateCodec.encodeHead(state), tile]
             }
         case .safetensors, .manifest:
             let (manifest, weights) = ModelFactory.random(

@@ -14,7 +14,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case onboarding
     /// `TrackRecord.parse` (80 + 80 dimensions) and the dimension probe.
     case track
-    /// `UserStateCodec.decode` of a changelog or store value: accepted states re-encode to the same bytes.
+    /// `UserStateCodec.decodeStored` of a changelog or store value (head or whole state), tile values and tile keys: accepted states re-encode to the same state.
     case stateCodec = "state-codec"
     /// `SafeTensors(data:)`: weights files.
     case safetensors
@@ -41,12 +41,21 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .stateCodec:
             var accepted = false
             for width in [4, 160] {
-                guard let state = try? UserStateCodec.decode(bytes, expectedWidth: width) else { continue }
-                let again = UserStateCodec.encode(state)
-                let decoded = again.withUnsafeBytes { try? UserStateCodec.decode($0, expectedWidth: width) }
-                if decoded != state { fatalError("state does not round-trip") }
+                if (try? TileRecord.validate(bytes, width: width)) != nil { accepted = true }
+                switch try? UserStateCodec.decodeStored(bytes, expectedWidth: width) {
+                case .whole(let state):
+                    let decoded = UserStateCodec.encode(state).withUnsafeBytes { try? UserStateCodec.decode($0, expectedWidth: width) }
+                    if decoded != state { fatalError("state does not round-trip") }
+                case .head(let head):
+                    let zeros = [Float](repeating: 0, count: head.tileIDs.count * width)
+                    guard let state = try? head.assemble(sums: zeros) else { fatalError("a decoded head does not assemble") }
+                    let again = UserStateCodec.encodeHead(state).withUnsafeBytes { try? UserStateCodec.decodeHead($0, expectedWidth: width) }
+                    if again != head { fatalError("state head does not round-trip") }
+                case nil: continue
+                }
                 accepted = true
             }
+            if (try? TileRecord.split(bytes)) == nil { accepted = true }
             return accepted
         case .safetensors:
             return (try? SafeTensors(data: Data(bytes), source: "fuzz")) != nil

@@ -84,14 +84,38 @@ public func differingUsers(_ a: [UserKey: UserState], _ b: [UserKey: UserState])
 }
 
 /// The newest state of every user in a changelog topic: the authority once workers have stopped.
+/// Reads it as a restore does: the newest head (or whole state) of each user, and its tiles from
+/// the newest record of each tile key.
 public func changelogStates(_ kafka: KafkaConfiguration, _ topic: String, model: EncoderModel) throws -> [UserKey: UserState] {
-    var result: [UserKey: UserState] = [:]
+    let width = model.layout.listenWidth
+    var heads: [UserKey: StoredState] = [:]
+    var tiles: [UserKey: [TileID: [UInt8]]] = [:]
     for r in try readTopic(kafka, topic) {
         // Fired-timer records hold no state.
         guard r.key?.first != ChangelogKey.timerFiredPrefix else { continue }
-        let key = UserKey(partition: r.partition, userID: r.key ?? [])
-        guard let value = r.value else { result.removeValue(forKey: key); continue }
-        result[key] = try value.withUnsafeBytes { try UserStateCodec.decode($0, expectedWidth: model.layout.listenWidth) }
+        let keyBytes = r.key ?? []
+        if let (userID, id) = try keyBytes.withUnsafeBytes({ try TileRecord.split($0) }) {
+            tiles[UserKey(partition: r.partition, userID: userID), default: [:]][id] = r.value
+            continue
+        }
+        let key = UserKey(partition: r.partition, userID: keyBytes)
+        guard let value = r.value else { heads.removeValue(forKey: key); continue }
+        heads[key] = try value.withUnsafeBytes { try UserStateCodec.decodeStored($0, expectedWidth: width) }
+    }
+    var result: [UserKey: UserState] = [:]
+    for (key, stored) in heads {
+        switch stored {
+        case .whole(let state): result[key] = state
+        case .head(let head):
+            var sums: [Float] = []
+            for id in head.tileIDs {
+                guard let bytes = tiles[key]?[id] else {
+                    throw StateCorruption(message: "changelog '\(topic)': user '\(key.userIDString)' lacks tile \(id)")
+                }
+                sums += bytes.withUnsafeBytes { b in (0..<width).map { b.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+            }
+            result[key] = try head.assemble(sums: sums)
+        }
     }
     return result
 }

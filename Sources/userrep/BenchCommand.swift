@@ -114,11 +114,13 @@ struct BenchCommand: ParsableCommand {
                 "cpu per event by thread: " + groups.joined(separator: ", ")
                     + String(format: ", threads that ended %.1f s (%.1f µs)", ended, perEvent(ended)))
         }
+        let updates = Double(max(1, m.usersEncoded))
         print(
             String(
-                format: "state: %.1f MB written, %.0f bytes per user update, %d states looked up in RocksDB (not cached, or new)",
-                Double(m.stateBytesWritten) / 1e6,
-                Double(m.stateBytesWritten) / Double(max(1, m.usersEncoded)), m.stateCacheMisses))
+                format:
+                    "state per user update: %.0f bytes to RocksDB, %.0f bytes in %.2f records to the changelog (%.1f and %.1f MB in all); %d states looked up in RocksDB (not cached, or new)",
+                Double(m.stateBytesWritten) / updates, Double(m.changelogBytes) / updates, Double(m.changelogRecords) / updates,
+                Double(m.stateBytesWritten) / 1e6, Double(m.changelogBytes) / 1e6, m.stateCacheMisses))
         print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
         print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
         guard Int64(m.outputsPublished) == outputs else { throw ValidationError("output count mismatch") }
@@ -212,13 +214,14 @@ struct BenchCommand: ParsableCommand {
         }
         let traffic = KafkaAloneBench.Traffic(
             events: m.recordsRead, recordsPerEvent: Double(m.usersEncoded) / Double(max(1, m.recordsRead)),
-            outputBytes: sample.count, stateBytes: m.stateBytesWritten / max(1, m.usersEncoded))
+            outputBytes: sample.count, changelogRecordsPerOutput: Double(m.changelogRecords) / Double(max(1, m.usersEncoded)),
+            changelogBytes: m.changelogBytes / max(1, m.changelogRecords))
         let r = try KafkaAloneBench(env: env, maxPollRecords: cycle.maxPollRecords).run(traffic)
         print(
             String(
                 format:
                     "kafka alone (the backlog's reads, and %d output + %d changelog records of %d and %d bytes): %.0f events/s; cpu %.1f s = %.1f µs per event (worker run: %.1f µs)",
-                r.recordsWritten, r.recordsWritten, traffic.outputBytes, traffic.stateBytes, Double(traffic.events) / max(r.seconds, 1e-9),
+                r.recordsWritten, r.changelogRecordsWritten, traffic.outputBytes, traffic.changelogBytes, Double(traffic.events) / max(r.seconds, 1e-9),
                 r.cpuSeconds, r.cpuSeconds / Double(traffic.events) * 1e6, workerCPUSeconds / Double(traffic.events) * 1e6))
     }
 
@@ -247,7 +250,7 @@ struct BenchCommand: ParsableCommand {
         for t in [1, cycle.threads] {
             var encoded = EncodedStates()
             let start = Date()
-            encoded.encode(states, threads: t)
+            encoded.encode(states, previous: nil, threads: t)
             let elapsed = Date().timeIntervalSince(start)
             print(
                 String(

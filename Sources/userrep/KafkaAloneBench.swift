@@ -11,12 +11,14 @@ struct KafkaAloneBench {
     struct Traffic {
         /// Listens in the backlog.
         var events: Int
-        /// Output records (and as many changelog records) written per listen read.
+        /// Output records written per listen read.
         var recordsPerEvent: Double
         /// Bytes of one output record's value.
         var outputBytes: Int
-        /// Bytes of one changelog record's value (a serialized state).
-        var stateBytes: Int
+        /// Changelog records (heads, tiles, tombstones) written per output record.
+        var changelogRecordsPerOutput: Double
+        /// Bytes of one changelog record (key and value, on average).
+        var changelogBytes: Int
     }
 
     /// Result of one run.
@@ -24,6 +26,7 @@ struct KafkaAloneBench {
         var seconds: Double
         var cpuSeconds: Double
         var recordsWritten: Int
+        var changelogRecordsWritten: Int
     }
 
     let env: EmbeddedEnvironment
@@ -41,13 +44,13 @@ struct KafkaAloneBench {
         let outputTopic = try producer.openTopic(output), changelogTopic = try producer.openTopic(changelog)
         var rng = SplitMix64(seed: 11)
         let outputValue = (0..<traffic.outputBytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let stateValue = (0..<traffic.stateBytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let stateValue = (0..<traffic.changelogBytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let header = [KafkaHeader(name: RepresentationRecord.batchHeader, string: env.model.batchID)]
 
         let consumer = try KafkaConsumer(configuration: env.kafka.overriding(["group.id": "bench-kafka-alone"]))
         try consumer.subscribe([env.topics.listens])
         let polled = KafkaPolledRecords(topics: [env.topics.listens])
-        var read = 0, written = 0, owed = 0.0
+        var read = 0, written = 0, changelogWritten = 0, owed = 0.0, changelogOwed = 0.0
         var started: Date?
         let cpuBefore = BenchCommand.processCPUSeconds()
         let deadline = Date().addingTimeInterval(600)
@@ -63,9 +66,14 @@ struct KafkaAloneBench {
                 owed += traffic.recordsPerEvent
                 guard owed >= 1 else { continue }
                 owed -= 1
-                try stateValue.withUnsafeBytes { state in
-                    try producer.produce(
-                        to: changelogTopic, partition: m.partition, key: m.key, value: state, headers: header, trackOffset: true)
+                changelogOwed += traffic.changelogRecordsPerOutput
+                while changelogOwed >= 1 {
+                    changelogOwed -= 1
+                    changelogWritten += 1
+                    try stateValue.withUnsafeBytes { state in
+                        try producer.produce(
+                            to: changelogTopic, partition: m.partition, key: m.key, value: state, headers: header, trackOffset: true)
+                    }
                 }
                 try outputValue.withUnsafeBytes { try producer.produce(to: outputTopic, key: m.key, value: $0, headers: header) }
                 written += 1
@@ -77,6 +85,6 @@ struct KafkaAloneBench {
         }
         let seconds = Date().timeIntervalSince(started ?? Date())
         consumer.close()
-        return Result(seconds: seconds, cpuSeconds: BenchCommand.processCPUSeconds() - cpuBefore, recordsWritten: written)
+        return Result(seconds: seconds, cpuSeconds: BenchCommand.processCPUSeconds() - cpuBefore, recordsWritten: written, changelogRecordsWritten: changelogWritten)
     }
 }

@@ -77,15 +77,31 @@ import UserRepState
         }
         #expect(worst <= 1e-4, "largest relative difference \(worst)")
 
-        // Serialize: three threads give the bytes of one-by-one appends.
+        // Serialize: three threads give the bytes of one-by-one appends, against stored tiles that
+        // are none, all but the newest, or all plus one the state no longer holds.
+        let previous = parallel.indices.map { i -> [TileID] in
+            let ids = parallel[i].tiles.tileIDs
+            switch i % 3 {
+            case 0: return []
+            case 1: return Array(ids.dropFirst())
+            default: return ids + [TileID(start: -1, level: .day, count: 1)]
+            }
+        }
         var appended = EncodedStates()
-        for s in parallel { appended.append(s) }
+        for (s, p) in zip(parallel, previous) { appended.append(s, previous: p) }
         var encoded = EncodedStates()
-        encoded.encode(states, threads: 3)
+        encoded.encode(states, previous: previous, threads: 3)
         #expect(encoded.count == appended.count && encoded.byteCount == appended.byteCount)
         for i in 0..<encoded.count {
-            let same = encoded.withState(i) { a in appended.withState(i) { b in a.elementsEqual(b) } }
+            var a: [(TileID, [UInt8])] = [], b: [(TileID, [UInt8])] = []
+            encoded.forEachWrittenTile(i) { a.append(($0, Array($1))) }
+            appended.forEachWrittenTile(i) { b.append(($0, Array($1))) }
+            let same =
+                encoded.withHead(i) { x in appended.withHead(i) { y in x.elementsEqual(y) } } && a.map(\.0) == b.map(\.0)
+                && a.map(\.1) == b.map(\.1) && encoded.removedTiles(i) == appended.removedTiles(i)
             if !same { Issue.record("state \(i) serialized differently"); break }
+            let expectedWritten = i % 3 == 0 ? parallel[i].tiles.tileCount : (i % 3 == 1 ? min(1, parallel[i].tiles.tileCount) : 0)
+            #expect(a.count == expectedWritten && encoded.removedTiles(i).count == (i % 3 == 2 ? 1 : 0))
         }
     }
 }

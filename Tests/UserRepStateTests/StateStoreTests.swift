@@ -224,11 +224,21 @@ import UserRepState
 }
 
 extension StateStore {
-    /// Serializes `users` and commits them with `offsets`.
+    /// Serializes `users` (against the tiles stored for them) and commits them with `offsets`.
     func commit(users: [(UserKey, UserState)], offsets: [SourceOffset]) throws {
         var encoded = EncodedStates()
-        for (_, state) in users { encoded.append(state) }
+        for ((_, state), previous) in zip(users, storedTiles(users.map(\.0))) { encoded.append(state, previous: previous) }
         try commit(users: users.map(\.0), states: users.map(\.1), encoded: encoded, offsets: offsets)
+    }
+
+    /// Applies head (or whole-state) records given as (user id, value or nil).
+    @discardableResult
+    func applyChangelog(
+        partition: Int32, records: [(userID: [UInt8], state: [UInt8]?)], timersFired: [[UInt8]: Int64] = [:], checkpoint: Int64
+    ) throws -> Int {
+        try applyChangelog(
+            partition: partition, records: records.map { ChangelogStateRecord(userID: $0.userID, value: $0.state) },
+            timersFired: timersFired, checkpoint: checkpoint)
     }
 }
 

@@ -9,18 +9,20 @@ public enum ChangelogKey {
     /// First key byte of a fired-timer record: the byte 0xFF, then the user id (which, valid UTF-8,
     /// never holds that byte, so no state's key equals it). Its value is the as-of time of the
     /// user's newest timer-fired vector, ms since the epoch in decimal; a restore keeps it as the
-    /// user's last fired timer (`StateStore.applyChangelog`). Every other key is a user id.
+    /// user's last fired timer (`StateStore.applyChangelog`). Every other key is a user id (the
+    /// user's head) or a user id, 0xFF and a tile id (one tile of the user's state, `TileRecord`).
     public static let timerFiredPrefix: UInt8 = 0xFF
 }
 
 /// Reads changelog partitions into the state store when a worker is assigned input partitions.
 ///
 /// The changelog is the authority on state (the Kafka Streams model): every cycle writes each
-/// changed user's full state to changelog partition p (= its input partition) and waits for the
+/// changed user's new tiles and head to changelog partition p (= its input partition) and waits for the
 /// write before committing anything. A store is current for p up to its checkpoint (the changelog
 /// offset after the newest record it wrote or read). Restoring replays the changelog from that
 /// checkpoint to the end; a store without a checkpoint for p, or with one the topic no longer has,
-/// drops p and replays from the beginning (compaction keeps every user's newest state).
+/// drops p and replays from the beginning (compaction keeps every user's newest head and every
+/// tile it refers to).
 struct ChangelogRestorer {
     /// Header naming the embedding batch of a changelog record's state.
     static let embeddingBatchHeader = "embedding-batch-id"
@@ -82,7 +84,7 @@ struct ChangelogRestorer {
         while !consumer.partitionsAtEnd.contains(tp) {
             try consumer.poll(into: polled, maxMessages: 5_000, timeoutMs: 500)
             onProgress?()
-            var records: [(userID: [UInt8], state: [UInt8]?)] = []
+            var records: [ChangelogStateRecord] = []
             var timersFired: [[UInt8]: Int64] = [:]
             var firedRecords = 0
             var handOff: Int64?
@@ -98,6 +100,8 @@ struct ChangelogRestorer {
                     }
                     timersFired[userID] = max(timersFired[userID] ?? ms, ms)
                     firedRecords += 1
+                } else if let (userID, tile) = try Self.tileKey(key, at: tp, offset: m.offset) {
+                    records.append(ChangelogStateRecord(userID: userID, tile: tile, value: m.value.map { Array($0) }))
                 } else if let value = m.value {
                     guard let b = m.header(named: Self.embeddingBatchHeader), b.elementsEqual(expectedBatch) else {
                         let found = m.header(named: Self.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
@@ -113,9 +117,9 @@ struct ChangelogRestorer {
                         }
                         handOff = max(handOff ?? ms, ms)
                     }
-                    records.append((Array(key), Array(value)))
+                    records.append(ChangelogStateRecord(userID: Array(key), value: Array(value)))
                 } else {
-                    records.append((Array(key), nil))
+                    records.append(ChangelogStateRecord(userID: Array(key), value: nil))
                 }
             }
             if polled.count > 0 {
@@ -147,5 +151,12 @@ struct ChangelogRestorer {
                 "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
             ])
         return outcome
+    }
+
+    /// The user id and tile of a tile record's key, nil for a user's own key.
+    static func tileKey(_ key: UnsafeRawBufferPointer, at tp: KafkaTopicPartition, offset: Int64) throws -> ([UInt8], TileID)? {
+        do { return try TileRecord.split(key).map { ($0.userKey, $0.id) } } catch let error as StateCorruption {
+            throw StateCorruption(message: "changelog record \(tp)@\(offset): \(error.message)")
+        }
     }
 }

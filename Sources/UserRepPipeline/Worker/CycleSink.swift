@@ -45,8 +45,9 @@ final class LiveCycleSink: CycleSink {
     }
 
     func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {
-        try produceStates(changes.users, encoded, to: changelog, headers: changelogHeader, producer: producer)
-        metrics.changelogRecords += changes.users.count
+        let written = try produceStates(changes.users, encoded, to: changelog, headers: changelogHeader, producer: producer)
+        metrics.changelogRecords += written.records
+        metrics.changelogBytes += written.bytes
         clock.lap("changelog", into: &metrics)
         // Every live batch from the same states, in the same cycle (and transaction).
         for batch in batches.batches {
@@ -78,17 +79,25 @@ final class BackfillCycleSink: CycleSink {
     func emitTimersFired(_ users: [UserKey], asOfMs: Int64, metrics: inout WorkerMetrics) throws {}
 }
 
-/// Produces the serialized state of each of `users` (`encoded`, same order) to `changelog`, in
-/// the user's partition, tracked so that the store's checkpoint can follow the delivered offsets.
+/// Produces the state of each of `users` (`encoded`, same order) to `changelog`, in the user's
+/// partition, tracked so that the store's checkpoint can follow the delivered offsets: per user its
+/// written tiles, then its head (with `headers`), then tombstones for the tiles it no longer holds
+/// (`EncodedStates.forEachRecord`). Returns the records produced and their bytes (keys and values).
 func produceStates(
     _ users: [UserKey], _ encoded: EncodedStates, to changelog: KafkaOutputTopic, headers: [KafkaHeader], producer: KafkaProducer
-) throws {
+) throws -> (records: Int, bytes: Int) {
+    var records = 0, bytes = 0
     for i in users.indices {
         let key = users[i]
-        try encoded.withState(i) { value in
-            try key.userID.withUnsafeBytes { k in
-                try producer.produce(to: changelog, partition: key.partition, key: k, value: value, headers: headers, trackOffset: true)
+        try encoded.forEachRecord(i) { tile, value in
+            let recordKey = tile.map { TileRecord.key(key.userID, $0) } ?? key.userID
+            try recordKey.withUnsafeBytes { k in
+                try producer.produce(
+                    to: changelog, partition: key.partition, key: k, value: value, headers: tile == nil ? headers : [], trackOffset: true)
             }
+            records += 1
+            bytes += recordKey.count + (value?.count ?? 0)
         }
     }
+    return (records, bytes)
 }

@@ -35,8 +35,11 @@ extension StreamWorker {
             // Positions in the replay mean nothing in the live topics: those are read from their
             // start, and the hand-off time decides what is new.
             let states = page.map(\.withoutAppliedOffsets)
-            encoded.encode(states, threads: config.computeThreads)
-            try produceStates(users, encoded, to: changelog, headers: headers, producer: producer)
+            // Every tile: the group's changelog is empty (the store rewrites the same tiles).
+            encoded.encode(states, previous: nil, threads: config.computeThreads)
+            let written = try produceStates(users, encoded, to: changelog, headers: headers, producer: producer)
+            metrics.changelogRecords += written.records
+            metrics.changelogBytes += written.bytes
             try store.commit(users: users, states: states, encoded: encoded, offsets: [])
             seeded += users.count
             progress?("seeding \(topic): \(seeded) users")
@@ -44,7 +47,6 @@ extension StreamWorker {
         try checkpoint.flushOutputs()
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
         try store.finishSeed(handOffMs, checkpoints: checkpoints)
-        metrics.changelogRecords += seeded
         logger.info(
             "seeded the group's changelog", metadata: ["changelog": "\(topic)", "users": "\(seeded)", "hand_off_ms": "\(handOffMs)"])
     }

@@ -429,7 +429,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         states.removeLast(states.count - changes.users.count)
         changes.states = states
         changes.timers = timerChanges(changes)
-        encodedStates.encode(changes.states, threads: config.computeThreads)
+        encodedStates.encode(changes.states, previous: store.storedTiles(changes.users), threads: config.computeThreads)
         clock.lap("serialize", into: &metrics)
 
         // The group may have moved our partitions while we worked: then they are someone else's.

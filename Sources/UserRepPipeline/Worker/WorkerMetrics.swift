@@ -17,14 +17,17 @@ public struct WorkerMetrics: Sendable {
     public var eventsBeforeHandOff = 0
     /// Picked artists with no track in the table (skipped, not fatal).
     public var unknownArtists = 0
-    /// Bytes of encoded user state written to the store.
+    /// Bytes of user state written to the store (keys and values of heads and tiles).
     public var stateBytesWritten = 0
+    /// Bytes of user state produced to the changelog (keys and values of heads, tiles and tile
+    /// tombstones).
+    public var changelogBytes = 0
     /// User states loaded from RocksDB rather than the state store's cache.
     public var stateCacheMisses = 0
     /// Records skipped because the user's state already reflected them (re-read after a crash
     /// or a rebalance).
     public var duplicatesSkipped = 0
-    /// User states written to the changelog.
+    /// Records written to the changelog (heads, tiles, tile tombstones, fired timers).
     public var changelogRecords = 0
     /// Rebalances that assigned partitions to this worker.
     public var assignments = 0

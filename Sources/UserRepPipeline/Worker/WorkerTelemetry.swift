@@ -61,6 +61,8 @@ final class WorkerTelemetry {
         }
         for (reason, n) in m.deadLetters { add("userrep_dead_letters_total", [("reason", reason)], n, last.deadLetters[reason] ?? 0) }
         add("userrep_changelog_records_total", [], m.changelogRecords, last.changelogRecords)
+        add("userrep_changelog_bytes_total", [], m.changelogBytes, last.changelogBytes)
+        add("userrep_state_bytes_written_total", [], m.stateBytesWritten, last.stateBytesWritten)
         add("userrep_cycles_total", [], m.cycles, last.cycles)
         add("userrep_rebalances_total", [], m.assignments, last.assignments)
         add("userrep_partitions_restored_total", [], m.partitionsRestored, last.partitionsRestored)
