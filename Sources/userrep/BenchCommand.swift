@@ -87,11 +87,11 @@ struct BenchCommand: ParsableCommand {
         config.windowTimers = !noWindowTimers
         if transactional { config.transactionalID = "userrep-bench" }
         // The worker is released at the end of this statement, closing its state store for phase 2.
-        let cpuBefore = Self.processCPUSeconds()
+        let cpuBefore = ProcessCPU.seconds()
         let threadsBefore = ThreadCPU.now()
         let m = try StreamWorker(configuration: config, model: env.model, logger: logger).run(until: .whenCaughtUp())
         let byThread = ThreadCPU.now().since(threadsBefore)
-        let cpu = Self.processCPUSeconds() - cpuBefore
+        let cpu = ProcessCPU.seconds() - cpuBefore
         let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
         let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
         let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
@@ -102,8 +102,10 @@ struct BenchCommand: ParsableCommand {
         print("stages: \(m.stageSummary)")
         print(
             String(
-                format: "cpu: %.1f s (worker, its clients and the embedded cluster) = %.2f of %d cores busy",
-                cpu, cpu / max(m.processingSeconds, 1e-9), ProcessInfo.processInfo.activeProcessorCount))
+                format:
+                    "cpu: %.1f s while processing (worker, its clients and the embedded cluster) = %.2f of %d cores busy, %.1f µs per event; %.1f s for the whole run (start-up and the end included)",
+                m.processingCPUSeconds, m.processingCPUSeconds / max(m.processingSeconds, 1e-9),
+                ProcessInfo.processInfo.activeProcessorCount, m.processingCPUSeconds / Double(max(1, m.recordsRead)) * 1e6, cpu))
         if !byThread.isEmpty {
             let perEvent = { (seconds: Double) in seconds / Double(max(1, m.recordsRead)) * 1e6 }
             let groups = ThreadCPU.Group.allCases.map { g in
@@ -223,14 +225,6 @@ struct BenchCommand: ParsableCommand {
                     "kafka alone (the backlog's reads, and %d output + %d changelog records of %d and %d bytes): %.0f events/s; cpu %.1f s = %.1f µs per event (worker run: %.1f µs)",
                 r.recordsWritten, r.changelogRecordsWritten, traffic.outputBytes, traffic.changelogBytes, Double(traffic.events) / max(r.seconds, 1e-9),
                 r.cpuSeconds, r.cpuSeconds / Double(traffic.events) * 1e6, workerCPUSeconds / Double(traffic.events) * 1e6))
-    }
-
-    /// User plus system CPU time of this process so far.
-    static func processCPUSeconds() -> Double {
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// The encoder alone on random inputs: users/s and where the time goes.

@@ -52,7 +52,7 @@ struct KafkaAloneBench {
         let polled = KafkaPolledRecords(topics: [env.topics.listens])
         var read = 0, written = 0, changelogWritten = 0, owed = 0.0, changelogOwed = 0.0
         var started: Date?
-        let cpuBefore = BenchCommand.processCPUSeconds()
+        let cpuBefore = ProcessCPU.seconds()
         let deadline = Date().addingTimeInterval(600)
         while read < traffic.events {
             guard Date() < deadline else { throw KafkaError("kafka-alone run read \(read) of \(traffic.events) listens in 10 minutes") }
@@ -85,6 +85,6 @@ struct KafkaAloneBench {
         }
         let seconds = Date().timeIntervalSince(started ?? Date())
         consumer.close()
-        return Result(seconds: seconds, cpuSeconds: BenchCommand.processCPUSeconds() - cpuBefore, recordsWritten: written, changelogRecordsWritten: changelogWritten)
+        return Result(seconds: seconds, cpuSeconds: ProcessCPU.seconds() - cpuBefore, recordsWritten: written, changelogRecordsWritten: changelogWritten)
     }
 }

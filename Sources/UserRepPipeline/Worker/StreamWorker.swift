@@ -96,6 +96,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
     let started = Date()
     private var firstRecordAt: Date?
     private var lastCycleEnd: Date?
+    /// The process's CPU seconds when the first record arrived and when the last cycle ended.
+    private var cpuAtFirstRecord: Double?
+    private var cpuAtLastCycleEnd: Double?
     let health: WorkerHealth
     private var lastProbe = Date.distantPast
     /// Counters; read after `run` returns.
@@ -351,6 +354,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             if isBackfill, try caughtUp() { break }
         }
         metrics.processingSeconds = lastCycleEnd.map { $0.timeIntervalSince(firstRecordAt ?? $0) } ?? 0
+        metrics.processingCPUSeconds = cpuAtLastCycleEnd.map { $0 - (cpuAtFirstRecord ?? $0) } ?? 0
         if isBackfill && !shouldStop() {
             reportProgress(force: true)
             if let topic = config.seedChangelogTopic, let until = config.untilMs {
@@ -365,8 +369,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
     /// One poll cycle: poll → parse → apply → serialize → `CycleCheckpoint.commit`.
     private func runCycle(count n: Int) throws {
-        if firstRecordAt == nil { firstRecordAt = Date() }
-        defer { lastCycleEnd = Date() }
+        if firstRecordAt == nil { (firstRecordAt, cpuAtFirstRecord) = (Date(), ProcessCPU.seconds()) }
+        defer { (lastCycleEnd, cpuAtLastCycleEnd) = (Date(), ProcessCPU.seconds()) }
         pending.reset()
         tracks.sweep()
         // Parse on every compute thread, then group by user in arrival order.

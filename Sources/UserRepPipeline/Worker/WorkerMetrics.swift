@@ -53,6 +53,9 @@ public struct WorkerMetrics: Sendable {
     public var cycles = 0
     /// Seconds from the first record read to the end of the last cycle.
     public var processingSeconds = 0.0
+    /// CPU seconds of the whole process over `processingSeconds` (its Kafka clients' threads included;
+    /// in `bench` and `demo` the embedded cluster's too): start-up and the end are left out.
+    public var processingCPUSeconds = 0.0
     /// Seconds from the worker's start to the end of its run (start-up, group join and the end included).
     public var elapsedSeconds = 0.0
     /// Seconds per stage of the cycle: poll, parse, load, apply, encode, produce, flush, commit.
@@ -112,14 +115,15 @@ public struct WorkerMetrics: Sendable {
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return
-            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "")\(eventsBeforeHandOff > 0 ? " before_hand_off=\(eventsBeforeHandOff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) assignments=\(assignments) restored=\(restoredRecords)"
+            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "")\(eventsBeforeHandOff > 0 ? " before_hand_off=\(eventsBeforeHandOff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) changelog_bytes=\(changelogBytes) state_bytes_written=\(stateBytesWritten) assignments=\(assignments) restored=\(restoredRecords)"
             + (registryChanges + registryRefusals + usersReencoded + usersTombstoned > 0
                 ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
                 : "")
             + " track_records=\(trackUpdates) track_cache_loads=\(trackCacheLoads)"
             + (timersFired + timersStale > 0 ? " timers_fired=\(timersFired) timers_stale=\(timersStale)" : "")
             + String(
-                format: " elapsed=%.3fs processing=%.3fs events_per_s=%.0f", elapsedSeconds, processingSeconds,
-                processingSeconds > 0 ? Double(recordsRead) / processingSeconds : 0)
+                format: " elapsed=%.3fs processing=%.3fs events_per_s=%.0f processing_cpu=%.3fs cpu_us_per_event=%.1f",
+                elapsedSeconds, processingSeconds, processingSeconds > 0 ? Double(recordsRead) / processingSeconds : 0,
+                processingCPUSeconds, recordsRead > 0 ? processingCPUSeconds / Double(recordsRead) * 1e6 : 0)
     }
 }
