@@ -88,7 +88,7 @@ extension StateStore {
         // written with states may have been lost with them).
         for (i, (user, state)) in restored.enumerated() {
             if let next = state.nextWindowChange(after: newlyFired[user.userID] ?? fired[i]) {
-                writes.put(Self.timerKey(user, at: next), [])
+                stageTimerPut(Self.timerKey(user, at: next), partition: partition)
             }
         }
         // A user whose timer fired but whose state came earlier: its next timer after the fired time
@@ -98,7 +98,7 @@ extension StateStore {
         for (user, stored) in zip(others, try storedValues(others)) {
             let state = held[user.userID] ?? stored
             if let state, let time = newlyFired[user.userID], let next = state.nextWindowChange(after: time) {
-                writes.put(Self.timerKey(user, at: next), [])
+                stageTimerPut(Self.timerKey(user, at: next), partition: partition)
             }
         }
         putInt64(checkpoint, key: Self.checkpointKey(partition))

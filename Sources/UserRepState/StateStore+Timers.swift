@@ -18,6 +18,15 @@ public struct TimerChange: Sendable, Equatable {
     }
 }
 
+/// Where a partition's earliest live timer key may be: a key at or before it, or nothing (the
+/// partition has no timer). Kept in memory only: a new store scans the partition once to set it.
+enum TimerFloor {
+    /// No live timer key of the partition precedes this key.
+    case key([UInt8])
+    /// The partition has no live timer.
+    case empty
+}
+
 /// The timer index, as Flink keeps event-time timers in its state backend: one empty-valued key
 /// per (partition, time, user), `t`, partition (big endian), time (big endian, sign bit flipped so
 /// that keys sort by time), user id. It is derived from the states (each user's next window change
@@ -57,7 +66,19 @@ extension StateStore {
     func stage(_ change: TimerChange) {
         guard change.old != change.new else { return }
         if let old = change.old { writes.delete(Self.timerKey(change.user, at: old)) }
-        if let new = change.new { writes.put(Self.timerKey(change.user, at: new), []) }
+        if let new = change.new { stageTimerPut(Self.timerKey(change.user, at: new), partition: change.user.partition) }
+    }
+
+    /// Adds a timer key to the pending write, and lowers the partition's floor to it. Every timer
+    /// put goes through here, so the floor stays at or below every live timer key. (A write that
+    /// then fails leaves the floor lower than it need be, which costs only a longer scan.)
+    func stageTimerPut(_ key: [UInt8], partition: Int32) {
+        writes.put(key, [])
+        switch timerFloors[partition] {
+        case nil: break
+        case .empty: timerFloors[partition] = .key(key)
+        case .key(let floor): if key.lexicographicallyPrecedes(floor) { timerFloors[partition] = .key(key) }
+        }
     }
 
     /// Adds the deletion of every timer of `partition` to the pending write; the partition counts as
@@ -65,6 +86,8 @@ extension StateStore {
     func stageTimerReset(_ partition: Int32) {
         writes.deleteRange(from: Self.timerPrefix(partition), to: Self.timerPrefix(partition + 1))
         writes.put(Self.timersBuiltKey(partition), [1])
+        // Unknown until the next scan (the range delete is only staged: the write may still fail).
+        timerFloors[partition] = nil
     }
 
     /// Writes timer changes alone (timers that fired, and their next times), atomically and
@@ -101,17 +124,42 @@ extension StateStore {
     }
 
     /// Up to `limit` timers of `partition` due at or before `timeMs`, earliest first.
+    ///
+    /// Fired timers are deleted from the front of the partition's key range, where their
+    /// tombstones stay until a compaction; a scan from the range's start stepped over every one of
+    /// them (8% of the CPU of a live run, by perf). So a scan starts at the partition's floor, and
+    /// none starts when the floor is later than `timeMs`.
     public func dueTimers(partition: Int32, upTo timeMs: Int64, limit: Int) throws -> [(user: UserKey, timeMs: Int64)] {
-        var due: [(user: UserKey, timeMs: Int64)] = []
         let prefix = Self.timerPrefix(partition)
-        try db.scan(prefix: prefix) { key, _ in
-            guard key.count >= prefix.count + 8 else { return true }
-            let time = Int64(bitPattern: UInt64(bigEndian: key.loadUnaligned(fromByteOffset: prefix.count, as: UInt64.self)) ^ (1 << 63))
+        let floor = timerFloors[partition]
+        var start: [UInt8]?
+        switch floor {
+        case .empty: return []
+        case .key(let key):
+            if let time = Self.timerTime(key, prefixCount: prefix.count), time > timeMs { return [] }
+            start = key
+        case nil: break
+        }
+        var due: [(user: UserKey, timeMs: Int64)] = []
+        var first: [UInt8]?
+        try db.scan(prefix: prefix, from: start) { key, _ in
+            if first == nil { first = Array(key) }
+            guard let time = Self.timerTime(key, prefixCount: prefix.count) else { return true }
             guard time <= timeMs else { return false }
             due.append((UserKey(partition: partition, userID: Array(key[(prefix.count + 8)...])), time))
             return due.count < limit
         }
+        // No live key lies before the floor, so the first one the scan met is the earliest.
+        timerFloors[partition] = first.map { .key($0) } ?? .empty
         return due
+    }
+
+    /// The time of a timer key, nil for a key too short to be one.
+    private static func timerTime<Key: Collection<UInt8>>(_ key: Key, prefixCount: Int) -> Int64? {
+        guard key.count >= prefixCount + 8 else { return nil }
+        var bits: UInt64 = 0
+        for byte in key.dropFirst(prefixCount).prefix(8) { bits = bits << 8 | UInt64(byte) }
+        return Int64(bitPattern: bits ^ (1 << 63))
     }
 
     /// Every timer of `partition` (for checks), earliest first.
@@ -139,7 +187,7 @@ extension StateStore {
         }
         writes.clear()
         stageTimerReset(partition)
-        for key in puts { writes.put(key, []) }
+        for key in puts { stageTimerPut(key, partition: partition) }
         try db.write(writes, durability: .unlogged)
         return puts.count
     }

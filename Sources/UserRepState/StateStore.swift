@@ -23,6 +23,8 @@ public final class StateStore: @unchecked Sendable {
     /// The tiles stored for each user checked out and not yet committed: a commit writes the
     /// tiles its state holds beyond these and deletes those it no longer holds.
     private var checkedOutTiles: [UserKey: [TileID]] = [:]
+    /// Per partition, where its earliest timer may be (see `TimerFloor`); no entry: unknown.
+    var timerFloors: [Int32: TimerFloor] = [:]
     /// Bytes of user state written so far (for the benchmark's state-size figure).
     public private(set) var stateBytesWritten = 0
     /// States `read` and `checkOut` looked up in RocksDB because the cache did not hold them (including users

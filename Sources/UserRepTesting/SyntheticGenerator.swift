@@ -124,6 +124,12 @@ public struct SyntheticGenerator: Sendable {
         return listen(user: user, track: track, timeMs: time)
     }
 
+    /// A listen at `timeMs` by a user drawn by activity, its track chosen by the user's taste.
+    public mutating func listen(atMs timeMs: Int64) -> ListenEvent {
+        let user = Self.sample(userCDF, rng.nextUnit())
+        return listen(user: user, track: track(forUser: user), timeMs: timeMs)
+    }
+
     /// A listen by user index `user` at `timeMs`, its track chosen by the user's taste.
     public mutating func listen(user: Int, timeMs: Int64) -> ListenEvent {
         listen(user: user, track: track(forUser: user), timeMs: timeMs)

@@ -51,6 +51,12 @@ struct BenchCommand: ParsableCommand {
     ) var reencode = false
     @Option(help: "With --reencode: users a second the re-encode handles.") var batchJobRate = 5_000.0
     @Flag(help: "Run the worker without event-time timers (no window_expiry re-encodes).") var noWindowTimers = false
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "In the fixed-rate phase, stamp each listen with the backlog's last event time plus the wall time since the phase began, as a live stream's events are. --no-live-event-time continues the backlog's timeline instead (180 days over all listens), so the watermark sweeps weeks of event time in seconds and window timers re-encode up to 5,000 silent users a second beside the load."
+    )
+    var liveEventTime = true
     @Option(
         name: .customShort("X"),
         help: ArgumentHelp(
@@ -78,7 +84,9 @@ struct BenchCommand: ParsableCommand {
         // Phase 1: backlog.
         let producer = try KafkaProducer(configuration: env.kafka)
         let t0 = Date()
-        try ListenLoad.produce(&generator, producer: producer, topic: env.topics.listens, count: events, total: events + latencyEvents)
+        // With live event time the backlog spans the generator's whole timeline and the load goes on from its end.
+        try ListenLoad.produce(
+            &generator, producer: producer, topic: env.topics.listens, count: events, total: liveEventTime ? events : events + latencyEvents)
         print(String(format: "produced %d listens in %.1fs", events, Date().timeIntervalSince(t0)))
         var config = try env.workerConfiguration()
         config.kafka = config.kafka.overriding(
@@ -131,7 +139,8 @@ struct BenchCommand: ParsableCommand {
         // Phase 2: fixed offered rate (and again during a re-encode).
         if rate > 0 {
             try fixedRate(
-                env: env, config: config, generator: generator, first: events, count: latencyEvents, logger: logger, reencodeOf: nil)
+                env: env, config: config, generator: generator, first: events, count: latencyEvents,
+                liveFromMs: liveEventTime ? settings.endTimeMs + 1 : nil, logger: logger, reencodeOf: nil)
         }
         if rate > 0 && reencode {
             // A second batch, promoted in a registry: the worker re-encodes every stored user for it
@@ -144,18 +153,19 @@ struct BenchCommand: ParsableCommand {
             var registryConfig = config
             registryConfig.batchJobUsersPerSecond = batchJobRate
             try fixedRate(
-                env: env, config: registryConfig, generator: generator, first: events + latencyEvents, count: latencyEvents, logger: logger,
-                reencodeOf: "bench-b2")
+                env: env, config: registryConfig, generator: generator, first: events + latencyEvents, count: latencyEvents,
+                liveFromMs: liveEventTime ? settings.endTimeMs + 1 + Int64(seconds * 1000) : nil, logger: logger, reencodeOf: "bench-b2")
         }
         try env.verifyNothingDropped(changelog: false)
         print("nothing dropped by the embedded cluster")
     }
 
     /// Offers `count` listens (from index `first`) at --rate while a worker runs; prints latency. With
-    /// `reencodeOf`, the worker follows the registry and re-encodes that batch meanwhile.
+    /// `liveFromMs`, their event times run on from it with the wall clock. With `reencodeOf`, the
+    /// worker follows the registry and re-encodes that batch meanwhile.
     func fixedRate(
-        env: EmbeddedEnvironment, config: WorkerConfiguration, generator: SyntheticGenerator, first: Int, count: Int, logger: Logger,
-        reencodeOf batch: String?
+        env: EmbeddedEnvironment, config: WorkerConfiguration, generator: SyntheticGenerator, first: Int, count: Int,
+        liveFromMs: Int64?, logger: Logger, reencodeOf batch: String?
     ) throws {
         do {
             let producerDone = Mutex(false)
@@ -172,7 +182,8 @@ struct BenchCommand: ParsableCommand {
                     var gen = g
                     let p = try KafkaProducer(configuration: kafka)
                     try ListenLoad.produce(
-                        &gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered)
+                        &gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered,
+                        liveFromMs: liveFromMs)
                 } catch { failure.withLock { $0 = "\(error)" } }
                 producerDone.withLock { $0 = true }
             }
@@ -194,6 +205,11 @@ struct BenchCommand: ParsableCommand {
                 String(
                     format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles,
                     Double(lm.recordsRead) / Double(max(1, lm.cycles)), lm.stageSummary))
+            print(
+                String(
+                    format: "fixed-rate work: %.2f encodes per event (%d window timers fired, %d stale); cpu %.1f s while processing = %.1f µs per event",
+                    Double(lm.usersEncoded) / Double(max(1, lm.recordsRead)), lm.timersFired, lm.timersStale, lm.processingCPUSeconds,
+                    lm.processingCPUSeconds / Double(max(1, lm.recordsRead)) * 1e6))
             if batch != nil {
                 print(
                     String(

@@ -93,4 +93,57 @@ import UserRepState
         try store.applyChangelog(partition: 1, records: [(a.userID, UserStateCodec.encode(state(listenAt: [t0, t0 + 1])))], checkpoint: 5)
         #expect(try store.firedAsOf([a]) == [first])
     }
+
+    /// The due pages of a long random run of schedules, firings and partition resets equal a
+    /// brute-force scan of the live timers, so skipping from each partition's floor (past the
+    /// tombstones of fired timers) never skips a live timer, whether a later put lands before,
+    /// at or after the floor.
+    @Test func duePagesEqualABruteForceScanThroughSchedulesFiringsAndResets() throws {
+        let (store, dir) = try store()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SplitMix64(seed: 11)
+        func draw(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        // The oracle: every live timer, as (partition, time, user id).
+        struct Timer: Hashable { let partition: Int32, time: Int64, user: [UInt8] }
+        var live = Set<Timer>()
+        func expected(_ partition: Int32, upTo: Int64, limit: Int) -> [Timer] {
+            Array(
+                live.filter { $0.partition == partition && $0.time <= upTo }
+                    .sorted { $0.time != $1.time ? $0.time < $1.time : $0.user.lexicographicallyPrecedes($1.user) }
+                    .prefix(limit))
+        }
+        var pages = 0, nonEmpty = 0
+        for _ in 0..<3_000 {
+            let partition = Int32(draw(3))
+            switch draw(10) {
+            case 0..<4:
+                // Schedule a few timers, some before anything fired so far.
+                let changes = (0..<(1 + draw(5))).map { _ in
+                    TimerChange(user: UserKey(partition: partition, userID: Array("u\(draw(40))".utf8)), old: nil, new: Int64(draw(1_000)) - 100)
+                }
+                try store.commitTimers(changes)
+                for c in changes { live.insert(Timer(partition: partition, time: c.new ?? 0, user: c.user.userID)) }
+            case 4..<9:
+                // Fire a page: read it, and delete what it returned (all of it, or the first half).
+                let upTo = Int64(draw(1_100)) - 100, limit = 1 + draw(8)
+                let due = try store.dueTimers(partition: partition, upTo: upTo, limit: limit)
+                let want = expected(partition, upTo: upTo, limit: limit)
+                #expect(due.map { Timer(partition: partition, time: $0.timeMs, user: $0.user.userID) } == want)
+                pages += 1
+                if !due.isEmpty { nonEmpty += 1 }
+                let fired = due.prefix(draw(2) == 0 ? due.count : (due.count + 1) / 2)
+                try store.commitTimers(fired.map { TimerChange(user: $0.user, old: $0.timeMs, new: nil) })
+                for f in fired { live.remove(Timer(partition: partition, time: f.timeMs, user: f.user.userID)) }
+            default:
+                if draw(5) == 0 {
+                    try store.resetPartition(partition, topics: [], checkpoint: 0)
+                    live = live.filter { $0.partition != partition }
+                }
+            }
+        }
+        for p in Int32(0)..<3 {
+            #expect(try store.timers(partition: p).map { Timer(partition: p, time: $0.timeMs, user: $0.user.userID) } == expected(p, upTo: .max, limit: .max))
+        }
+        #expect(pages > 1_000 && nonEmpty > 300, "the run fired pages: \(nonEmpty) of \(pages)")
+    }
 }

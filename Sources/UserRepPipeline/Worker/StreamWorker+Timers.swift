@@ -93,6 +93,7 @@ extension StreamWorker {
     private func fire(
         _ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64, now: Double, deferred: Bool
     ) throws -> Int {
+        let started = Date()
         var times: [UserKey: [Int64]] = [:]
         var users: [UserKey] = []
         for d in due {
@@ -154,8 +155,13 @@ extension StreamWorker {
         metrics.timersFired += fired.count
         metrics.timersStale += stale.count
         if !fired.isEmpty {
+            // Timer steps run between cycles, so a cycle's own stage times do not show them.
             logger.debug(
-                "timers fired", metadata: ["partition": "\(partition)", "users": "\(fired.count)", "watermark_ms": "\(watermark)"])
+                "timers fired",
+                metadata: [
+                    "partition": "\(partition)", "users": "\(fired.count)", "stale": "\(stale.count)", "watermark_ms": "\(watermark)",
+                    "step_ms": "\(String(format: "%.1f", Date().timeIntervalSince(started) * 1000))",
+                ])
         }
         return fired.count + stale.count
     }

@@ -145,10 +145,22 @@ public final class RocksDB: @unchecked Sendable {
 
     /// Calls `body` with every key/value whose key starts with `prefix`, in key order, from the
     /// first key at or after `start` (default: the prefix itself), until it returns false.
+    /// The iterator is bounded above by the prefix's successor, so deleted keys past the prefix
+    /// (say, fired timers of the next partition) are never skipped over one by one.
     public func scan(
         prefix: [UInt8], from start: [UInt8]? = nil, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
     ) throws {
-        guard let it = rocksdb_create_iterator(db, readOptions) else { throw RocksDBError("cannot create iterator") }
+        guard let options = rocksdb_readoptions_create() else { throw RocksDBError("cannot allocate RocksDB read options") }
+        defer { rocksdb_readoptions_destroy(options) }
+        // RocksDB keeps a pointer to the bound, so it lives (and stays put) until the iterator is gone.
+        let bound = Self.successor(of: prefix)
+        let boundBytes = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, bound?.count ?? 0))
+        defer { boundBytes.deallocate() }
+        if let bound {
+            for (i, b) in bound.enumerated() { boundBytes[i] = CChar(bitPattern: b) }
+            rocksdb_readoptions_set_iterate_upper_bound(options, boundBytes.baseAddress, bound.count)
+        }
+        guard let it = rocksdb_create_iterator(db, options) else { throw RocksDBError("cannot create iterator") }
         defer { rocksdb_iter_destroy(it) }
         (start ?? prefix).withUnsafeBufferPointer { p in
             p.withMemoryRebound(to: CChar.self) { rocksdb_iter_seek(it, $0.baseAddress, $0.count) }
@@ -164,6 +176,15 @@ public final class RocksDB: @unchecked Sendable {
         var err: UnsafeMutablePointer<CChar>?
         rocksdb_iter_get_error(it, &err)
         try RocksDBError.check(err, "RocksDB scan failed")
+    }
+
+    /// The smallest key after every key that starts with `prefix`, nil if there is none (an empty
+    /// prefix, or one of 0xFF bytes only).
+    static func successor(of prefix: [UInt8]) -> [UInt8]? {
+        guard let last = prefix.lastIndex(where: { $0 != 0xFF }) else { return nil }
+        var bound = Array(prefix[...last])
+        bound[last] += 1
+        return bound
     }
 
     /// Flushes memtables to disk (used before a clean shutdown).
