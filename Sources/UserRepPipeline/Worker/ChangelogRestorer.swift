@@ -50,107 +50,147 @@ struct ChangelogRestorer {
         var rebuilt = false
     }
 
-    /// Replays changelog partition `partition` into `store` using `consumer` (assign mode, with
-    /// end-of-partition tracking).
-    func restore(partition: Int32, into store: StateStore, consumer: KafkaConsumer) throws -> Outcome {
-        let tp = KafkaTopicPartition(topic: topic, partition: partition)
-        let marks = try consumer.watermarks(tp)
-        var outcome = Outcome()
-        let checkpoint = try store.changelogCheckpoint(partition: partition)
-        let start: Int64
-        if let checkpoint, checkpoint >= marks.low, checkpoint <= marks.high {
-            start = checkpoint
-        } else {
-            if let checkpoint {
-                logger.warning(
-                    "local state of partition \(partition) is at changelog offset \(checkpoint), outside \(tp)'s \(marks.low)..<\(marks.high); rebuilding it from the changelog"
-                )
+    /// Replays changelog partitions `partitions` into `store` using `consumer` (assign mode, with
+    /// end-of-partition tracking), all of them at once: a partition is done when its next offset
+    /// reaches the high watermark it had when the restore began, or at its end (a transactional
+    /// changelog ends in commit markers, which take offsets but are never delivered). One
+    /// partition at a time, each waited about a second for its end, so a restart with a
+    /// record or two in each of 320 partitions spent minutes restoring.
+    func restore(partitions: [Int32], into store: StateStore, consumer: KafkaConsumer) throws -> [Int32: Outcome] {
+        var outcomes: [Int32: Outcome] = [:]
+        var pending: [Int32: Progress] = [:]
+        for partition in partitions {
+            let tp = KafkaTopicPartition(topic: topic, partition: partition)
+            let marks = try consumer.watermarks(tp)
+            var outcome = Outcome()
+            let checkpoint = try store.changelogCheckpoint(partition: partition)
+            let start: Int64
+            if let checkpoint, checkpoint >= marks.low, checkpoint <= marks.high {
+                start = checkpoint
+            } else {
+                if let checkpoint {
+                    logger.warning(
+                        "local state of partition \(partition) is at changelog offset \(checkpoint), outside \(tp)'s \(marks.low)..<\(marks.high); rebuilding it from the changelog"
+                    )
+                }
+                start = marks.low
+                try store.resetPartition(partition, topics: inputTopics, checkpoint: start)
+                outcome.rebuilt = true
             }
-            start = marks.low
-            try store.resetPartition(partition, topics: inputTopics, checkpoint: start)
-            outcome.rebuilt = true
+            outcomes[partition] = outcome
+            guard start < marks.high else { continue }
+            logger.info("restoring state from the changelog", metadata: ["partition": "\(tp)", "records": "\(marks.high - start)", "from": "\(start)"])
+            pending[partition] = Progress(tp: tp, start: start, high: marks.high, next: start)
         }
-        guard start < marks.high else { return outcome }
-        let total = marks.high - start
-        logger.info("restoring state from the changelog", metadata: ["partition": "\(tp)", "records": "\(total)", "from": "\(start)"])
-        try consumer.assign([tp: .at(start)])
+        guard !pending.isEmpty else { return outcomes }
+        try consumer.assign(Dictionary(uniqueKeysWithValues: pending.values.map { ($0.tp, KafkaOffset.at($0.start)) }))
         let polled = KafkaPolledRecords(topics: [topic])
-        let expectedBatch = Array(embeddingBatchID.utf8)
+        defer { polled.reset() }
         let began = Date()
         var lastRecord = Date(), lastReport = Date()
-        var next = start
-        // Until end-of-partition rather than until an offset: a transactional changelog ends in
-        // commit markers, which take offsets but are never delivered.
-        while !consumer.partitionsAtEnd.contains(tp) {
+        while true {
+            for (p, progress) in pending where progress.next >= progress.high || consumer.partitionsAtEnd.contains(progress.tp) {
+                finish(p, progress, outcome: outcomes[p] ?? Outcome(), seconds: Date().timeIntervalSince(began))
+                pending.removeValue(forKey: p)
+            }
+            if pending.isEmpty { break }
             try consumer.poll(into: polled, maxMessages: 5_000, timeoutMs: 500)
             onProgress?()
-            var records: [ChangelogStateRecord] = []
-            var timersFired: [[UInt8]: Int64] = [:]
-            var firedRecords = 0
-            var handOff: Int64?
+            var batches: [Int32: Batch] = [:]
             for i in 0..<polled.count {
                 let m = polled[i]
-                guard m.partition == partition, m.offset >= next else { continue }
-                next = m.offset + 1
-                guard let key = m.key else { throw StateCorruption(message: "changelog record \(tp)@\(m.offset) has no key") }
-                if key.first == Self.timerFiredKeyPrefix {
-                    let userID = Array(key.dropFirst())
-                    guard let value = m.value, let ms = Int64(String(decoding: value, as: UTF8.self)) else {
-                        throw StateCorruption(message: "fired-timer record \(tp)@\(m.offset) has no time in decimal")
-                    }
-                    timersFired[userID] = max(timersFired[userID] ?? ms, ms)
-                    firedRecords += 1
-                } else if let (userID, tile) = try Self.tileKey(key, at: tp, offset: m.offset) {
-                    records.append(ChangelogStateRecord(userID: userID, tile: tile, value: m.value.map { Array($0) }))
-                } else if let value = m.value {
-                    guard let b = m.header(named: Self.embeddingBatchHeader), b.elementsEqual(expectedBatch) else {
-                        let found = m.header(named: Self.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
-                        throw StateCorruption(
-                            message:
-                                "changelog \(tp)@\(m.offset) holds state of embedding batch '\(found)' but the model needs '\(embeddingBatchID)'; give each embedding batch its own --changelog-topic"
-                        )
-                    }
-                    if let h = m.header(named: Self.handOffHeader) {
-                        guard let ms = Int64(String(decoding: h, as: UTF8.self)) else {
-                            throw StateCorruption(
-                                message: "changelog record \(tp)@\(m.offset) has a malformed \(Self.handOffHeader) header")
-                        }
-                        handOff = max(handOff ?? ms, ms)
-                    }
-                    records.append(ChangelogStateRecord(userID: Array(key), value: Array(value)))
-                } else {
-                    records.append(ChangelogStateRecord(userID: Array(key), value: nil))
-                }
+                guard var progress = pending[m.partition], m.offset >= progress.next else { continue }
+                progress.next = m.offset + 1
+                pending[m.partition] = progress
+                try batches[m.partition, default: Batch()].add(m, at: progress.tp, expectedBatch: embeddingBatchID)
+            }
+            for (p, batch) in batches {
+                guard let progress = pending[p] else { continue }
+                // Before the states it covers: a crash in between leaves the filter, not the states.
+                if let handOff = batch.handOff { try store.recordHandOff(handOff) }
+                var outcome = outcomes[p] ?? Outcome()
+                outcome.stale += try store.applyChangelog(
+                    partition: p, records: batch.records, timersFired: batch.timersFired, checkpoint: progress.next)
+                outcome.records += batch.records.count + batch.firedRecords
+                outcomes[p] = outcome
             }
             if polled.count > 0 {
                 lastRecord = Date()
-                // Before the states it covers: a crash in between leaves the filter, not the states.
-                if let handOff { try store.recordHandOff(handOff) }
-                outcome.stale += try store.applyChangelog(
-                    partition: partition, records: records, timersFired: timersFired, checkpoint: next)
-                outcome.records += records.count + firedRecords
-            } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds {
-                throw KafkaError("restore of \(tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(next) of \(marks.high)")
+            } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds, let stuck = pending.values.min(by: { $0.tp.partition < $1.tp.partition }) {
+                throw KafkaError("restore of \(stuck.tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(stuck.next) of \(stuck.high)")
             }
             if Date().timeIntervalSince(lastReport) >= 1 {
                 lastReport = Date()
-                let done = min(next, marks.high) - start
-                logger.info("restoring", metadata: ["partition": "\(tp)", "progress": "\(done)/\(total) (\(100 * done / max(total, 1))%)"])
+                let total = pending.values.reduce(Int64(0)) { $0 + $1.high - $1.start }
+                let done = pending.values.reduce(Int64(0)) { $0 + min($1.next, $1.high) - $1.start }
+                logger.info(
+                    "restoring",
+                    metadata: ["partitions": "\(pending.count)", "progress": "\(done)/\(total) (\(100 * done / max(total, 1))%)"])
             }
         }
-        polled.reset()
+        return outcomes
+    }
+
+    /// Where one partition's restore stands.
+    private struct Progress {
+        let tp: KafkaTopicPartition
+        let start: Int64
+        /// The high watermark when the restore began.
+        let high: Int64
+        /// The offset after the newest record read.
+        var next: Int64
+    }
+
+    /// The records of one partition in one poll, sorted into what `applyChangelog` takes.
+    private struct Batch {
+        var records: [ChangelogStateRecord] = []
+        var timersFired: [[UInt8]: Int64] = [:]
+        var firedRecords = 0
+        var handOff: Int64?
+
+        mutating func add(_ m: KafkaMessage, at tp: KafkaTopicPartition, expectedBatch: String) throws {
+            guard let key = m.key else { throw StateCorruption(message: "changelog record \(tp)@\(m.offset) has no key") }
+            if key.first == ChangelogRestorer.timerFiredKeyPrefix {
+                let userID = Array(key.dropFirst())
+                guard let value = m.value, let ms = Int64(String(decoding: value, as: UTF8.self)) else {
+                    throw StateCorruption(message: "fired-timer record \(tp)@\(m.offset) has no time in decimal")
+                }
+                timersFired[userID] = max(timersFired[userID] ?? ms, ms)
+                firedRecords += 1
+            } else if let (userID, tile) = try ChangelogRestorer.tileKey(key, at: tp, offset: m.offset) {
+                records.append(ChangelogStateRecord(userID: userID, tile: tile, value: m.value.map { Array($0) }))
+            } else if let value = m.value {
+                guard let b = m.header(named: ChangelogRestorer.embeddingBatchHeader), b.elementsEqual(expectedBatch.utf8) else {
+                    let found = m.header(named: ChangelogRestorer.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
+                    throw StateCorruption(
+                        message:
+                            "changelog \(tp)@\(m.offset) holds state of embedding batch '\(found)' but the model needs '\(expectedBatch)'; give each embedding batch its own --changelog-topic"
+                    )
+                }
+                if let h = m.header(named: ChangelogRestorer.handOffHeader) {
+                    guard let ms = Int64(String(decoding: h, as: UTF8.self)) else {
+                        throw StateCorruption(
+                            message: "changelog record \(tp)@\(m.offset) has a malformed \(ChangelogRestorer.handOffHeader) header")
+                    }
+                    handOff = max(handOff ?? ms, ms)
+                }
+                records.append(ChangelogStateRecord(userID: Array(key), value: Array(value)))
+            } else {
+                records.append(ChangelogStateRecord(userID: Array(key), value: nil))
+            }
+        }
+    }
+
+    /// Logs a finished partition's restore, with any zombie records it skipped.
+    private func finish(_ partition: Int32, _ progress: Progress, outcome: Outcome, seconds: Double) {
         if outcome.stale > 0 {
             logger.warning(
                 "skipped changelog records older than the state they follow (written by a worker after it lost the partition)",
-                metadata: ["partition": "\(tp)", "records": "\(outcome.stale)"])
+                metadata: ["partition": "\(progress.tp)", "records": "\(outcome.stale)"])
         }
         logger.info(
             "restored state from the changelog",
-            metadata: [
-                "partition": "\(tp)", "records": "\(outcome.records)",
-                "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(began)))",
-            ])
-        return outcome
+            metadata: ["partition": "\(progress.tp)", "records": "\(outcome.records)", "seconds": "\(String(format: "%.2f", seconds))"])
     }
 
     /// The user id and tile of a tile record's key, nil for a user's own key.

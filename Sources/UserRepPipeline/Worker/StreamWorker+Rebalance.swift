@@ -66,8 +66,7 @@ extension StreamWorker {
         let reader = try KafkaConsumer(
             configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]), trackPartitionEnd: true)
         defer { reader.close() }
-        for p in partitions.sorted() {
-            let outcome = try restorer.restore(partition: p, into: store, consumer: reader)
+        for outcome in try restorer.restore(partitions: partitions.sorted(), into: store, consumer: reader).values {
             if outcome.records > 0 || outcome.rebuilt {
                 metrics.partitionsRestored += 1
                 metrics.restoredRecords += outcome.records
