@@ -105,4 +105,16 @@ extension StateStore {
         try db.write(writes, durability: .unlogged)
         return stale
     }
+
+    /// Moves the changelog checkpoints of the partitions in `checkpoints` forward to the offsets
+    /// given (never back), for changelog records whose effect the store already holds (a timer
+    /// step's fired-timer records, committed with its timers). Unlogged like the states' writes,
+    /// so that recovery never keeps a checkpoint without the states before it.
+    public func advanceChangelogCheckpoints(_ checkpoints: [Int32: Int64]) throws {
+        writes.clear()
+        for (partition, next) in checkpoints where next > (try changelogCheckpoint(partition: partition) ?? Int64.min) {
+            putInt64(next, key: Self.checkpointKey(partition))
+        }
+        try db.write(writes, durability: .unlogged)
+    }
 }

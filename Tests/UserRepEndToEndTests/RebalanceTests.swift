@@ -186,4 +186,19 @@ import UserRepState
         let copy = try dumpState(stale, model: w.env.model)
         #expect(!live.isEmpty && differingUsers(live, copy).isEmpty, "restored state differs for \(differingUsers(live, copy).prefix(5))")
     }
+
+    /// Timer steps after a run's last cycle write fired-timer records to the changelog; a clean
+    /// stop records them in the store's checkpoints, so a restart on the same directory restores
+    /// nothing (it restored them partition by partition, about a second each, before).
+    @Test func aCleanRestartAfterTimersFiredRestoresNothing() throws {
+        var w = try Workload(users: 200, tracks: 100, partitions: 6, seed: 63)
+        defer { w.env.cleanUp() }
+        try w.produceListens(1_000)
+        let config = try w.env.workerConfiguration(stateName: "clean", groupID: "clean-restart")
+        let m1 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m1.timersFired > 0, "timers fired after the last cycle")
+        let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m2.restoredRecords == 0 && m2.partitionsRestored == 0, "nothing to restore: \(m2.summary)")
+        #expect(m2.outputsPublished == 0 && m2.timersFired == 0)
+    }
 }

@@ -127,6 +127,18 @@ final class CycleCheckpoint {
         return true
     }
 
+    /// At a clean stop, once nothing waits for delivery: the changelog records delivered since
+    /// the last cycle (the fired-timer records of timer steps after it, whose timers are
+    /// committed by now) move the store's changelog checkpoints, so that the next start has
+    /// nothing to restore. (A cycle's commit takes the same offsets; without one after the last
+    /// timer steps, every clean restart restored their records, partition by partition.)
+    func checkpointDeliveredChangelog() throws {
+        guard !deliveryPending else { return }
+        let delivered = producer.takeDeliveredOffsets()
+        guard !delivered.isEmpty else { return }
+        try store.advanceChangelogCheckpoints(Dictionary(delivered.map { ($0.key.partition, $0.value) }, uniquingKeysWith: max))
+    }
+
     /// Work waiting for the next flush to confirm the outputs it follows.
     private var afterDelivery: [() throws -> Void] = []
     /// Whether a step's outputs still wait for a flush.

@@ -277,6 +277,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
         status.stopped()
         // Steps whose outputs wait for a flush, and progress records queued after one: deliver them.
         if !kafkaAway && checkpoint.deliveryPending { try? checkpoint.flushOutputs() }
+        if !kafkaAway && !isBackfill {
+            do { try checkpoint.checkpointDeliveredChangelog() } catch {
+                logger.warning("could not record the changelog checkpoint at stop; the next start restores what it missed: \(error)")
+            }
+        }
         if registryTopic != nil && !kafkaAway { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 4) }
         // The group steps share the time bound; with Kafka known to be away, the commit is skipped.
         if !isBackfill && !kafkaAway {
