@@ -19,8 +19,10 @@ public enum SyntheticEvents {
 
     /// `listens` listens spread evenly over the generator's span, by users who arrive over its
     /// first 90% (each signs up at their first listen), plus `firstSession` more per user in the
-    /// two hours after sign-up.
-    public static func generate(settings: SyntheticGenerator.Settings, listens: Int, firstSession: Int) -> World {
+    /// two hours after sign-up. With `sessionLength` above 1 the timeline comes in sessions: a
+    /// user drawn plays that many consecutive listens of it (the last session may be shorter);
+    /// with 1, every listen's user is drawn anew.
+    public static func generate(settings: SyntheticGenerator.Settings, listens: Int, firstSession: Int, sessionLength: Int = 1) -> World {
         var generator = SyntheticGenerator(settings: settings)
         var world = World()
         world.tracks = generator.trackRecords()
@@ -32,14 +34,17 @@ public enum SyntheticEvents {
         let firstArrived = arrival.indices.min { arrival[$0] < arrival[$1] } ?? 0
         var seen = Set<Int>()
         var session = SplitMix64(seed: settings.seed ^ 0x5E55)
+        var user = firstArrived
         for i in 0..<listens {
             let time = start + Int64(Double(i) / Double(max(1, listens - 1)) * Double(spanMs))
-            var user = firstArrived
-            for _ in 0..<64 {
-                let candidate = generator.sampleUser()
-                if arrival[candidate] <= time {
-                    user = candidate
-                    break
+            if i % max(1, sessionLength) == 0 {
+                user = firstArrived
+                for _ in 0..<64 {
+                    let candidate = generator.sampleUser()
+                    if arrival[candidate] <= time {
+                        user = candidate
+                        break
+                    }
                 }
             }
             if seen.insert(user).inserted {

@@ -88,6 +88,10 @@ extension EventsCommand {
         @Option(help: "Planted taste clusters (0: none).") var tasteClusters = 8
         @Option(help: "Share of a user's listens from their cluster.") var tasteStrength = 0.7
         @Option(help: "Listens in each user's first two hours.") var firstSession = 8
+        @Option(
+            help:
+                "Consecutive listens of the timeline by one user (a session; 1: every listen's user is drawn anew, so a user's listens are spread over the span)."
+        ) var sessionLength = 1
         @Option(help: "Share of users who complete onboarding.") var onboardingCompletion = 0.6
         @Option(help: "Days of event time the timeline spans.") var spanDays = 180
         @Option(help: "Audio and collaborative embedding dimensions (each).") var dims = 32
@@ -95,8 +99,8 @@ extension EventsCommand {
         @Option(help: "Seed.") var seed: UInt64 = 42
 
         func run() throws {
-            guard users > 0, tracks >= 10, listens > 0, dims > 0 else {
-                throw ValidationError("--users, --listens, --dims must be positive; --tracks at least 10")
+            guard users > 0, tracks >= 10, listens > 0, dims > 0, sessionLength > 0 else {
+                throw ValidationError("--users, --listens, --dims and --session-length must be positive; --tracks at least 10")
             }
             guard tasteClusters >= 0, tasteClusters <= tracks / 10 else {
                 throw ValidationError("--taste-clusters must be between 0 and the artist count (\(tracks / 10))")
@@ -109,7 +113,8 @@ extension EventsCommand {
             settings.dims = .init(audio: dims, collaborative: dims)
             settings.embeddingBatchID = embeddingBatchId
             settings.seed = seed
-            let world = SyntheticEvents.generate(settings: settings, listens: listens, firstSession: firstSession)
+            let world = SyntheticEvents.generate(
+                settings: settings, listens: listens, firstSession: firstSession, sessionLength: sessionLength)
             let dir = URL(fileURLWithPath: outputDir)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             func write(_ lines: [[UInt8]], _ name: String) throws {

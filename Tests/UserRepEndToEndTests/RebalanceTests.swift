@@ -161,11 +161,9 @@ import UserRepState
     /// watermark it had, records dispatched by partition) and ends with the state of the run it
     /// missed, reading no listen again.
     @Test func aStaleStateDirectoryCatchesUpOnEveryPartitionFromTheChangelog() throws {
-        var w = try Workload(users: 200, tracks: 100, partitions: 6, seed: 62)
+        let (first, config, _) = try oneRun(seed: 62)
+        var w = first
         defer { w.env.cleanUp() }
-        try w.produceListens(1_000)
-        let config = try w.env.workerConfiguration(stateName: "live", groupID: "stale-copy")
-        _ = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         let stale = config.stateDirectory + "-copy"
         try FileManager.default.copyItem(atPath: config.stateDirectory, toPath: stale)
         try w.produceListens(1_000)
@@ -191,14 +189,20 @@ import UserRepState
     /// stop records them in the store's checkpoints, so a restart on the same directory restores
     /// nothing (it restored them partition by partition, about a second each, before).
     @Test func aCleanRestartAfterTimersFiredRestoresNothing() throws {
-        var w = try Workload(users: 200, tracks: 100, partitions: 6, seed: 63)
+        let (w, config, m1) = try oneRun(seed: 63)
         defer { w.env.cleanUp() }
-        try w.produceListens(1_000)
-        let config = try w.env.workerConfiguration(stateName: "clean", groupID: "clean-restart")
-        let m1 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(m1.timersFired > 0, "timers fired after the last cycle")
         let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         #expect(m2.restoredRecords == 0 && m2.partitionsRestored == 0, "nothing to restore: \(m2.summary)")
         #expect(m2.outputsPublished == 0 && m2.timersFired == 0)
+    }
+
+    /// 1,000 listens of 200 users on 6 partitions, run to their end by one worker.
+    func oneRun(seed: UInt64) throws -> (Workload, WorkerConfiguration, WorkerMetrics) {
+        var w = try Workload(users: 200, tracks: 100, partitions: 6, seed: seed)
+        try w.produceListens(1_000)
+        let config = try w.env.workerConfiguration(stateName: "run", groupID: "group-\(seed)")
+        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        return (w, config, m)
     }
 }

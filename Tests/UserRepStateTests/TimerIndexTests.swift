@@ -119,7 +119,8 @@ import UserRepState
             case 0..<4:
                 // Schedule a few timers, some before anything fired so far.
                 let changes = (0..<(1 + draw(5))).map { _ in
-                    TimerChange(user: UserKey(partition: partition, userID: Array("u\(draw(40))".utf8)), old: nil, new: Int64(draw(1_000)) - 100)
+                    TimerChange(
+                        user: UserKey(partition: partition, userID: Array("u\(draw(40))".utf8)), old: nil, new: Int64(draw(1_000)) - 100)
                 }
                 try store.commitTimers(changes)
                 for c in changes { live.insert(Timer(partition: partition, time: c.new ?? 0, user: c.user.userID)) }
@@ -142,7 +143,8 @@ import UserRepState
             }
         }
         for p in Int32(0)..<3 {
-            #expect(try store.timers(partition: p).map { Timer(partition: p, time: $0.timeMs, user: $0.user.userID) } == expected(p, upTo: .max, limit: .max))
+            let all = try store.timers(partition: p).map { Timer(partition: p, time: $0.timeMs, user: $0.user.userID) }
+            #expect(all == expected(p, upTo: .max, limit: .max))
         }
         #expect(pages > 1_000 && nonEmpty > 300, "the run fired pages: \(nonEmpty) of \(pages)")
     }

@@ -79,7 +79,9 @@ struct ChangelogRestorer {
             }
             outcomes[partition] = outcome
             guard start < marks.high else { continue }
-            logger.info("restoring state from the changelog", metadata: ["partition": "\(tp)", "records": "\(marks.high - start)", "from": "\(start)"])
+            logger.info(
+                "restoring state from the changelog",
+                metadata: ["partition": "\(tp)", "records": "\(marks.high - start)", "from": "\(start)"])
             pending[partition] = Progress(tp: tp, start: start, high: marks.high, next: start)
         }
         guard !pending.isEmpty else { return outcomes }
@@ -116,8 +118,11 @@ struct ChangelogRestorer {
             }
             if polled.count > 0 {
                 lastRecord = Date()
-            } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds, let stuck = pending.values.min(by: { $0.tp.partition < $1.tp.partition }) {
-                throw KafkaError("restore of \(stuck.tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(stuck.next) of \(stuck.high)")
+            } else if Date().timeIntervalSince(lastRecord) > stallTimeoutSeconds,
+                let stuck = pending.values.min(by: { $0.tp.partition < $1.tp.partition })
+            {
+                throw KafkaError(
+                    "restore of \(stuck.tp) read nothing for \(Int(stallTimeoutSeconds)) s at offset \(stuck.next) of \(stuck.high)")
             }
             if Date().timeIntervalSince(lastReport) >= 1 {
                 lastReport = Date()

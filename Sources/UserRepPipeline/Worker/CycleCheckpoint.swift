@@ -131,10 +131,12 @@ final class CycleCheckpoint {
     /// the last cycle (the fired-timer records of timer steps after it, whose timers are
     /// committed by now) move the store's changelog checkpoints, so that the next start has
     /// nothing to restore. (A cycle's commit takes the same offsets; without one after the last
-    /// timer steps, every clean restart restored their records, partition by partition.)
-    func checkpointDeliveredChangelog() throws {
+    /// timer steps, every clean restart restored their records, partition by partition.) Only
+    /// partitions still `owned`: a revoked one's next owner may have written below this worker's
+    /// late deliveries, and its next restore must read those.
+    func checkpointDeliveredChangelog(owned: Set<Int32>) throws {
         guard !deliveryPending else { return }
-        let delivered = producer.takeDeliveredOffsets()
+        let delivered = producer.takeDeliveredOffsets().filter { owned.contains($0.key.partition) }
         guard !delivered.isEmpty else { return }
         try store.advanceChangelogCheckpoints(Dictionary(delivered.map { ($0.key.partition, $0.value) }, uniquingKeysWith: max))
     }

@@ -277,8 +277,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         status.stopped()
         // Steps whose outputs wait for a flush, and progress records queued after one: deliver them.
         if !kafkaAway && checkpoint.deliveryPending { try? checkpoint.flushOutputs() }
-        if !kafkaAway && !isBackfill {
-            do { try checkpoint.checkpointDeliveredChangelog() } catch {
+        if !kafkaAway && !isBackfill && !consumer.assignmentLost {
+            do { try checkpoint.checkpointDeliveredChangelog(owned: Set(consumer.assignment.map(\.partition))) } catch {
                 logger.warning("could not record the changelog checkpoint at stop; the next start restores what it missed: \(error)")
             }
         }
