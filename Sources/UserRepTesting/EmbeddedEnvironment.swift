@@ -1,4 +1,5 @@
-// A complete userrep setup on the embedded cluster: topics, a model on disk, the track catalogue.
+// A complete userrep setup on the embedded cluster (or on brokers the caller runs): topics, a
+// model on disk, the track catalogue.
 import Foundation
 import UserRepKafka
 import UserRepModel
@@ -6,8 +7,10 @@ import UserRepPipeline
 
 /// Everything `demo`, `bench` and the end-to-end tests need before a worker starts.
 public final class EmbeddedEnvironment {
-    /// The in-process cluster.
-    public let cluster: EmbeddedKafkaCluster
+    /// The in-process cluster; nil when the environment runs on external brokers.
+    public let cluster: EmbeddedKafkaCluster?
+    /// Where the clients connect: the in-process cluster's listeners or the external brokers.
+    public let bootstrapServers: String
     /// Client properties pointing at it.
     public let kafka: KafkaConfiguration
     /// Topic names.
@@ -25,28 +28,36 @@ public final class EmbeddedEnvironment {
     /// A new admin client (not kept, so no client outlives the cluster it talks to).
     public func admin() throws -> KafkaAdmin { try KafkaAdmin(configuration: kafka) }
 
-    /// Starts a cluster, creates topics with `partitions` input partitions (and `outputPartitions`
-    /// output partitions, by default as many), writes a random model (or uses `manifestURL`), and
-    /// publishes the generator's catalogue to the track topic.
+    /// Starts a cluster (or, with `externalBootstrapServers`, uses the brokers there, which must
+    /// not have the environment's topics yet), creates topics with `partitions` input partitions
+    /// (and `outputPartitions` output partitions, by default as many), writes a random model (or
+    /// uses `manifestURL`), and publishes the generator's catalogue to the track topic.
     public init(
-        brokers: Int = 3, partitions: Int, outputPartitions: Int? = nil, generator: SyntheticGenerator, hidden: [Int] = [512, 256],
-        manifestURL existingModel: URL? = nil, topics: TopicNames = TopicNames(), contextFeatures: Bool = false
+        brokers: Int = 3, externalBootstrapServers: String? = nil, partitions: Int, outputPartitions: Int? = nil,
+        generator: SyntheticGenerator, hidden: [Int] = [512, 256], manifestURL existingModel: URL? = nil,
+        topics: TopicNames = TopicNames(), contextFeatures: Bool = false
     ) throws {
-        cluster = try EmbeddedKafkaCluster(brokers: brokers)
         // A short session timeout: a worker that dies is replaced within seconds (the default 45 s
         // is for real networks); everything here runs on one machine.
-        // The embedded broker answers a fetch with no data only after its full wait, even if
-        // records arrive meanwhile (a real broker answers as soon as they do); a short wait keeps
-        // that artefact out of latency figures.
-        kafka = KafkaConfiguration([
-            "bootstrap.servers": cluster.bootstrapServers, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
-            "fetch.wait.max.ms": "10",
-            // librdkafka 2.0.2's embedded brokers answer an old Metadata
-            // version, and the clients warn on every request that they
-            // cannot pass the production default (false) on; the worker's
-            // own check of its topics is what refuses missing ones.
-            "allow.auto.create.topics": "true",
-        ])
+        var properties = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+        if let externalBootstrapServers {
+            cluster = nil
+            bootstrapServers = externalBootstrapServers
+        } else {
+            let embedded = try EmbeddedKafkaCluster(brokers: brokers)
+            cluster = embedded
+            bootstrapServers = embedded.bootstrapServers
+            // The embedded broker answers a fetch with no data only after its full wait, even if
+            // records arrive meanwhile (a real broker answers as soon as they do); a short wait
+            // keeps that artefact out of latency figures.
+            properties["fetch.wait.max.ms"] = "10"
+            // librdkafka 2.0.2's embedded brokers answer an old Metadata version, and the clients
+            // warn on every request that they cannot pass the production default (false) on; the
+            // worker's own check of its topics is what refuses missing ones.
+            properties["allow.auto.create.topics"] = "true"
+        }
+        properties["bootstrap.servers"] = bootstrapServers
+        kafka = KafkaConfiguration(properties)
         self.topics = topics
         self.partitions = partitions
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-\(UUID().uuidString)")
@@ -70,7 +81,10 @@ public final class EmbeddedEnvironment {
         // Track records are ~1.5 KiB of JSON each: size the table's partitions for the catalogue.
         let trackBytes = generator.settings.tracks * (generator.settings.dims.audio + generator.settings.dims.collaborative) * 12
         setPartitions(of: topics.tracks, to: TopicPlan.embeddedPartitions(forBytes: trackBytes))
-        try TopicPlan.create(specs, on: cluster)
+        if cluster == nil, let existing = try { let a = try admin(); return try specs.first { try a.partitionCount(topic: $0.name) != nil } }() {
+            throw KafkaError("topic \(existing.name) already exists at \(bootstrapServers); the environment needs brokers without its topics")
+        }
+        try createTopics(specs)
         createdChangelogs.append(topics.changelog(forGroup: WorkerConfiguration.defaultGroupID))
         let producer = try KafkaProducer(configuration: kafka)
         for record in generator.trackRecords() {
@@ -95,8 +109,24 @@ public final class EmbeddedEnvironment {
     public func ensureChangelog(groupID: String) throws {
         let name = topics.changelog(forGroup: groupID)
         guard try KafkaProducer(configuration: kafka).partitionCount(topic: name) == nil else { return }
-        try cluster.createTopic(name, partitions: partitions)
+        try createTopic(name, partitions: partitions)
         createdChangelogs.append(name)
+    }
+
+    /// Creates a topic of `partitions` partitions (single replica on the embedded cluster, the
+    /// brokers' default replication elsewhere).
+    public func createTopic(_ name: String, partitions: Int) throws {
+        try createTopics([KafkaTopicSpec(name: name, partitions: partitions)])
+    }
+
+    /// Creates `specs`: through the embedded cluster's mock API (its version answers no
+    /// CreateTopics requests), or through the admin API on external brokers.
+    private func createTopics(_ specs: [KafkaTopicSpec]) throws {
+        if let cluster {
+            try TopicPlan.create(specs, on: cluster)
+        } else {
+            try admin().createTopics(specs)
+        }
     }
 
     /// Fails loudly if the cluster dropped any record of our topics. The changelog is only read

@@ -44,7 +44,7 @@ struct DemoCommand: ParsableCommand {
             contextFeatures: true)
         defer { env.cleanUp() }
         print(
-            "embedded Kafka at \(env.cluster.bootstrapServers); model \(env.model.batchID) \(env.model.manifest.layers); \(tracks) tracks, \(users) users"
+            "embedded Kafka at \(env.bootstrapServers); model \(env.model.batchID) \(env.model.manifest.layers); \(tracks) tracks, \(users) users"
         )
 
         let stop = StopFlag()

@@ -38,7 +38,7 @@ struct KafkaAloneBench {
     func run(_ traffic: Traffic) throws -> Result {
         let output = "bench-kafka-alone-output", changelog = "bench-kafka-alone-changelog"
         // These topics are written only to be measured; what the embedded cluster drops of them is never read.
-        for name in [output, changelog] { try env.cluster.createTopic(name, partitions: env.partitions) }
+        for name in [output, changelog] { try env.createTopic(name, partitions: env.partitions) }
         let producer = try KafkaProducer(configuration: env.kafka)
         try producer.configureTopic(changelog, properties: ["compression.codec": "lz4"])
         let outputTopic = try producer.openTopic(output), changelogTopic = try producer.openTopic(changelog)

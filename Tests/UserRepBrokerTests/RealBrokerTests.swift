@@ -125,6 +125,18 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         #expect(summary(run.stdout)["listens"] == 300)
     }
 
+    @Test func benchRunsOnExternalBrokersAndRefusesTopicsThatExist() throws {
+        let broker = try RealBroker()
+        let bench = ["bench", "--events", "2000", "--users", "300", "--tracks", "200", "--rate", "0", "--no-kafka-alone", "--no-microbenchmarks"]
+        let first = try broker.userrep(bench)
+        #expect(first.stdout.contains("on the brokers at \(broker.bootstrap)"), "\(first.stdout)")
+        #expect(first.stdout.contains("backlog: 2000 events"), "\(first.stdout)")
+        #expect(first.stdout.contains("nothing dropped by the brokers"), "\(first.stdout)")
+        // A second bench on the same brokers would count the first one's records: refused up front.
+        let second = try broker.userrep(bench, expectStatus: 1)
+        #expect(second.stderr.contains("topic listens already exists"), "\(second.stderr)")
+    }
+
     @Test func vectorsMatchTheNaiveModelAndARestartResumes() throws {
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 3000)

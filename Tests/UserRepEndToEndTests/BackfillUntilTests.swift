@@ -10,8 +10,8 @@ import UserRepTesting
     @Test func theStateAsOfTimeEqualsABackfillOfOnlyTheEventsUpToIt() throws {
         var w = try Workload(users: 120, tracks: 100, seed: 23)
         defer { w.env.cleanUp() }
-        try w.env.cluster.createTopic("replay", partitions: 3)
-        try w.env.cluster.createTopic("replay-filtered", partitions: 3)
+        try w.env.createTopic("replay", partitions: 3)
+        try w.env.createTopic("replay-filtered", partitions: 3)
         try w.produceListens(3_000, topic: "replay")
         // Late events make event time non-monotone in the topic: the cut is not an offset.
         let until = w.listens.map(\.timestampMs).sorted()[1_700]

@@ -18,7 +18,7 @@ import UserRepState
 
     /// The batches' output topics (the embedded cluster answers no CreateTopics, so `promote` finds them made).
     func createOutputTopics(_ w: Workload, _ batchIDs: [String]) throws {
-        for id in batchIDs { try w.env.cluster.createTopic(w.env.topics.output(forBatch: id), partitions: w.env.partitions) }
+        for id in batchIDs { try w.env.createTopic(w.env.topics.output(forBatch: id), partitions: w.env.partitions) }
     }
 
     /// Every user's last vector on `batchID`'s topic equals the naive recomputation through its model;
@@ -183,7 +183,7 @@ import UserRepState
 
         // `subscribe --batch-id` reads the batch's own topic.
         let tail = try runUserrep([
-            "subscribe", "--batch-id", "b2", "--from-beginning", "--limit", "3", "--bootstrap-servers", w.env.cluster.bootstrapServers,
+            "subscribe", "--batch-id", "b2", "--from-beginning", "--limit", "3", "--bootstrap-servers", w.env.bootstrapServers,
         ])
         #expect(tail.status == 0 && tail.output.components(separatedBy: "batch=b2").count == 4, "\(tail.output)")
 
@@ -191,7 +191,7 @@ import UserRepState
         let (xManifest, xWeights) = ModelFactory.random(
             batchID: "x1", embeddingBatchID: "other-embeddings", dims: w.generator.settings.dims, seed: 5)
         let x1 = try ModelFactory.write(manifest: xManifest, weights: xWeights, to: w.env.directory.appendingPathComponent("model-x1"))
-        let refused = try runUserrep(["batches", "promote", "--model", x1.path, "--bootstrap-servers", w.env.cluster.bootstrapServers])
+        let refused = try runUserrep(["batches", "promote", "--model", x1.path, "--bootstrap-servers", w.env.bootstrapServers])
         #expect(refused.status == 1)
         #expect(refused.output.contains("Rotating to a new embedding batch") && !refused.output.contains("Usage:"), "\(refused.output)")
     }
@@ -314,7 +314,7 @@ import UserRepState
         let tracks2 = SyntheticGenerator(settings: settings2).trackRecords()
         var topics2 = w.env.topics
         topics2.tracks = "track-embeddings.emb-2"
-        try w.env.cluster.createTopic(topics2.tracks, partitions: 2)
+        try w.env.createTopic(topics2.tracks, partitions: 2)
         let producer = try KafkaProducer(configuration: w.env.kafka)
         for record in tracks2 { try producer.produce(topic: topics2.tracks, key: record.trackID, value: record.json()) }
         try producer.flush(timeoutMs: 30_000)

@@ -18,15 +18,15 @@ import UserRepState
         // Transient errors queued for the next requests of each kind: Produce (0), Fetch (1),
         // OffsetCommit (8); codes are retriable ones (NOT_LEADER 6, REQUEST_TIMED_OUT 7,
         // COORDINATOR_NOT_AVAILABLE 15).
-        w.env.cluster.pushRequestErrors(apiKey: 0, errors: [6, 7, 6])
-        w.env.cluster.pushRequestErrors(apiKey: 1, errors: [6, 7])
-        w.env.cluster.pushRequestErrors(apiKey: 8, errors: [15, 15])
+        w.env.cluster!.pushRequestErrors(apiKey: 0, errors: [6, 7, 6])
+        w.env.cluster!.pushRequestErrors(apiKey: 1, errors: [6, 7])
+        w.env.cluster!.pushRequestErrors(apiKey: 8, errors: [15, 15])
         // ListOffsets (2), used by the restore's and the consumer's offset lookups: NOT_LEADER (6) twice.
-        w.env.cluster.pushRequestErrors(apiKey: 2, errors: [6, 6])
+        w.env.cluster!.pushRequestErrors(apiKey: 2, errors: [6, 6])
         var faulty = try w.env.workerConfiguration(stateName: "faulty", groupID: "faulty")
         faulty.maxPollRecords = 200
         let cycles = Mutex(0)
-        let cluster = w.env.cluster
+        let cluster = w.env.cluster!
         let moved = [w.env.topics.listens, w.env.topics.output, faulty.changelogTopic]
         // Take a broker down once the worker is under way, bring it back a little later, then
         // move the leader of every input, output and changelog partition to another broker.
@@ -92,9 +92,9 @@ import UserRepState
         thread.start()
         let exists = { FileManager.default.fileExists(atPath: readyFile) }
         guard eventually("the worker is ready", exists) else { return }
-        for broker in Int32(1)...3 { w.env.cluster.setBrokerDown(broker) }
+        for broker in Int32(1)...3 { w.env.cluster!.setBrokerDown(broker) }
         guard eventually("the worker reports not ready", { !exists() }) else { return }
-        for broker in Int32(1)...3 { w.env.cluster.setBrokerUp(broker) }
+        for broker in Int32(1)...3 { w.env.cluster!.setBrokerUp(broker) }
         guard eventually("the worker is ready again", exists) else { return }
         let producer = try KafkaProducer(configuration: w.env.kafka)
         for i in 0..<300 {

@@ -111,7 +111,7 @@ import UserRepState
     @Test func backfillPublishesEachTouchedUsersFinalVectorOnce() throws {
         var w = try Workload(users: 150, tracks: 120, seed: 17)
         defer { w.env.cleanUp() }
-        try w.env.cluster.createTopic("replay", partitions: 3)
+        try w.env.createTopic("replay", partitions: 3)
         try w.produceListens(2_500, topic: "replay")
         var config = try w.env.workerConfiguration(stateName: "backfill")
         config.maxPollRecords = 300
@@ -141,7 +141,7 @@ import UserRepState
     @Test func aResumedBackfillPublishesEveryUserOnce() throws {
         var w = try Workload(users: 150, tracks: 120, seed: 19)
         defer { w.env.cleanUp() }
-        try w.env.cluster.createTopic("replay", partitions: 3)
+        try w.env.createTopic("replay", partitions: 3)
         let events = (0..<2_000).map { w.generator.listen(index: $0, total: 2_000) }
         // The first half's users never listen again in the second.
         let ids = Array(Set(events.map(\.userID))).sorted { $0.lexicographicallyPrecedes($1) }

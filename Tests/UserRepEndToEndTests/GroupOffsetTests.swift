@@ -12,7 +12,7 @@ import UserRepTesting
         defer { w.env.cleanUp() }
         try w.produceListens(2_000)
         // Every offset commit fails for a while (OffsetCommit = API key 8, OFFSET_METADATA_TOO_LARGE = 12).
-        w.env.cluster.pushRequestErrors(apiKey: 8, errors: Array(repeating: 12, count: 6))
+        w.env.cluster!.pushRequestErrors(apiKey: 8, errors: Array(repeating: 12, count: 6))
         let stop = Atomic<Bool>(false)
         let config = try w.env.workerConfiguration()
         let model = w.env.model

@@ -59,7 +59,7 @@ import UserRepTesting
         var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 41)
         defer { w.env.cleanUp() }
         try w.produceListens(200)
-        try w.env.cluster.createTopic("empty-tracks", partitions: 2)
+        try w.env.createTopic("empty-tracks", partitions: 2)
         let message = try refusal(w, w.env.model, tracksTopic: "empty-tracks")
         #expect(message.contains("no track"), "\(message)")
     }

@@ -17,8 +17,8 @@ import UserRepTesting
     func aSeededGroupGoesOnFromTheLiveTopicsWithEveryEventOnce(onTheSeededDirectory: Bool) throws {
         var w = try Workload(users: 120, tracks: 100, partitions: 3, seed: 61)
         defer { w.env.cleanUp() }
-        try w.env.cluster.createTopic("replay", partitions: 3)
-        try w.env.cluster.createTopic("reference", partitions: 3)
+        try w.env.createTopic("replay", partitions: 3)
+        try w.env.createTopic("reference", partitions: 3)
         try w.produceListens(3_000, topic: "replay")
         let history = w.listens
         let handOff = history.map(\.timestampMs).sorted()[1_800]
@@ -67,7 +67,7 @@ import UserRepTesting
     @Test func aSeedRefusesAChangelogAGroupHasWorkedOnAndAGroupRefusesAnUnfinishedSeed() throws {
         var w = try Workload(users: 40, tracks: 60, partitions: 2, seed: 62)
         defer { w.env.cleanUp() }
-        try w.env.cluster.createTopic("replay", partitions: 2)
+        try w.env.createTopic("replay", partitions: 2)
         try w.produceListens(400, topic: "replay")
         try w.produceListens(200)
         // A group that has run writes its changelog: seeding it now would mix two histories.

@@ -38,7 +38,7 @@ import UserRepTesting
 
     @Test func aStopWithTheClusterDownEndsInBoundedTime() throws {
         let (status, seconds) = try stop { w in
-            for broker in 1...Int32(w.env.cluster.brokerCount) { w.env.cluster.setBrokerDown(broker) }
+            for broker in 1...Int32(w.env.cluster!.brokerCount) { w.env.cluster!.setBrokerDown(broker) }
         }
         // 0 when the worker had confirmed every commit before the outage, else 75; never a hang.
         // (The mid-cycle test below is the one that must end in 75.)
@@ -74,7 +74,7 @@ import UserRepTesting
         {
             usleep(50_000)
         }
-        for broker in 1...Int32(w.env.cluster.brokerCount) { w.env.cluster.setBrokerDown(broker) }
+        for broker in 1...Int32(w.env.cluster!.brokerCount) { w.env.cluster!.setBrokerDown(broker) }
         usleep(500_000)
         let stopped = Date()
         kill(process.processIdentifier, SIGTERM)
@@ -86,7 +86,7 @@ import UserRepTesting
         #expect(process.terminationStatus == 75, "state flushed, group steps skipped")
 
         // Back up: the next start redoes the unfinished cycle and every listen counts once.
-        for broker in 1...Int32(w.env.cluster.brokerCount) { w.env.cluster.setBrokerUp(broker) }
+        for broker in 1...Int32(w.env.cluster!.brokerCount) { w.env.cluster!.setBrokerUp(broker) }
         let again = try Process.run(binary, arguments: args + ["--stop-when-caught-up"])
         again.waitUntilExit()
         #expect(again.terminationStatus == 0)

@@ -64,7 +64,7 @@ func workerArguments(
     logLevel: String = "warning"
 ) -> [String] {
     [
-        "run", "--bootstrap-servers", env.cluster.bootstrapServers, "--model", env.manifestURL.path,
+        "run", "--bootstrap-servers", env.bootstrapServers, "--model", env.manifestURL.path,
         "--state-dir", (stateDirectory ?? env.directory.appendingPathComponent(state)).path, "--group-id", group, "--max-poll-records",
         String(maxPollRecords),
         "--log-level", logLevel, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
@@ -76,7 +76,7 @@ func workerArguments(
 func runReference(_ env: EmbeddedEnvironment) throws -> WorkerConfiguration {
     var reference = try env.workerConfiguration(stateName: "reference", groupID: "reference")
     reference.topics.output = "reference-output"
-    try env.cluster.createTopic("reference-output", partitions: env.partitions)
+    try env.createTopic("reference-output", partitions: env.partitions)
     try StreamWorker(configuration: reference, model: env.model).run(until: .whenCaughtUp())
     return reference
 }

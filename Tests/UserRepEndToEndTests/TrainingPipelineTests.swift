@@ -67,7 +67,7 @@ import UserRepTesting
 
         var second = try w.env.workerConfiguration(stateName: "trained-state", groupID: "trained")
         second.topics.output = "trained-output"
-        try w.env.cluster.createTopic("trained-output", partitions: w.env.partitions)
+        try w.env.createTopic("trained-output", partitions: w.env.partitions)
         _ = try StreamWorker(configuration: second, model: trained).run(until: .whenCaughtUp())
         let published = try latestVectors(w.env.kafka, "trained-output").latest
         #expect(published.count == file.rows)
