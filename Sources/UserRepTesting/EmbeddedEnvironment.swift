@@ -81,8 +81,12 @@ public final class EmbeddedEnvironment {
         // Track records are ~1.5 KiB of JSON each: size the table's partitions for the catalogue.
         let trackBytes = generator.settings.tracks * (generator.settings.dims.audio + generator.settings.dims.collaborative) * 12
         setPartitions(of: topics.tracks, to: TopicPlan.embeddedPartitions(forBytes: trackBytes))
-        if cluster == nil, let existing = try { let a = try admin(); return try specs.first { try a.partitionCount(topic: $0.name) != nil } }() {
-            throw KafkaError("topic \(existing.name) already exists at \(bootstrapServers); the environment needs brokers without its topics")
+        if cluster == nil {
+            // Before anything is created: records already there would count as this environment's.
+            let admin = try admin()
+            if let existing = try specs.first(where: { try admin.partitionCount(topic: $0.name) != nil }) {
+                throw KafkaError("topic \(existing.name) already exists at \(bootstrapServers); the environment needs brokers without its topics")
+            }
         }
         try createTopics(specs)
         createdChangelogs.append(topics.changelog(forGroup: WorkerConfiguration.defaultGroupID))
