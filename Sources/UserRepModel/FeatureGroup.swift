@@ -21,11 +21,16 @@ public struct FeatureGroup: Codable, Sendable, Equatable {
     /// horizon) whose value stands in when this horizon has no listens, itself falling back in turn;
     /// the constant `imputation` applies only when no group of the chain has data.
     public var fallback: String?
+    /// For a group with a `fallback`: how many listens the fallback's value weighs in this
+    /// horizon's mean, `(sum + k · fallback) / (count + k)`, so a week of two listens is mostly the
+    /// month and a week of two hundred mostly itself. Absent or 0: the horizon's own mean whenever
+    /// it has listens.
+    public var priorListens: Float?
 
     /// Creates a feature group.
     public init(
         name: String, kind: FeatureKind, horizon: String?, offset: Int, size: Int, imputation: [Float]? = nil, covers: [String]? = nil,
-        fallback: String? = nil
+        fallback: String? = nil, priorListens: Float? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -35,5 +40,6 @@ public struct FeatureGroup: Codable, Sendable, Equatable {
         self.imputation = imputation
         self.covers = covers
         self.fallback = fallback
+        self.priorListens = priorListens
     }
 }

@@ -25,6 +25,8 @@ public struct FeatureLayout: Sendable, Equatable {
     private let indicatorSlots: [[Int]]
     /// Per group (in `groups` order): its own horizon index, then those of its fallback chain.
     private let horizonChains: [[Int]]
+    /// Per group, parallel to `horizonChains`: each chain member's `priorListens` (0 when absent).
+    private let priorChains: [[Float]]
 
     /// Validates the manifest's layout; every mismatch is reported by group name.
     public init(manifest: ModelManifest) throws {
@@ -124,15 +126,18 @@ public struct FeatureLayout: Sendable, Equatable {
         let horizonIndex = self.horizonIndex
         let horizonOf = Dictionary(uniqueKeysWithValues: sorted.indices.map { (sorted[$0].name, horizonIndex[$0]) })
         let fallbackOf = Dictionary(uniqueKeysWithValues: sorted.map { ($0.name, $0.fallback) })
-        self.horizonChains = sorted.indices.map { i in
-            var chain = [horizonIndex[i]]
+        let priorOf = Dictionary(uniqueKeysWithValues: sorted.map { ($0.name, $0.priorListens ?? 0) })
+        let chains = sorted.indices.map { i in
+            var chain = [(horizonIndex[i], sorted[i].priorListens ?? 0)]
             var next = sorted[i].fallback
             while let name = next, let h = horizonOf[name], chain.count <= sorted.count {
-                chain.append(h)
+                chain.append((h, priorOf[name] ?? 0))
                 next = fallbackOf[name] ?? nil
             }
             return chain
         }
+        self.horizonChains = chains.map { $0.map(\.0) }
+        self.priorChains = chains.map { $0.map(\.1) }
     }
 
     /// Kinds whose empty horizon may take another horizon's value.
@@ -140,6 +145,12 @@ public struct FeatureLayout: Sendable, Equatable {
 
     /// A fallback names another group of the same kind, and its chain ends without a cycle.
     private static func checkFallback(of g: FeatureGroup, in groups: [FeatureGroup]) throws {
+        if let k = g.priorListens {
+            guard k.isFinite, k >= 0 else { throw ModelError("feature group '\(g.name)' has prior_listens \(k); it must be a finite number ≥ 0") }
+            guard g.fallback != nil || k == 0 else {
+                throw ModelError("feature group '\(g.name)' has prior_listens \(k) but no fallback to weigh against its own listens")
+            }
+        }
         guard let first = g.fallback else { return }
         guard fallbackKinds.contains(g.kind) else {
             throw ModelError(
@@ -183,27 +194,46 @@ public struct FeatureLayout: Sendable, Equatable {
                 for k in 0..<g.size { row[g.offset + k] = g.imputation?[k] ?? 0 }
                 for slot in indicatorSlots[index] { row[slot] = 1 }
             }
-            // The aggregate of the first horizon in the group's chain that `has` data; a fallback's
-            // flags the group as imputed.
-            func firstWithData(_ index: Int, _ has: (HorizonAggregate) -> Bool) -> HorizonAggregate? {
-                guard let h = horizonChains[index].first(where: { has(aggregates[$0]) }) else { return nil }
-                if h != horizonIndex[index] { for slot in indicatorSlots[index] { row[slot] = 1 } }
-                return aggregates[h]
+            // Writes the group's value from its fallback chain: the longest horizon with data gives its
+            // mean, and each shorter one with data blends its own sum with that value, which counts as
+            // `priorListens` listens: `(sum + k · value) / (weight + k)`. `weight` is the listens a
+            // horizon counts and `sum(h, c)` its sum of component c. Returns false when no horizon of
+            // the chain has data; a value from the fallbacks alone flags the group as imputed.
+            func blend(_ index: Int, weight: (HorizonAggregate) -> Float, sum: (HorizonAggregate, Int) -> Float) -> Bool {
+                let chain = horizonChains[index], priors = priorChains[index]
+                guard let first = chain.indices.first(where: { weight(aggregates[chain[$0]]) > 0.5 }) else { return false }
+                // A member with data and no prior ends the chain: nothing longer reaches the group.
+                var last = first
+                while priors[last] > 0, let longer = chain.indices.dropFirst(last + 1).first(where: { weight(aggregates[chain[$0]]) > 0.5 }) {
+                    last = longer
+                }
+                for position in stride(from: last, through: first, by: -1) {
+                    let agg = aggregates[chain[position]]
+                    let n = weight(agg)
+                    guard n > 0.5 else { continue }
+                    if position == last {
+                        let scale = 1 / n
+                        for c in 0..<g.size { row[g.offset + c] = sum(agg, c) * scale }
+                    } else {
+                        let k = priors[position], scale = 1 / (n + priors[position])
+                        for c in 0..<g.size { row[g.offset + c] = (sum(agg, c) + k * row[g.offset + c]) * scale }
+                    }
+                }
+                if first > 0 { for slot in indicatorSlots[index] { row[slot] = 1 } }
+                return true
             }
             switch g.kind {
             case .playCountLog1p:
                 row[g.offset] = Float(log1p(Double(aggregates[horizonIndex[index]].count)))
             case .audioMean, .collaborativeMean:
                 let source = g.kind == .audioMean ? 0 : dims.audio
-                guard let agg = firstWithData(index, { $0.count > 0 }) else { impute(g); continue }
-                let scale = 1 / Float(agg.count)
-                for k in 0..<g.size { row[g.offset + k] = agg.sums[source + k] * scale }
+                guard blend(index, weight: { Float($0.count) }, sum: { $0.sums[source + $1] }) else { impute(g); continue }
             case .deviceMix:
                 let base = dims.audio + dims.collaborative
-                func total(_ agg: HorizonAggregate) -> Float { (0..<g.size).reduce(0) { $0 + agg.sums[base + $1] } }
-                guard let agg = firstWithData(index, { total($0) > 0.5 }) else { impute(g); continue }
-                let sum = total(agg)
-                for k in 0..<g.size { row[g.offset + k] = agg.sums[base + k] / sum }
+                guard blend(index, weight: { agg in (0..<g.size).reduce(0) { $0 + agg.sums[base + $1] } }, sum: { $0.sums[base + $1] }) else {
+                    impute(g)
+                    continue
+                }
             case .country:
                 guard let country = context.country else { impute(g); continue }
                 for k in 0..<g.size { row[g.offset + k] = 0 }

@@ -6,11 +6,12 @@ public enum ModelFactory {
     /// A manifest and SELU-initialized (LeCun normal) weights for the listening layout.
     public static func random(
         batchID: String, embeddingBatchID: String, dims: ModelManifest.EmbeddingDims,
-        hidden: [Int] = [512, 256], outputSize: Int = 120, seed: UInt64 = 1, context: (countries: [String], languages: [String])? = nil
+        hidden: [Int] = [512, 256], outputSize: Int = 120, seed: UInt64 = 1, context: (countries: [String], languages: [String])? = nil,
+        priorListens: Float = ModelManifest.defaultPriorListens
     ) -> (manifest: ModelManifest, weights: SafeTensors) {
         let features =
-            context.map { ModelManifest.contextLayout(dims: dims, countries: $0.countries, languages: $0.languages) }
-            ?? ModelManifest.listeningLayout(dims: dims)
+            context.map { ModelManifest.contextLayout(dims: dims, countries: $0.countries, languages: $0.languages, priorListens: priorListens) }
+            ?? ModelManifest.listeningLayout(dims: dims, priorListens: priorListens)
         let inputSize = features.reduce(0) { $0 + $1.size }
         let sizes = [inputSize] + hidden + [outputSize]
         var rng = SplitMix64(seed: seed)

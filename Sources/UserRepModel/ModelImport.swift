@@ -45,7 +45,8 @@ public enum ModelImport {
     /// imputed group's values set to the mean of the exported rows in which it was not imputed.
     public static func manifest(
         weights: SafeTensors, weightsFile: String, layers: [ModelManifest.LayerTensors], batchID: String, embeddingBatchID: String,
-        dims: ModelManifest.EmbeddingDims, preset: Preset, countries: [String], languages: [String], features: FeatureFile.Mapped?
+        dims: ModelManifest.EmbeddingDims, preset: Preset, countries: [String], languages: [String], features: FeatureFile.Mapped?,
+        priorListens: Float = ModelManifest.defaultPriorListens
     ) throws -> ModelManifest {
         var sizes: [Int] = []
         for (i, t) in layers.enumerated() {
@@ -60,8 +61,8 @@ public enum ModelImport {
         }
         var groups =
             preset == .listening
-            ? ModelManifest.listeningLayout(dims: dims)
-            : ModelManifest.contextLayout(dims: dims, countries: countries, languages: languages)
+            ? ModelManifest.listeningLayout(dims: dims, priorListens: priorListens)
+            : ModelManifest.contextLayout(dims: dims, countries: countries, languages: languages, priorListens: priorListens)
         let width = groups.map(\.size).reduce(0, +)
         guard sizes.first == width else {
             throw ModelError(

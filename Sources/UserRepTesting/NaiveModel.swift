@@ -76,35 +76,38 @@ public struct NaiveModel: Sendable {
                     }
                     return (count, sums, deviceCounts)
                 }
-                // The group's own listens if `has` them, else the first fallback's that does (the group counts as imputed).
-                func firstWithData(_ has: (Listens) -> Bool) throws -> Listens? {
-                    let own = try listens(g)
-                    if has(own) { return own }
-                    var next = g.fallback
-                    var steps = 0
-                    while let name = next, let target = manifest.features.first(where: { $0.name == name }), steps < manifest.features.count {
-                        let l = try listens(target)
-                        if has(l) {
-                            imputed.insert(g.name)
-                            return l
-                        }
-                        next = target.fallback
-                        steps += 1
-                    }
-                    return nil
+                // The group's value by the documented recursion: its own mean when it has listens and
+                // no fallback, else its fallback's value (itself defined so), blended as
+                // (sum + k · fallback) / (weight + k) with k = priorListens when both exist; nil when
+                // no group of the chain has data. Taking only the fallback's value counts as imputed.
+                func value(_ group: FeatureGroup, weight: (Listens) -> Double, sums: (Listens) -> [Double], depth: Int = 0) throws -> [Double]? {
+                    let own = try listens(group)
+                    let w = weight(own)
+                    let longer = try group.fallback.flatMap { name in manifest.features.first { $0.name == name } }
+                        .flatMap { depth < manifest.features.count ? try value($0, weight: weight, sums: sums, depth: depth + 1) : nil }
+                    guard w > 0 else { return longer }
+                    let k = Double(group.priorListens ?? 0)
+                    guard let longer, k > 0 else { return sums(own).map { $0 / w } }
+                    return zip(sums(own), longer).map { ($0 + k * $1) / (w + k) }
                 }
+                let weight: (Listens) -> Double
+                let sums: (Listens) -> [Double]
                 switch g.kind {
-                case .playCountLog1p: x[g.offset] = log1p(try listens(g).count)
+                case .playCountLog1p:
+                    x[g.offset] = log1p(try listens(g).count)
+                    continue
                 case .audioMean, .collaborativeMean:
-                    guard let l = try firstWithData({ $0.count > 0 }) else { impute(g); continue }
                     let base = g.kind == .audioMean ? 0 : audio
-                    for k in 0..<g.size { x[g.offset + k] = l.sums[base + k] / l.count }
+                    weight = { $0.count }
+                    sums = { Array($0.sums[base..<(base + g.size)]) }
                 case .deviceMix:
-                    guard let l = try firstWithData({ $0.devices.reduce(0, +) > 0 }) else { impute(g); continue }
-                    let total = l.devices.reduce(0, +)
-                    for k in 0..<g.size { x[g.offset + k] = l.devices[k] / total }
+                    weight = { $0.devices.reduce(0, +) }
+                    sums = { $0.devices }
                 default: throw NaiveModelError("unexpected per-horizon feature kind \(g.kind)")
                 }
+                guard let v = try value(g, weight: weight, sums: sums) else { impute(g); continue }
+                if weight(try listens(g)) == 0 { imputed.insert(g.name) }
+                for k in 0..<g.size { x[g.offset + k] = v[k] }
                 continue
             }
             switch g.kind {

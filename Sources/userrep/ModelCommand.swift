@@ -36,6 +36,11 @@ struct ModelCommand: ParsableCommand {
         @Option(help: "Feature layout preset: listening or context.") var preset = "listening"
         @Option(help: "Country vocabulary of the context preset, comma separated.") var countries = ""
         @Option(help: "Language vocabulary of the context preset, comma separated.") var languages = ""
+        @Option(
+            help: "Listens a longer window's mean weighs in a shorter window's (1w leans on 1m, 1m on 6m); 0 uses a window's own mean whenever it has listens."
+        ) var priorListens = ModelManifest.defaultPriorListens
+
+        func validate() throws { try checkPrior(priorListens) }
 
         func run() throws {
             guard let preset = ModelImport.Preset(rawValue: preset) else { throw ValidationError("--preset must be listening or context") }
@@ -50,7 +55,7 @@ struct ModelCommand: ParsableCommand {
             let (manifest, weights) = ModelFactory.random(
                 batchID: batchId, embeddingBatchID: embeddingBatchId,
                 dims: .init(audio: audioDims, collaborative: collaborativeDims), hidden: layers, outputSize: outputSize, seed: seed,
-                context: context)
+                context: context, priorListens: priorListens)
             let url = try ModelFactory.write(manifest: manifest, weights: weights, to: URL(fileURLWithPath: output))
             _ = try EncoderModel.load(manifestURL: url)
             print("wrote \(url.path): batch \(batchId), layers \(manifest.layers)")
@@ -86,7 +91,12 @@ struct ModelCommand: ParsableCommand {
         @Option(help: "Collaborative embedding dimensions.") var collaborativeDims = 80
         @Option(help: "Country vocabulary of the context preset, comma separated.") var countries = ""
         @Option(help: "Language vocabulary of the context preset, comma separated.") var languages = ""
+        @Option(
+            help: "Listens a longer window's mean weighs in a shorter window's (1w leans on 1m, 1m on 6m); 0 uses a window's own mean whenever it has listens."
+        ) var priorListens = ModelManifest.defaultPriorListens
         @Option(help: "Exported features (same layout) to take imputation values from.") var features: String?
+
+        func validate() throws { try checkPrior(priorListens) }
 
         func run() throws {
             guard let preset = ModelImport.Preset(rawValue: preset) else { throw ValidationError("--preset must be listening or context") }
@@ -98,7 +108,8 @@ struct ModelCommand: ParsableCommand {
                 weights: tensors, weightsFile: source.lastPathComponent, layers: names, batchID: batchId,
                 embeddingBatchID: embeddingBatchId,
                 dims: .init(audio: audioDims, collaborative: collaborativeDims), preset: preset, countries: list(countries),
-                languages: list(languages), features: try features.map { try FeatureFile.Mapped(url: URL(fileURLWithPath: $0)) })
+                languages: list(languages), features: try features.map { try FeatureFile.Mapped(url: URL(fileURLWithPath: $0)) },
+                priorListens: priorListens)
             let directory = URL(fileURLWithPath: output)
             try ModelDirectory.write(directory) { temporary in
                 try FileManager.default.copyItem(at: source, to: temporary.appendingPathComponent(source.lastPathComponent))
@@ -148,3 +159,8 @@ struct ModelCommand: ParsableCommand {
 
 /// The comma-separated items of a command-line value, trimmed; empty for "".
 func list(_ s: String) -> [String] { s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+/// Refuses a `--prior-listens` that is negative or not a number.
+func checkPrior(_ k: Float) throws {
+    guard k.isFinite, k >= 0 else { throw ValidationError("--prior-listens must be a number ≥ 0, got \(k)") }
+}

@@ -1,5 +1,5 @@
-// An empty horizon takes the next longer horizon's means and device mix (a group's `fallback`),
-// checked value by value against aggregates built by hand.
+// An empty horizon takes the next longer horizon's means and device mix (a group's `fallback`), and
+// a sparse one leans on it by `priorListens`, checked value by value against aggregates built by hand.
 import Foundation
 import Testing
 
@@ -9,10 +9,11 @@ import Testing
     static let dims = ModelManifest.EmbeddingDims(audio: 2, collaborative: 1)
     static let devices = DeviceClass.all.count
 
-    /// The context layout `model init` writes, at these small dimensions.
-    static func manifest() -> ModelManifest {
+    /// The context layout `model init` writes, at these small dimensions; `priorListens` 0 takes a
+    /// horizon's own mean whenever it has listens.
+    static func manifest(priorListens: Float = 0) -> ModelManifest {
         ModelFactory.random(
-            batchID: "b", embeddingBatchID: "e", dims: dims, hidden: [4], outputSize: 2, context: (["SE"], ["en"])
+            batchID: "b", embeddingBatchID: "e", dims: dims, hidden: [4], outputSize: 2, context: (["SE"], ["en"]), priorListens: priorListens
         ).manifest
     }
 
@@ -81,6 +82,53 @@ import Testing
         #expect(try Self.group(layout, "audio_mean_1w", c) == [0, 0])
         #expect(try Self.group(layout, "device_mix_1w", c) == g.imputation)
         #expect(c.allSatisfy { $0.isFinite }, "every input is written")
+    }
+
+    @Test func aSparseHorizonLeansOnTheLongerOneByThePriorListens() throws {
+        let m = Self.manifest(priorListens: 2)
+        #expect(m.features.filter { $0.priorListens == 2 }.map(\.name).sorted() == m.features.filter { $0.fallback != nil }.map(\.name).sorted())
+        let layout = try FeatureLayout(manifest: m)
+        let week: [([Float], Float, DeviceClass)] = [([4, 0], 8, .mobile)]
+        let month = week + [([0, 4], 0, .mobile), ([2, 2], 4, .tv)]
+        let half = month + [([3, 3], 3, .car)]
+        let r = Self.row(layout, [week, month, half])
+        // By hand, k = 2. 6m: its own mean (longest). 1m: (sum 1m + 2 · 6m) / (3 + 2). 1w: (sum 1w + 2 · 1m) / (1 + 2).
+        let m6: [Double] = [9.0 / 4, 9.0 / 4]
+        let m1 = [(6 + 2 * m6[0]) / 5, (6 + 2 * m6[1]) / 5]
+        let w1 = [(4 + 2 * m1[0]) / 3, (0 + 2 * m1[1]) / 3]
+        func close(_ a: [Float], _ b: [Double]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { abs(Double($0) - $1) < 1e-5 } }
+        #expect(close(try Self.group(layout, "audio_mean_6m", r), m6))
+        #expect(close(try Self.group(layout, "audio_mean_1m", r), m1))
+        let week1 = try Self.group(layout, "audio_mean_1w", r)
+        #expect(close(week1, w1), "\(week1) vs \(w1)")
+        // The device mix the same way: 6m mobile 2/4, tv 1/4, car 1/4; 1m (2 mobile + 1 tv + 2 · 6m) / 5.
+        let dm1 = try Self.group(layout, "device_mix_1m", r)
+        #expect(abs(dm1[DeviceClass.mobile.rawValue] - (2 + 2 * 0.5) / 5) < 1e-6)
+        #expect(abs(dm1[DeviceClass.car.rawValue] - (2 * 0.25) / 5) < 1e-6)
+        #expect(abs(dm1.reduce(0, +) - 1) < 1e-6, "a mix still sums to one")
+        // An empty week takes the (blended) month whole, as with no prior.
+        let e = Self.row(layout, [[], month, half])
+        #expect(close(try Self.group(layout, "audio_mean_1w", e), m1))
+        // The week skips an empty month and leans on the half year.
+        let s = Self.row(layout, [week, [], half.filter { $0.2 == .car }])
+        #expect(close(try Self.group(layout, "audio_mean_1w", s), [(4 + 2 * 3.0) / 3, (0 + 2 * 3.0) / 3]))
+        #expect(r.allSatisfy { $0.isFinite } && e.allSatisfy { $0.isFinite } && s.allSatisfy { $0.isFinite })
+        // Many listens of its own leave a window nearly itself.
+        let busy = Self.row(layout, [Array(repeating: week[0], count: 2000), month, half])
+        #expect(abs(try Self.group(layout, "audio_mean_1w", busy)[0] - 4) < 0.01)
+    }
+
+    @Test func badPriorsAreRefusedByName() {
+        func message(_ name: String, _ k: Float) -> String {
+            var m = Self.manifest()
+            if let i = m.features.firstIndex(where: { $0.name == name }) { m.features[i].priorListens = k }
+            do { _ = try FeatureLayout(manifest: m); return "accepted" } catch { return "\(error)" }
+        }
+        #expect(message("audio_mean_1w", 5) == "accepted")
+        #expect(message("audio_mean_6m", 0) == "accepted")
+        #expect(message("audio_mean_1w", -1).contains("'audio_mean_1w' has prior_listens -1.0; it must be a finite number ≥ 0"))
+        #expect(message("audio_mean_1w", .nan).contains("must be a finite number"))
+        #expect(message("audio_mean_6m", 5).contains("'audio_mean_6m' has prior_listens 5.0 but no fallback"))
     }
 
     @Test func aManifestWithoutFallbacksImputesAsBefore() throws {
