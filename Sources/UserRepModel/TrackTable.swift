@@ -1,7 +1,7 @@
 // The track-embedding table: every track's audio and collaborative embedding, for one batch.
 
-/// Track embeddings of one embedding batch, stored contiguously (audio then collaborative per
-/// track) and indexed by track id. Also keeps, per artist, the sum of their tracks' embeddings.
+/// Track embeddings of one embedding batch, one row per track (audio then collaborative) in
+/// chunks of rows, indexed by track id. Also keeps, per artist, the sum of their tracks' embeddings.
 ///
 /// A table either holds a whole catalogue and derives artist sums from its tracks (offline
 /// commands, the default), or is the worker's bounded cache of a catalogue kept elsewhere
@@ -17,7 +17,7 @@ public struct TrackTable: Sendable {
     /// Floats per track.
     public var width: Int { dims.audio + dims.collaborative }
     private var index: [[UInt8]: Int32] = [:]
-    private var embeddings: [Float] = []
+    private var embeddings: ChunkedRows
     private var artists: [[UInt8]] = []
     private var freeSlots: [Int32] = []
     private var artistSums: [[UInt8]: ArtistSum] = [:]
@@ -62,6 +62,7 @@ public struct TrackTable: Sendable {
         self.batchID = batchID
         self.dims = dims
         self.derivesArtistMeans = derivesArtistMeans
+        self.embeddings = ChunkedRows(width: dims.audio + dims.collaborative)
     }
 
     /// Number of tracks held.
@@ -85,10 +86,7 @@ public struct TrackTable: Sendable {
 
     /// Calls `body` with a track's embedding (audio then collaborative).
     public func withEmbedding<R>(slot: Int32, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-        let start = Int(slot) * width
-        return try embeddings.withUnsafeBufferPointer { all in
-            try body(UnsafeBufferPointer(rebasing: all[start..<(start + width)]))
-        }
+        try embeddings.withRow(Int(slot), body)
     }
 
     /// A copy of a track's embedding, nil if unknown.
@@ -143,9 +141,8 @@ public struct TrackTable: Sendable {
     public mutating func upsert(trackID: [UInt8], artistID: [UInt8], embedding: [Float]) {
         precondition(embedding.count == width)
         if let s = index[trackID] {
-            let start = Int(s) * width
-            adjustArtist(artists[Int(s)], embeddings[start..<(start + width)], sign: -1)
-            embeddings.replaceSubrange(start..<(start + width), with: embedding)
+            adjustArtist(artists[Int(s)], embeddings[Int(s)], sign: -1)
+            embeddings.set(Int(s), embedding)
             residentBytes += artistID.count - artists[Int(s)].count
             artists[Int(s)] = artistID
             adjustArtist(artistID, embedding[...], sign: 1)
@@ -155,21 +152,19 @@ public struct TrackTable: Sendable {
         residentBytes += trackBytes(trackID: trackID, artistID: artistID)
         if let s = freeSlots.popLast() {
             index[trackID] = s
-            let start = Int(s) * width
-            embeddings.replaceSubrange(start..<(start + width), with: embedding)
+            embeddings.set(Int(s), embedding)
             artists[Int(s)] = artistID
             return
         }
         index[trackID] = Int32(artists.count)
-        embeddings.append(contentsOf: embedding)
+        embeddings.append(embedding)
         artists.append(artistID)
     }
 
     /// Removes a track (a tombstone on the topic, or an eviction from a cache).
     public mutating func remove(trackID: [UInt8]) {
         guard let s = index.removeValue(forKey: trackID) else { return }
-        let start = Int(s) * width
-        adjustArtist(artists[Int(s)], embeddings[start..<(start + width)], sign: -1)
+        adjustArtist(artists[Int(s)], embeddings[Int(s)], sign: -1)
         residentBytes -= trackBytes(trackID: trackID, artistID: artists[Int(s)])
         freeSlots.append(s)
         artists[Int(s)] = []
