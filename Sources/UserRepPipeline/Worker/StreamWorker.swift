@@ -409,6 +409,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
             if let lane = m.lane { nextByLane[LanePartition(lane: lane, partition: m.partition)] = m.offset + 1 }
         }
+        // Everything needed of the records is copied out: free librdkafka's copies (and the fetch
+        // buffers they pin) now, not at the next poll, so they are not held through the commit.
+        polled.reset()
         let cycleOffsets = Dictionary(
             uniqueKeysWithValues: nextByLane.map { key, next in
                 (KafkaTopicPartition(topic: inputTopics[key.lane.rawValue], partition: key.partition), next)
