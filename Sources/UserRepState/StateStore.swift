@@ -41,8 +41,8 @@ public final class StateStore: @unchecked Sendable {
     /// Track-embedding batch the stored aggregates were built from.
     public let embeddingBatchID: String
 
-    /// The default bound of the decoded-state cache: 256 MiB.
-    public static let defaultCacheBytes = 256 << 20
+    /// The default bound of the decoded-state cache: 192 MiB.
+    public static let defaultCacheBytes = 192 << 20
 
     private static let metaBatchKey = Array("meta/embedding_batch_id".utf8)
     private static let metaWidthKey = Array("meta/width".utf8)
@@ -65,7 +65,7 @@ public final class StateStore: @unchecked Sendable {
         public var writeBufferMB: Int
 
         /// The defaults, or the given sizes.
-        public init(blockCacheMB: Int = 256, writeBufferMB: Int = 128) {
+        public init(blockCacheMB: Int = 32, writeBufferMB: Int = 16) {
             self.blockCacheMB = blockCacheMB
             self.writeBufferMB = writeBufferMB
         }

@@ -19,6 +19,22 @@ import UserRepTesting
         #expect(output.contains("Example"), "\(command.joined(separator: " ")) --help:\n\(output)")
     }
 
+    @Test func modelInitWritesThePriorListensAsked() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("init-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func priors(_ extra: [String]) throws -> [String: Float?] {
+            let out = dir.appendingPathComponent(extra.joined())
+            let (status, output) = try run(["model", "init", "--output", out.path, "--audio-dims", "4", "--collaborative-dims", "4"] + extra)
+            #expect(status == 0, "\(output)")
+            let manifest = try ModelManifest.decode(try Data(contentsOf: out.appendingPathComponent("manifest.json")))
+            return Dictionary(uniqueKeysWithValues: manifest.features.filter { $0.fallback != nil }.map { ($0.name, $0.priorListens) })
+        }
+        let byDefault = try priors([])
+        #expect(byDefault.count == 4 && byDefault.values.allSatisfy { $0 == ModelManifest.defaultPriorListens }, "\(byDefault)")
+        #expect(try priors(["--prior-listens", "7.5"]).values.allSatisfy { $0 == 7.5 })
+        #expect(try priors(["--prior-listens", "0"]).values.allSatisfy { $0 == nil }, "0 writes no prior: a window's own mean")
+    }
+
     @Test func eventsImportNamesTheFirstBadLineAndPublishesNothing() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("events-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: file) }
@@ -58,6 +74,9 @@ import UserRepTesting
         (["train", "--features", "/nonexistent.safetensors", "--output", "o", "--batch-id", "b"], "cannot read features file"),
         (["backfill", "--model", "m.json", "--replay-topic", "t", "--until", "yesterday"], "--until"),
         (["bench", "--threads=-2"], "--threads must be at least 1"),
+        (["model", "init", "--output", "o", "--prior-listens=-1"], "--prior-listens must be a number ≥ 0, got -1.0"),
+        (["model", "import", "--weights", "w", "--output", "o", "--batch-id", "b", "--embedding-batch-id", "e", "--prior-listens", "nan"],
+         "--prior-listens must be a number ≥ 0, got nan"),
     ])
     func badCycleOptionsAreRefusedClearly(_ arguments: [String], _ message: String) throws {
         let (status, output) = try run(arguments)

@@ -64,8 +64,8 @@ public struct WorkerConfiguration: Sendable {
     public var trackCacheBytes = WorkerConfiguration.defaultTrackCacheBytes
     /// Where the worker keeps its copy of the track table.
     public var trackStoreDirectory: String { stateDirectory + "/tracks" }
-    /// The default bound of the track cache: 256 MiB, about 380k tracks of 160 floats.
-    public static let defaultTrackCacheBytes = 256 << 20
+    /// The default bound of the track cache: 96 MiB, about 140k tracks of 160 floats.
+    public static let defaultTrackCacheBytes = 96 << 20
     /// Bound on a stop: committing the group offsets and leaving the group take at most this
     /// long together, also when Kafka is unreachable.
     public var shutdownTimeoutMs: Int32 = 10_000
