@@ -215,7 +215,7 @@ public struct FeatureLayout: Sendable, Equatable {
                         let scale = 1 / n
                         for c in 0..<g.size { row[g.offset + c] = sum(agg, c) * scale }
                     } else {
-                        let k = priors[position], scale = 1 / (n + priors[position])
+                        let k = priors[position], scale = 1 / (n + k)
                         for c in 0..<g.size { row[g.offset + c] = (sum(agg, c) + k * row[g.offset + c]) * scale }
                     }
                 }
