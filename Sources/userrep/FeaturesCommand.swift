@@ -26,6 +26,9 @@ struct FeaturesCommand: ParsableCommand {
                 order: country, sign-up time, onboarding picks, play counts per window, and with \
                 --listens the most-played artist per window (top_artist; from the listens file, since \
                 the state keeps no per-artist counts). \
+                It also prints, per window inside the next longer one, the prior_listens the users' \
+                own windows suggest (an empirical-Bayes fit: listen noise over real drift) beside the \
+                layout's, to set `model init --prior-listens` from the data. \
                 Stop any worker on the state directory first (RocksDB allows one process). \
                 Tracks come from the track topic (Kafka options) or from --tracks-file.
 
@@ -51,6 +54,17 @@ struct FeaturesCommand: ParsableCommand {
         var listens: String?
         @Option(help: "Track-embeddings topic.") var tracksTopic = TopicNames().tracks
         @OptionGroup var log: LogOptions
+
+        /// One line on what the users' windows say of `prior_listens` for `window`, beside the layout's.
+        static func describe(_ window: FeatureExport.WindowPriorFit, layout: [FeatureGroup]) -> String {
+            let used = layout.first { $0.horizon == window.short && $0.fallback != nil }.map { "\($0.priorListens ?? 0)" } ?? "none"
+            let head = "prior_listens for \(window.short) inside \(window.long): "
+            guard let e = window.fit.estimate else {
+                return head + "no fit (\(window.fit.users) users with listens in both); the layout uses \(used)"
+            }
+            let prior = e.priorListens.isFinite ? String(format: "%.1f", e.priorListens) : "unbounded (no drift measured)"
+            return head + "\(prior) suggested by \(window.fit.users) users (σ² \(String(format: "%.4g", e.sigma2)), τ² \(String(format: "%.4g", e.tau2))); the layout uses \(used)"
+        }
 
         func run() throws {
             let logger = try log.logger("userrep.features")
@@ -84,6 +98,7 @@ struct FeaturesCommand: ParsableCommand {
                 )
             }
             print("exported \(summary.users) users × \(model.inputSize) features to \(out.path) and profiles to \(profileURL.path)")
+            for window in summary.priorFits { print(Self.describe(window, layout: model.manifest.features)) }
         }
     }
 }

@@ -32,6 +32,9 @@ import UserRepTesting
         ) { _, _ in calls += 1 }
         let file = try FeatureFile.Mapped(url: featuresURL)
         #expect(summary.users == served.count && file.rows == served.count && calls == served.count)
+        // The windows' prior is fitted for each window inside the next longer one, over users with listens in both.
+        #expect(summary.priorFits.map { "\($0.short)<\($0.long)" } == ["1w<1m", "1m<6m"])
+        #expect(summary.priorFits.allSatisfy { $0.fit.users <= served.count })
         #expect(file.metadata["embedding_batch_id"] == w.env.model.manifest.embeddingBatchId)
 
         // Each row, through the served model, gives the vector the worker published for that user.

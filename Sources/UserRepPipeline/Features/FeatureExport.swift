@@ -40,6 +40,19 @@ public struct FeatureExport {
         public let users: Int
         /// Users whose newest event is after `asOfMs` (exported at that event instead).
         public let newerThanAsOf: Int
+        /// Per window inside the next longer one (1w in 1m, 1m in 6m): the `prior_listens` the
+        /// users' own windows suggest (`PriorFit`).
+        public let priorFits: [WindowPriorFit]
+    }
+
+    /// The prior fitted for one window inside the next longer one.
+    public struct WindowPriorFit: Sendable {
+        /// The shorter window's name.
+        public let short: String
+        /// The longer window's name.
+        public let long: String
+        /// The fit over the exported users.
+        public let fit: PriorFit
     }
 
     /// Exports `store` to `features` and `profiles` (both written whole or not at all);
@@ -64,6 +77,7 @@ public struct FeatureExport {
         let profileTemp = profiles.deletingLastPathComponent().appendingPathComponent(
             ".\(profiles.lastPathComponent).\(UUID().uuidString).tmp")
         var done = 0, newer = 0
+        var priorFits: [WindowPriorFit] = []
         do {
             guard FileManager.default.createFile(atPath: profileTemp.path, contents: nil) else {
                 throw WorkerError("cannot create \(profileTemp.path)")
@@ -73,6 +87,11 @@ public struct FeatureExport {
             var row = [Float](repeating: 0, count: model.inputSize)
             var aggregates = model.layout.horizons.map { _ in HorizonAggregate(width: model.layout.listenWidth) }
             var lines: [UInt8] = []
+            let horizons = model.layout.horizons
+            let byLength = horizons.indices.sorted { horizons[$0].lengthMs < horizons[$1].lengthMs }
+            let pairs = zip(byLength, byLength.dropFirst()).map { (short: $0, long: $1) }
+            var fits = pairs.map { _ in PriorFit() }
+            let embeddingWidth = model.layout.dims.audio + model.layout.dims.collaborative
             try store.forEachUser { key, state in
                 let at = max(asOfMs ?? state.newestEventTimeMs, state.newestEventTimeMs)
                 if let asOfMs, state.newestEventTimeMs > asOfMs { newer += 1 }
@@ -81,6 +100,9 @@ public struct FeatureExport {
                         of: state, at: at, layout: model.layout, tracks: tracks, aggregates: &aggregates, into: r)
                 }
                 try row.withUnsafeBufferPointer { try writer.append(userID: key.userID, row: $0) }
+                for (p, pair) in pairs.enumerated() {
+                    fits[p].add(short: aggregates[pair.short], long: aggregates[pair.long], width: embeddingWidth)
+                }
                 lines += Self.profileLine(
                     key: key, state: state, at: at, horizons: model.layout.horizons, aggregates: aggregates,
                     history: artistHistory.map { $0[key.userID] ?? [] })
@@ -95,6 +117,7 @@ public struct FeatureExport {
             }
             try profileHandle.write(contentsOf: lines)
             try profileHandle.synchronize()
+            priorFits = zip(pairs, fits).map { WindowPriorFit(short: horizons[$0.short].name, long: horizons[$0.long].name, fit: $1) }
             guard done == ids.count else {
                 throw WorkerError("the state store changed during the export (\(done) users, \(ids.count) counted)")
             }
@@ -106,7 +129,7 @@ public struct FeatureExport {
             try? FileManager.default.removeItem(at: profileTemp)
             throw error
         }
-        return Summary(users: done, newerThanAsOf: newer)
+        return Summary(users: done, newerThanAsOf: newer, priorFits: priorFits)
     }
 
     /// One user's profile as a JSON line: what the evaluation needs beside the features.
