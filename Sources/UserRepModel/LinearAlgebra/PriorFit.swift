@@ -6,8 +6,8 @@
 /// the two means is about τ² + σ² (1/n − 1/N): σ² is the spread of one listen's embedding around
 /// the user's taste of the moment, τ² how far that taste really moves between the windows. A
 /// least-squares line through every user with listens in the short window and more in the long
-/// gives σ² (slope) and τ² (intercept); the short window's mean of n listens is then worth as much
-/// as σ²/τ² listens' worth of the longer window's value. Pure arithmetic in double precision.
+/// gives σ² (slope) and τ² (intercept); the longer window's value should then weigh as much as
+/// σ²/τ² listens in the short window's mean. Pure arithmetic in double precision.
 public struct PriorFit: Sendable, Equatable {
     private var n = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0
 
