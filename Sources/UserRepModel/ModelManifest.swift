@@ -72,6 +72,8 @@ public struct ModelManifest: Codable, Sendable, Equatable {
         public var loss: String
         /// Optimizer settings.
         public var learningRate: Double, batchSize: Int, dropout: Double, seed: UInt64
+        /// Masking noise on the input (`train --input-dropout`); nil (absent) is none.
+        public var inputDropout: Double?
         /// Decoder widths (code first) and its weights file, for reconstruction checks.
         public var decoderLayers: [Int], decoderWeights: String
         /// The features file the model was trained on, and its export time (`as_of_ms` or `newest-event`).
@@ -79,8 +81,8 @@ public struct ModelManifest: Codable, Sendable, Equatable {
 
         /// Creates a training record.
         public init(trainRows: Int, validationRows: Int, epochs: Int, bestEpoch: Int, trainLoss: Double, validationLoss: Double?, loss: String,
-                    learningRate: Double, batchSize: Int, dropout: Double, seed: UInt64, decoderLayers: [Int], decoderWeights: String,
-                    features: String, featuresAsOf: String) {
+                    learningRate: Double, batchSize: Int, dropout: Double, seed: UInt64, inputDropout: Double? = nil,
+                    decoderLayers: [Int], decoderWeights: String, features: String, featuresAsOf: String) {
             self.trainRows = trainRows
             self.validationRows = validationRows
             self.epochs = epochs
@@ -92,6 +94,7 @@ public struct ModelManifest: Codable, Sendable, Equatable {
             self.batchSize = batchSize
             self.dropout = dropout
             self.seed = seed
+            self.inputDropout = inputDropout
             self.decoderLayers = decoderLayers
             self.decoderWeights = decoderWeights
             self.features = features

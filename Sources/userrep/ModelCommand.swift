@@ -148,7 +148,9 @@ struct ModelCommand: ParsableCommand {
                     "  \(t.epochs) epochs, kept epoch \(t.bestEpoch): \(t.loss) train \(String(format: "%.5g", t.trainLoss))"
                         + (t.validationLoss.map { ", validation \(String(format: "%.5g", $0))" } ?? ""))
                 print(
-                    "  adam lr \(t.learningRate), batch \(t.batchSize), alpha dropout \(t.dropout), seed \(t.seed); decoder \(t.decoderLayers) in \(t.decoderWeights)"
+                    "  adam lr \(t.learningRate), batch \(t.batchSize), alpha dropout \(t.dropout)"
+                        + (t.inputDropout.map { ", input masking \($0)" } ?? "")
+                        + ", seed \(t.seed); decoder \(t.decoderLayers) in \(t.decoderWeights)"
                 )
             } else {
                 print("not trained by userrep train (random or imported weights)")

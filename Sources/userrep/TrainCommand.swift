@@ -32,6 +32,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Rows per Adam step.") var batchSize = 256
     @Option(help: "Adam learning rate.") var learningRate: Float = 1e-3
     @Option(help: "Alpha-dropout rate on hidden layers (0 disables it).") var dropout: Float = 0.05
+    @Option(
+        help: "Masking noise on the input (a denoising autoencoder): the share of each training row's features set to their mean; the loss compares with the clean row (0 disables it)."
+    ) var inputDropout: Float = 0
     @Option(help: "Share of users held out for validation and early stopping.") var validationFraction = 0.1
     @Option(help: "Epochs without a better validation loss before stopping.") var patience = 5
     @Option(help: "Loss: l2 (paper, eq. 2) or mse.") var loss = "l2"
@@ -46,6 +49,7 @@ struct TrainCommand: ParsableCommand {
         }
         guard validationFraction >= 0, validationFraction < 1 else { throw ValidationError("--validation-fraction must be in [0, 1)") }
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
+        guard inputDropout >= 0, inputDropout < 1 else { throw ValidationError("--input-dropout must be in [0, 1)") }
     }
 
     private var parsedLayers: [Int]? {
@@ -67,6 +71,7 @@ struct TrainCommand: ParsableCommand {
         options.batchSize = batchSize
         options.learningRate = learningRate
         options.dropout = dropout
+        options.inputDropout = inputDropout
         options.validationFraction = validationFraction
         options.patience = patience
         options.loss = ReconstructionLoss(rawValue: loss) ?? .l2

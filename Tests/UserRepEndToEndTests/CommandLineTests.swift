@@ -71,6 +71,7 @@ import UserRepTesting
         (["backfill", "--model", "m.json", "--replay-topic", "t", "--max-poll-records", "0"], "--max-poll-records must be at least 1"),
         (["train", "--features", "f", "--output", "o", "--batch-id", "b", "--loss", "mae"], "--loss must be l2 or mse"),
         (["train", "--features", "f", "--output", "o", "--batch-id", "b", "--layers", "512,x"], "--layers must be positive integers"),
+        (["train", "--features", "f", "--output", "o", "--batch-id", "b", "--input-dropout", "1"], "--input-dropout must be in [0, 1)"),
         (["train", "--features", "/nonexistent.safetensors", "--output", "o", "--batch-id", "b"], "cannot read features file"),
         (["backfill", "--model", "m.json", "--replay-topic", "t", "--until", "yesterday"], "--until"),
         (["bench", "--threads=-2"], "--threads must be at least 1"),

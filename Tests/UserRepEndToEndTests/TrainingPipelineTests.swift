@@ -59,6 +59,7 @@ import UserRepTesting
         options.hidden = [32, 16]
         options.epochs = 3
         options.batchSize = 32
+        options.inputDropout = 0.1
         let result = try file.withFeatures { try Trainer.train(features: $0, rows: file.rows, width: file.inputSize, options: options) }
         let modelDir = w.env.directory.appendingPathComponent("trained")
         let manifest = TrainedModel.manifest(
@@ -67,6 +68,7 @@ import UserRepTesting
         try TrainedModel.write(result, manifest: manifest, to: modelDir)
         let trained = try EncoderModel.load(manifestURL: modelDir.appendingPathComponent("manifest.json"))
         #expect(trained.manifest.training?.trainRows == result.trainRows && trained.outputSize == 16)
+        #expect(trained.manifest.training?.inputDropout == 0.1, "the manifest records the input masking")
 
         var second = try w.env.workerConfiguration(stateName: "trained-state", groupID: "trained")
         second.topics.output = "trained-output"

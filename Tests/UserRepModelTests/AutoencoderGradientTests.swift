@@ -23,7 +23,9 @@ struct NaiveNetwork {
         self.dropout = (Double(dropout?.a ?? 1), Double(dropout?.b ?? 0))
     }
 
-    func loss(_ x: [Double], rows: Int, kind: ReconstructionLoss) -> Double {
+    /// The loss of reconstructing `target` (default: the input itself) from the input `x`.
+    func loss(_ x: [Double], target: [Double]? = nil, rows: Int, kind: ReconstructionLoss) -> Double {
+        let t = target ?? x
         let lambda = 1.0507009873554805, alpha = 1.6732632423543772
         var a = x
         for l in 0..<(sizes.count - 1) {
@@ -46,7 +48,7 @@ struct NaiveNetwork {
         var total = 0.0
         for r in 0..<rows {
             var sq = 0.0
-            for k in 0..<d { sq += (a[r * d + k] - x[r * d + k]) * (a[r * d + k] - x[r * d + k]) }
+            for k in 0..<d { sq += (a[r * d + k] - t[r * d + k]) * (a[r * d + k] - t[r * d + k]) }
             total += kind == .l2 ? sq.squareRoot() : sq / Double(d)
         }
         return total / Double(rows)
@@ -54,19 +56,22 @@ struct NaiveNetwork {
 }
 
 @Suite struct AutoencoderGradientTests {
-    /// Analytic gradients of a small network against central differences of the naive loss.
-    func check(loss kind: ReconstructionLoss, dropoutRate: Float) {
+    /// Analytic gradients of a small network against central differences of the naive loss. With
+    /// `masking`, every third input is set to 0 (as `train --input-dropout` does) and the loss
+    /// compares the reconstruction with the clean input.
+    func check(loss kind: ReconstructionLoss, dropoutRate: Float, masking: Bool = false) {
         let net = Autoencoder(encoder: [6, 5, 3], seed: 9)
         let rows = 4
         var rng = SplitMix64(seed: 3)
-        let x = (0..<(rows * 6)).map { _ in rng.nextGaussian() }
+        let clean = (0..<(rows * 6)).map { _ in rng.nextGaussian() }
+        let x = clean.indices.map { masking && $0 % 3 == 0 ? 0 : clean[$0] }
         var ws = AutoencoderWorkspace(network: net, rows: rows)
         ws.withInput { buffer in for i in x.indices { buffer[i] = x[i] } }
         let dropout = dropoutRate > 0 ? AlphaDropout(rate: dropoutRate) : nil
         var masksRng = SplitMix64(seed: 5)
         net.forward(rows: rows, workspace: &ws, dropout: dropout, rng: &masksRng)
         var outputGrad = [Float](repeating: 0, count: rows * 6)
-        let analyticLoss = ws.a[0].withUnsafeBufferPointer { xb in
+        let analyticLoss = clean.withUnsafeBufferPointer { xb in
             ws.a[net.layerCount].withUnsafeBufferPointer { yb in
                 outputGrad.withUnsafeMutableBufferPointer { g in
                     kind.evaluate(reconstruction: yb, target: xb, rows: rows, width: 6, gradient: g)
@@ -82,9 +87,10 @@ struct NaiveNetwork {
             dropout != nil && net.selu[l] && l < net.layerCount - 1 ? ws.keep[l].prefix(rows * net.sizes[l + 1]).map(Double.init) : nil
         }
         let naive = NaiveNetwork(net, masks: masks, dropout: dropout)
-        let xd = x.map(Double.init)
+        let xd = x.map(Double.init), cd = clean.map(Double.init)
         #expect(
-            abs(naive.loss(xd, rows: rows, kind: kind) - analyticLoss) <= 1e-5 * max(1, abs(analyticLoss)), "forward pass and loss agree")
+            abs(naive.loss(xd, target: cd, rows: rows, kind: kind) - analyticLoss) <= 1e-5 * max(1, abs(analyticLoss)),
+            "forward pass and loss agree")
         let h = 1e-6
         var worst = 0.0
         var dropped = 0
@@ -93,7 +99,7 @@ struct NaiveNetwork {
             var plus = naive, minus = naive
             nudge(&plus, h)
             nudge(&minus, -h)
-            let numeric = (plus.loss(xd, rows: rows, kind: kind) - minus.loss(xd, rows: rows, kind: kind)) / (2 * h)
+            let numeric = (plus.loss(xd, target: cd, rows: rows, kind: kind) - minus.loss(xd, target: cd, rows: rows, kind: kind)) / (2 * h)
             return abs(Double(analytic) - numeric) / max(abs(numeric), 1e-2)
         }
         for l in 0..<net.layerCount {
@@ -101,12 +107,18 @@ struct NaiveNetwork {
             for i in net.biases[l].indices { worst = max(worst, relativeError(grads.biases[l][i]) { $0.biases[l][i] += $1 }) }
             dropped += masks[l].map { $0.filter { $0 == 0 }.count } ?? 0
         }
-        #expect(worst <= 1e-4, "\(kind) dropout \(dropoutRate): largest relative gradient error \(worst)")
+        #expect(worst <= 1e-4, "\(kind) dropout \(dropoutRate) masking \(masking): largest relative gradient error \(worst)")
         if dropoutRate > 0 { #expect(dropped > 0, "the dropout case dropped some units") }
     }
 
     @Test(arguments: ReconstructionLoss.allCases, [Float(0), 0.3])
     func analyticGradientsEqualFiniteDifferences(loss: ReconstructionLoss, dropout: Float) { check(loss: loss, dropoutRate: dropout) }
+
+    /// A masked input reconstructing the clean one (a denoising autoencoder's training step).
+    @Test(arguments: ReconstructionLoss.allCases)
+    func gradientsWithAMaskedInputEqualFiniteDifferences(loss: ReconstructionLoss) {
+        check(loss: loss, dropoutRate: 0.3, masking: true)
+    }
 
     @Test func oneAdamStepEqualsTheScalarUpdate() {
         var net = Autoencoder(encoder: [3, 2], seed: 4)

@@ -88,6 +88,66 @@ import Testing
         #expect(pca.variances.reduce(0, +) > 0.9 * Double(width), "three components explain most of the unit variances")
     }
 
+    /// The mean squared error of reconstructing the first `rows` standardized rows of `x` from
+    /// those rows with every `maskEvery`-th feature set to 0 (its mean).
+    func maskedReconstructionError(_ result: TrainingResult, _ x: [Float], rows: Int, width: Int, maskEvery: Int) -> Double {
+        var ws = AutoencoderWorkspace(network: result.network, rows: rows)
+        var clean = [Float](repeating: 0, count: rows * width)
+        for r in 0..<rows {
+            for k in 0..<width { clean[r * width + k] = (x[r * width + k] - result.mean[k]) / result.std[k] }
+        }
+        ws.withInput { input in for i in clean.indices { input[i] = i % maskEvery == 0 ? 0 : clean[i] } }
+        var unused = SplitMix64(seed: 0)
+        result.network.forward(rows: rows, workspace: &ws, dropout: nil, rng: &unused)
+        let y = ws.activations(layer: result.network.layerCount)
+        var total = 0.0
+        for i in clean.indices { total += Double(y[i] - clean[i]) * Double(y[i] - clean[i]) }
+        return total / Double(clean.count)
+    }
+
+    @Test func inputMaskingLearnsToFillInMissingFeaturesDeterministically() throws {
+        let rows = 1_500, width = 16
+        let x = Self.planted(rows: rows, width: width, rank: 3, noise: 0.05, seed: 2)
+        var options = TrainingOptions()
+        options.hidden = [12, 3]
+        options.epochs = 25
+        options.batchSize = 64
+        options.learningRate = 3e-3
+        options.dropout = 0
+        options.loss = .mse
+        options.threads = 2
+        let plain = try train(x, rows: rows, width: width, options: options)
+        options.inputDropout = 0.3
+        let denoising = try train(x, rows: rows, width: width, options: options)
+        let again = try train(x, rows: rows, width: width, options: options)
+        #expect(denoising.network == again.network, "masking draws from the seed: the same weights twice")
+        #expect(denoising.network != plain.network)
+        // A quarter of the features missing: the denoising network infers them from the others
+        // (the structure is rank 3); the plain one never saw a missing feature.
+        let plainError = maskedReconstructionError(plain, x, rows: 300, width: width, maskEvery: 4)
+        let denoisingError = maskedReconstructionError(denoising, x, rows: 300, width: width, maskEvery: 4)
+        #expect(denoisingError < plainError / 2, "masked-input MSE: denoising \(denoisingError), plain \(plainError)")
+        #expect(denoisingError < 0.2, "masked-input MSE \(denoisingError)")
+        // Clean rows are still reconstructed (validation compares clean with clean).
+        let clean = try #require(denoising.history.last?.validationLoss)
+        #expect(clean < 0.2, "clean validation MSE \(clean)")
+    }
+
+    @Test func maskingZeroesTheRateAndKeepsTheCleanRow() {
+        var rng = SplitMix64(seed: 4)
+        let n = 100_000
+        var x = (0..<n).map { Float($0 % 97) + 1 }
+        let original = x
+        var clean = [Float](repeating: -1, count: n)
+        x.withUnsafeMutableBufferPointer { xb in
+            clean.withUnsafeMutableBufferPointer { cb in Trainer.mask(xb, count: n, rate: 0.3, keeping: cb, &rng) }
+        }
+        #expect(clean == original, "the clean copy is the row before masking")
+        let zeroed = x.filter { $0 == 0 }.count
+        #expect(abs(Double(zeroed) / Double(n) - 0.3) < 0.01, "\(zeroed) of \(n) set to the mean")
+        #expect(zip(x, original).allSatisfy { $0 == 0 || $0 == $1 }, "the rest is untouched")
+    }
+
     @Test func constantFeaturesAreCentredNotDividedByZero() throws {
         var x = Self.planted(rows: 200, width: 6, rank: 2, noise: 0.1, seed: 4)
         for r in 0..<200 { x[r * 6 + 2] = 7 }
@@ -107,6 +167,12 @@ import Testing
         #expect(throws: ModelError.self) { try train(x, rows: 10, width: 3, options: options) }
         do { _ = try train(x, rows: 10, width: 3, options: options) } catch { #expect("\(error)".contains("row 5")) }
         #expect(throws: ModelError.self) { try train([], rows: 0, width: 3, options: options) }
+        var masking = options
+        masking.inputDropout = 1
+        do {
+            _ = try train([Float](repeating: 1, count: 30), rows: 10, width: 3, options: masking)
+            Issue.record("an input dropout of 1 masks everything and must fail")
+        } catch { #expect("\(error)".contains("input dropout")) }
         options.validationFraction = 0.99
         do {
             _ = try train([Float](repeating: 1, count: 3), rows: 1, width: 3, options: options)

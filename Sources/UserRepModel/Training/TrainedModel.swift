@@ -49,6 +49,7 @@ public enum TrainedModel {
             trainLoss: kept?.trainLoss ?? 0, validationLoss: kept?.validationLoss, loss: options.loss.rawValue,
             learningRate: Double("\(options.learningRate)") ?? Double(options.learningRate), batchSize: options.batchSize,
             dropout: Double("\(options.dropout)") ?? Double(options.dropout), seed: options.seed,
+            inputDropout: options.inputDropout > 0 ? Double("\(options.inputDropout)") ?? Double(options.inputDropout) : nil,
             decoderLayers: Array(net.sizes[net.encoderLayers...]), decoderWeights: "decoder.safetensors", features: features,
             featuresAsOf: asOf)
         return m

@@ -13,6 +13,10 @@ public struct TrainingOptions: Sendable {
     public var learningRate: Float = 1e-3
     /// Alpha-dropout rate on hidden SELU layers (0 disables it).
     public var dropout: Float = 0.05
+    /// Masking noise on the input (a denoising autoencoder): each standardized feature of a
+    /// training row is set to its mean (0) with this probability, and the loss still compares the
+    /// reconstruction with the clean row (0 disables it).
+    public var inputDropout: Float = 0
     /// Share of rows held out for validation and early stopping.
     public var validationFraction = 0.1
     /// Epochs without a better validation loss before training stops.
@@ -92,6 +96,9 @@ public enum Trainer {
         guard options.batchSize >= 1, options.epochs >= 1, !options.hidden.isEmpty, options.hidden.allSatisfy({ $0 >= 1 }) else {
             throw ModelError("batch size, epochs and layer widths must be at least 1")
         }
+        guard options.inputDropout >= 0, options.inputDropout < 1 else {
+            throw ModelError("the input dropout must be in [0, 1), got \(options.inputDropout)")
+        }
         guard options.validationFraction >= 0, options.validationFraction < 1 else {
             throw ModelError("the validation fraction must be in [0, 1), got \(options.validationFraction)")
         }
@@ -114,6 +121,8 @@ public enum Trainer {
         var ws = AutoencoderWorkspace(network: network, rows: max(batch, min(validation.count, 1024)))
         var grads = AutoencoderGradients(zeroFor: network)
         var outputGrad = [Float](repeating: 0, count: ws.rows * width)
+        // The clean rows of a mini-batch, the loss's target under masking noise.
+        var clean = options.inputDropout > 0 ? [Float](repeating: 0, count: ws.rows * width) : []
         let dropout = AlphaDropout(rate: options.dropout)
         var history: [EpochRecord] = []
         var best: (loss: Double, epoch: Int, network: Autoencoder)?
@@ -128,8 +137,14 @@ public enum Trainer {
             while start < train.count {
                 let n = min(batch, train.count - start)
                 ws.withInput { x in gather(features, width: width, rows: train[start..<(start + n)], mean: mean, std: std, into: x) }
+                if options.inputDropout > 0 {
+                    ws.withInput { x in
+                        clean.withUnsafeMutableBufferPointer { c in mask(x, count: n * width, rate: options.inputDropout, keeping: c, &rng) }
+                    }
+                }
                 network.forward(rows: n, workspace: &ws, dropout: dropout, rng: &rng)
-                let loss = ws.a[0].withUnsafeBufferPointer { x in
+                // The target: the clean rows (a temporary reference, released before `backward`).
+                let loss = (options.inputDropout > 0 ? clean : ws.a[0]).withUnsafeBufferPointer { x in
                     ws.a[network.layerCount].withUnsafeBufferPointer { y in
                         outputGrad.withUnsafeMutableBufferPointer { g in
                             options.loss.evaluate(reconstruction: y, target: x, rows: n, width: width, gradient: g)
@@ -227,6 +242,17 @@ public enum Trainer {
             let base = r * width
             for k in 0..<width { x[o + k] = (features[base + k] - mean[k]) / std[k] }
             o += width
+        }
+    }
+
+    /// Copies the first `count` values of `x` to `clean`, then sets each to 0 with probability `rate`.
+    static func mask(
+        _ x: UnsafeMutableBufferPointer<Float>, count: Int, rate: Float, keeping clean: UnsafeMutableBufferPointer<Float>,
+        _ rng: inout SplitMix64
+    ) {
+        for i in 0..<count {
+            clean[i] = x[i]
+            if rng.nextUnit() < Double(rate) { x[i] = 0 }
         }
     }
 
