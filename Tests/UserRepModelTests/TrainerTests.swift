@@ -24,9 +24,8 @@ import Testing
         try x.withUnsafeBufferPointer { try Trainer.train(features: $0, rows: rows, width: width, options: options) }
     }
 
-    @Test func trainingLearnsAPlantedStructureDeterministically() throws {
-        let rows = 1_500, width = 16
-        let x = Self.planted(rows: rows, width: width, rank: 3, noise: 0.05, seed: 2)
+    /// A small network for the planted rank-3 structure of 16 features: MSE, no dropout.
+    static var plantedOptions: TrainingOptions {
         var options = TrainingOptions()
         options.hidden = [12, 3]
         options.epochs = 25
@@ -35,6 +34,13 @@ import Testing
         options.dropout = 0
         options.loss = .mse
         options.threads = 2
+        return options
+    }
+
+    @Test func trainingLearnsAPlantedStructureDeterministically() throws {
+        let rows = 1_500, width = 16
+        let x = Self.planted(rows: rows, width: width, rank: 3, noise: 0.05, seed: 2)
+        var options = Self.plantedOptions
         let a = try train(x, rows: rows, width: width, options: options)
         let b = try train(x, rows: rows, width: width, options: options)
         #expect(a.network == b.network, "same data, seed and threads give bit-identical weights")
@@ -108,14 +114,7 @@ import Testing
     @Test func inputMaskingLearnsToFillInMissingFeaturesDeterministically() throws {
         let rows = 1_500, width = 16
         let x = Self.planted(rows: rows, width: width, rank: 3, noise: 0.05, seed: 2)
-        var options = TrainingOptions()
-        options.hidden = [12, 3]
-        options.epochs = 25
-        options.batchSize = 64
-        options.learningRate = 3e-3
-        options.dropout = 0
-        options.loss = .mse
-        options.threads = 2
+        var options = Self.plantedOptions
         let plain = try train(x, rows: rows, width: width, options: options)
         options.inputDropout = 0.3
         let denoising = try train(x, rows: rows, width: width, options: options)
