@@ -47,13 +47,15 @@ public enum TrainedModel {
         m.training = .init(
             trainRows: result.trainRows, validationRows: result.validationRows, epochs: result.history.count, bestEpoch: result.bestEpoch,
             trainLoss: kept?.trainLoss ?? 0, validationLoss: kept?.validationLoss, loss: options.loss.rawValue,
-            learningRate: Double("\(options.learningRate)") ?? Double(options.learningRate), batchSize: options.batchSize,
-            dropout: Double("\(options.dropout)") ?? Double(options.dropout), seed: options.seed,
-            inputDropout: options.inputDropout > 0 ? Double("\(options.inputDropout)") ?? Double(options.inputDropout) : nil,
+            learningRate: decimal(options.learningRate), batchSize: options.batchSize, dropout: decimal(options.dropout),
+            seed: options.seed, inputDropout: options.inputDropout > 0 ? decimal(options.inputDropout) : nil,
             decoderLayers: Array(net.sizes[net.encoderLayers...]), decoderWeights: "decoder.safetensors", features: features,
             featuresAsOf: asOf)
         return m
     }
+
+    /// A setting as the decimal it was written as (0.05, not 0.05000000074505806 from the Float).
+    private static func decimal(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
 
     /// Writes the model directory at `directory` whole or not at all (a temporary sibling renamed
     /// into place; an existing directory is replaced only once the new one is complete).
