@@ -223,6 +223,12 @@ struct BenchCommand: ParsableCommand {
                     batch.map { " during the re-encode of \($0)" } ?? "", offered, loadLingerMs, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1,
                     lm.latencyPercentile(99) ?? -1,
                     lm.latencyPercentile(100) ?? -1))
+            // The worker starts with an empty state cache (and a user's first event of the run reads
+            // RocksDB), so the thirds show the warm-up apart from the steady state.
+            let thirds = (0..<3).map { i in
+                String(format: "p50 %.0f / p99 %.0f", lm.latencyPercentile(50, part: (i, 3)) ?? -1, lm.latencyPercentile(99, part: (i, 3)) ?? -1)
+            }
+            print("latency by third of the run (ms): " + thirds.joined(separator: ", "))
             print(
                 String(
                     format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles,

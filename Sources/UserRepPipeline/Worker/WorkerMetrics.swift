@@ -98,10 +98,14 @@ public struct WorkerMetrics: Sendable {
         outputsByBatch[batch] = counts
     }
 
-    /// The `p`-th percentile (0...100) of latency samples, nil without samples.
-    public func latencyPercentile(_ p: Double) -> Double? {
-        guard !latencySamplesMs.isEmpty else { return nil }
-        let sorted = latencySamplesMs.sorted()
+    /// The `p`-th percentile (0...100) of latency samples, nil without samples; with `part`
+    /// (`i` of `n`), of the `i`-th of `n` equal runs of samples in arrival order (at a constant
+    /// offered rate, the `i`-th `n`-th of the run).
+    public func latencyPercentile(_ p: Double, part: (i: Int, n: Int) = (0, 1)) -> Double? {
+        let count = latencySamplesMs.count
+        let samples = latencySamplesMs[(count * part.i / part.n)..<(count * (part.i + 1) / part.n)]
+        guard !samples.isEmpty else { return nil }
+        let sorted = samples.sorted()
         let i = min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))
         return sorted[i]
     }
