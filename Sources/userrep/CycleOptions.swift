@@ -18,7 +18,7 @@ struct CycleOptions: ParsableArguments {
     var trackCacheMb = WorkerConfiguration.defaultTrackCacheBytes >> 20
     @Option(help: "MiB of RocksDB block cache for the state store (raw blocks of states read from disk).")
     var stateDbCacheMb = StateStore.DatabaseMemory().blockCacheMB
-    @Option(help: "MiB per RocksDB memtable of the state store (up to four; larger ones absorb more rewrites of the same users).")
+    @Option(help: "MiB per RocksDB memtable of the state store (up to two, each flushed when full; a cycle's state write lands whole in one, however large).")
     var stateDbWriteBufferMb = StateStore.DatabaseMemory().writeBufferMB
 
     func validate() throws {
