@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
             as many output and changelog records of the same sizes) to show what Kafka alone costs.
 
             Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and \
-            reports p50/p99 latency from each event's produce time to its vector's delivery. The load starts once the worker holds its partitions.
+            reports p50/p99 latency from each event's produce time to its vector's delivery, for the whole run and for each third of it (the worker starts with an empty state cache). The load starts once the worker holds its partitions.
 
             Reference model 483→512→256→120, 80+80-dimensional track embeddings.
 
