@@ -55,9 +55,8 @@ public final class StateStore: @unchecked Sendable {
     }
 
     /// RocksDB's own memory for the store: its block cache (raw blocks of states read from disk,
-    /// beside the decoded states of `cacheBytes`) and its memtables (up to four of
-    /// `writeBufferMB`, two merged per flush, so that users written again and again reach the
-    /// disk once).
+    /// beside the decoded states of `cacheBytes`) and its memtables (up to two of at least
+    /// `writeBufferMB`, each flushed on its own: a cycle's state write lands whole in one).
     public struct DatabaseMemory: Sendable, Equatable {
         /// MiB of RocksDB block cache.
         public var blockCacheMB: Int
