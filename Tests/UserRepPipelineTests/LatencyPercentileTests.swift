@@ -33,5 +33,6 @@ import Testing
         metrics.latencySamplesMs = [5]
         #expect(metrics.latencyPercentile(50, part: (0, 3)) == nil, "a part with no samples has none")
         #expect(metrics.latencyPercentile(50, part: (2, 3)) == 5)
+        #expect(metrics.latencyPercentile(50, part: (3, 3)) == nil && metrics.latencyPercentile(50, part: (0, 0)) == nil, "not a part")
     }
 }

@@ -100,8 +100,9 @@ public struct WorkerMetrics: Sendable {
 
     /// The `p`-th percentile (0...100) of latency samples, nil without samples; with `part`
     /// (`i` of `n`), of the `i`-th of `n` equal runs of samples in arrival order (at a constant
-    /// offered rate, the `i`-th `n`-th of the run).
+    /// offered rate, the `i`-th `n`-th of the run); nil for a part that is not one (`i` outside `0..<n`).
     public func latencyPercentile(_ p: Double, part: (i: Int, n: Int) = (0, 1)) -> Double? {
+        guard part.n >= 1, (0..<part.n).contains(part.i) else { return nil }
         let count = latencySamplesMs.count
         let samples = latencySamplesMs[(count * part.i / part.n)..<(count * (part.i + 1) / part.n)]
         guard !samples.isEmpty else { return nil }
