@@ -91,21 +91,28 @@ public final class KafkaProducer: @unchecked Sendable {
             trackOffset: trackOffset)
     }
 
-    /// Queues one record to an opened topic; see `produce(topic:...)`.
+    /// Queues one record to an opened topic; see `produce(topic:...)`. With `valueOwner` (the
+    /// object that owns the memory `value` points into, and never writes it again) the value is
+    /// not copied: librdkafka reads it in place, and the producer keeps `valueOwner` alive until
+    /// every in-place record has its delivery report (delivered, failed or purged; served by a
+    /// flush, a poll, a transaction's end or a purge), or until the producer is destroyed.
     public func produce(
         to topic: KafkaOutputTopic, partition: Int32? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
-        headers: [KafkaHeader] = [], timestampMs: Int64? = nil, trackOffset: Bool = false
+        headers: [KafkaHeader] = [], timestampMs: Int64? = nil, trackOffset: Bool = false, valueOwner: (AnyObject & Sendable)? = nil
     ) throws {
         precondition(topic.owner === client, "topic \(topic.name) was opened by another producer")
         let record = RDKafkaOutgoingRecord(
             topic: topic.handle, partition: partition, key: key, value: value, headers: headers, timestampMs: timestampMs,
-            opaque: trackOffset ? DeliveryReports.trackedTag : nil)
+            opaque: DeliveryReports.tag(tracked: trackOffset, inPlace: valueOwner != nil), copyValue: valueOwner == nil)
         while true {
-            switch client.produce(record) {
-            case .queued: return
-            case .queueFull: client.poll(timeoutMs: 10)
-            case .failed(let error): throw error.prefixed("cannot produce to \(topic.name)")
-            }
+            // Pinned before it is queued: its delivery report may be served at once on another thread.
+            if let valueOwner { reports.pin(valueOwner) }
+            let result = client.produce(record)
+            if case .queued = result { return }
+            if valueOwner != nil { _ = reports.unpin() }
+            if case .failed(let error) = result { throw error.prefixed("cannot produce to \(topic.name)") }
+            // The queue is full: serve delivery reports, then try again.
+            client.poll(timeoutMs: 10)
         }
     }
 
@@ -157,6 +164,9 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// librdkafka's most recent client-level error (e.g. `Failed to resolve 'kafka:9092'`), if any.
     public var lastClientError: String? { reports.lastClientError }
+
+    /// Owners of in-place values (`produce(..., valueOwner:)`) the producer still keeps alive.
+    public var pinnedValueOwners: Int { reports.pinnedCount }
 
     /// Records delivered successfully since the producer started.
     public var deliveredCount: Int { reports.delivered }

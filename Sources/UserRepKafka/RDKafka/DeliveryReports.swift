@@ -5,6 +5,20 @@ import CRdKafka
 final class DeliveryReports: @unchecked Sendable {
     /// Marks records whose delivered offsets are tracked (`takeTracked`).
     nonisolated(unsafe) static let trackedTag = UnsafeMutableRawPointer(bitPattern: 0x7472_6B64)
+    /// Marks records whose value librdkafka reads in place (`pin`).
+    nonisolated(unsafe) static let inPlaceTag = UnsafeMutableRawPointer(bitPattern: 0x696E_706C)
+    /// Both: tracked, and read in place.
+    nonisolated(unsafe) static let trackedInPlaceTag = UnsafeMutableRawPointer(bitPattern: 0x7469_706C)
+
+    /// The opaque of a record: which of the marks above it carries (nil: none).
+    static func tag(tracked: Bool, inPlace: Bool) -> UnsafeMutableRawPointer? {
+        switch (tracked, inPlace) {
+        case (false, false): return nil
+        case (true, false): return trackedTag
+        case (false, true): return inPlaceTag
+        case (true, true): return trackedInPlaceTag
+        }
+    }
 
     private let lock = Mutex()
     private var failures = 0
@@ -12,6 +26,35 @@ final class DeliveryReports: @unchecked Sendable {
     private var delivered_ = 0
     private var tracked: [Tracked: Int64] = [:]
     private var lastClientError_: String?
+    /// Owners of the memory that queued in-place values point into, by identity, and how many
+    /// in-place records have no delivery report yet: the owners are let go when it reaches zero.
+    /// A destroyed client's records get no report, so owners left here are released with this
+    /// object, which the client keeps until after `rd_kafka_destroy`.
+    private var pinned: [ObjectIdentifier: AnyObject] = [:]
+    private var inPlaceOutstanding = 0
+
+    /// Keeps `owner` alive for one in-place record about to be queued (`unpin` if it was not).
+    func pin(_ owner: AnyObject) {
+        lock.withLock {
+            inPlaceOutstanding += 1
+            let id = ObjectIdentifier(owner)
+            if pinned[id] == nil { pinned[id] = owner }
+        }
+    }
+
+    /// One in-place record is done with (reported, or never queued); returns the owners to let
+    /// go of (outside the lock: freeing one may take a while) when none is outstanding.
+    func unpin() -> [AnyObject] {
+        lock.withLock {
+            inPlaceOutstanding -= 1
+            guard inPlaceOutstanding == 0, !pinned.isEmpty else { return [] }
+            defer { pinned.removeAll() }
+            return Array(pinned.values)
+        }
+    }
+
+    /// Owners of in-place values kept now.
+    var pinnedCount: Int { lock.withLock { pinned.count } }
 
     func clientError(_ text: String) { lock.withLock { lastClientError_ = text } }
     var lastClientError: String? { lock.withLock { lastClientError_ } }
@@ -69,7 +112,8 @@ final class DeliveryReports: @unchecked Sendable {
     func forgetFailures() { lock.withLock { failures = 0 } }
 
     /// Installs the delivery-report and error callbacks on `config`, with these reports as their
-    /// opaque. Records produced with `trackedTag` as their opaque have their offsets tracked.
+    /// opaque. Records produced with `trackedTag` (or `trackedInPlaceTag`) as their opaque have
+    /// their offsets tracked; those with `inPlaceTag` (or `trackedInPlaceTag`) are unpinned.
     func install(on config: RDKafkaConfig) {
         config.setCallbackContext(self)
         rd_kafka_conf_set_dr_msg_cb(config.pointer) { _, message, opaque in
@@ -77,9 +121,13 @@ final class DeliveryReports: @unchecked Sendable {
             let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
             let m = message.pointee
             reports.record(m.err)
-            if m.err == RD_KAFKA_RESP_ERR_NO_ERROR, m._private == DeliveryReports.trackedTag, let rkt = m.rkt {
+            let tag = m._private
+            let tracked = tag == DeliveryReports.trackedTag || tag == DeliveryReports.trackedInPlaceTag
+            if m.err == RD_KAFKA_RESP_ERR_NO_ERROR, tracked, let rkt = m.rkt {
                 reports.delivered(DeliveryReports.Tracked(topic: rkt, partition: m.partition), offset: m.offset)
             }
+            // librdkafka reads the value no more once its report is served.
+            if tag == DeliveryReports.inPlaceTag || tag == DeliveryReports.trackedInPlaceTag { _ = reports.unpin() }
         }
         rd_kafka_conf_set_error_cb(config.pointer) { _, _, reason, opaque in
             guard let opaque, let reason else { return }

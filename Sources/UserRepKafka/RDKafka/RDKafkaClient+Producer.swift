@@ -1,7 +1,8 @@
 // librdkafka's producer calls: transactions, producing one record, purging and flushing.
 import CRdKafka
 
-/// One record to produce, in the form `rd_kafka_produceva` takes it. The buffers are copied.
+/// One record to produce, in the form `rd_kafka_produceva` takes it. Key and headers are copied;
+/// the value too unless `copyValue` is false (its owner then keeps it alive: `KafkaProducer.produce`).
 struct RDKafkaOutgoingRecord {
     let topic: OpaquePointer
     let partition: Int32?
@@ -11,6 +12,8 @@ struct RDKafkaOutgoingRecord {
     let timestampMs: Int64?
     /// Handed back in the record's delivery report.
     let opaque: UnsafeMutableRawPointer?
+    /// False: librdkafka reads the value in place until the record's delivery report.
+    var copyValue = true
 }
 
 /// What `RDKafkaClient.produce` did with a record.
@@ -58,7 +61,7 @@ extension RDKafkaClient {
         }
     }
 
-    /// Queues one record (key, value and headers are copied).
+    /// Queues one record (key and headers are copied; the value too unless `copyValue` is false).
     func produce(_ record: RDKafkaOutgoingRecord) -> RDKafkaProduceResult {
         let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 8) { vus in
             var count = 0
@@ -71,7 +74,7 @@ extension RDKafkaClient {
             }
             add(RD_KAFKA_VTYPE_RKT) { $0.u.rkt = record.topic }
             add(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = record.partition ?? RD_KAFKA_PARTITION_UA }
-            add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
+            add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = record.copyValue ? RD_KAFKA_MSG_F_COPY : 0 }
             add(RD_KAFKA_VTYPE_KEY) {
                 $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: record.key?.baseAddress)
                 $0.u.mem.size = record.key?.count ?? 0
