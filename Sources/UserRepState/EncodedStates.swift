@@ -4,10 +4,12 @@ import UserRepModel
 /// User states serialized for one write: per user its head, the tiles it holds that the stored
 /// state does not (new ids: a tile whose count changed is a new tile), and the ids of stored tiles
 /// it no longer holds. The changelog records and the RocksDB write of a cycle are written from the
-/// same bytes.
+/// same bytes, and the changelog's may be produced in place (`bytesOwner` keeps them alive).
 public struct EncodedStates: Sendable {
-    /// Per user: the head, then the sums of each written tile.
-    private var bytes: [UInt8] = []
+    /// Per user: the head, then the sums of each written tile. `encode` allocates it anew at the
+    /// size it needs, so a cycle holds its own states' bytes and no more, and a block that a
+    /// producer still reads is never written again.
+    private var storage = SerializedBytes(capacity: 0)
     private var headEnds: [Int] = []
     private var userEnds: [Int] = []
     private var written: [TileID] = []
@@ -24,7 +26,11 @@ public struct EncodedStates: Sendable {
     public var count: Int { headEnds.count }
 
     /// Total serialized bytes: heads and written tiles' sums.
-    public var byteCount: Int { bytes.count }
+    public var byteCount: Int { userEnds.last ?? 0 }
+
+    /// The object that owns the serialized bytes: whoever reads them after this value is gone
+    /// (librdkafka producing records in place) keeps it alive until it is done.
+    public var bytesOwner: AnyObject & Sendable { storage }
 
     /// Tiles written, over all states.
     public var writtenTileCount: Int { written.count }
@@ -32,9 +38,9 @@ public struct EncodedStates: Sendable {
     /// Tiles removed, over all states.
     public var removedTileCount: Int { removed.count }
 
-    /// Removes every state, keeping capacity.
+    /// Removes every state and lets go of the bytes (the index arrays keep their capacity).
     public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+        storage = SerializedBytes(capacity: 0)
         headEnds.removeAll(keepingCapacity: true)
         userEnds.removeAll(keepingCapacity: true)
         written.removeAll(keepingCapacity: true)
@@ -46,30 +52,29 @@ public struct EncodedStates: Sendable {
 
     /// Serializes `state` after the others, against the tiles `previous` the store holds for it.
     public mutating func append(_ state: UserState, previous: [TileID] = []) {
-        let start = bytes.count
+        let start = byteCount
         plan(state, previous: previous)
-        let end = userEnds[userEnds.count - 1]
-        if bytes.capacity < end { bytes.reserveCapacity(max(end, 2 * bytes.capacity)) }
-        bytes.append(contentsOf: repeatElement(0, count: end - start))
-        let i = count - 1
-        let layout = self.layout
-        bytes.withUnsafeMutableBytes { Self.write(state, user: i, layout: layout, into: $0) }
+        let end = byteCount
+        if !isKnownUniquelyReferenced(&storage) || storage.capacity < end {
+            let grown = SerializedBytes(capacity: max(end, 2 * storage.capacity))
+            grown.base.copyMemory(from: storage.base, byteCount: start)
+            storage = grown
+        }
+        Self.write(state, user: count - 1, layout: layout, into: storage.mutableBytes)
     }
 
     /// Replaces the contents with `states` serialized in order, each against the tiles of
     /// `previous` (same order; nil: none stored, every tile is written), on up to `threads`
     /// threads: each state's size and tiles are planned first, then every thread writes its
-    /// states in place.
+    /// states in place, in a block allocated at exactly that size.
     public mutating func encode(_ states: [UserState], previous: [[TileID]]?, threads: Int) {
         reset()
         for i in states.indices { plan(states[i], previous: previous?[i] ?? []) }
-        bytes.append(contentsOf: repeatElement(0, count: userEnds.last ?? 0))
+        storage = SerializedBytes(capacity: byteCount)
         let layout = self.layout
-        bytes.withUnsafeMutableBufferPointer { all in
-            let out = DisjointWrites(all)
-            ParallelLoop.forEachChunk(count: states.count, chunk: 1_024, threads: threads) { _, range in
-                for i in range { Self.write(states[i], user: i, layout: layout, into: UnsafeMutableRawBufferPointer(out.buffer)) }
-            }
+        let out = DisjointWrites(storage.mutableBytes.bindMemory(to: UInt8.self))
+        ParallelLoop.forEachChunk(count: states.count, chunk: 1_024, threads: threads) { _, range in
+            for i in range { Self.write(states[i], user: i, layout: layout, into: UnsafeMutableRawBufferPointer(out.buffer)) }
         }
     }
 
@@ -117,7 +122,7 @@ public struct EncodedStates: Sendable {
     /// Calls `body` with the head bytes of the `i`-th state.
     public func withHead<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let start = i == 0 ? 0 : userEnds[i - 1]
-        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<headEnds[i]])) }
+        return try withExtendedLifetime(storage) { try body(storage.bytes(start..<headEnds[i])) }
     }
 
     /// Calls `body` with the id and sums of every tile the `i`-th state writes, in tile order.
@@ -126,10 +131,10 @@ public struct EncodedStates: Sendable {
         let n = writtenEnds[i] - first
         guard n > 0 else { return }
         let tileBytes = (userEnds[i] - headEnds[i]) / n
-        try bytes.withUnsafeBytes { all in
+        try withExtendedLifetime(storage) {
             for k in 0..<n {
                 let at = headEnds[i] + k * tileBytes
-                try body(written[first + k], UnsafeRawBufferPointer(rebasing: all[at..<(at + tileBytes)]))
+                try body(written[first + k], storage.bytes(at..<(at + tileBytes)))
             }
         }
     }

@@ -75,6 +75,14 @@ extension StateStore {
         return keyBytes
     }
 
+    /// Bytes that `stageState(key, encoded, i)` adds to the pending write.
+    func stagedSize(_ key: [UInt8], _ encoded: EncodedStates, _ i: Int) -> Int {
+        let tileKey = key.count + TileRecord.suffixSize
+        var n = encoded.withHead(i) { RocksDBAtomicWrite.recordSize(key: key.count, value: $0.count) }
+        encoded.forEachWrittenTile(i) { _, sums in n += RocksDBAtomicWrite.recordSize(key: tileKey, value: sums.count) }
+        return n + encoded.removedTiles(i).count * RocksDBAtomicWrite.recordSize(key: tileKey, value: nil)
+    }
+
     /// Adds the deletion of a user's head and every tile to the pending write.
     func stageUserDeletion(_ key: [UInt8]) {
         writes.delete(key)

@@ -156,9 +156,9 @@ public final class StateStore: @unchecked Sendable {
 
     /// Writes the `states` of `users` (serialized in `encoded`, same order), the input `offsets`
     /// and the changelog `checkpoints` (per partition: the changelog offset after this state's
-    /// newest record) in one atomic write.
+    /// newest record) in one atomic write. `encoded` is let go of once it is staged.
     public func commit(
-        users: [UserKey], states: [UserState], encoded: EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:],
+        users: [UserKey], states: [UserState], encoded: consuming EncodedStates, offsets: [SourceOffset], checkpoints: [Int32: Int64] = [:],
         timers: [TimerChange] = []
     ) throws {
         precondition(encoded.count == users.count && states.count == users.count, "one state and one encoded state per user")
@@ -167,19 +167,30 @@ public final class StateStore: @unchecked Sendable {
         // instead of searching from its top level.
         let keys = users.map(\.storeKey)
         let order = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+        // The states' exact size, and room for the offsets, checkpoints and timers.
+        let small = RocksDBAtomicWrite.recordSize(key: 255, value: 255)
+        let statesSize = keys.indices.reduce(0) { $0 + stagedSize(keys[$1], encoded, $1) }
+        writes.reserve(statesSize + (64 << 10) + small * (offsets.count + checkpoints.count + 2 * timers.count))
+        let emptySize = writes.byteSize
         var keyBytes = 0
         for i in order {
             keyBytes += stageState(keys[i], encoded, i)
         }
+        assert(writes.byteSize - emptySize == statesSize, "states staged in \(writes.byteSize - emptySize) bytes, reserved \(statesSize)")
         // The cycle's checked-out users are committed now, or (unchanged) keep their stored state.
         checkedOutTiles.removeAll(keepingCapacity: true)
         stateBytesWritten += encoded.byteCount + keyBytes
+        // The batch holds the states now: a caller that hands over its only reference frees the
+        // serialized block here, before RocksDB's memtable takes as much again (the cycle's peak).
+        _ = consume encoded
         for o in offsets {
             putInt64(o.next, key: Self.offsetKey(topic: o.topic, partition: o.partition))
         }
         for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
         for change in timers { stage(change) }
         try db.write(writes, durability: .unlogged)
+        // Frees a cycle's worth of writes now rather than at the next commit (see `clear`).
+        writes.clear()
         let incoming = states.reduce(0) { $0 + $1.memoryBytes }
         let held = cache.count - emptiedEntries
         if held + users.count > cacheCapacity || cachedBytes + incoming > cacheBytesLimit {

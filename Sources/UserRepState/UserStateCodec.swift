@@ -47,6 +47,7 @@ public enum UserStateCodec {
         precondition(out.count == headSize(state), "buffer does not match the head's size")
         var w = ByteWriter(bytes: out)
         writeHead(state, version: version, into: &w)
+        assert(w.position == out.count, "the head's writer left bytes unwritten")
     }
 
     /// The head of `state`.
