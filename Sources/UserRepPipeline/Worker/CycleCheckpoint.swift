@@ -48,10 +48,11 @@ final class CycleCheckpoint {
     }
 
     /// Runs steps 1–4 for a cycle whose input ends at `inputOffsets` (next offset per partition).
+    /// `encoded` (the states, serialized) goes to the store in step 3, which frees it once staged.
     /// Returns false when a transaction had to be aborted (nothing of the cycle is visible and it
     /// will be read again).
     func commit(
-        _ changes: CycleChanges, encoded: EncodedStates, rejected: [(DeadLetterRecord, InputRejection)],
+        _ changes: CycleChanges, encoded: consuming EncodedStates, rejected: [(DeadLetterRecord, InputRejection)],
         inputOffsets: [KafkaTopicPartition: Int64], sink: CycleSink,
         metrics: inout WorkerMetrics, clock: inout StageClock
     ) throws -> Bool {
@@ -84,7 +85,7 @@ final class CycleCheckpoint {
             + trackOffsets.map { SourceOffset(topic: config.topics.tracks, partition: $0.key, next: $0.value) }
         let checkpoints = Dictionary(uniqueKeysWithValues: producer.takeDeliveredOffsets().map { ($0.key.partition, $0.value) })
         try store.commit(
-            users: changes.users, states: changes.states, encoded: encoded, offsets: stored, checkpoints: checkpoints,
+            users: changes.users, states: changes.states, encoded: consume encoded, offsets: stored, checkpoints: checkpoints,
             timers: changes.timers)
         offsets.finished(inputOffsets)
         // 4. Group offsets (already committed by the transaction in transactional mode). A

@@ -37,7 +37,8 @@ extension StreamWorker {
             let states = page.map(\.withoutAppliedOffsets)
             // Every tile: the group's changelog is empty (the store rewrites the same tiles).
             encoded.encode(states, previous: nil, threads: config.computeThreads)
-            let written = try produceStates(users, encoded, to: changelog, headers: headers, producer: producer)
+            // Copied: the pages are not flushed one by one, and in-place blocks would pile up.
+            let written = try produceStates(users, encoded, to: changelog, headers: headers, producer: producer, inPlace: false)
             metrics.changelogRecords += written.records
             metrics.changelogBytes += written.bytes
             try store.commit(users: users, states: states, encoded: encoded, offsets: [])

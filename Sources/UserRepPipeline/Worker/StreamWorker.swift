@@ -83,7 +83,6 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private let inputTopics: [String]
     private let polled: KafkaPolledRecords
     private var pending = PendingUpdates()
-    private var encodedStates = EncodedStates()
     var restorer: ChangelogRestorer
     /// An error raised inside a rebalance callback (which cannot throw), rethrown after the poll.
     var rebalanceError: Error?
@@ -441,7 +440,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
         states.removeLast(states.count - changes.users.count)
         changes.states = states
         changes.timers = timerChanges(changes)
-        encodedStates.encode(changes.states, previous: store.storedTiles(changes.users), threads: config.computeThreads)
+        // Allocated for this cycle and freed after it (the producer keeps it until its changelog
+        // records are delivered): a block kept from cycle to cycle held the largest cycle's size.
+        var encoded = EncodedStates()
+        encoded.encode(changes.states, previous: store.storedTiles(changes.users), threads: config.computeThreads)
         clock.lap("serialize", into: &metrics)
 
         // The group may have moved our partitions while we worked: then they are someone else's.
@@ -453,7 +455,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         guard
             try checkpoint.commit(
-                changes, encoded: encodedStates, rejected: rejected, inputOffsets: cycleOffsets, sink: sink,
+                changes, encoded: consume encoded, rejected: rejected, inputOffsets: cycleOffsets, sink: sink,
                 metrics: &metrics, clock: &clock)
         else { return }
         try tracks.deadLettersSent(trackRejections)
