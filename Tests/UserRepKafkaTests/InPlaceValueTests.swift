@@ -67,18 +67,12 @@ private final class FreedFlag: @unchecked Sendable {
 
         let consumer = try KafkaConsumer(configuration: config.overriding(["group.id": "g", "auto.offset.reset": "earliest"]))
         try consumer.subscribe(["t"])
-        let polled = KafkaPolledRecords(topics: ["t"])
         var seen = Set<Int>()
         var intact = 0
-        let deadline = Date().addingTimeInterval(30)
-        while seen.count < 2_000 && Date() < deadline {
-            try consumer.poll(into: polled, maxMessages: 1_000, timeoutMs: 200)
-            for j in 0..<polled.count {
-                let record = polled[j]
-                guard let key = record.key, let i = Int(String(decoding: key.dropFirst(), as: UTF8.self)) else { continue }
-                seen.insert(i)
-                if let value = record.value, value.count == 700, value.allSatisfy({ $0 == UInt8(i % 251) }) { intact += 1 }
-            }
+        try pollUntil(consumer, topics: ["t"], { seen.count >= 2_000 }) { record in
+            guard let key = record.key, let i = Int(String(decoding: key.dropFirst(), as: UTF8.self)) else { return }
+            seen.insert(i)
+            if let value = record.value, value.count == 700, value.allSatisfy({ $0 == UInt8(i % 251) }) { intact += 1 }
         }
         #expect(seen.count == 2_000)
         #expect(intact == 2_000, "every value as it was in the block when produced")

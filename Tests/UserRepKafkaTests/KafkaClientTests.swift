@@ -19,18 +19,12 @@ import UserRepKafka
 
         let consumer = try KafkaConsumer(configuration: base.overriding(["group.id": "g1"]))
         try consumer.subscribe(["t"])
-        let polled = KafkaPolledRecords(topics: ["t"])
         var values = Set<String>()
         var headersSeen = 0
-        let deadline = Date().addingTimeInterval(30)
-        while values.count < 500 && Date() < deadline {
-            try consumer.poll(into: polled, maxMessages: 1000, timeoutMs: 200)
-            for i in 0..<polled.count {
-                let m = polled[i]
-                #expect(m.topicIndex == 0)
-                values.insert(String(decoding: m.value ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self))
-                if m.headers.first?.name == "h" { headersSeen += 1 }
-            }
+        try pollUntil(consumer, topics: ["t"], { values.count >= 500 }) { m in
+            #expect(m.topicIndex == 0)
+            values.insert(String(decoding: m.value ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self))
+            if m.headers.first?.name == "h" { headersSeen += 1 }
         }
         #expect(values.count == 500)
         #expect(headersSeen == 500)
