@@ -169,10 +169,11 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 6000)
         try w.publish(to: broker, partitions: 6)
-        // A reads 50 records a cycle (about 120 cycles of ~0.1 s on this broker), so it is still
-        // mid-backlog when B has joined and restored: with 100 (60 cycles) A once finished B's
-        // partitions before the rebalance, and B found nothing left to read.
-        let a = try broker.start(w.worker(state: broker.directory.appendingPathComponent("a").path, extra: ["--max-poll-records", "50"]))
+        // A reads 25 records a cycle (about 240 cycles), so it is still mid-backlog when B has
+        // joined and restored: with 100 (60 cycles) A once finished B's partitions before the
+        // rebalance, and with 50 it did again on a busy CI machine (B restored, then found
+        // nothing left to read, 4 s after its start).
+        let a = try broker.start(w.worker(state: broker.directory.appendingPathComponent("a").path, extra: ["--max-poll-records", "25"]))
         waitForLog(a, "stages_ms=", count: 3)
         // B joins while A is mid-backlog: the group rebalances, A commits what it did on revoke,
         // B restores the users of its partitions from the changelog, then leaves once caught up
