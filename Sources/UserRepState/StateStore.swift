@@ -189,8 +189,10 @@ public final class StateStore: @unchecked Sendable {
         for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
         for change in timers { stage(change) }
         try db.write(writes, durability: .unlogged)
-        // Frees a cycle's worth of writes now rather than at the next commit (see `clear`).
+        // Frees a cycle's worth of writes now rather than at the next commit (see `clear`), and
+        // lets RocksDB flush the cycle's memtable while the next cycle runs (`flushIfFull`).
         writes.clear()
+        try db.flushIfFull()
         let incoming = states.reduce(0) { $0 + $1.memoryBytes }
         let held = cache.count - emptiedEntries
         if held + users.count > cacheCapacity || cachedBytes + incoming > cacheBytesLimit {

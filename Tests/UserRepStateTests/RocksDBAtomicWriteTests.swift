@@ -44,4 +44,30 @@ import UserRepState
         try db.write(batch, durability: .unlogged)
         #expect(try db.get(Array("after".utf8)) == [7])
     }
+
+    @Test func aFullMemtableIsFlushedWithoutWaitingForTheNextWrite() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-flush-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try RocksDB(path: dir, blockCacheMB: 1, writeBufferMB: 1)
+        func tableBytes() -> Int { db.intProperty("rocksdb.total-sst-files-size") ?? -1 }
+        func write(_ keys: Range<Int>) throws {
+            let batch = try RocksDBAtomicWrite()
+            for i in keys { batch.put(Array("k\(i)".utf8), bytes(1_000, UInt8(i % 251))) }
+            try db.write(batch, durability: .unlogged)
+        }
+        // Half a memtable: not full, nothing flushed.
+        try write(0..<500)
+        try db.flushIfFull()
+        #expect(db.intProperty("rocksdb.num-immutable-mem-table") == 0)
+        #expect((db.intProperty("rocksdb.cur-size-active-mem-table") ?? 0) > 500_000)
+        #expect(tableBytes() == 0)
+        // Past its size in one write (as a cycle's states land): flushed with no write after it.
+        try write(500..<2_000)
+        try db.flushIfFull()
+        let deadline = Date().addingTimeInterval(30)
+        while tableBytes() < 1_000_000 && Date() < deadline { usleep(10_000) }
+        #expect(tableBytes() >= 1_000_000, "the full memtable is written to a table file")
+        #expect((db.intProperty("rocksdb.cur-size-active-mem-table") ?? .max) < 500_000)
+        #expect(try db.get(Array("k1999".utf8)) == bytes(1_000, UInt8(1_999 % 251)))
+    }
 }
