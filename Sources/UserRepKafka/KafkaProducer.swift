@@ -109,7 +109,7 @@ public final class KafkaProducer: @unchecked Sendable {
             if let valueOwner { reports.pin(valueOwner) }
             let result = client.produce(record)
             if case .queued = result { return }
-            if valueOwner != nil { _ = reports.unpin() }
+            if valueOwner != nil { reports.unpin() }
             if case .failed(let error) = result { throw error.prefixed("cannot produce to \(topic.name)") }
             // The queue is full: serve delivery reports, then try again.
             client.poll(timeoutMs: 10)

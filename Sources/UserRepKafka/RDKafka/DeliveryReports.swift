@@ -42,15 +42,16 @@ final class DeliveryReports: @unchecked Sendable {
         }
     }
 
-    /// One in-place record is done with (reported, or never queued); returns the owners to let
-    /// go of (outside the lock: freeing one may take a while) when none is outstanding.
-    func unpin() -> [AnyObject] {
-        lock.withLock {
+    /// One in-place record is done with (reported, or never queued); the owners are let go of
+    /// when none is outstanding, outside the lock (freeing a cycle's block may take a while).
+    func unpin() {
+        let released: [AnyObject] = lock.withLock {
             inPlaceOutstanding -= 1
             guard inPlaceOutstanding == 0, !pinned.isEmpty else { return [] }
             defer { pinned.removeAll() }
             return Array(pinned.values)
         }
+        withExtendedLifetime(released) {}
     }
 
     /// Owners of in-place values kept now.
@@ -127,7 +128,7 @@ final class DeliveryReports: @unchecked Sendable {
                 reports.delivered(DeliveryReports.Tracked(topic: rkt, partition: m.partition), offset: m.offset)
             }
             // librdkafka reads the value no more once its report is served.
-            if tag == DeliveryReports.inPlaceTag || tag == DeliveryReports.trackedInPlaceTag { _ = reports.unpin() }
+            if tag == DeliveryReports.inPlaceTag || tag == DeliveryReports.trackedInPlaceTag { reports.unpin() }
         }
         rd_kafka_conf_set_error_cb(config.pointer) { _, _, reason, opaque in
             guard let opaque, let reason else { return }
