@@ -121,8 +121,8 @@ struct BenchCommand: ParsableCommand {
         let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
         print(
             String(
-                format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles", m.recordsRead, m.processingSeconds, eps,
-                m.cycles))
+                format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles, the largest writing %.1f MB of state",
+                m.recordsRead, m.processingSeconds, eps, m.cycles, Double(m.largestCycleStateBytes) / 1e6))
         print("stages: \(m.stageSummary)")
         print(
             String(

@@ -3,13 +3,18 @@ import ArgumentParser
 import UserRepPipeline
 import UserRepState
 
-/// `--max-poll-records`, `--threads`, the caches (`--state-cache-mb`, `--track-cache-mb`) and the state
+/// `--max-poll-records`, `--max-cycle-state-mb`, `--threads`, the caches (`--state-cache-mb`, `--track-cache-mb`) and the state
 /// store's RocksDB memory (`--state-db-cache-mb`, `--state-db-write-buffer-mb`), checked and applied to a
 /// worker configuration.
 struct CycleOptions: ParsableArguments {
     @Option(
         name: [.customLong("max-poll-records"), .customLong("max-batch", withSingleDash: false)],
         help: "Most records per poll cycle (--max-batch is the old name).") var maxPollRecords = WorkerConfiguration.defaultMaxPollRecords
+    @Option(
+        help:
+            "Most MiB of user state one cycle writes (its RocksDB batch and changelog records; a cycle holds about three times this at its peak): after a larger cycle the next polls take fewer records. Approximate; 0: no bound."
+    )
+    var maxCycleStateMb = WorkerConfiguration.defaultMaxCycleStateBytes >> 20
     @Option(help: "Threads for parsing, state updates, features + encoder and state serialization (defaults to the core count).")
     var threads = WorkerConfiguration.defaultComputeThreads
     @Option(help: "MiB of decoded user states kept in memory (the rest is read from RocksDB when needed).")
@@ -23,6 +28,7 @@ struct CycleOptions: ParsableArguments {
 
     func validate() throws {
         guard maxPollRecords >= 1 else { throw ValidationError("--max-poll-records must be at least 1, got \(maxPollRecords)") }
+        guard maxCycleStateMb >= 0 else { throw ValidationError("--max-cycle-state-mb must not be negative, got \(maxCycleStateMb)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard stateCacheMb >= 0 else { throw ValidationError("--state-cache-mb must not be negative, got \(stateCacheMb)") }
         guard trackCacheMb >= 1 else { throw ValidationError("--track-cache-mb must be at least 1, got \(trackCacheMb)") }
@@ -35,6 +41,7 @@ struct CycleOptions: ParsableArguments {
     /// Sets the cycle size and thread count of `config`.
     func apply(to config: inout WorkerConfiguration) {
         config.maxPollRecords = maxPollRecords
+        config.maxCycleStateBytes = maxCycleStateMb << 20
         config.computeThreads = threads
         config.stateCacheBytes = stateCacheMb << 20
         config.trackCacheBytes = trackCacheMb << 20

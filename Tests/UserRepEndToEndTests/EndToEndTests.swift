@@ -35,6 +35,32 @@ import UserRepState
         try expectLatestVectorsMatchNaive(w, metrics)
     }
 
+    /// `--max-cycle-state-mb` cuts the polls that follow a cycle over it, and the smaller cycles
+    /// end in the same vectors.
+    @Test func aCycleStateBoundSplitsTheBacklogIntoMoreCyclesWithTheSameVectors() throws {
+        var w = try Workload(users: 300, tracks: 200, seed: 37)
+        defer { w.env.cleanUp() }
+        try w.produceListens(10_000)
+        var bounded = try w.env.workerConfiguration(stateName: "bounded", groupID: "bounded")
+        bounded.maxCycleStateBytes = 48 << 10
+        let metrics = try StreamWorker(configuration: bounded, model: w.env.model).run(until: .whenCaughtUp())
+        try expectLatestVectorsMatchNaive(w, metrics)
+
+        var unbounded = try w.env.workerConfiguration(stateName: "unbounded", groupID: "unbounded")
+        unbounded.maxCycleStateBytes = 0
+        let reference = try StreamWorker(configuration: unbounded, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(reference.listensApplied == metrics.listensApplied)
+        #expect(
+            reference.largestCycleStateBytes > 4 * bounded.maxCycleStateBytes,
+            "unbounded, a cycle writes far more than the bound (\(reference.largestCycleStateBytes) bytes)")
+        #expect(
+            metrics.cycles >= 4 * reference.cycles,
+            "bounded: \(metrics.cycles) cycles, largest \(metrics.largestCycleStateBytes) bytes; unbounded: \(reference.cycles)")
+        let a = try dumpState(bounded.stateDirectory, model: w.env.model)
+        let b = try dumpState(unbounded.stateDirectory, model: w.env.model)
+        #expect(a.count == 300 && differingUsers(a, b).isEmpty, "the states differ for users \(differingUsers(a, b).prefix(5))")
+    }
+
     /// Every listen applied once, one output per update, and every user's last vector equal to
     /// the naive recomputation from their raw listens.
     func expectLatestVectorsMatchNaive(_ w: Workload, _ metrics: WorkerMetrics) throws {

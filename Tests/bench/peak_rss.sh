@@ -35,6 +35,6 @@ for r in $(seq 1 "$runs"); do
     # shellcheck disable=SC2086
     /usr/bin/time -f "%M" -o "$W/rss" "$bin" run "${K[@]}" --model "$W/model/manifest.json" --state-dir "$W/state" \
       --group-id "g-$label-$r" --changelog-topic "cl-$label-$r" --stop-when-caught-up $options >"$W/run.log" 2>&1
-    echo "$label run $r: peak RSS $(( $(cat "$W/rss") / 1024 )) MiB; $(grep -o 'cycles=[0-9]*\|events_per_s=[0-9]*\|processing_cpu=[0-9.]*s' "$W/run.log" | tail -3 | tr '\n' ' ')"
+    echo "$label run $r: peak RSS $(( $(cat "$W/rss") / 1024 )) MiB; $(grep -o 'cycles=[0-9]*\|largest_cycle_state_bytes=[0-9]*\|events_per_s=[0-9]*\|processing_cpu=[0-9.]*s' "$W/run.log" | tail -4 | tr '\n' ' ')"
   done
 done

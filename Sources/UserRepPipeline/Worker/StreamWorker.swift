@@ -82,6 +82,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Input topics in lane order (`InputLane`): listens (or the replay topic), then onboarding.
     private let inputTopics: [String]
     private let polled: KafkaPolledRecords
+    /// The next poll's record limit (`--max-poll-records`, cut by `--max-cycle-state-mb`).
+    private var sizer: CycleSizer
     private var pending = PendingUpdates()
     var restorer: ChangelogRestorer
     /// An error raised inside a rebalance callback (which cannot throw), rethrown after the poll.
@@ -231,6 +233,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             sink = BackfillCycleSink()
         }
         polled = KafkaPolledRecords(topics: inputTopics)
+        sizer = CycleSizer(maxRecords: configuration.maxPollRecords, maxStateBytes: configuration.maxCycleStateBytes)
         restorer = ChangelogRestorer(
             topic: configuration.changelogTopic, embeddingBatchID: embeddingBatchID,
             inputTopics: inputTopics, logger: logger)
@@ -331,7 +334,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         while !shouldStop() {
             reportTelemetry(force: false)
             var clock = StageClock()
-            let n = try consumer.poll(into: polled, maxMessages: config.maxPollRecords, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs)
+            let n = try consumer.poll(into: polled, maxMessages: sizer.limit, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs)
             stepsBusy = false
             if let error = rebalanceError { throw error }
             if n > 0 { clock.lap("poll", into: &metrics) }
@@ -444,6 +447,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // records are delivered): a block kept from cycle to cycle held the largest cycle's size.
         var encoded = EncodedStates()
         encoded.encode(changes.states, previous: store.storedTiles(changes.users), threads: config.computeThreads)
+        let stateBytes = encoded.byteCount
         clock.lap("serialize", into: &metrics)
 
         // The group may have moved our partitions while we worked: then they are someone else's.
@@ -460,8 +464,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
         else { return }
         try tracks.deadLettersSent(trackRejections)
         advanceWatermarks(changes)
+        sizer.observe(records: n, stateBytes: stateBytes)
+        metrics.largestCycleStateBytes = max(metrics.largestCycleStateBytes, stateBytes)
         // Where a slow cycle's time went, for whoever is on call (`--log-level debug`).
-        logger.debug("cycle", metadata: ["records": "\(n)", "users": "\(changes.users.count)", "stages_ms": "\(clock.summary)"])
+        logger.debug(
+            "cycle",
+            metadata: [
+                "records": "\(n)", "users": "\(changes.users.count)", "state_bytes": "\(stateBytes)", "next_poll_limit": "\(sizer.limit)",
+                "stages_ms": "\(clock.summary)",
+            ])
 
         telemetry?.observe(clock)
         if recordLatency {

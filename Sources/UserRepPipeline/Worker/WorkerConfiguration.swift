@@ -23,6 +23,12 @@ public struct WorkerConfiguration: Sendable {
     /// (on the benchmark backlog 100k gave 39k events/s where 20k gave 30k); a worker keeping up
     /// reads what has arrived, so its cycles stay small.
     public static let defaultMaxPollRecords = 100_000
+    /// Most serialized state bytes one cycle should write (its RocksDB batch and changelog
+    /// records; the cycle holds about three times this at its peak): after a cycle over it the
+    /// next polls take fewer records (`CycleSizer`). 0: only `maxPollRecords` bounds a cycle.
+    public var maxCycleStateBytes = WorkerConfiguration.defaultMaxCycleStateBytes
+    /// Default of `maxCycleStateBytes`.
+    public static let defaultMaxCycleStateBytes = 64 << 20
     /// Threads the CPU-bound stages of a cycle run on: parsing, state updates, features + encoder
     /// and state serialization. Kafka and RocksDB calls stay on the worker's thread.
     public var computeThreads = WorkerConfiguration.defaultComputeThreads

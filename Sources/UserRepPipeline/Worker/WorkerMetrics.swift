@@ -51,6 +51,8 @@ public struct WorkerMetrics: Sendable {
     public var groupCommits = 0, groupCommitFailures = 0
     /// Poll cycles that did work.
     public var cycles = 0
+    /// Serialized state bytes written by the largest cycle (see `WorkerConfiguration.maxCycleStateBytes`).
+    public var largestCycleStateBytes = 0
     /// Seconds from the first record read to the end of the last cycle.
     public var processingSeconds = 0.0
     /// CPU seconds of the whole process over `processingSeconds` (its Kafka clients' threads included;
@@ -120,7 +122,7 @@ public struct WorkerMetrics: Sendable {
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return
-            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "")\(eventsBeforeHandOff > 0 ? " before_hand_off=\(eventsBeforeHandOff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) changelog_bytes=\(changelogBytes) state_bytes_written=\(stateBytesWritten) assignments=\(assignments) restored=\(restoredRecords)"
+            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "")\(eventsBeforeHandOff > 0 ? " before_hand_off=\(eventsBeforeHandOff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) largest_cycle_state_bytes=\(largestCycleStateBytes) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) changelog_bytes=\(changelogBytes) state_bytes_written=\(stateBytesWritten) assignments=\(assignments) restored=\(restoredRecords)"
             + (registryChanges + registryRefusals + usersReencoded + usersTombstoned > 0
                 ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
                 : "")
