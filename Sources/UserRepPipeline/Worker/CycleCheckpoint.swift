@@ -31,6 +31,9 @@ final class CycleCheckpoint {
     /// Next offsets of finished work, and what the group has confirmed of them.
     var offsets = GroupOffsetLedger()
     private var lastGroupCommit = Date.distantPast
+    /// When the last cycle's records were delivered (or its transaction committed): from then on
+    /// subscribers can read its vectors, before its state is written (step 3). Ms since the epoch.
+    private(set) var lastDeliveryMs: Int64 = 0
 
     init(
         producer: KafkaProducer, consumer: KafkaConsumer, store: StateStore, deadLetters: DeadLetterWriter, health: WorkerHealth,
@@ -78,6 +81,7 @@ final class CycleCheckpoint {
             try flushOutputs()
         }
         clock.lap("flush", into: &metrics)
+        lastDeliveryMs = StreamWorker.nowMs()
         // 3. State and offsets together. Dead-lettered track records are remembered (as offsets
         // of the track topic), so a restart that reads the table again does not dead-letter them again.
         let stored =

@@ -109,7 +109,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Called on the worker's thread once assigned partitions are restored and ready to read
     /// (e.g. so a benchmark offers load only once the worker can take it).
     public var onAssigned: (([KafkaTopicPartition]) -> Void)?
-    /// Whether per-event latency samples are recorded (for `bench`).
+    /// Whether per-event latency samples are recorded (for `bench`): from each record's timestamp
+    /// to its cycle's delivery (`CycleCheckpoint.lastDeliveryMs`).
     public var recordLatency = false
     /// Where the worker's metrics go (`userrep run --metrics-port`: the Prometheus registry); nil for none.
     public var metricsFactory: (any MetricsFactory)?
@@ -476,7 +477,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
 
         telemetry?.observe(clock)
         if recordLatency {
-            let now = Self.nowMs()
+            let now = checkpoint.lastDeliveryMs
             for ts in timestamps where metrics.latencySamplesMs.count < metrics.maxLatencySamples {
                 metrics.latencySamplesMs.append(Double(now - ts))
             }
