@@ -168,19 +168,25 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
     @Test func twoWorkersRebalanceAndCommitOffsetsOnTheWay() throws {
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 6000)
-        try w.publish(to: broker, partitions: 6)
-        // A reads 25 records a cycle (about 240 cycles), so it is still mid-backlog when B has
-        // joined and restored: with 100 (60 cycles) A once finished B's partitions before the
-        // rebalance, and with 50 it did again on a busy CI machine (B restored, then found
-        // nothing left to read, 4 s after its start).
-        let a = try broker.start(w.worker(state: broker.directory.appendingPathComponent("a").path, extra: ["--max-poll-records", "25"]))
+        // The listens go out in two halves, the second once B holds its partitions, so B has work
+        // by construction. (When all of them went out first, A sometimes finished B's partitions
+        // before the rebalance on a busy machine, and B found nothing left to read.)
+        let halves = try [w.listens[..<3000], w.listens[3000...]].enumerated().map { i, listens in
+            try broker.file("listens-\(i).jsonl", lines: listens.map { String(decoding: $0.json(), as: UTF8.self) })
+        }
+        try broker.userrep(["topics", "create", "--partitions", "6", "--group-id", "userrep"])
+        try broker.userrep(["tracks", "import", "--file", w.tracksFile])
+        try broker.userrep(["events", "import", "--file", halves[0]])
+        let a = try broker.start(w.worker(state: broker.directory.appendingPathComponent("a").path, extra: ["--max-poll-records", "50"]))
         waitForLog(a, "stages_ms=", count: 3)
-        // B joins while A is mid-backlog: the group rebalances, A commits what it did on revoke,
-        // B restores the users of its partitions from the changelog, then leaves once caught up
-        // and A takes its partitions back.
-        let b = try broker.start(
-            w.worker(
-                state: broker.directory.appendingPathComponent("b").path, extra: ["--max-poll-records", "100", "--stop-when-caught-up"]))
+        // B joins: the group rebalances, A commits what it did on revoke, and B restores the
+        // users of its partitions from the changelog.
+        let b = try broker.start(w.worker(state: broker.directory.appendingPathComponent("b").path, extra: ["--max-poll-records", "100"]))
+        waitForLog(b, "partitions assigned", count: 1)
+        try broker.userrep(["events", "import", "--file", halves[1]])
+        // B works on its share, then leaves, and A takes its partitions back.
+        waitForLog(b, "stages_ms=", count: 1)
+        kill(b.process.processIdentifier, SIGTERM)
         let bDone = b.wait()
         #expect(bDone.status == 0, "\(bDone.stderr.suffix(2000))")
         #expect((summary(bDone.stdout)["listens"] ?? 0) > 0, "B did part of the work: \(bDone.stdout)")
