@@ -28,7 +28,9 @@ struct CycleOptions: ParsableArguments {
 
     func validate() throws {
         guard maxPollRecords >= 1 else { throw ValidationError("--max-poll-records must be at least 1, got \(maxPollRecords)") }
-        guard maxCycleStateMb >= 0 else { throw ValidationError("--max-cycle-state-mb must not be negative, got \(maxCycleStateMb)") }
+        guard (0...(1 << 30)).contains(maxCycleStateMb) else {
+            throw ValidationError("--max-cycle-state-mb must be between 0 and \(1 << 30), got \(maxCycleStateMb)")
+        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard stateCacheMb >= 0 else { throw ValidationError("--state-cache-mb must not be negative, got \(stateCacheMb)") }
         guard trackCacheMb >= 1 else { throw ValidationError("--track-cache-mb must be at least 1, got \(trackCacheMb)") }

@@ -69,6 +69,7 @@ import UserRepTesting
     @Test(arguments: [
         (["run", "--model", "m.json", "--threads", "0"], "--threads must be at least 1"),
         (["backfill", "--model", "m.json", "--replay-topic", "t", "--max-poll-records", "0"], "--max-poll-records must be at least 1"),
+        (["run", "--model", "m.json", "--max-cycle-state-mb=-1"], "--max-cycle-state-mb must be between 0 and 1073741824, got -1"),
         (["train", "--features", "f", "--output", "o", "--batch-id", "b", "--loss", "mae"], "--loss must be l2 or mse"),
         (["train", "--features", "f", "--output", "o", "--batch-id", "b", "--layers", "512,x"], "--layers must be positive integers"),
         (["train", "--features", "f", "--output", "o", "--batch-id", "b", "--input-dropout", "1"], "--input-dropout must be in [0, 1)"),

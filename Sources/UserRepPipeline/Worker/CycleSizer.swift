@@ -2,15 +2,16 @@
 
 /// The poll limit of the next cycle. A cycle holds its users' states several times over at its
 /// peak (decoded, serialized, in the write batch, in the memtable), so its memory grows with the
-/// state bytes it writes, not with its record count: 100k records of users with long histories
-/// wrote ~75 MB on the 2M-listen backlog, of users in sessions a third of that. After each cycle
+/// state bytes it writes, not with its record count (100k records wrote up to ~75 MB on the
+/// unclustered 2M-listen backlog, 219 MB in 400k-record cycles). After each cycle
 /// the limit becomes the records that would have written `maxStateBytes` at that cycle's bytes
-/// per record, at most twice the last limit and never above `maxRecords`. Bytes per record rise
-/// as a cycle shrinks (fewer events per user), so after a cycle over the bound the next is still
-/// somewhat over and the following ones close in; from below, the limit grows towards it. The
-/// bound is approximate: a cycle of users with much more state than the last one's can go over
-/// it. With a bound, the first cycle, with nothing to go on, takes an eighth of `maxRecords`
-/// (a slow start: 12.5k, 25k, 50k, then 100k records when each fits).
+/// per record, at most twice the last limit and never above `maxRecords`. The bound is
+/// approximate: bytes per record change with a cycle's size (how many events of a user it
+/// coalesces, how many tiles its span of event time touches) and rise as the users' states grow
+/// through a backlog, so the cycle after a cut can still be over, and the cycles that follow
+/// close in (on the 2M-listen backlog with 400k-record polls the largest wrote 1.45× the bound).
+/// With a bound, the first cycle, with nothing to go on, takes an eighth of `maxRecords` (a slow
+/// start: 12.5k, 25k, 50k, then 100k records when each fits).
 struct CycleSizer: Sendable, Equatable {
     /// The upper bound (`--max-poll-records`).
     let maxRecords: Int
