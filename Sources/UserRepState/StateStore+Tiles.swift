@@ -7,7 +7,7 @@ import UserRepModel
 extension StateStore {
     /// The stored values (head or whole state) of `users`, nil where a user has none.
     func storedValues(_ users: [UserKey]) throws -> [StoredState?] {
-        let raw = try db.multiGet(users.map(\.storeKey))
+        let raw = try reader(for: users).multiGet(users.map(\.storeKey))
         return try raw.enumerated().map { j, bytes in
             try bytes.map { b in
                 try b.withUnsafeBytes { v in
@@ -28,7 +28,7 @@ extension StateStore {
             let userKey = users[j].storeKey
             for id in head.tileIDs { tileKeys.append(TileRecord.key(userKey, id)) }
         }
-        let tiles = tileKeys.isEmpty ? [] : try db.multiGet(tileKeys)
+        let tiles = tileKeys.isEmpty ? [] : try reader(for: users).multiGet(tileKeys)
         var next = 0
         return try stored.enumerated().map { j, value in
             switch value {

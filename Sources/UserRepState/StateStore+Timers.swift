@@ -27,6 +27,31 @@ enum TimerFloor {
     case empty
 }
 
+/// A partition's timer changes in the write a commit left in flight: the keys it adds (in key
+/// order, so earliest first) and deletes.
+struct InFlightTimers {
+    var added: [[UInt8]] = []
+    var deleted: Set<[UInt8]> = []
+
+    /// The net effect of `changes` (all of one partition), applied in order as the write applies them.
+    init(_ changes: [TimerChange] = []) {
+        var adds = Set<[UInt8]>()
+        for change in changes where change.old != change.new {
+            if let old = change.old {
+                let key = StateStore.timerKey(change.user, at: old)
+                adds.remove(key)
+                deleted.insert(key)
+            }
+            if let new = change.new {
+                let key = StateStore.timerKey(change.user, at: new)
+                deleted.remove(key)
+                adds.insert(key)
+            }
+        }
+        added = adds.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+}
+
 /// The timer index, as Flink keeps event-time timers in its state backend: one empty-valued key
 /// per (partition, time, user), `t`, partition (big endian), time (big endian, sign bit flipped so
 /// that keys sort by time), user id. It is derived from the states (each user's next window change
@@ -117,8 +142,9 @@ extension StateStore {
     }
 
     /// The as-of times of the last fired timers of `users` (nil: none fired since the store began).
+    /// (Read at once: the write a commit leaves in flight holds no fired-timer record.)
     public func firedAsOf(_ users: [UserKey]) throws -> [Int64?] {
-        try db.multiGet(users.map(Self.firedKey)).map { bytes in
+        try unsettled.multiGet(users.map(Self.firedKey)).map { bytes in
             bytes.flatMap { $0.count == 8 ? $0.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) } : nil }
         }
     }
@@ -129,6 +155,9 @@ extension StateStore {
     /// tombstones stay until a compaction; a scan from the range's start stepped over every one of
     /// them (8% of the CPU of a live run, by perf). So a scan starts at the partition's floor, and
     /// none starts when the floor is later than `timeMs`.
+    ///
+    /// It does not wait for the write a commit left in flight (see `StateStore`): that write's
+    /// timer changes (`inFlightTimers`) are merged into what RocksDB holds without them.
     public func dueTimers(partition: Int32, upTo timeMs: Int64, limit: Int) throws -> [(user: UserKey, timeMs: Int64)] {
         let prefix = Self.timerPrefix(partition)
         let floor = timerFloors[partition]
@@ -140,18 +169,33 @@ extension StateStore {
             start = key
         case nil: break
         }
-        var due: [(user: UserKey, timeMs: Int64)] = []
+        let pending = inFlightTimers[partition] ?? InFlightTimers()
+        var due: [[UInt8]] = []
         var first: [UInt8]?
-        try db.scan(prefix: prefix, from: start) { key, _ in
+        try unsettled.scan(prefix: prefix, from: start) { key, _ in
             if first == nil { first = Array(key) }
             guard let time = Self.timerTime(key, prefixCount: prefix.count) else { return true }
             guard time <= timeMs else { return false }
-            due.append((UserKey(partition: partition, userID: Array(key[(prefix.count + 8)...])), time))
+            let key = Array(key)
+            if !pending.deleted.contains(key) { due.append(key) }
             return due.count < limit
         }
-        // No live key lies before the floor, so the first one the scan met is the earliest.
-        timerFloors[partition] = first.map { .key($0) } ?? .empty
-        return due
+        // No live key lies before the floor, so the first one the scan met is the earliest, or
+        // one the write in flight adds.
+        let earliest = ([first].compactMap { $0 } + [pending.added.first].compactMap { $0 }).min { $0.lexicographicallyPrecedes($1) }
+        timerFloors[partition] = earliest.map { .key($0) } ?? .empty
+        if !pending.added.isEmpty {
+            // The write may have landed since the scan began: then its keys were read already.
+            let scanned = Set(due)
+            due += pending.added.prefix { Self.timerTime($0, prefixCount: prefix.count).map { $0 <= timeMs } ?? false }.filter {
+                !scanned.contains($0)
+            }
+            due.sort { $0.lexicographicallyPrecedes($1) }
+            if due.count > limit { due.removeLast(due.count - limit) }
+        }
+        return due.compactMap { key in
+            Self.timerTime(key, prefixCount: prefix.count).map { (UserKey(partition: partition, userID: Array(key[(prefix.count + 8)...])), $0) }
+        }
     }
 
     /// The time of a timer key, nil for a key too short to be one.

@@ -10,7 +10,8 @@ import UserRepState
 /// 2. flush the producer and require every record delivered (else throw: nothing below happens,
 ///    the process exits non-zero, and a restart redoes the cycle from the last commit);
 /// 3. write all changed user states, the next input offsets, the offsets of dead-lettered track
-///    records and the changelog checkpoint in one atomic RocksDB write;
+///    records and the changelog checkpoint in one atomic RocksDB write (which goes on while the
+///    next cycle starts: whatever reads what it writes waits for it, see `StateStore`);
 /// 4. commit the same offsets to the consumer group (asynchronously; then confirmed by a
 ///    synchronous commit within a second, see `commitGroupOffsets`).
 ///

@@ -60,7 +60,8 @@ public struct WorkerMetrics: Sendable {
     public var processingCPUSeconds = 0.0
     /// Seconds from the worker's start to the end of its run (start-up, group join and the end included).
     public var elapsedSeconds = 0.0
-    /// Seconds per stage of the cycle: poll, parse, load, apply, encode, produce, flush, commit.
+    /// Seconds per stage of the cycle: poll, parse, load, apply, encode, produce, flush, commit
+    /// (staging the state write, and waiting for the previous cycle's if it is still going).
     public var stageSeconds: [String: Double] = [:]
     /// Seconds spent in the encoder (features, GEMMs, activations).
     public var encodeSeconds: Double { stageSeconds["encode"] ?? 0 }
