@@ -57,26 +57,23 @@ extension StateStore {
         }
     }
 
-    /// Adds state `i` of `encoded` at `key` to the pending write: its head, its written tiles, and
-    /// the deletion of its removed ones. Returns the key bytes written.
-    func stageState(_ key: [UInt8], _ encoded: EncodedStates, _ i: Int) -> Int {
-        var keyBytes = key.count
-        encoded.withHead(i) { value in key.withUnsafeBytes { writes.put($0, value) } }
-        encoded.forEachWrittenTile(i) { id, sums in
-            let tileKey = TileRecord.key(key, id)
-            keyBytes += tileKey.count
-            tileKey.withUnsafeBytes { writes.put($0, sums) }
-        }
-        for id in encoded.removedTiles(i) {
-            let tileKey = TileRecord.key(key, id)
-            keyBytes += tileKey.count
-            writes.delete(tileKey)
-        }
-        return keyBytes
+    /// Adds state `i` of `encoded` at `key` to `batch`: its head, its written tiles, and the
+    /// deletion of its removed ones.
+    static func stageState(_ key: [UInt8], _ encoded: EncodedStates, _ i: Int, into batch: RocksDBAtomicWrite) {
+        encoded.withHead(i) { value in key.withUnsafeBytes { batch.put($0, value) } }
+        encoded.forEachWrittenTile(i) { id, sums in TileRecord.key(key, id).withUnsafeBytes { batch.put($0, sums) } }
+        for id in encoded.removedTiles(i) { batch.delete(TileRecord.key(key, id)) }
+    }
+
+    /// Key bytes that `stageState(key, encoded, i)` writes.
+    static func stagedKeyBytes(_ key: [UInt8], _ encoded: EncodedStates, _ i: Int) -> Int {
+        var records = 1 + encoded.removedTiles(i).count
+        encoded.forEachWrittenTile(i) { _, _ in records += 1 }
+        return records * key.count + (records - 1) * TileRecord.suffixSize
     }
 
     /// Bytes that `stageState(key, encoded, i)` adds to the pending write.
-    func stagedSize(_ key: [UInt8], _ encoded: EncodedStates, _ i: Int) -> Int {
+    static func stagedSize(_ key: [UInt8], _ encoded: EncodedStates, _ i: Int) -> Int {
         let tileKey = key.count + TileRecord.suffixSize
         var n = encoded.withHead(i) { RocksDBAtomicWrite.recordSize(key: key.count, value: $0.count) }
         encoded.forEachWrittenTile(i) { _, sums in n += RocksDBAtomicWrite.recordSize(key: tileKey, value: sums.count) }

@@ -94,11 +94,27 @@ extension StateStore {
         if let new = change.new { stageTimerPut(Self.timerKey(change.user, at: new), partition: change.user.partition) }
     }
 
+    /// What `stage(change)` does, in two halves: the floor here, the keys into `batch` on any thread.
+    func lowerTimerFloor(for change: TimerChange) {
+        guard change.old != change.new, let new = change.new else { return }
+        lowerTimerFloor(to: Self.timerKey(change.user, at: new), partition: change.user.partition)
+    }
+
+    static func stage(_ change: TimerChange, into batch: RocksDBAtomicWrite) {
+        guard change.old != change.new else { return }
+        if let old = change.old { batch.delete(timerKey(change.user, at: old)) }
+        if let new = change.new { batch.put(timerKey(change.user, at: new), []) }
+    }
+
     /// Adds a timer key to the pending write, and lowers the partition's floor to it. Every timer
     /// put goes through here, so the floor stays at or below every live timer key. (A write that
     /// then fails leaves the floor lower than it need be, which costs only a longer scan.)
     func stageTimerPut(_ key: [UInt8], partition: Int32) {
         writes.put(key, [])
+        lowerTimerFloor(to: key, partition: partition)
+    }
+
+    private func lowerTimerFloor(to key: [UInt8], partition: Int32) {
         switch timerFloors[partition] {
         case nil: break
         case .empty: timerFloors[partition] = .key(key)

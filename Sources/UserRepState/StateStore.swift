@@ -181,6 +181,24 @@ public final class StateStore: @unchecked Sendable {
         return result
     }
 
+    /// Stages a commit into `batch`: the states of `encoded` (at `keys`), in key order (the
+    /// memtable's skip list then inserts each key next to the previous one instead of searching
+    /// from its top level), then the offset and checkpoint `values`, then the `timers`.
+    private static func stage(
+        _ keys: [[UInt8]], _ encoded: EncodedStates, _ values: [([UInt8], Int64)], _ timers: [TimerChange], into batch: RocksDBAtomicWrite
+    ) {
+        let order = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+        // The states' exact size, and room for the offsets, checkpoints and timers.
+        let small = RocksDBAtomicWrite.recordSize(key: 255, value: 255)
+        let statesSize = keys.indices.reduce(0) { $0 + stagedSize(keys[$1], encoded, $1) }
+        batch.reserve(statesSize + (64 << 10) + small * (values.count + 2 * timers.count))
+        let emptySize = batch.byteSize
+        for i in order { stageState(keys[i], encoded, i, into: batch) }
+        assert(batch.byteSize - emptySize == statesSize, "states staged in \(batch.byteSize - emptySize) bytes, reserved \(statesSize)")
+        for (key, value) in values { PartitionValues.put(value, key: key, into: batch) }
+        for change in timers { stage(change, into: batch) }
+    }
+
     /// Waits until the last commit's write is in RocksDB; throws if it (or an earlier one) failed.
     public func settle() throws {
         if let writeFailure { throw writeFailure }
@@ -220,40 +238,25 @@ public final class StateStore: @unchecked Sendable {
     ) throws {
         precondition(encoded.count == users.count && states.count == users.count, "one state and one encoded state per user")
         try settle()
-        writes.clear()
-        // In key order: the memtable's skip list then inserts each key next to the previous one
-        // instead of searching from its top level.
         let keys = users.map(\.storeKey)
-        let order = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
-        // The states' exact size, and room for the offsets, checkpoints and timers.
-        let small = RocksDBAtomicWrite.recordSize(key: 255, value: 255)
-        let statesSize = keys.indices.reduce(0) { $0 + stagedSize(keys[$1], encoded, $1) }
-        writes.reserve(statesSize + (64 << 10) + small * (offsets.count + checkpoints.count + 2 * timers.count))
-        let emptySize = writes.byteSize
-        var keyBytes = 0
-        for i in order {
-            keyBytes += stageState(keys[i], encoded, i)
-        }
-        assert(writes.byteSize - emptySize == statesSize, "states staged in \(writes.byteSize - emptySize) bytes, reserved \(statesSize)")
+        stateBytesWritten += encoded.byteCount + keys.indices.reduce(0) { $0 + Self.stagedKeyBytes(keys[$1], encoded, $1) }
         // The cycle's checked-out users are committed now, or (unchanged) keep their stored state.
         checkedOutTiles.removeAll(keepingCapacity: true)
-        stateBytesWritten += encoded.byteCount + keyBytes
-        // The batch holds the states now: a caller that hands over its only reference frees the
-        // serialized block here, before RocksDB's memtable takes as much again (the cycle's peak).
-        _ = consume encoded
-        for o in offsets {
-            putInt64(o.next, key: Self.offsetKey(topic: o.topic, partition: o.partition))
-        }
-        for (partition, next) in checkpoints { putInt64(next, key: Self.checkpointKey(partition)) }
-        for change in timers { stage(change) }
-        // The write goes on while the worker does; the next call that needs it waits (`settle`).
-        // Once written, the batch frees a cycle's worth of writes (see `clear`), and RocksDB
-        // starts flushing the cycle's memtable while the next cycle runs (`flushIfFull`).
+        for change in timers { lowerTimerFloor(for: change) }
+        let values =
+            offsets.map { (Self.offsetKey(topic: $0.topic, partition: $0.partition), $0.next) }
+            + checkpoints.map { (Self.checkpointKey($0.key), $0.value) }
+        // Staging and the write go on while the worker does; the next call that needs them waits
+        // (`settle`). Once written, the batch frees a cycle's worth of writes (see `clear`), and
+        // RocksDB starts flushing the cycle's memtable while the next cycle runs (`flushIfFull`).
         let batch = writes
         writes = try spareWrites ?? RocksDBAtomicWrite()
         spareWrites = nil
         inFlightTimers = Dictionary(grouping: timers, by: \.user.partition).mapValues(InFlightTimers.init)
+        let serialized = HandedOver(consume encoded)
         inFlight = BackgroundWrite(batch, keys: Set(users), on: writer) { [database, beforeEachWrite] batch in
+            batch.clear()
+            Self.stage(keys, serialized.take(), values, timers, into: batch)
             try beforeEachWrite?()
             try database.write(batch, durability: .unlogged)
             batch.clear()
@@ -328,7 +331,7 @@ public final class StateStore: @unchecked Sendable {
 
     private static func offsetPrefix(topic: String) -> [UInt8] { Array("o/".utf8) + Array(topic.utf8) + [0] }
 
-    private static func offsetKey(topic: String, partition: Int32) -> [UInt8] {
+    static func offsetKey(topic: String, partition: Int32) -> [UInt8] {
         PartitionValues.key(offsetPrefix(topic: topic), partition)
     }
 }

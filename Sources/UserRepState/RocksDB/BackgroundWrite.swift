@@ -44,3 +44,18 @@ final class BackgroundWrite<Key: Hashable & Sendable>: @unchecked Sendable {
         if let failure { throw failure }
     }
 }
+
+/// A value handed to another thread once: `take` gives it up, so the taker's copy is the only one
+/// and is freed when the taker is done with it (not when the closure holding this box goes).
+final class HandedOver<Value: Sendable>: @unchecked Sendable {
+    private var value: Value?
+
+    init(_ value: consuming Value) { self.value = value }
+
+    /// The value; call once, from one thread.
+    func take() -> Value {
+        guard let value else { preconditionFailure("a handed-over value is taken once") }
+        self.value = nil
+        return value
+    }
+}
