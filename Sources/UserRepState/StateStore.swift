@@ -8,8 +8,9 @@ import UserRepModel
 /// changelog is the durable copy, a crash loses only writes since the last memtable flush, and
 /// RocksDB recovers to a consistent earlier point from which the worker replays the changelog.
 ///
-/// A commit's RocksDB write runs on a thread of its own while the worker starts its next cycle
-/// (the memtable inserts of a cycle's states were about a fifth of the worker thread's time).
+/// A commit's RocksDB write (staging its batch, then the memtable inserts: together about a
+/// quarter of the worker thread's time) runs on a thread of its own while the worker starts its
+/// next cycle.
 /// Nothing can observe it half done: every method that reads or writes RocksDB waits for it first
 /// (`settle`, through `db`), except reads of users it does not write, and a failed write fails
 /// every later call. It changes no crash outcome, since these writes are unlogged anyway.
