@@ -122,14 +122,10 @@ import UserRepModel
         gate.hold(store)
         var rng = SplitMix64(seed: 23)
         func draw(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
-        struct Timer: Hashable { let partition: Int32, time: Int64, user: [UInt8] }
+        // The oracle: every live timer.
+        typealias Timer = LiveTimer
         var live = Set<Timer>()
-        func expected(_ partition: Int32, upTo: Int64, limit: Int) -> [Timer] {
-            Array(
-                live.filter { $0.partition == partition && $0.time <= upTo }
-                    .sorted { $0.time != $1.time ? $0.time < $1.time : $0.user.lexicographicallyPrecedes($1.user) }
-                    .prefix(limit))
-        }
+        func expected(_ partition: Int32, upTo: Int64, limit: Int) -> [Timer] { LiveTimer.due(live, partition, upTo: upTo, limit: limit) }
         var pagesInFlight = 0, next: Int64 = 0
         for _ in 0..<2_000 {
             let partition = Int32(draw(3))

@@ -103,15 +103,10 @@ import UserRepState
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = SplitMix64(seed: 11)
         func draw(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
-        // The oracle: every live timer, as (partition, time, user id).
-        struct Timer: Hashable { let partition: Int32, time: Int64, user: [UInt8] }
+        // The oracle: every live timer.
+        typealias Timer = LiveTimer
         var live = Set<Timer>()
-        func expected(_ partition: Int32, upTo: Int64, limit: Int) -> [Timer] {
-            Array(
-                live.filter { $0.partition == partition && $0.time <= upTo }
-                    .sorted { $0.time != $1.time ? $0.time < $1.time : $0.user.lexicographicallyPrecedes($1.user) }
-                    .prefix(limit))
-        }
+        func expected(_ partition: Int32, upTo: Int64, limit: Int) -> [Timer] { LiveTimer.due(live, partition, upTo: upTo, limit: limit) }
         var pages = 0, nonEmpty = 0
         for _ in 0..<3_000 {
             let partition = Int32(draw(3))
