@@ -89,17 +89,17 @@ extension StateStore {
 
     /// Adds a change's deletes and puts to the pending write.
     func stage(_ change: TimerChange) {
-        guard change.old != change.new else { return }
-        if let old = change.old { writes.delete(Self.timerKey(change.user, at: old)) }
-        if let new = change.new { stageTimerPut(Self.timerKey(change.user, at: new), partition: change.user.partition) }
+        Self.stage(change, into: writes)
+        lowerTimerFloor(for: change)
     }
 
-    /// What `stage(change)` does, in two halves: the floor here, the keys into `batch` on any thread.
+    /// Lowers the partition's floor to the timer `change` adds (the worker thread's half of `stage`).
     func lowerTimerFloor(for change: TimerChange) {
         guard change.old != change.new, let new = change.new else { return }
         lowerTimerFloor(to: Self.timerKey(change.user, at: new), partition: change.user.partition)
     }
 
+    /// Adds a change's deletes and puts to `batch` (the half of `stage` that may run on any thread).
     static func stage(_ change: TimerChange, into batch: RocksDBAtomicWrite) {
         guard change.old != change.new else { return }
         if let old = change.old { batch.delete(timerKey(change.user, at: old)) }
@@ -107,13 +107,15 @@ extension StateStore {
     }
 
     /// Adds a timer key to the pending write, and lowers the partition's floor to it. Every timer
-    /// put goes through here, so the floor stays at or below every live timer key. (A write that
-    /// then fails leaves the floor lower than it need be, which costs only a longer scan.)
+    /// put lowers the floor (here, or through `lowerTimerFloor(for:)` for a commit's timers), so the
+    /// floor stays at or below every live timer key. (A write that then fails leaves the floor
+    /// lower than it need be, which costs only a longer scan.)
     func stageTimerPut(_ key: [UInt8], partition: Int32) {
         writes.put(key, [])
         lowerTimerFloor(to: key, partition: partition)
     }
 
+    /// Moves the partition's floor down to `key` if it is later (an unknown floor stays unknown).
     private func lowerTimerFloor(to key: [UInt8], partition: Int32) {
         switch timerFloors[partition] {
         case nil: break
