@@ -85,6 +85,10 @@ import UserRepState
             logText += String(decoding: log.fileHandleForReading.availableData, as: UTF8.self)
         }
         #expect(d.0.isRunning, "the added worker joined the group")
+        // From here on its log is drained as it comes (a full pipe would stall the worker), and
+        // kept for the failure messages below.
+        let dLog = LockedText(logText)
+        log.fileHandleForReading.readabilityHandler = { handle in dLog.append(String(decoding: handle.availableData, as: UTF8.self)) }
         sender.release()
         sender.waitUntilDone()
 
@@ -94,7 +98,9 @@ import UserRepState
         for (process, out) in [b, c, d] {
             process.terminate()
             process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "a surviving worker stops cleanly on SIGTERM")
+            #expect(
+                process.terminationReason == .exit && process.terminationStatus == 0,
+                "a surviving worker stops cleanly on SIGTERM (\(process.terminationReason == .exit ? "exit" : "signal") \(process.terminationStatus)); the added worker's log ends: \(dLog.text.suffix(3_000))")
             summaries.append(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
         }
         // State moved with its partitions: the survivors restored the killed worker's partitions,
@@ -205,4 +211,16 @@ import UserRepState
         let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
         return (w, config, m)
     }
+}
+
+/// Text appended from one thread and read from another.
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: String
+
+    init(_ text: String = "") { value = text }
+
+    func append(_ more: String) { lock.withLock { value += more } }
+
+    var text: String { lock.withLock { value } }
 }
