@@ -30,7 +30,8 @@ public struct WorkerConfiguration: Sendable {
     /// Default of `maxCycleStateBytes`.
     public static let defaultMaxCycleStateBytes = 64 << 20
     /// Threads the CPU-bound stages of a cycle run on: parsing, state updates, features + encoder
-    /// and state serialization. Kafka and RocksDB calls stay on the worker's thread.
+    /// and state serialization. Kafka and RocksDB calls stay on the worker's thread, but for a
+    /// cycle's state write, which runs beside the next cycle (see `StateStore`).
     public var computeThreads = WorkerConfiguration.defaultComputeThreads
     /// Default of `computeThreads`: one per core. The Kafka clients' threads mostly wait while a
     /// cycle computes, so the cores are free then.
