@@ -26,7 +26,9 @@ struct EvaluateCommand: ParsableCommand {
             - Clusters (5.3, Table 4): nDCG@--k of exact cosine neighbours against users with the same \
             most-played artist before T, country, and first onboarding pick (else the languages picked).
             Every model must follow the features file's layout; give --model twice to compare a new \
-            batch with the current one. The same inputs and --seed give the same numbers.
+            batch with the current one. --vectors NAME=FILE adds user vectors made elsewhere (JSON \
+            lines {"user_id": "u1", "vector": [...]}, one per evaluated user) to the future-listening \
+            and cluster tables. The same inputs and --seed give the same numbers.
 
             Example:
               userrep evaluate --features f.safetensors --model models/b44/manifest.json \\
@@ -38,6 +40,10 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Features file exported at the split time (`userrep features export`).") var features: String
     @Option(help: "Its profiles file (default FEATURES.profiles.jsonl).") var profiles: String?
     @Option(help: "Model manifest to evaluate (repeatable).") var model: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "Also score user vectors made elsewhere: NAME=FILE, JSON lines {\"user_id\", \"vector\"} (repeatable).",
+            valueName: "name=file")) var vectors: [String] = []
     @Option(help: "Every listen, before and after the split (JSON lines, schemas/listens.schema.json).") var listens: String
     @Option(help: "Every onboarding event (JSON lines, schemas/onboarding.schema.json), for cold start.") var onboarding: String?
     @Option(help: "Track file (JSON lines or .utrk): the catalogue and its embeddings.") var tracksFile: String
@@ -74,6 +80,14 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError(
                 "\(profileName) line \(row + 1) is user \(String(decoding: user.id, as: UTF8.self)), the features row \(file.userID(row))")
         }
+        let external = try vectors.map { spec -> Representation in
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex else {
+                throw ValidationError("--vectors takes NAME=FILE, got '\(spec)'")
+            }
+            let path = String(spec[spec.index(after: eq)...])
+            return try Representation.external(
+                name: String(spec[..<eq]), jsonLines: try Data(contentsOf: URL(fileURLWithPath: path)), source: path, users: users)
+        }
         let trackURL = URL(fileURLWithPath: tracksFile)
         let records = try TrackFile.read(try Data(contentsOf: trackURL), dims: exported.embeddingDims)
         let inputs = try Evaluation.Inputs(
@@ -81,7 +95,8 @@ struct EvaluateCommand: ParsableCommand {
             catalogue: EvaluationCatalogue(records: records.filter { $0.batchID == exported.embeddingBatchId }),
             tracks: try TrackTableSource.table(records, from: trackURL, manifest: exported),
             listens: try EventFile.listens(try Data(contentsOf: URL(fileURLWithPath: listens)), name: listens),
-            onboarding: try onboarding.map { try EventFile.onboarding(try Data(contentsOf: URL(fileURLWithPath: $0)), name: $0) } ?? [])
+            onboarding: try onboarding.map { try EventFile.onboarding(try Data(contentsOf: URL(fileURLWithPath: $0)), name: $0) } ?? [],
+            external: external)
         var options = Evaluation.Options(splitMs: split)
         options.horizonMs = Int64(horizonDays * Double(Horizon.dayMs))
         options.coldStartMs = Int64(coldStartHours * 3_600_000)

@@ -98,6 +98,24 @@ import UserRepTesting
         expectComplete(report, model: "model synthetic-ae-1", coldStartGroups: [\.completed, \.skipped])
         #expect(report.coldStart.completedUsers > 0 && report.coldStart.skippedUsers > 0)
 
+        // The script scores the taste the generator planted (`--vectors planted-taste=...`): the
+        // most any representation can know of a user's taste here, so no row predicts plays better.
+        let future = Dictionary(uniqueKeysWithValues: report.futureListening.rows.map { ($0.representation, $0.score.auc ?? 0) })
+        let planted = try #require(future["planted-taste"], "the planted taste's row: \(future)")
+        for (name, auc) in future where name != "planted-taste" && name != Evaluation.popularity {
+            #expect(planted > auc, "planted taste \(planted) against \(name) \(auc)")
+        }
+        #expect(report.clusters.first { $0.representation == "planted-taste" }?.ndcg.count == 3)
+        // A --vectors name may not take another row's.
+        let (status, output) = try runUserrep([
+            "evaluate", "--features", work.appendingPathComponent("features.safetensors").path,
+            "--model", work.appendingPathComponent("model/manifest.json").path,
+            "--listens", work.appendingPathComponent("listens.jsonl").path,
+            "--tracks-file", work.appendingPathComponent("tracks.jsonl").path,
+            "--vectors", "average embedding=" + work.appendingPathComponent("planted-taste.vectors.jsonl").path,
+        ])
+        #expect(status != 0 && output.contains("two rows of the report would be named 'average embedding'"), "\(status): \(output)")
+
         // Two batches side by side (the check before a promotion): a second, shorter-trained model
         // gets its own rows, and the first model's figures do not change.
         let file = { (name: String) in work.appendingPathComponent(name).path }

@@ -4,7 +4,8 @@
 #   backfill --until SPLIT → features export --as-of SPLIT → train → evaluate → WORK/report.json.
 # Usage: Tests/evaluation/pipeline.sh WORK
 #   WORK holds listens.jsonl, onboarding.jsonl, content.jsonl ({"track_id","artist_id","content"})
-#   and settings.env (COUNTRIES, LANGUAGES, AUDIO_DIMS, COLLABORATIVE_DIMS, BATCH, NAME, SPLIT).
+#   and settings.env (COUNTRIES, LANGUAGES, AUDIO_DIMS, COLLABORATIVE_DIMS, BATCH, NAME, SPLIT);
+#   each WORK/NAME.vectors.jsonl is scored too (`evaluate --vectors NAME=...`).
 # Environment: USERREP (binary; default .build/release/userrep, else .build/debug/userrep),
 #   LAYERS (default 256,120), EPOCHS (default 200), SEED (default 1), REPEATS (default 10),
 #   THREADS (BLAS threads of train and evaluate; default: the core count),
@@ -51,7 +52,11 @@ trap - EXIT
 # shellcheck disable=SC2086
 "$bin" train --features "$work/features.safetensors" --output "$work/model" --batch-id "$NAME-ae-1" \
   --layers "$layers" --epochs "$epochs" --seed "$seed" "${threads[@]}" ${TRAIN_ARGS:-}
+external=()
+for f in "$work"/*.vectors.jsonl; do
+  if [ -e "$f" ]; then external+=(--vectors "$(basename "$f" .vectors.jsonl)=$f"); fi
+done
 # shellcheck disable=SC2086
 "$bin" evaluate --features "$work/features.safetensors" --model "$work/model/manifest.json" \
   --listens "$work/listens.jsonl" --onboarding "$work/onboarding.jsonl" --tracks-file "$work/tracks.jsonl" \
-  --seed "$seed" --repeats "$repeats" --json "$work/report.json" "${threads[@]}" ${EVALUATE_ARGS:-}
+  --seed "$seed" --repeats "$repeats" --json "$work/report.json" "${threads[@]}" "${external[@]}" ${EVALUATE_ARGS:-}

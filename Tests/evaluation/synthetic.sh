@@ -15,13 +15,23 @@ rm -rf "$work"
 mkdir -p "$work"
 "$bin" events generate --output-dir "$work" --users "${USERS:-3000}" --tracks "${TRACKS:-2000}" --listens "${LISTENS:-150000}" \
   --taste-clusters "${CLUSTERS:-8}" --dims 32 --embedding-batch-id synth-emb-1
-python3 - "$work" <<'PY'
+python3 - "$work" "${CLUSTERS:-8}" <<'PY'
 import json, sys
-work = sys.argv[1]
+work, clusters = sys.argv[1], int(sys.argv[2])
 with open(work + "/content.jsonl", "w") as out:
     for line in open(work + "/tracks.jsonl"):
         r = json.loads(line)
         out.write(json.dumps({"track_id": r["track_id"], "artist_id": r["artist_id"], "content": r["audio"]}) + "\n")
+# The truth the generator planted (user uN's taste cluster is N mod CLUSTERS), as a one-hot: the
+# ceiling of what any representation can know of a user's taste in this world.
+users = set()
+for name in ("listens.jsonl", "onboarding.jsonl"):
+    for line in open(f"{work}/{name}"):
+        users.add(json.loads(line)["user_id"])
+with open(work + "/planted-taste.vectors.jsonl", "w") as out:
+    for u in sorted(users):
+        c = int(u[1:]) % clusters
+        out.write(json.dumps({"user_id": u, "vector": [1.0 if k == c else 0.0 for k in range(clusters)]}) + "\n")
 PY
 # The generator's timeline ends at 2026-09-21T13:46:40Z (1790000000000 ms); split 30 days before.
 cat > "$work/settings.env" <<ENV

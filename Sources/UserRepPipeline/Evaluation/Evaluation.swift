@@ -65,11 +65,15 @@ public struct Evaluation {
         public let listens: [ListenEvent]
         /// Every onboarding event, both sides of the split.
         public let onboarding: [OnboardingEvent]
+        /// Vectors from elsewhere, in the users' row order: scored on future listening and
+        /// clusters beside the models (cold start needs vectors at sign-up, which only a model gives).
+        public let external: [Representation]
 
-        /// Checks that every model follows `layout` and that rows and users agree.
+        /// Checks that every model follows `layout`, that rows, users and external vectors agree,
+        /// and that no external representation takes the name of another row.
         public init(
             models: [EncoderModel], layout: FeatureLayout, rows: [Float], users: [EvaluatedUser], catalogue: EvaluationCatalogue,
-            tracks: TrackTable, listens: [ListenEvent], onboarding: [OnboardingEvent]
+            tracks: TrackTable, listens: [ListenEvent], onboarding: [OnboardingEvent], external: [Representation] = []
         ) throws {
             guard !models.isEmpty else { throw WorkerError("no model to evaluate") }
             for m in models where m.layout.groups != layout.groups {
@@ -81,6 +85,13 @@ public struct Evaluation {
                     "the profiles file has \(users.count) users but the features file \(rows.count / max(1, layout.inputSize)) rows")
             }
             guard catalogue.count > 1 else { throw WorkerError("the track file holds \(catalogue.count) tracks; negatives need more") }
+            var names = Set(models.map { "model \($0.batchID)" } + [averageEmbedding, popularity, Representation.standardizedInputsName])
+            for e in external {
+                guard e.width > 0, e.vectors.count == users.count * e.width else {
+                    throw WorkerError("vectors '\(e.name)' hold \(e.vectors.count) floats, not \(users.count) users × \(e.width)")
+                }
+                guard names.insert(e.name).inserted else { throw WorkerError("two rows of the report would be named '\(e.name)'") }
+            }
             self.models = models
             self.layout = layout
             self.rows = rows
@@ -89,6 +100,7 @@ public struct Evaluation {
             self.tracks = tracks
             self.listens = listens
             self.onboarding = onboarding
+            self.external = external
         }
     }
 
@@ -158,14 +170,15 @@ public struct Evaluation {
             coldStart: coldStart, clusters: clusterRows)
     }
 
-    /// Each model's vectors of the exported rows, then the average-embedding baseline.
+    /// Each model's vectors of the exported rows, the average-embedding baseline, then the
+    /// external vectors.
     static func userRepresentations(_ inputs: Inputs) throws -> [Representation] {
         var out = inputs.models.map { Representation.encoded(by: $0, rows: inputs.rows, count: inputs.users.count) }
         out.append(
             try inputs.rows.withUnsafeBufferPointer {
                 try Representation.averageEmbedding(rows: $0, count: inputs.users.count, layout: inputs.layout)
             })
-        return out
+        return out + inputs.external
     }
 
     /// Cluster labels per kind for every exported user: most-played artist before the split,

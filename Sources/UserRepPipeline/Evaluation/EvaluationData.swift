@@ -125,6 +125,9 @@ public struct Representation: Sendable {
         return Representation(name: "average embedding", rows: rows, count: count, width: layout.inputSize, groups: groups)
     }
 
+    /// The name of `standardizedInputs`' row.
+    public static let standardizedInputsName = "features (standardized)"
+
     /// The exported rows themselves, each feature standardized over the users (constant ones
     /// zeroed): the encoder's input, to tell what the encoder loses from what the features lack.
     public static func standardizedInputs(rows: UnsafeBufferPointer<Float>, count: Int, width: Int) -> Representation {
@@ -134,7 +137,7 @@ public struct Representation: Sendable {
         for r in 0..<count {
             for k in 0..<width { vectors[r * width + k] = Float((Double(vectors[r * width + k]) - moments.mean[k]) * scale[k]) }
         }
-        return Representation(name: "features (standardized)", vectors: vectors, width: width)
+        return Representation(name: standardizedInputsName, vectors: vectors, width: width)
     }
 
     /// The picked artists' mean embedding (audio then collaborative) from raw exported rows; nil
