@@ -24,7 +24,14 @@ public struct PCA: Sendable {
             for k in 0..<width { centred[k] = Double(data[r * width + k]) - mean[k] }
             for i in 0..<width { for j in i..<width { cov[i * width + j] += centred[i] * centred[j] } }
         }
-        for i in 0..<width { for j in i..<width { cov[j * width + i] = cov[i * width + j] / Double(max(rows.count - 1, 1)) } }
+        // Both triangles scaled (the eigensolver reads the upper one).
+        for i in 0..<width {
+            for j in i..<width {
+                let c = cov[i * width + j] / Double(max(rows.count - 1, 1))
+                cov[i * width + j] = c
+                cov[j * width + i] = c
+            }
+        }
         let eigen = try SymmetricEigen(cov, n: width)
         // Keep the largest `count`.
         var comps: [Double] = []
