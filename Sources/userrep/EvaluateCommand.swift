@@ -58,14 +58,18 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Seed of the user split, the negatives and the classifier.") var seed: UInt64 = 1
     @Option(help: "Random splits to average the prediction scores over (seeds SEED, SEED+1, ...).") var repeats = 1
     @Flag(help: "Also score the standardized exported features themselves (what the encoder is given).") var withInputs = false
+    @Option(
+        help: ArgumentHelp(
+            "Future listening reads each representation's top N principal components, to compare widths (a diagnostic).",
+            valueName: "n")) var probeComponents: Int?
     @Option(help: "Threads of the similarity products.") var threads = WorkerConfiguration.defaultComputeThreads
     @Option(help: "Write the report as JSON to this file (whole or not at all).") var json: String?
 
     func run() throws {
         guard !model.isEmpty else { throw ValidationError("give at least one --model") }
         guard testFraction > 0, testFraction < 1 else { throw ValidationError("--test-fraction must be between 0 and 1") }
-        guard k > 0, maxPositives > 0, epochs > 0, repeats > 0 else {
-            throw ValidationError("--k, --max-positives, --epochs and --repeats must be positive")
+        guard k > 0, maxPositives > 0, epochs > 0, repeats > 0, (probeComponents ?? 1) > 0 else {
+            throw ValidationError("--k, --max-positives, --epochs, --repeats and --probe-components must be positive")
         }
         let file = try FeatureFile.Mapped(url: URL(fileURLWithPath: features))
         let exported = try file.exportManifest()
@@ -106,6 +110,7 @@ struct EvaluateCommand: ParsableCommand {
         options.seed = seed
         options.repeats = repeats
         options.includeInputs = withInputs
+        options.probeComponents = probeComponents
         options.threads = threads
         options.classifier.epochs = epochs
         options.classifier.l2 = l2

@@ -115,10 +115,20 @@ import UserRepTesting
             "--vectors", "average embedding=" + work.appendingPathComponent("planted-taste.vectors.jsonl").path,
         ])
         #expect(status != 0 && output.contains("two rows of the report would be named 'average embedding'"), "\(status): \(output)")
+        // At one width (each representation's top 8 principal components) the report says so.
+        let file = { (name: String) in work.appendingPathComponent(name).path }
+        try binary([
+            "evaluate", "--features", file("features.safetensors"), "--model", file("model/manifest.json"), "--listens", file("listens.jsonl"),
+            "--tracks-file", file("tracks.jsonl"), "--vectors", "planted-taste=" + file("planted-taste.vectors.jsonl"),
+            "--probe-components", "8", "--json", file("probe8.json"),
+        ])
+        let probe = try EvaluationReport.decode(try Data(contentsOf: work.appendingPathComponent("probe8.json")))
+        #expect(probe.probeComponents == 8 && report.probeComponents == nil)
+        #expect(probe.futureListening.rows.map(\.representation) == report.futureListening.rows.map(\.representation))
+        #expect(probe.clusters == report.clusters, "the probe's width changes future listening only")
 
         // Two batches side by side (the check before a promotion): a second, shorter-trained model
         // gets its own rows, and the first model's figures do not change.
-        let file = { (name: String) in work.appendingPathComponent(name).path }
         try binary([
             "train", "--features", file("features.safetensors"), "--output", file("short"), "--batch-id", "short-1", "--epochs", "3",
         ])

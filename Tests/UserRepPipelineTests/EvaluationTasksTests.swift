@@ -90,4 +90,28 @@ import UserRepPipeline
         let summary = PredictionTask.Summary([good, chance])
         #expect(summary.repeats == 2 && abs((summary.auc ?? 0) - ((good.auc ?? 0) + (chance.auc ?? 0)) / 2) < 1e-12)
     }
+
+    @Test func principalComponentsOfARankTwoCloudKeepEveryDistance() throws {
+        // 40 points on a plane through an offset in 6 dimensions: two components hold them whole,
+        // so every pairwise distance survives the projection (checked by a double-precision loop).
+        var rng = SplitMix64(seed: 5)
+        let a: [Double] = [1, 2, 0, -1, 0.5, 3], b: [Double] = [0, 1, -2, 1, 1, 0], offset: [Double] = [5, -3, 2, 0, 1, 7]
+        let points = (0..<40).map { _ -> [Double] in
+            let (s, t) = (rng.nextGaussian() * 3, rng.nextGaussian())
+            return (0..<6).map { offset[$0] + Double(s) * a[$0] + Double(t) * b[$0] }
+        }
+        let r = Representation(name: "plane", vectors: points.flatMap { $0.map { Float($0) } }, width: 6)
+        let projected = try r.principalComponents(2)
+        #expect(projected.name == "plane" && projected.width == 2 && projected.vectors.count == 80)
+        func distance(_ x: [Double], _ y: [Double]) -> Double { zip(x, y).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() }
+        let low = (0..<40).map { i in (0..<2).map { Double(projected.vectors[i * 2 + $0]) } }
+        var worst = 0.0
+        for i in 0..<40 { for j in 0..<i { worst = max(worst, abs(distance(points[i], points[j]) - distance(low[i], low[j]))) } }
+        #expect(worst < 1e-3, "largest distance error \(worst)")
+        // The first component carries more of the spread than the second, and both are centred.
+        let spread = (0..<2).map { c in (0..<40).map { low[$0][c] * low[$0][c] }.reduce(0, +) }
+        #expect(spread[0] > spread[1])
+        #expect((0..<2).allSatisfy { c in abs((0..<40).map { low[$0][c] }.reduce(0, +)) < 1e-3 })
+        #expect(try r.principalComponents(6).vectors == r.vectors, "as many components as dimensions: the vectors as they are")
+    }
 }

@@ -30,6 +30,10 @@ public struct Evaluation {
         public var threads = 1
         /// Whether to add the standardized encoder input itself as a representation (a diagnostic).
         public var includeInputs = false
+        /// If set, the future-listening classifier reads each representation's top this-many
+        /// principal components (fitted over the evaluated users) instead of the whole vector, so
+        /// representations of different widths are compared at one width (a diagnostic).
+        public var probeComponents: Int?
         /// The classifier's training settings (its seed is replaced by `seed`).
         public var classifier = PairClassifier.Options()
 
@@ -121,6 +125,7 @@ public struct Evaluation {
         let userIDs = inputs.users.map(\.id)
 
         // Future listening, over `repeats` random splits.
+        let probed = try representations.map { r in try options.probeComponents.map { try r.principalComponents($0) } ?? r }
         let positives = userIDs.map { timeline.played(by: $0, after: options.splitMs, upTo: options.splitMs + options.horizonMs) }
         let logPopularity = timeline.popularity(tracks: inputs.catalogue.count, upTo: options.splitMs).map { Float(log1p(Double($0))) }
         var scores = [[PredictionTask.Score]](repeating: [], count: representations.count + 1)
@@ -132,7 +137,7 @@ public struct Evaluation {
                 testFraction: options.testFraction, seed: seed)
             if repeat_ == 0 { split = (task.trainUsers, task.testUsers) }
             let classifier = options.classifier(seed: seed)
-            for (i, r) in representations.enumerated() {
+            for (i, r) in probed.enumerated() {
                 scores[i].append(
                     task.score(users: r, itemWidth: inputs.catalogue.width, options: classifier) { _, t in inputs.catalogue.embedding(t) })
             }
@@ -165,6 +170,7 @@ public struct Evaluation {
         return EvaluationReport(
             splitMs: options.splitMs, horizonDays: Double(options.horizonMs) / Double(Horizon.dayMs),
             coldStartHours: Double(options.coldStartMs) / 3_600_000, k: options.k, seed: options.seed, repeats: options.repeats,
+            probeComponents: options.probeComponents,
             users: inputs.users.count, catalogue: inputs.catalogue.count, unknownTrackListens: timeline.unknownTracks,
             futureListening: .init(trainUsers: split.train, testUsers: split.test, rows: futureRows),
             coldStart: coldStart, clusters: clusterRows)

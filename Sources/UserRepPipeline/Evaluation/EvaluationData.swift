@@ -125,6 +125,23 @@ public struct Representation: Sendable {
         return Representation(name: "average embedding", rows: rows, count: count, width: layout.inputSize, groups: groups)
     }
 
+    /// The same users' coordinates on the top `count` principal components of these vectors (all
+    /// of them, centred, when the vectors are no wider), under the same name.
+    public func principalComponents(_ count: Int) throws -> Representation {
+        let users = width > 0 ? vectors.count / width : 0
+        guard count < width, users > 1 else { return self }
+        let pca = try vectors.withUnsafeBufferPointer { try PCA($0, width: width, rows: Array(0..<users), count: count) }
+        var out = [Float](repeating: 0, count: users * count)
+        for r in 0..<users {
+            for c in 0..<count {
+                var dot = 0.0
+                for k in 0..<width { dot += (Double(vectors[r * width + k]) - pca.mean[k]) * pca.components[c * width + k] }
+                out[r * count + c] = Float(dot)
+            }
+        }
+        return Representation(name: name, vectors: out, width: count)
+    }
+
     /// The name of `standardizedInputs`' row.
     public static let standardizedInputsName = "features (standardized)"
 

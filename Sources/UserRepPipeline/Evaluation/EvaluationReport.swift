@@ -15,6 +15,9 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public let seed: UInt64
     /// Random splits the prediction tables average (seeds `seed`, `seed + 1`, ...).
     public let repeats: Int
+    /// Principal components the future-listening classifier read of each representation
+    /// (`--probe-components`); nil: the whole vector.
+    public let probeComponents: Int?
     /// Users in the features file.
     public let users: Int
     /// Tracks in the catalogue.
@@ -111,6 +114,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         var out =
             "Future listening, next \(String(format: "%g", horizonDays)) days (Table 1): \(futureListening.trainUsers) users trained on, "
         out += "\(futureListening.testUsers) held out" + (repeats > 1 ? " (means ± sd over \(repeats) random splits)" : "") + "\n"
+        if let probeComponents { out += "(the classifier reads each representation's top \(probeComponents) principal components)\n" }
         out += pad("representation", name) + "  " + pad("AUC", width) + "  vs avg    " + pad("accuracy", width) + "  vs avg    pairs\n"
         for r in futureListening.rows {
             let s = r.score, b = baseline?.score
