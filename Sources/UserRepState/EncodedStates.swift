@@ -149,6 +149,9 @@ public struct EncodedStates: Sendable {
         for id in removedTiles(i) { try body(id, nil) }
     }
 
+    /// The ids of the tiles the `i`-th state writes, in tile order.
+    public func writtenTiles(_ i: Int) -> ArraySlice<TileID> { written[(i == 0 ? 0 : writtenEnds[i - 1])..<writtenEnds[i]] }
+
     /// The ids of the stored tiles the `i`-th state no longer holds.
     public func removedTiles(_ i: Int) -> ArraySlice<TileID> { removed[(i == 0 ? 0 : removedEnds[i - 1])..<removedEnds[i]] }
 }

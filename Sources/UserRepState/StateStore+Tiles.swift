@@ -67,8 +67,7 @@ extension StateStore {
 
     /// Key bytes that `stageState(key, encoded, i)` writes.
     static func stagedKeyBytes(_ key: [UInt8], _ encoded: EncodedStates, _ i: Int) -> Int {
-        var records = 1 + encoded.removedTiles(i).count
-        encoded.forEachWrittenTile(i) { _, _ in records += 1 }
+        let records = 1 + encoded.writtenTiles(i).count + encoded.removedTiles(i).count
         return records * key.count + (records - 1) * TileRecord.suffixSize
     }
 

@@ -188,32 +188,31 @@ extension StateStore {
         case nil: break
         }
         let pending = inFlightTimers[partition] ?? InFlightTimers()
-        var due: [[UInt8]] = []
+        var due: [(key: [UInt8], time: Int64)] = []
         var first: [UInt8]?
         try unsettled.scan(prefix: prefix, from: start) { key, _ in
             if first == nil { first = Array(key) }
             guard let time = Self.timerTime(key, prefixCount: prefix.count) else { return true }
             guard time <= timeMs else { return false }
             let key = Array(key)
-            if !pending.deleted.contains(key) { due.append(key) }
+            if !pending.deleted.contains(key) { due.append((key, time)) }
             return due.count < limit
         }
         // No live key lies before the floor, so the first one the scan met is the earliest, or
         // one the write in flight adds.
-        let earliest = ([first].compactMap { $0 } + [pending.added.first].compactMap { $0 }).min { $0.lexicographicallyPrecedes($1) }
+        let earliest = [first, pending.added.first].compactMap { $0 }.min { $0.lexicographicallyPrecedes($1) }
         timerFloors[partition] = earliest.map { .key($0) } ?? .empty
         if !pending.added.isEmpty {
             // The write may have landed since the scan began: then its keys were read already.
-            let scanned = Set(due)
-            due += pending.added.prefix { Self.timerTime($0, prefixCount: prefix.count).map { $0 <= timeMs } ?? false }.filter {
-                !scanned.contains($0)
+            let scanned = Set(due.map(\.key))
+            for key in pending.added {
+                guard let time = Self.timerTime(key, prefixCount: prefix.count), time <= timeMs else { break }
+                if !scanned.contains(key) { due.append((key, time)) }
             }
-            due.sort { $0.lexicographicallyPrecedes($1) }
+            due.sort { $0.key.lexicographicallyPrecedes($1.key) }
             if due.count > limit { due.removeLast(due.count - limit) }
         }
-        return due.compactMap { key in
-            Self.timerTime(key, prefixCount: prefix.count).map { (UserKey(partition: partition, userID: Array(key[(prefix.count + 8)...])), $0) }
-        }
+        return due.map { (UserKey(partition: partition, userID: Array($0.key[(prefix.count + 8)...])), $0.time) }
     }
 
     /// The time of a timer key, nil for a key too short to be one.
