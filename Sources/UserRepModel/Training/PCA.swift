@@ -48,20 +48,28 @@ public struct PCA: Sendable {
         self.width = width
     }
 
+    /// Row `r` of `data` on the components: its centred values' dot product with each.
+    public func coordinates(_ data: UnsafeBufferPointer<Float>, row r: Int) -> [Double] {
+        (0..<count).map { c in
+            var dot = 0.0
+            for k in 0..<width { dot += (Double(data[r * width + k]) - mean[k]) * components[c * width + k] }
+            return dot
+        }
+    }
+
     /// Mean over `rows` of the squared reconstruction error per feature (MSE) after projecting
     /// onto the components.
     public func reconstructionMSE(_ data: UnsafeBufferPointer<Float>, rows: [Int]) -> Double {
         var total = 0.0
-        var x = [Double](repeating: 0, count: width)
         for r in rows {
-            for k in 0..<width { x[k] = Double(data[r * width + k]) - mean[k] }
             var y = [Double](repeating: 0, count: width)
-            for c in 0..<count {
-                var dot = 0.0
-                for k in 0..<width { dot += x[k] * components[c * width + k] }
+            for (c, dot) in coordinates(data, row: r).enumerated() {
                 for k in 0..<width { y[k] += dot * components[c * width + k] }
             }
-            for k in 0..<width { total += (x[k] - y[k]) * (x[k] - y[k]) }
+            for k in 0..<width {
+                let x = Double(data[r * width + k]) - mean[k]
+                total += (x - y[k]) * (x - y[k])
+            }
         }
         return total / Double(max(rows.count * width, 1))
     }

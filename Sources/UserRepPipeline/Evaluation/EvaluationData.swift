@@ -130,14 +130,9 @@ public struct Representation: Sendable {
     public func principalComponents(_ count: Int) throws -> Representation {
         let users = width > 0 ? vectors.count / width : 0
         guard count < width, users > 1 else { return self }
-        let pca = try vectors.withUnsafeBufferPointer { try PCA($0, width: width, rows: Array(0..<users), count: count) }
-        var out = [Float](repeating: 0, count: users * count)
-        for r in 0..<users {
-            for c in 0..<count {
-                var dot = 0.0
-                for k in 0..<width { dot += (Double(vectors[r * width + k]) - pca.mean[k]) * pca.components[c * width + k] }
-                out[r * count + c] = Float(dot)
-            }
+        let out = try vectors.withUnsafeBufferPointer { data in
+            let pca = try PCA(data, width: width, rows: Array(0..<users), count: count)
+            return (0..<users).flatMap { pca.coordinates(data, row: $0).map { Float($0) } }
         }
         return Representation(name: name, vectors: out, width: count)
     }
