@@ -54,10 +54,13 @@ public final class KafkaConsumer: @unchecked Sendable {
     public var partitionsAtEnd: Set<KafkaTopicPartition> { context.atEnd }
 
     /// Polls up to `maxMessages` records into `records` (after resetting it), waiting up to
-    /// `timeoutMs` for the first. Serves rebalance callbacks. Throws only on fatal errors;
-    /// transient ones are reported through `lastTransientError`.
+    /// `timeoutMs` for the first. Once one has come, it waits on for more until `gatherUntil` (if
+    /// that is later), then takes only what is already queued. Serves rebalance callbacks. Throws
+    /// only on fatal errors; transient ones are reported through `lastTransientError`.
     @discardableResult
-    public func poll(into records: KafkaPolledRecords, maxMessages: Int, timeoutMs: Int32) throws -> Int {
+    public func poll(
+        into records: KafkaPolledRecords, maxMessages: Int, timeoutMs: Int32, gatherUntil: ContinuousClock.Instant? = nil
+    ) throws -> Int {
         records.reset()
         records.owner = client
         let generation = context.generation
@@ -65,7 +68,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         while records.count < maxMessages {
             let wantTopic = trackPartitionEnd && !context.atEnd.isEmpty
             guard let polled = client.consumerPoll(timeoutMs: timeout, wantTopic: wantTopic) else { break }
-            timeout = 0
+            timeout = gatherUntil.map { Self.millisecondsLeft(until: $0) } ?? 0
             switch polled {
             case .record(let m, let tp):
                 if let tp { context.atEnd.remove(tp) }
@@ -83,6 +86,14 @@ public final class KafkaConsumer: @unchecked Sendable {
             records.removeAll { !context.assigned.contains(KafkaTopicPartition(topic: $0.topic, partition: $0.partition)) }
         }
         return records.count
+    }
+
+    /// Whole milliseconds from now until `deadline`, rounded up; 0 once it has passed.
+    static func millisecondsLeft(until deadline: ContinuousClock.Instant) -> Int32 {
+        let left = ContinuousClock.now.duration(to: deadline)
+        guard left > .zero else { return 0 }
+        let (seconds, attoseconds) = left.components
+        return Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 
     /// The most recent non-fatal consumer error, for health reporting.

@@ -3,7 +3,7 @@ import ArgumentParser
 import UserRepPipeline
 import UserRepState
 
-/// `--max-poll-records`, `--max-cycle-state-mb`, `--threads`, the caches (`--state-cache-mb`, `--track-cache-mb`) and the state
+/// `--max-poll-records`, `--max-cycle-state-mb`, `--cycle-linger-ms`, `--threads`, the caches (`--state-cache-mb`, `--track-cache-mb`) and the state
 /// store's RocksDB memory (`--state-db-cache-mb`, `--state-db-write-buffer-mb`), checked and applied to a
 /// worker configuration.
 struct CycleOptions: ParsableArguments {
@@ -15,6 +15,11 @@ struct CycleOptions: ParsableArguments {
             "Most MiB of user state one cycle writes (its RocksDB batch and changelog records; a cycle holds about three times this at its peak): after a larger cycle the next polls take fewer records. Approximate; 0: no bound."
     )
     var maxCycleStateMb = WorkerConfiguration.defaultMaxCycleStateBytes >> 20
+    @Option(
+        help:
+            "A stream worker's cycles start at least this many ms apart: once a record has come, a poll waits for more until then, so each cycle's fixed costs (produce requests, state write, offset commit) are shared by more records, for at most this much added latency. 0: a cycle starts with whatever has come."
+    )
+    var cycleLingerMs = WorkerConfiguration.defaultCycleLingerMs
     @Option(help: "Threads for parsing, state updates, features + encoder and state serialization (defaults to the core count).")
     var threads = WorkerConfiguration.defaultComputeThreads
     @Option(help: "MiB of decoded user states kept in memory (the rest is read from RocksDB when needed).")
@@ -31,6 +36,9 @@ struct CycleOptions: ParsableArguments {
         guard (0...(1 << 30)).contains(maxCycleStateMb) else {
             throw ValidationError("--max-cycle-state-mb must be between 0 and \(1 << 30), got \(maxCycleStateMb)")
         }
+        guard (0...10_000).contains(cycleLingerMs) else {
+            throw ValidationError("--cycle-linger-ms must be between 0 and 10000, got \(cycleLingerMs)")
+        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard stateCacheMb >= 0 else { throw ValidationError("--state-cache-mb must not be negative, got \(stateCacheMb)") }
         guard trackCacheMb >= 1 else { throw ValidationError("--track-cache-mb must be at least 1, got \(trackCacheMb)") }
@@ -45,6 +53,7 @@ struct CycleOptions: ParsableArguments {
         config.maxPollRecords = maxPollRecords
         config.maxCycleStateBytes = maxCycleStateMb << 20
         config.computeThreads = threads
+        config.cycleLingerMs = cycleLingerMs
         config.stateCacheBytes = stateCacheMb << 20
         config.trackCacheBytes = trackCacheMb << 20
         config.stateDatabaseMemory = StateStore.DatabaseMemory(blockCacheMB: stateDbCacheMb, writeBufferMB: stateDbWriteBufferMb)

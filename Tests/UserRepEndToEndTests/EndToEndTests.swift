@@ -35,6 +35,26 @@ import UserRepState
         try expectLatestVectorsMatchNaive(w, metrics)
     }
 
+    /// `cycleLingerMs`: cycles start at least that far apart, so listens that arrive in 60 small
+    /// bursts over several seconds make a few cycles (without it, about one a burst: 30–50 here),
+    /// and the vectors are the same.
+    @Test func cycleLingerGathersBurstsIntoFewerCyclesWithTheSameVectors() throws {
+        var w = try Workload(users: 300, tracks: 200, seed: 37)
+        defer { w.env.cleanUp() }
+        let events = (0..<1_200).map { w.generator.listen(index: $0, total: 1_200) }
+        w.listens = events
+        var config = try w.env.workerConfiguration()
+        config.cycleLingerMs = 2_000
+        let started = ContinuousClock.now
+        let sender = BurstSender(kafka: w.env.kafka, topic: w.env.topics.listens, events: events, burst: 20, pauseMicroseconds: 100_000)
+        let metrics = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp(gate: { sender.isDone }))
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
+        #expect(metrics.listensApplied == 1_200)
+        // At most one cycle begins in any two seconds of the run.
+        #expect(metrics.cycles >= 1 && Double(metrics.cycles) <= seconds / 2 + 1, "\(metrics.cycles) cycles in \(seconds) s")
+        try expectLatestVectorsMatchNaive(w, metrics)
+    }
+
     /// `--max-cycle-state-mb` cuts the polls that follow a cycle over it, and the smaller cycles
     /// end in the same vectors.
     @Test func aCycleStateBoundSplitsTheBacklogIntoMoreCyclesWithTheSameVectors() throws {

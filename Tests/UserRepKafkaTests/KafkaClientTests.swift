@@ -74,6 +74,48 @@ import UserRepKafka
         #expect(producer.takeDeliveredOffsets().isEmpty, "taking the offsets forgets them")
     }
 
+    /// With `gatherUntil`, a poll that has one record waits for more until the deadline (or the
+    /// record limit); without, it takes only what is queued. A record produced well after the first
+    /// still lands in the same poll.
+    @Test func aGatheringPollWaitsForMoreRecordsUntilItsDeadlineOrLimit() throws {
+        let cluster = try EmbeddedKafkaCluster(brokers: 1)
+        try cluster.createTopic("g", partitions: 1)
+        let base = KafkaConfiguration(["bootstrap.servers": cluster.bootstrapServers, "fetch.wait.max.ms": "10"])
+        let producer = try KafkaProducer(configuration: base.overriding(["linger.ms": "0"]))
+        let consumer = try KafkaConsumer(configuration: base.overriding(["group.id": "gather"]))
+        defer { consumer.close() }
+        try consumer.subscribe(["g"])
+        let send: @Sendable (String) throws -> Void = { value in
+            try producer.produce(topic: "g", partition: 0, key: nil, value: Array(value.utf8))
+            try producer.flush(timeoutMs: 10_000)
+        }
+        // Joined and reading: the first record is polled alone.
+        try send("a")
+        var seen = 0
+        try pollUntil(consumer, topics: ["g"], { seen == 1 }) { _ in seen += 1 }
+        #expect(seen == 1)
+
+        let polled = KafkaPolledRecords(topics: ["g"])
+        // The second record comes half a second after the first: a poll gathering for up to a
+        // minute returns with both, as soon as the limit of two is reached.
+        let later = Thread {
+            Thread.sleep(forTimeInterval: 0.5)
+            try? send("c")
+        }
+        try send("b")
+        later.start()
+        let n = try consumer.poll(
+            into: polled, maxMessages: 2, timeoutMs: 30_000, gatherUntil: ContinuousClock.now.advanced(by: .seconds(60)))
+        #expect(n == 2)
+        #expect((0..<polled.count).map { String(decoding: polled[$0].value ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self) } == ["b", "c"])
+
+        // A deadline ends the gathering short of the limit; one already passed takes what is queued.
+        try send("d")
+        #expect(try consumer.poll(into: polled, maxMessages: 10, timeoutMs: 30_000, gatherUntil: ContinuousClock.now.advanced(by: .milliseconds(300))) == 1)
+        try send("e")
+        #expect(try consumer.poll(into: polled, maxMessages: 10, timeoutMs: 30_000, gatherUntil: ContinuousClock.now) == 1)
+    }
+
     @Test func invalidPropertyIsRejectedWithItsName() {
         #expect {
             _ = try KafkaProducer(configuration: KafkaConfiguration(["no.such.property": "1"]))

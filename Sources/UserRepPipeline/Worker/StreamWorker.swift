@@ -86,6 +86,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     private var sizer: CycleSizer
     private var pending = PendingUpdates()
     var restorer: ChangelogRestorer
+    /// When the last cycle began (after its poll), for `cycleLingerMs`.
+    private var lastCycleStart: ContinuousClock.Instant?
     /// An error raised inside a rebalance callback (which cannot throw), rethrown after the poll.
     var rebalanceError: Error?
     var nextOffsets: [KafkaTopicPartition: Int64] { checkpoint.offsets.own }
@@ -335,7 +337,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         while !shouldStop() {
             reportTelemetry(force: false)
             var clock = StageClock()
-            let n = try consumer.poll(into: polled, maxMessages: sizer.limit, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs)
+            let n = try consumer.poll(
+                into: polled, maxMessages: sizer.limit, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs, gatherUntil: gatherDeadline)
             stepsBusy = false
             if let error = rebalanceError { throw error }
             if n > 0 { clock.lap("poll", into: &metrics) }
@@ -353,6 +356,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 stepsBusy = try runTimerStep(deferred: false) > 0 && timerTokensLeft
                 continue
             }
+            lastCycleStart = .now
             try runCycle(count: n)
             // Right after a cycle, the steps' outputs ride on the next cycle's flush.
             try runBatchJobStep(deferred: true)
@@ -374,6 +378,13 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     var isBackfill: Bool { if case .backfill = mode { true } else { false } }
+
+    /// Until when the next poll gathers records once one has come (`cycleLingerMs` after the last
+    /// cycle began); nil for a backfill, whose cycles are as large as the backlog allows anyway.
+    private var gatherDeadline: ContinuousClock.Instant? {
+        guard config.cycleLingerMs > 0, !isBackfill, let lastCycleStart else { return nil }
+        return lastCycleStart.advanced(by: .milliseconds(config.cycleLingerMs))
+    }
 
     /// One poll cycle: poll → parse → apply → serialize → `CycleCheckpoint.commit`.
     private func runCycle(count n: Int) throws {

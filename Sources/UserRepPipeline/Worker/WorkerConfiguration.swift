@@ -40,6 +40,14 @@ public struct WorkerConfiguration: Sendable {
     var parseChunkRecords = 4_096
     /// How long a poll waits for the first record.
     public var pollTimeoutMs: Int32 = 100
+    /// A stream worker's cycles start at least this far apart: once a record has come, the poll
+    /// waits for more until this long after the last cycle began (a cycle that took longer
+    /// starts the next at once). Like a producer's `linger.ms`: each cycle's fixed costs (a
+    /// produce request to every touched partition, a state write, an offset commit) are shared by
+    /// more records, for at most this much added latency. 0: a cycle starts with whatever has come.
+    public var cycleLingerMs = WorkerConfiguration.defaultCycleLingerMs
+    /// Default of `cycleLingerMs`.
+    public static let defaultCycleLingerMs = 0
     /// Records larger than this go to the dead-letter topic.
     public var maxRecordBytes = 65_536
     /// Valid events later than this event time (ms since the epoch) are read but not applied
