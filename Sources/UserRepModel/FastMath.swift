@@ -6,7 +6,10 @@ public enum FastMath {
     /// about 1e-7 relative error; inputs are clamped to [-87.3, 88.3] so results stay finite.
     @inlinable
     public static func exp(_ input: SIMD8<Float>) -> SIMD8<Float> {
-        let x = pointwiseMax(pointwiseMin(input, SIMD8(repeating: 88.3)), SIMD8(repeating: -87.3))
+        // Clamped with masks: the standard library's generic `pointwiseMin`/`pointwiseMax` were
+        // not inlined (a call per vector, 0.7% of the encoder's samples beside exp's 3%).
+        let high = SIMD8<Float>(repeating: 88.3), low = SIMD8<Float>(repeating: -87.3)
+        let x = input.replacing(with: high, where: input .> high).replacing(with: low, where: input .< low)
         // Adding 1.5·2^23 rounds x·log2(e) to the nearest integer, which then sits in the low
         // mantissa bits; both the float n and its integer come out without lane-wise conversions.
         let magic = SIMD8<Float>(repeating: 12_582_912)
