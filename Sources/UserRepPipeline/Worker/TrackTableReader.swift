@@ -261,7 +261,9 @@ final class TrackTableReader {
 
     /// The table, holding the sums of the artists `states` picked at onboarding (for encoding them).
     func table(covering states: [UserState]) throws -> TrackTable {
-        if store != nil { try loadArtists(states.lazy.flatMap(\.profile.artists)) }
+        // Indexed, not `states.lazy.flatMap(\.profile.artists)`: the key path copied every state
+        // (a retain and release of each of its arrays) to read one field, mostly empty.
+        if store != nil { try loadArtists(states.indices.lazy.flatMap { states[$0].profile.artists }) }
         return table
     }
 
