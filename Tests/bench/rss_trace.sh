@@ -39,7 +39,7 @@ python3 - "$W/trace.log" "$W/trace.rss" <<'PY'
 import datetime, re, sys
 cycles = []
 for line in open(sys.argv[1]):
-    m = re.match(r'(\S+)Z debug userrep\.run: records=(\d+) stages_ms=(.*?) users=(\d+)', line)
+    m = re.match(r'(\S+)Z debug userrep\.run: .*?records=(\d+) stages_ms=(.*?) (?:state_bytes=\d+ )?users=(\d+)', line)
     if not m:
         continue
     end = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp()
