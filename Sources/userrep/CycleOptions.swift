@@ -17,7 +17,7 @@ struct CycleOptions: ParsableArguments {
     var maxCycleStateMb = WorkerConfiguration.defaultMaxCycleStateBytes >> 20
     @Option(
         help:
-            "A stream worker's cycles start at least this many ms apart: once a record has come, a poll waits for more until then, so each cycle's fixed costs (produce requests, state write, offset commit) are shared by more records, for at most this much added latency. 0: a cycle starts with whatever has come."
+            "A stream worker's cycles start at least this many ms apart: once a record has come, a poll waits for more until then, so each cycle's fixed costs (produce requests, state write, offset commit) are shared by more records, for at most this much added latency (at most 1000; a stop waits for the gathering). 0: a cycle starts with whatever has come."
     )
     var cycleLingerMs = WorkerConfiguration.defaultCycleLingerMs
     @Option(help: "Threads for parsing, state updates, features + encoder and state serialization (defaults to the core count).")
@@ -36,8 +36,9 @@ struct CycleOptions: ParsableArguments {
         guard (0...(1 << 30)).contains(maxCycleStateMb) else {
             throw ValidationError("--max-cycle-state-mb must be between 0 and \(1 << 30), got \(maxCycleStateMb)")
         }
-        guard (0...10_000).contains(cycleLingerMs) else {
-            throw ValidationError("--cycle-linger-ms must be between 0 and 10000, got \(cycleLingerMs)")
+        // A stop waits for a gathering poll to end, so the linger stays short enough for a prompt stop.
+        guard (0...1_000).contains(cycleLingerMs) else {
+            throw ValidationError("--cycle-linger-ms must be between 0 and 1000, got \(cycleLingerMs)")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard stateCacheMb >= 0 else { throw ValidationError("--state-cache-mb must not be negative, got \(stateCacheMb)") }
