@@ -96,8 +96,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     static func millisecondsLeft(until deadline: ContinuousClock.Instant) -> Int32 {
         let left = ContinuousClock.now.duration(to: deadline)
         guard left > .zero else { return 0 }
-        let (seconds, attoseconds) = left.components
-        return Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+        return Int32(clamping: Int64((left / .milliseconds(1)).rounded(.up)))
     }
 
     /// The most recent non-fatal consumer error, for health reporting.
