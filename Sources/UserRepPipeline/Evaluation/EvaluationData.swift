@@ -125,8 +125,9 @@ public struct Representation: Sendable {
         return Representation(name: "average embedding", rows: rows, count: count, width: layout.inputSize, groups: groups)
     }
 
-    /// The same users' coordinates on the top `count` principal components of these vectors (all
-    /// of them, centred, when the vectors are no wider), under the same name.
+    /// The same users' coordinates on the top `count` principal components of these vectors,
+    /// under the same name; the vectors as they are when they are no wider than `count` (or there
+    /// are fewer than two users).
     public func principalComponents(_ count: Int) throws -> Representation {
         let users = width > 0 ? vectors.count / width : 0
         guard count < width, users > 1 else { return self }
