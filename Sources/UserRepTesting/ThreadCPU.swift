@@ -13,14 +13,20 @@ public struct ThreadCPU: Sendable {
         case kafkaClients = "kafka clients"
         /// RocksDB's flush and compaction threads (`rocksdb:…`).
         case rocksDB = "rocksdb background"
+        /// The bench's load generator (a thread named `bench:load`), which makes and produces listens.
+        case load = "bench load"
         /// Everything else: the worker's loop, its stage threads, the bench itself.
         case worker = "worker threads"
+
+        /// The name `bench` gives its load generator's thread.
+        public static let loadThreadName = "bench:load"
 
         /// The group of a thread named `name` (`comm`, at most 15 characters).
         public static func of(_ name: String) -> Group {
             if name.hasPrefix("rdk:mock") { return .cluster }
             if name.hasPrefix("rdk:") { return .kafkaClients }
             if name.hasPrefix("rocksdb:") { return .rocksDB }
+            if name == loadThreadName { return .load }
             return .worker
         }
     }

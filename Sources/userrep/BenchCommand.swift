@@ -131,16 +131,7 @@ struct BenchCommand: ParsableCommand {
                 m.processingCPUSeconds, onExternalBrokers ? ", not the brokers" : " and the embedded cluster",
                 m.processingCPUSeconds / max(m.processingSeconds, 1e-9),
                 ProcessInfo.processInfo.activeProcessorCount, m.processingCPUSeconds / Double(max(1, m.recordsRead)) * 1e6, cpu))
-        if !byThread.isEmpty {
-            let perEvent = { (seconds: Double) in seconds / Double(max(1, m.recordsRead)) * 1e6 }
-            let groups = ThreadCPU.Group.allCases.map { g in
-                g.rawValue + String(format: " %.1f s (%.1f µs)", byThread[g] ?? 0, perEvent(byThread[g] ?? 0))
-            }
-            let ended = max(0, cpu - byThread.values.reduce(0, +))
-            print(
-                "cpu per event by thread: " + groups.joined(separator: ", ")
-                    + String(format: ", threads that ended %.1f s (%.1f µs)", ended, perEvent(ended)))
-        }
+        printByThread(byThread, processCPU: cpu, events: m.recordsRead)
         let updates = Double(max(1, m.usersEncoded))
         print(
             String(
@@ -213,8 +204,13 @@ struct BenchCommand: ParsableCommand {
                 configuration: config, models: batch == nil ? .fixed(env.model) : .registry(), logger: logger)
             live.recordLatency = true
             live.onAssigned = { _ in assigned.withLock { $0 = true } }
+            let cpuBefore = ProcessCPU.seconds()
+            let threadsBefore = ThreadCPU.now()
+            thread.name = ThreadCPU.Group.loadThreadName
             thread.start()
             let lm = try live.run(until: .whenCaughtUp(gate: { producerDone.withLock { $0 } }))
+            let byThread = ThreadCPU.now().since(threadsBefore)
+            let cpu = ProcessCPU.seconds() - cpuBefore
             if let f = failure.withLock({ $0 }) { throw ValidationError("producer failed: \(f)") }
             let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
             print(
@@ -238,6 +234,8 @@ struct BenchCommand: ParsableCommand {
                     format: "fixed-rate work: %.2f encodes per event (%d window timers fired, %d stale); cpu %.1f s while processing = %.1f µs per event",
                     Double(lm.usersEncoded) / Double(max(1, lm.recordsRead)), lm.timersFired, lm.timersStale, lm.processingCPUSeconds,
                     lm.processingCPUSeconds / Double(max(1, lm.recordsRead)) * 1e6))
+            // The load producer's threads count here too (the worker's clients and the bench's share the "kafka clients" group).
+            printByThread(byThread, processCPU: cpu, events: lm.recordsRead, label: "fixed-rate ")
             if batch != nil {
                 print(
                     String(
@@ -246,6 +244,19 @@ struct BenchCommand: ParsableCommand {
                         lm.elapsedSeconds))
             }
         }
+    }
+
+    /// One line of CPU per thread group over a run of `events` (nothing off Linux).
+    func printByThread(_ byThread: [ThreadCPU.Group: Double], processCPU cpu: Double, events: Int, label: String = "") {
+        guard !byThread.isEmpty else { return }
+        let perEvent = { (seconds: Double) in seconds / Double(max(1, events)) * 1e6 }
+        let groups = ThreadCPU.Group.allCases.map { g in
+            g.rawValue + String(format: " %.1f s (%.1f µs)", byThread[g] ?? 0, perEvent(byThread[g] ?? 0))
+        }
+        let ended = max(0, cpu - byThread.values.reduce(0, +))
+        print(
+            "\(label)cpu per event by thread: " + groups.joined(separator: ", ")
+                + String(format: ", threads that ended %.1f s (%.1f µs)", ended, perEvent(ended)))
     }
 
     /// The backlog's Kafka traffic without the worker's work: events/s and CPU per event.

@@ -139,6 +139,25 @@ import UserRepState
         #expect(m2.timersStale == 20, "the leftovers were dropped as stale")
     }
 
+    /// Timers due by the thousand drain in pages: after the first step (a full bucket, one second of
+    /// `timerUsersPerSecond`), a step waits for a tenth of a second's tokens instead of firing the
+    /// handful an idle loop's few milliseconds add, each with its own flush and commit.
+    @Test func dueTimersFireInPagesOfATenthOfASecondsRate() throws {
+        let w = try Self.produced(users: 1_300, active: 20, days: 10, partitions: 1, seed: 59)
+        defer { w.env.cleanUp() }
+        var config = try w.env.workerConfiguration()
+        config.timerUsersPerSecond = 1_000
+        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m.timersFired >= 1_300, "every silent user's week ends (\(m.timersFired) fired)")
+        // One partition: every step but the last of a run of due timers fires at least 100 users.
+        let bound = 2 + (max(0, m.timersFired - 1_000) + 99) / 100
+        #expect(m.timerSteps >= 2 && m.timerSteps <= bound, "\(m.timerSteps) steps for \(m.timersFired) timers (at most \(bound))")
+        // The pages publish what single steps would: each silent user's last vector is the aged one.
+        let kept = latestByContract(try latestVectors(w.env.kafka, w.env.topics.output).all)
+        let aged = (0..<1_300).filter { kept["u\($0)"]?.trigger == .windowExpiry }.count
+        #expect(aged == 1_300, "\(aged) silent users have the aged vector")
+    }
+
     /// `userrep run` SIGKILLed while timers fire (slowed to 40 users/s): after a restart every
     /// silent user has the aged vector (none lost), the states equal an uninterrupted run's (a timer
     /// changes no state), and at most the page in flight at the kill was published twice.

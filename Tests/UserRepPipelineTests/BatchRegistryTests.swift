@@ -93,4 +93,23 @@ struct BatchRegistryTests {
         for step in 1...1000 { total += limiter.take(7, now: 10 + Double(step) * 0.01) }
         #expect(total <= 1000 + 1 && total >= 990, "\(total)")
     }
+
+    @Test func rateLimiterStepsWaitForATenthOfASecondsTokens() {
+        var limiter = RateLimiter(perSecond: 5_000, now: 0)
+        #expect(limiter.minimumStep == 500)
+        let full = limiter.stepReady(now: 0)
+        #expect(full, "a full bucket steps at once")
+        let took = limiter.take(5_000, now: 0)
+        #expect(took == 5_000)
+        let few = limiter.stepReady(now: 0.05), fewWanted = limiter.stepReady(wanting: 200, now: 0.05)
+        #expect(!few, "250 tokens are too few for a step")
+        #expect(fewWanted, "a step that wants fewer than the minimum needs only those")
+        let tenth = limiter.stepReady(now: 0.1)
+        #expect(tenth)
+        var slow = RateLimiter(perSecond: 3, now: 0)
+        #expect(slow.minimumStep == 1)
+        let slowTook = slow.take(3, now: 0)
+        let early = slow.stepReady(now: 0.2), later = slow.stepReady(now: 0.34)
+        #expect(slowTook == 3 && !early && later, "below ten a second, a step needs one token")
+    }
 }

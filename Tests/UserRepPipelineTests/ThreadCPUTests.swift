@@ -18,6 +18,7 @@ import UserRepTesting
         #expect(ThreadCPU.Group.of("rdk:broker1") == .kafkaClients && ThreadCPU.Group.of("rdk:main") == .kafkaClients)
         #expect(ThreadCPU.Group.of("rocksdb:low") == .rocksDB)
         #expect(ThreadCPU.Group.of("userrep") == .worker)
+        #expect(ThreadCPU.Group.of(ThreadCPU.Group.loadThreadName) == .load && ThreadCPU.Group.of("bench") == .worker)
     }
 
     /// Work done by this thread between two snapshots is counted, in its group, on Linux.

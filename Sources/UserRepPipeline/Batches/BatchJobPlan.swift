@@ -75,4 +75,16 @@ struct RateLimiter {
         tokens -= Double(taken)
         return max(0, taken)
     }
+
+    /// Fewest tokens a step waits for: a tenth of a second's worth (at least one). Every step
+    /// costs a flush and a commit whatever its size, and an idle worker's loop comes round every
+    /// few milliseconds, so steps that took the tokens of those few milliseconds paid 270 µs of
+    /// CPU per timer fired (1,303 steps of 45 users on bench's tail). An idle limiter's bucket is
+    /// full, so the first step after a quiet spell does not wait.
+    var minimumStep: Int { max(1, Int(perSecond / 10)) }
+
+    /// Whether a step may start at time `now`: `minimumStep` tokens (or `wanted`, if fewer) are there.
+    mutating func stepReady(wanting wanted: Int = .max, now: Double) -> Bool {
+        available(now: now) >= max(1, min(wanted, minimumStep))
+    }
 }

@@ -111,6 +111,7 @@ extension StreamWorker {
         guard var job = jobs.first, let registryTopic else { return 0 }
         let now = Date().timeIntervalSinceReferenceDate
         if jobLimiter == nil { jobLimiter = RateLimiter(perSecond: config.batchJobUsersPerSecond, now: now) }
+        guard jobLimiter?.stepReady(wanting: config.batchJobPageUsers, now: now) == true else { return 0 }
         let allowed = jobLimiter?.take(config.batchJobPageUsers, now: now) ?? 0
         guard allowed > 0 else { return 0 }
         let page = try store.users(partition: job.partition, after: job.afterUser, limit: allowed)

@@ -66,9 +66,9 @@ extension StreamWorker {
         guard timersEnabled, !watermarks.isEmpty, !timerCommitPending else { return 0 }
         let now = Date().timeIntervalSinceReferenceDate
         if timerLimiter == nil { timerLimiter = RateLimiter(perSecond: config.timerUsersPerSecond, now: now) }
-        // No token, no step: stale timers can wait for one, and no page is read for nothing.
+        // Too few tokens, no step: stale timers can wait for them, and no page is read for nothing.
+        guard timerLimiter?.stepReady(now: now) == true else { return 0 }
         let tokens = timerLimiter?.available(now: now) ?? 0
-        guard tokens > 0 else { return 0 }
         // A page as large as the tokens allow: stale timers cost a state read, and every step an
         // idle worker takes costs a flush.
         let limit = max(config.batchJobPageUsers, 4 * tokens)
@@ -84,8 +84,8 @@ extension StreamWorker {
         return 0
     }
 
-    /// Whether the timer rate limit has a token now.
-    var timerTokensLeft: Bool { (timerLimiter?.available(now: Date().timeIntervalSinceReferenceDate) ?? 0) > 0 }
+    /// Whether the timer rate limit has the tokens for another step now.
+    var timerTokensLeft: Bool { timerLimiter?.stepReady(now: Date().timeIntervalSinceReferenceDate) ?? false }
 
     /// Fires the users of `due` whose window really changes, as many as the rate limit allows
     /// now (it pays for encodes only), and drops the stale timers (users who listened since) of
@@ -154,6 +154,7 @@ extension StreamWorker {
         }
         metrics.timersFired += fired.count
         metrics.timersStale += stale.count
+        metrics.timerSteps += 1
         if !fired.isEmpty {
             // Timer steps run between cycles, so a cycle's own stage times do not show them.
             logger.debug(

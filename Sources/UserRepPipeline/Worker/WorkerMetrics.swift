@@ -84,6 +84,8 @@ public struct WorkerMetrics: Sendable {
     /// Users re-encoded by an event-time timer (trigger `window_expiry`), and due timers dropped
     /// because a later event or timer had already covered them.
     public var timersFired = 0, timersStale = 0
+    /// Timer steps that fired or dropped timers (each a page of one partition, with its own flush and commit).
+    public var timerSteps = 0
 
     /// Total dead-lettered records.
     public var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
@@ -128,7 +130,7 @@ public struct WorkerMetrics: Sendable {
                 ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
                 : "")
             + " track_records=\(trackUpdates) track_cache_loads=\(trackCacheLoads)"
-            + (timersFired + timersStale > 0 ? " timers_fired=\(timersFired) timers_stale=\(timersStale)" : "")
+            + (timersFired + timersStale > 0 ? " timers_fired=\(timersFired) timers_stale=\(timersStale) timer_steps=\(timerSteps)" : "")
             + String(
                 format: " elapsed=%.3fs processing=%.3fs events_per_s=%.0f processing_cpu=%.3fs cpu_us_per_event=%.1f",
                 elapsedSeconds, processingSeconds, processingSeconds > 0 ? Double(recordsRead) / processingSeconds : 0,

@@ -76,6 +76,7 @@ final class WorkerTelemetry {
         add("userrep_registry_changes_total", [("outcome", "applied")], m.registryChanges, last.registryChanges)
         add("userrep_registry_changes_total", [("outcome", "refused")], m.registryRefusals, last.registryRefusals)
         add("userrep_timers_fired_total", [], m.timersFired, last.timersFired)
+        add("userrep_timer_steps_total", [], m.timerSteps, last.timerSteps)
         add("userrep_group_commit_failures_total", [], m.groupCommitFailures, last.groupCommitFailures)
         last = m
     }
