@@ -189,7 +189,11 @@ struct BenchCommand: ParsableCommand {
             let kafka = env.kafka, topic = env.topics.listens
             let total = first + count, offered = rate
             let g = generator
+            // The load thread and its producer live until the CPU by thread is read, so that their
+            // time shows in their groups rather than among the threads that ended.
+            let released = Mutex(false)
             let thread = Thread {
+                ThreadCPU.nameCurrentThread(ThreadCPU.Group.loadThreadName)
                 while !assigned.withLock({ $0 }) { usleep(1_000) }
                 do {
                     var gen = g
@@ -197,20 +201,23 @@ struct BenchCommand: ParsableCommand {
                     try ListenLoad.produce(
                         &gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered,
                         liveFromMs: liveFromMs)
+                    producerDone.withLock { $0 = true }
+                    while !released.withLock({ $0 }) { usleep(1_000) }
                 } catch { failure.withLock { $0 = "\(error)" } }
                 producerDone.withLock { $0 = true }
             }
+            defer { released.withLock { $0 = true } }
             let live = try StreamWorker(
                 configuration: config, models: batch == nil ? .fixed(env.model) : .registry(), logger: logger)
             live.recordLatency = true
             live.onAssigned = { _ in assigned.withLock { $0 = true } }
             let cpuBefore = ProcessCPU.seconds()
             let threadsBefore = ThreadCPU.now()
-            thread.name = ThreadCPU.Group.loadThreadName
             thread.start()
             let lm = try live.run(until: .whenCaughtUp(gate: { producerDone.withLock { $0 } }))
             let byThread = ThreadCPU.now().since(threadsBefore)
             let cpu = ProcessCPU.seconds() - cpuBefore
+            released.withLock { $0 = true }
             if let f = failure.withLock({ $0 }) { throw ValidationError("producer failed: \(f)") }
             let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
             print(
@@ -234,7 +241,7 @@ struct BenchCommand: ParsableCommand {
                     format: "fixed-rate work: %.2f encodes per event (%d window timers fired, %d stale); cpu %.1f s while processing = %.1f µs per event",
                     Double(lm.usersEncoded) / Double(max(1, lm.recordsRead)), lm.timersFired, lm.timersStale, lm.processingCPUSeconds,
                     lm.processingCPUSeconds / Double(max(1, lm.recordsRead)) * 1e6))
-            // The load producer's threads count here too (the worker's clients and the bench's share the "kafka clients" group).
+            // The load producer's librdkafka threads count among the "kafka clients" with the worker's.
             printByThread(byThread, processCPU: cpu, events: lm.recordsRead, label: "fixed-rate ")
             if batch != nil {
                 print(

@@ -1,5 +1,6 @@
 // The bench's CPU attribution by thread: /proc stat lines parsed, threads grouped by name.
 import Foundation
+import Synchronization
 import Testing
 import UserRepTesting
 
@@ -35,6 +36,30 @@ import UserRepTesting
             }
             #expect(x.isFinite && spent >= 0.02)
             #expect(ThreadCPU.now().since(before)[.worker] ?? 0 >= 0.01)
+        #endif
+    }
+
+    /// A thread that names itself the bench's load thread has its CPU counted in that group.
+    @Test func aThreadNamedAsTheLoadIsCountedAsTheLoad() {
+        #if os(Linux)
+            let before = ThreadCPU.now()
+            let spent = Mutex(false), release = Mutex(false)
+            let thread = Thread {
+                ThreadCPU.nameCurrentThread(ThreadCPU.Group.loadThreadName)
+                var x = 0.0
+                // This thread's own CPU clock, so that the loop ends whatever the thread is called.
+                var own = timespec()
+                repeat {
+                    for i in 0..<100_000 { x += sin(Double(i)) }
+                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &own)
+                } while Double(own.tv_sec) + Double(own.tv_nsec) / 1e9 < 0.05
+                spent.withLock { $0 = x.isFinite }
+                while !release.withLock({ $0 }) { usleep(1_000) }
+            }
+            thread.start()
+            while !spent.withLock({ $0 }) { usleep(1_000) }
+            #expect(ThreadCPU.now().since(before)[.load] ?? 0 >= 0.02)
+            release.withLock { $0 = true }
         #endif
     }
 }
