@@ -29,7 +29,8 @@ struct RunCommand: ParsableCommand {
             Event-time timers: when a tile of a silent user's window leaves its horizon (their \
             1-week window empties, say) and the watermark of their partition (its newest event time) \
             passes that moment, the user gets a vector as of the watermark (trigger window_expiry, \
-            at most --timer-rate users/s).
+            at most --timer-rate users/s; with --stop-when-caught-up, the timers still due once the \
+            input is read to its end fire without that limit, a second's worth a step).
 
             --metrics-port P serves Prometheus metrics on http://HOST:P/metrics and the probes \
             /healthz (the worker loop comes round) and /readyz (Kafka reachable and reading); see \
@@ -60,7 +61,8 @@ struct RunCommand: ParsableCommand {
     @Option(
         help: "With --registry: users per batch-job step, each followed by a progress record (a crash or rebalance redoes at most one).")
     var batchJobPage = 500
-    @Option(help: "Most users a second re-encoded by event-time timers (trigger window_expiry).") var timerRate = 5_000.0
+    @Option(help: "Most users a second re-encoded by event-time timers (trigger window_expiry) while input may still come.")
+    var timerRate = 5_000.0
     @Flag(help: "Keep no event-time timers: a silent user's vector stays as of their newest event.") var noWindowTimers = false
     @Option(help: "Serve Prometheus /metrics and the /healthz and /readyz probes on this port (none by default).")
     var metricsPort: Int?

@@ -1,5 +1,6 @@
 // Event-time timers end to end: silent users' windows age with their partition's watermark.
 import Foundation
+import Synchronization
 import Testing
 import UserRepKafka
 import UserRepModel
@@ -141,18 +142,47 @@ import UserRepState
 
     /// Timers due by the thousand drain in pages: after the first step (a full bucket, one second of
     /// `timerUsersPerSecond`), a step waits for a tenth of a second's tokens instead of firing the
-    /// handful an idle loop's few milliseconds add, each with its own flush and commit.
+    /// handful an idle loop's few milliseconds add, each with its own flush and commit. (The run
+    /// stops once the aged vectors are on the topic, so every step is a rate-limited one.)
     @Test func dueTimersFireInPagesOfATenthOfASecondsRate() throws {
         let w = try Self.produced(users: 1_300, active: 20, days: 10, partitions: 1, seed: 59)
         defer { w.env.cleanUp() }
         var config = try w.env.workerConfiguration()
         config.timerUsersPerSecond = 1_000
-        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        // Counts the aged vectors on the topic; gives up (and the gate opens) after a minute.
+        let aged = Mutex(0), watching = Mutex(true), gaveUp = Mutex(false)
+        let kafka = w.env.kafka, topic = w.env.topics.output
+        let watcher = Thread {
+            let deadline = Date().addingTimeInterval(60)
+            guard let subscriber = try? OutputSubscriber(kafka: kafka, topic: topic, format: .protobuf, batchID: nil, fromBeginning: true)
+            else { return gaveUp.withLock { $0 = true } }
+            while watching.withLock({ $0 }) {
+                let n = (try? subscriber.poll(timeoutMs: 50).filter { $0.trigger == .windowExpiry }.count) ?? 0
+                aged.withLock { $0 += n }
+                if Date() > deadline { return gaveUp.withLock { $0 = true } }
+            }
+        }
+        watcher.start()
+        defer { watching.withLock { $0 = false } }
+        let m = try StreamWorker(configuration: config, model: w.env.model).run(
+            until: .whenCaughtUp(gate: { aged.withLock { $0 } >= 1_300 || gaveUp.withLock { $0 } }))
+        #expect(!gaveUp.withLock { $0 }, "the aged vectors reached the topic (\(aged.withLock { $0 }) seen)")
         #expect(m.timersFired >= 1_300, "every silent user's week ends (\(m.timersFired) fired)")
         // One partition: every step but the last of a run of due timers fires at least 100 users.
         let bound = 2 + (max(0, m.timersFired - 1_000) + 99) / 100
         #expect(m.timerSteps >= 2 && m.timerSteps <= bound, "\(m.timerSteps) steps for \(m.timersFired) timers (at most \(bound))")
-        // The pages publish what single steps would: each silent user's last vector is the aged one.
+    }
+
+    /// When only due timers keep a `--stop-when-caught-up` run going, they fire without the rate
+    /// limit: at 50 users a second, 1,300 timers would take 26 s in 26 or more steps; they take a
+    /// few pages, and every silent user's last vector is the aged one.
+    @Test func timersLeftAtTheEndOfTheInputFireWithoutTheRateLimit() throws {
+        let w = try Self.produced(users: 1_300, active: 20, days: 10, partitions: 1, seed: 61)
+        defer { w.env.cleanUp() }
+        var config = try w.env.workerConfiguration()
+        config.timerUsersPerSecond = 50
+        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m.timersFired >= 1_300 && m.timerSteps <= 6, "\(m.timerSteps) steps for \(m.timersFired) timers")
         let kept = latestByContract(try latestVectors(w.env.kafka, w.env.topics.output).all)
         let aged = (0..<1_300).filter { kept["u\($0)"]?.trigger == .windowExpiry }.count
         #expect(aged == 1_300, "\(aged) silent users have the aged vector")

@@ -61,17 +61,19 @@ extension StreamWorker {
     /// the due timers it handled (fired, or dropped as stale).
     /// `deferred`: see `runBatchJobStep`. While a page's timers wait for their outputs' delivery,
     /// no other page fires (it would find the same timers due).
+    /// `unthrottled`: the rate limit is set aside and a step fires up to a second's worth of
+    /// users (for the end of a `--stop-when-caught-up` run, when nothing is left to share the CPU with).
     @discardableResult
-    func runTimerStep(deferred: Bool) throws -> Int {
+    func runTimerStep(deferred: Bool, unthrottled: Bool = false) throws -> Int {
         guard timersEnabled, !watermarks.isEmpty, !timerCommitPending else { return 0 }
         let now = Date().timeIntervalSinceReferenceDate
         if timerLimiter == nil { timerLimiter = RateLimiter(perSecond: config.timerUsersPerSecond, now: now) }
         // Too few tokens, no step: stale timers can wait for them, and no page is read for nothing.
-        guard timerLimiter?.stepReady(now: now) == true else { return 0 }
-        let tokens = timerLimiter?.available(now: now) ?? 0
+        guard unthrottled || timerLimiter?.stepReady(now: now) == true else { return 0 }
+        let tokens = unthrottled ? Int(max(1, config.timerUsersPerSecond)) : timerLimiter?.available(now: now) ?? 0
         // A page as large as the tokens allow: stale timers cost a state read, and every step an
-        // idle worker takes costs a flush.
-        let limit = max(config.batchJobPageUsers, 4 * tokens)
+        // idle worker takes costs a flush. Unthrottled, a page is a second's worth, fired whole.
+        let limit = max(config.batchJobPageUsers, (unthrottled ? 1 : 4) * tokens)
         let order = watermarks.keys.sorted()
         for k in order.indices {
             let p = order[(k + timerCursor) % order.count]
@@ -79,7 +81,7 @@ extension StreamWorker {
             let due = try store.dueTimers(partition: p, upTo: watermark, limit: limit)
             guard !due.isEmpty else { continue }
             timerCursor = (k + timerCursor + 1) % order.count
-            return try fire(due, partition: p, watermark: watermark, now: now, deferred: deferred)
+            return try fire(due, partition: p, watermark: watermark, now: now, deferred: deferred, unthrottled: unthrottled)
         }
         return 0
     }
@@ -91,7 +93,7 @@ extension StreamWorker {
     /// now (it pays for encodes only), and drops the stale timers (users who listened since) of
     /// the page; the timers of users left for later stay due.
     private func fire(
-        _ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64, now: Double, deferred: Bool
+        _ due: [(user: UserKey, timeMs: Int64)], partition: Int32, watermark: Int64, now: Double, deferred: Bool, unthrottled: Bool
     ) throws -> Int {
         let started = Date()
         var times: [UserKey: [Int64]] = [:]
@@ -120,7 +122,7 @@ extension StreamWorker {
             }
             real.append((user, state))
         }
-        let allowed = timerLimiter?.take(real.count, now: now) ?? 0
+        let allowed = unthrottled ? real.count : timerLimiter?.take(real.count, now: now) ?? 0
         let fired = Array(real.prefix(allowed))
         guard !fired.isEmpty || !stale.isEmpty else { return 0 }
         let handled = stale.union(fired.map(\.0))

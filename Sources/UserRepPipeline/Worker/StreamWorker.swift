@@ -348,12 +348,19 @@ public final class StreamWorker: KafkaRebalanceHandler {
             if !isBackfill { checkpoint.commitGroupOffsetsIfDue(metrics: &metrics) }
             if n == 0 && tracks.rejected.isEmpty {
                 reportProgress(force: false)
-                if case .whenCaughtUp(let gate) = condition, gate(), !batchJobsPending, try caughtUp(), try !timersDue() { break }
+                // Only due timers keep a run that stops when caught up going: the input is read to
+                // its end, so they fire without the rate limit (which shares the CPU with live events).
+                var onlyTimersLeft = false
+                if case .whenCaughtUp(let gate) = condition, gate(), !batchJobsPending, try caughtUp() {
+                    if try !timersDue() { break }
+                    onlyTimersLeft = true
+                }
                 if isBackfill, try caughtUp() { break }
                 // Idle: deliver what steps after the last cycle left waiting, then step on.
                 if checkpoint.deliveryPending { try checkpoint.flushOutputs() }
                 try runBatchJobStep(deferred: false)
-                stepsBusy = try runTimerStep(deferred: false) > 0 && timerTokensLeft
+                let handled = try runTimerStep(deferred: false, unthrottled: onlyTimersLeft)
+                stepsBusy = handled > 0 && (onlyTimersLeft || timerTokensLeft)
                 continue
             }
             lastCycleStart = .now
