@@ -45,6 +45,27 @@ import UserRepState
         #expect(try db.get(Array("after".utf8)) == [7])
     }
 
+    /// A multi-get answers in the order of the keys asked (not key order), nil for absent keys,
+    /// empty for empty values, as one get per key does, from the memtable and from flushed files.
+    @Test func multiGetAnswersInTheOrderAskedAsGetsDo() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-multiget-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try RocksDB(path: dir, blockCacheMB: 1, writeBufferMB: 1)
+        let batch = try RocksDBAtomicWrite()
+        for i in 0..<2_000 { batch.put(Array("k\(i)".utf8), i % 7 == 0 ? [] : bytes(300, UInt8(i % 251))) }
+        try db.write(batch, durability: .synced)
+        try db.flush()
+        batch.clear()
+        for i in stride(from: 0, to: 2_000, by: 3) { batch.put(Array("k\(i)".utf8), bytes(50, UInt8((i + 1) % 251))) }
+        try db.write(batch, durability: .synced)
+        var rng = SystemRandomNumberGenerator()
+        let asked = ((0..<2_500).map { Array("k\($0)".utf8) } + [Array("k".utf8), []]).shuffled(using: &rng)
+        let answers = try db.multiGet(asked)
+        #expect(answers.count == asked.count)
+        #expect(try asked.map { try db.get($0) } == answers)
+        #expect(answers.compactMap { $0 }.count == 2_000 && answers.contains([]))
+    }
+
     @Test func aFullMemtableIsFlushedWithoutWaitingForTheNextWrite() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-flush-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -5,6 +5,8 @@ import CRocksDB
 /// adds no locking.
 public final class RocksDB: @unchecked Sendable {
     private let db: OpaquePointer
+    /// The default column family (the only one), which batched multi-gets name.
+    private let defaultFamily: OpaquePointer
     private let options: OpaquePointer
     private let syncedWrites: OpaquePointer
     private let unloggedWrites: OpaquePointer
@@ -66,11 +68,19 @@ public final class RocksDB: @unchecked Sendable {
         // store never holds state without the offsets that produced it.
         rocksdb_options_set_wal_recovery_mode(options, 2)  // kPointInTimeRecovery
         var err: UnsafeMutablePointer<CChar>?
-        guard let db = rocksdb_open(options, path, &err) else {
+        // Opened with its column family named, for the handle that batched multi-gets take.
+        var handles: [OpaquePointer?] = [nil]
+        let opened = "default".withCString { name -> OpaquePointer? in
+            var names: [UnsafePointer<CChar>?] = [name]
+            var familyOptions: [OpaquePointer?] = [options]
+            return rocksdb_open_column_families(options, path, 1, &names, &familyOptions, &handles, &err)
+        }
+        guard let db = opened, let family = handles[0] else {
             try RocksDBError.check(err, "cannot open RocksDB at \(path)")
             throw RocksDBError("cannot open RocksDB at \(path)")
         }
         self.db = db
+        defaultFamily = family
     }
 
     /// The value stored under `key`, nil if absent.
@@ -86,14 +96,15 @@ public final class RocksDB: @unchecked Sendable {
         return Array(UnsafeRawBufferPointer(start: value, count: length))
     }
 
-    /// Looks up many keys in one call; results are in key order, nil where absent.
+    /// Looks up many keys in one call; results are in the order of `keys`, nil where absent.
+    /// RocksDB's batched lookup sorts the keys and reads each data block once for all the keys
+    /// it holds (a user's head and tiles are neighbours), where one lookup per key read it again.
     public func multiGet(_ keys: [[UInt8]]) throws -> [[UInt8]?] {
         let n = keys.count
         guard n > 0 else { return [] }
-        var values = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
-        var sizes = [Int](repeating: 0, count: n)
+        var values = [OpaquePointer?](repeating: nil, count: n)
         var errs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
-        var keySizes = keys.map(\.count)
+        let keySizes = keys.map(\.count)
         // Keep every key's storage pinned while RocksDB reads it.
         let flat = keys.flatMap { $0 }
         flat.withUnsafeBufferPointer { buffer in
@@ -104,7 +115,7 @@ public final class RocksDB: @unchecked Sendable {
                 pointers[i] = base.map { $0 + at }
                 at += keys[i].count
             }
-            rocksdb_multi_get(db, readOptions, n, &pointers, &keySizes, &values, &sizes, &errs)
+            rocksdb_batched_multi_get_cf(db, readOptions, defaultFamily, n, &pointers, keySizes, &values, &errs, false)
         }
         var result: [[UInt8]?] = []
         result.reserveCapacity(n)
@@ -114,9 +125,11 @@ public final class RocksDB: @unchecked Sendable {
                 if firstError == nil { firstError = String(cString: e) }
                 rocksdb_free(e)
             }
-            if let v = values[i] {
-                result.append(Array(UnsafeRawBufferPointer(start: v, count: sizes[i])))
-                rocksdb_free(v)
+            if let slice = values[i] {
+                var length = 0
+                let bytes = rocksdb_pinnableslice_value(slice, &length)
+                result.append(bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? [])
+                rocksdb_pinnableslice_destroy(slice)
             } else {
                 result.append(nil)
             }
@@ -228,6 +241,7 @@ public final class RocksDB: @unchecked Sendable {
     }
 
     deinit {
+        rocksdb_column_family_handle_destroy(defaultFamily)
         rocksdb_close(db)
         rocksdb_options_destroy(options)
         for w in [syncedWrites, unloggedWrites, loggedWrites] { rocksdb_writeoptions_destroy(w) }
