@@ -195,16 +195,18 @@ struct BenchCommand: ParsableCommand {
             let thread = Thread {
                 ThreadCPU.nameCurrentThread(ThreadCPU.Group.loadThreadName)
                 while !assigned.withLock({ $0 }) { usleep(1_000) }
+                var producer: KafkaProducer?
                 do {
                     var gen = g
                     let p = try KafkaProducer(configuration: kafka.overriding(["linger.ms": "\(loadLingerMs)"]))
+                    producer = p
                     try ListenLoad.produce(
                         &gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered,
                         liveFromMs: liveFromMs)
-                    producerDone.withLock { $0 = true }
-                    while !released.withLock({ $0 }) { usleep(1_000) }
                 } catch { failure.withLock { $0 = "\(error)" } }
                 producerDone.withLock { $0 = true }
+                while !released.withLock({ $0 }) { usleep(1_000) }
+                withExtendedLifetime(producer) {}
             }
             defer { released.withLock { $0 = true } }
             let live = try StreamWorker(
