@@ -293,7 +293,7 @@ struct BenchCommand: ParsableCommand {
 
     /// The encoder alone on random inputs: users/s and where the time goes.
     func encoderMicrobench(_ model: EncoderModel) throws {
-        for (rows, rounds) in [(10_000, 5), (128, 200), (16, 1_000), (2, 4_000)] { encoderMicrobench(model, rows: rows, rounds: rounds) }
+        for (rows, rounds) in [(10_000, 5), (128, 200), (16, 1_000), (8, 2_000), (4, 3_000), (2, 4_000)] { encoderMicrobench(model, rows: rows, rounds: rounds) }
     }
 
     /// State serialization alone: 50k states of four tiles, one thread and all of them.

@@ -31,8 +31,9 @@ import UserRepModel
         return x
     }
 
-    /// Within one block and across block boundaries (the last block partial).
-    @Test(arguments: [37, EncoderModel.blockRows * 2 + 5])
+    /// Row by row (SGEMV) up to `BLASMatrix.rowByRowMaximum` rows and one SGEMM past it, within one
+    /// block and across block boundaries (the last block partial).
+    @Test(arguments: [1, 3, BLASMatrix.rowByRowMaximum, BLASMatrix.rowByRowMaximum + 1, 37, EncoderModel.blockRows * 2 + 5])
     func encoderMatchesNaiveImplementation(rows: Int) throws {
         let dims = ModelManifest.EmbeddingDims(audio: 8, collaborative: 6)
         let (manifest, weights) = ModelFactory.random(

@@ -9,7 +9,16 @@ public enum BLASMatrix {
     /// The kernel family OpenBLAS chose for this CPU at load time (e.g. `Haswell`, `Prescott`).
     public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 
-    /// `out[r, :] = bias + W · input[r, :]` for every row `r`, as one SGEMM over the batch.
+    /// Most rows for which `affine` calls SGEMV once per row instead of one SGEMM. SGEMM copies
+    /// the whole weight matrix into its packed layout at every call (1.6 MB for the reference
+    /// model), whatever the number of rows: at 500 listens/s in cycles of two users that copy
+    /// (`sgemm_incopy`) took most of the worker thread's samples. SGEMV reads the weights once
+    /// per row, at about 28 GFLOP/s here whatever the rows; SGEMM reached 9–10 GFLOP/s on 2 rows,
+    /// 20–22 on 4, 29–34 on 8 and 40–48 on 16 (`bench`'s encoder microbenchmarks, 2 pairs).
+    public static let rowByRowMaximum = 4
+
+    /// `out[r, :] = bias + W · input[r, :]` for every row `r`, as one SGEMM over the batch
+    /// (or, for at most `rowByRowMaximum` rows, one SGEMV per row).
     /// `input` is `rows × layer.inputs`, `out` is `rows × layer.outputs`, both row major.
     public static func affine(
         _ layer: DenseLayer, rows: Int,
@@ -20,6 +29,16 @@ public enum BLASMatrix {
         layer.bias.withUnsafeBufferPointer { b in
             guard let bias = b.baseAddress else { return }
             for r in 0..<rows { (y + r * layer.outputs).update(from: bias, count: layer.outputs) }
+        }
+        if rows <= rowByRowMaximum {
+            layer.weights.withUnsafeBufferPointer { w in
+                for r in 0..<rows {
+                    cblas_sgemv(
+                        CblasRowMajor, CblasNoTrans, Int32(layer.outputs), Int32(layer.inputs), 1, w.baseAddress, Int32(layer.inputs),
+                        x + r * layer.inputs, 1, 1, y + r * layer.outputs, 1)
+                }
+            }
+            return
         }
         layer.weights.withUnsafeBufferPointer { w in
             cblas_sgemm(
