@@ -1,5 +1,6 @@
 // The worker end to end on the embedded cluster, checked against an independent recomputation.
 import Foundation
+import Synchronization
 import Testing
 import UserRepKafka
 import UserRepModel
@@ -53,6 +54,50 @@ import UserRepState
         // At most one cycle begins in any two seconds of the run.
         #expect(metrics.cycles >= 1 && Double(metrics.cycles) <= seconds / 2 + 1, "\(metrics.cycles) cycles in \(seconds) s")
         try expectLatestVectorsMatchNaive(w, metrics)
+    }
+
+    /// `onCaughtUp` splits a run where `.whenCaughtUp()` would have stopped (no timers due): the
+    /// backlog's metrics go to it, and `run` returns those of the listens produced after it, with
+    /// latency samples for them alone; the vectors are those of one uninterrupted run.
+    @Test func onCaughtUpSplitsTheRunsMetricsAtTheEndOfTheBacklog() throws {
+        var w = try Workload(users: 300, tracks: 200, seed: 41)
+        defer { w.env.cleanUp() }
+        let total = 4_000, backlogCount = 3_000
+        w.listens = (0..<total).map { w.generator.listen(index: $0, total: total) }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        func produce(_ range: Range<Int>) throws {
+            for e in w.listens[range] { try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json()) }
+            try producer.flush(timeoutMs: 30_000)
+        }
+        try produce(0..<backlogCount)
+        var config = try w.env.workerConfiguration()
+        config.maxPollRecords = 500
+        let worker = try StreamWorker(configuration: config, model: w.env.model)
+        var backlog: [WorkerMetrics] = []
+        let liveProduced = Mutex(false)
+        let listens = w.listens, topic = w.env.topics.listens
+        worker.onCaughtUp = { [unowned worker] m in
+            backlog.append(m)
+            worker.recordLatency = true
+            do {
+                #expect(try !worker.timersDue(), "no timer is due when the backlog ends")
+                for e in listens[backlogCount...] { try producer.produce(topic: topic, key: e.userID, value: e.json()) }
+                try producer.flush(timeoutMs: 30_000)
+            } catch { Issue.record("\(error)") }
+            liveProduced.withLock { $0 = true }
+        }
+        let rest = try worker.run(until: .whenCaughtUp(gate: { liveProduced.withLock { $0 } }))
+        try #require(backlog.count == 1, "called once")
+        let b = backlog[0]
+        #expect(b.recordsRead == backlogCount && b.listensApplied == backlogCount && b.cycles >= 6)
+        #expect(rest.recordsRead == total - backlogCount && rest.listensApplied == total - backlogCount && rest.cycles >= 1)
+        #expect(b.latencySamplesMs.isEmpty && rest.latencySamplesMs.count == total - backlogCount)
+        #expect(b.stateBytesWritten > 0 && rest.stateBytesWritten > 0 && rest.stateBytesWritten < b.stateBytesWritten)
+        #expect(b.processingSeconds > 0 && rest.processingSeconds > 0 && b.outputsPublished > 0 && rest.outputsPublished > 0)
+        var whole = rest
+        whole.listensApplied += b.listensApplied
+        whole.outputsPublished += b.outputsPublished
+        try expectLatestVectorsMatchNaive(w, whole)
     }
 
     /// `--max-cycle-state-mb` cuts the polls that follow a cycle over it, and the smaller cycles

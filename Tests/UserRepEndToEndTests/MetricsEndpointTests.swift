@@ -87,6 +87,9 @@ func samples(_ text: String) -> [String: Double] {
         #expect(s["userrep_dead_letters_total{reason=\"malformed-json\"}"] == Double(m.deadLetters["malformed-json"] ?? -1))
         #expect(m.deadLetterTotal == 7)
         #expect(s["userrep_rebalances_total"] == Double(m.assignments))
+        // Counted by the state store, outside the worker's metrics, and brought in every loop.
+        #expect(s["userrep_state_bytes_written_total"] == Double(m.stateBytesWritten) && m.stateBytesWritten > 0)
+        #expect(s["userrep_changelog_bytes_total"] == Double(m.changelogBytes) && m.changelogBytes > 0)
         #expect(s["userrep_cycle_seconds_count"] == Double(m.cycles))
         #expect(s.keys.contains { $0.hasPrefix("userrep_cycle_stage_seconds_bucket{stage=\"encode\"") })
         for p in 0..<w.env.partitions {

@@ -97,6 +97,10 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var backfillTargets: [KafkaTopicPartition: Int64] = [:]
     var lastProgress = Date()
     let started = Date()
+    /// When the current phase began: the run's start, or the last `onCaughtUp`.
+    private var phaseStarted = Date()
+    /// The store's and the track table's counters when the current phase began.
+    private var countersAtPhaseStart = OutsideCounters()
     private var firstRecordAt: Date?
     private var lastCycleEnd: Date?
     /// The process's CPU seconds when the first record arrived and when the last cycle ended.
@@ -111,6 +115,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Called on the worker's thread once assigned partitions are restored and ready to read
     /// (e.g. so a benchmark offers load only once the worker can take it).
     public var onAssigned: (([KafkaTopicPartition]) -> Void)?
+    /// Called once, on the worker's thread, the first time its input is read to the end with no
+    /// timers due and no batch jobs owed (where `.whenCaughtUp()` would stop), with the metrics so
+    /// far; `metrics` then count afresh, so `run` returns the rest's. Until then due timers fire
+    /// without the rate limit. For a benchmark whose live load follows its backlog in one worker.
+    public var onCaughtUp: ((WorkerMetrics) -> Void)?
     /// Whether per-event latency samples are recorded (for `bench`): from each record's timestamp
     /// to its cycle's delivery (`CycleCheckpoint.lastDeliveryMs`).
     public var recordLatency = false
@@ -296,12 +305,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         try store.flush()
         try tracks.flush()
         stopReport.stateFlushed = true
-        metrics.stateBytesWritten = store.stateBytesWritten
-        metrics.stateCacheMisses = store.cacheMisses
-        metrics.trackUpdates = tracks.applied
-        metrics.tracksOtherBatch = tracks.otherBatch
-        metrics.trackCacheLoads = tracks.cacheLoads
-        metrics.elapsedSeconds = Date().timeIntervalSince(started)
+        settleMetrics()
         logger.info(
             "worker stopped",
             metadata: [
@@ -350,10 +354,20 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 reportProgress(force: false)
                 // Only due timers keep a run that stops when caught up going: the input is read to
                 // its end, so they fire without the rate limit (which shares the CPU with live events).
+                // The gate is asked once, before the input's end is: records produced after an open
+                // gate's answer are the caller's to wait for, not those of a gate that opens later.
                 var onlyTimersLeft = false
-                if case .whenCaughtUp(let gate) = condition, gate(), !batchJobsPending, try caughtUp() {
-                    if try !timersDue() { break }
-                    onlyTimersLeft = true
+                let gateOpen = if case .whenCaughtUp(let gate) = condition { gate() } else { false }
+                if gateOpen || onCaughtUp != nil, !batchJobsPending, try caughtUp() {
+                    if try timersDue() {
+                        onlyTimersLeft = true
+                    } else {
+                        if let onCaughtUp {
+                            self.onCaughtUp = nil
+                            onCaughtUp(startNextPhase())
+                        }
+                        if gateOpen { break }
+                    }
                 }
                 if isBackfill, try caughtUp() { break }
                 // Idle: deliver what steps after the last cycle left waiting, then step on.
@@ -372,8 +386,6 @@ public final class StreamWorker: KafkaRebalanceHandler {
             reportProgress(force: false)
             if isBackfill, try caughtUp() { break }
         }
-        metrics.processingSeconds = lastCycleEnd.map { $0.timeIntervalSince(firstRecordAt ?? $0) } ?? 0
-        metrics.processingCPUSeconds = cpuAtLastCycleEnd.map { $0 - (cpuAtFirstRecord ?? $0) } ?? 0
         if isBackfill && !shouldStop() {
             reportProgress(force: true)
             if let topic = config.seedChangelogTopic, let until = config.untilMs {
@@ -385,6 +397,50 @@ public final class StreamWorker: KafkaRebalanceHandler {
     }
 
     var isBackfill: Bool { if case .backfill = mode { true } else { false } }
+
+    /// Counters kept outside `metrics`, by the state store and the track table.
+    struct OutsideCounters {
+        var stateBytesWritten = 0, stateCacheMisses = 0, trackUpdates = 0, tracksOtherBatch = 0, trackCacheLoads = 0
+    }
+
+    private var outsideCounters: OutsideCounters {
+        OutsideCounters(
+            stateBytesWritten: store.stateBytesWritten, stateCacheMisses: store.cacheMisses, trackUpdates: tracks.applied,
+            tracksOtherBatch: tracks.otherBatch, trackCacheLoads: tracks.cacheLoads)
+    }
+
+    /// Copies the store's and the track table's counters into `metrics`, as grown since the phase began.
+    func syncOutsideCounters() {
+        let now = outsideCounters, start = countersAtPhaseStart
+        metrics.stateBytesWritten = now.stateBytesWritten - start.stateBytesWritten
+        metrics.stateCacheMisses = now.stateCacheMisses - start.stateCacheMisses
+        metrics.trackUpdates = now.trackUpdates - start.trackUpdates
+        metrics.tracksOtherBatch = now.tracksOtherBatch - start.tracksOtherBatch
+        metrics.trackCacheLoads = now.trackCacheLoads - start.trackCacheLoads
+    }
+
+    /// Completes `metrics` for the phase so far: the outside counters, the processing time and
+    /// CPU (first record to the end of the last cycle) and the elapsed time.
+    private func settleMetrics() {
+        syncOutsideCounters()
+        metrics.processingSeconds = lastCycleEnd.map { $0.timeIntervalSince(firstRecordAt ?? $0) } ?? 0
+        metrics.processingCPUSeconds = cpuAtLastCycleEnd.map { $0 - (cpuAtFirstRecord ?? $0) } ?? 0
+        metrics.elapsedSeconds = Date().timeIntervalSince(phaseStarted)
+    }
+
+    /// Ends the current phase (see `onCaughtUp`): returns its settled metrics and starts counting afresh.
+    private func startNextPhase() -> WorkerMetrics {
+        settleMetrics()
+        telemetry?.sync(metrics)
+        let finished = metrics
+        metrics = WorkerMetrics()
+        metrics.maxLatencySamples = finished.maxLatencySamples
+        telemetry?.countAfresh()
+        countersAtPhaseStart = outsideCounters
+        phaseStarted = Date()
+        (firstRecordAt, cpuAtFirstRecord, lastCycleEnd, cpuAtLastCycleEnd) = (nil, nil, nil, nil)
+        return finished
+    }
 
     /// Until when the next poll gathers records once one has come (`cycleLingerMs` after the last
     /// cycle began); nil for a backfill, whose cycles are as large as the backlog allows anyway.
@@ -602,6 +658,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     func reportTelemetry(force: Bool) {
         status.loop(ready: health.isReady)
         guard let telemetry else { return }
+        syncOutsideCounters()
         telemetry.sync(metrics)
         guard force || Date().timeIntervalSince(lastTelemetryState) >= 1 else { return }
         lastTelemetryState = Date()

@@ -58,7 +58,8 @@ public struct WorkerMetrics: Sendable {
     /// CPU seconds of the whole process over `processingSeconds` (its Kafka clients' threads included;
     /// in `bench` and `demo` the embedded cluster's too): start-up and the end are left out.
     public var processingCPUSeconds = 0.0
-    /// Seconds from the worker's start to the end of its run (start-up, group join and the end included).
+    /// Seconds from the worker's start (or its phase's: see `StreamWorker.onCaughtUp`) to the end of its
+    /// run (start-up, group join and the end included).
     public var elapsedSeconds = 0.0
     /// Seconds per stage of the cycle: poll, parse, load, apply, encode, produce, flush, commit
     /// (staging the state write, and waiting for the previous cycle's if it is still going).

@@ -81,6 +81,10 @@ final class WorkerTelemetry {
         last = m
     }
 
+    /// Takes the worker's metrics as started afresh (a new phase: see `StreamWorker.onCaughtUp`);
+    /// the counters go on from where they are.
+    func countAfresh() { last = WorkerMetrics() }
+
     /// Records one cycle's (or step's) stage durations in the per-stage histograms.
     func observe(_ clock: StageClock) {
         var total = 0.0
