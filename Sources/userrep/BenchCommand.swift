@@ -16,12 +16,16 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmark the worker end to end on the embedded cluster (or on brokers given with --bootstrap-servers).",
         discussion: """
             Phase 1 (backlog): produces --events listens, then runs the worker until it has read them \
-            all, with durable state; reports events/s, encoder users/s and output records. Then, \
-            unless --no-kafka-alone, it replays only the backlog's Kafka traffic (the same reads, and \
-            as many output and changelog records of the same sizes) to show what Kafka alone costs.
+            all, with durable state; reports events/s, encoder users/s and state written. After \
+            phase 2, unless --no-kafka-alone, it replays only the backlog's Kafka traffic (the same \
+            reads, and as many output and changelog records of the same sizes) to show what Kafka \
+            alone costs.
 
-            Phase 2 (fixed rate): offers --rate listens/s for --seconds while the worker runs, and \
-            reports p50/p99 latency from each event's produce time to its vector's delivery, for the whole run and for each third of it (the worker starts with an empty state cache). The load starts once the worker holds its partitions.
+            Phase 2 (fixed rate): once the backlog's worker has caught up (its due timers fired), \
+            offers --rate listens/s for --seconds to it, and reports p50/p99 latency from each \
+            event's produce time to its vector's delivery, for the whole phase and for each third \
+            of it. With --restart-before-load a new worker takes the phase instead (its state cache \
+            empty, as after a deploy), and the load starts once it holds its partitions.
 
             Reference model 483→512→256→120, 80+80-dimensional track embeddings.
 
@@ -63,6 +67,10 @@ struct BenchCommand: ParsableCommand {
     ) var reencode = false
     @Option(help: "With --reencode: users a second the re-encode handles.") var batchJobRate = 5_000.0
     @Flag(help: "Run the worker without event-time timers (no window_expiry re-encodes).") var noWindowTimers = false
+    @Flag(
+        help:
+            "Run the fixed-rate phase on a newly started worker (on the backlog's state, with an empty state cache), as after a deploy, instead of in the backlog's worker once it has caught up."
+    ) var restartBeforeLoad = false
     @Flag(
         inversion: .prefixedNo,
         help:
@@ -110,50 +118,56 @@ struct BenchCommand: ParsableCommand {
         cycle.apply(to: &config)
         config.windowTimers = !noWindowTimers
         if transactional { config.transactionalID = "userrep-bench" }
-        // The worker is released at the end of this statement, closing its state store for phase 2.
+        // Unless --restart-before-load, phase 2 runs in the backlog's worker once it has caught up,
+        // its state cache as the backlog left it.
+        let liveFromMs = liveEventTime ? settings.endTimeMs + 1 : nil
+        let load =
+            rate > 0 && !restartBeforeLoad
+            ? fixedRateLoad(env: env, generator: generator, first: events, count: latencyEvents, liveFromMs: liveFromMs) : nil
         let cpuBefore = ProcessCPU.seconds()
         let threadsBefore = ThreadCPU.now()
-        let m = try StreamWorker(configuration: config, model: env.model, logger: logger).run(until: .whenCaughtUp())
-        let byThread = ThreadCPU.now().since(threadsBefore)
-        let cpu = ProcessCPU.seconds() - cpuBefore
-        let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
-        let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
+        var backlog: WorkerMetrics?
+        var backlogCPU = 0.0
+        var liveStart: (cpu: Double, threads: ThreadCPU)?
+        // The worker is released at the end of this block, closing its state store for the phases
+        // after it; its threads' CPU is read before, so that it shows in their groups.
+        let rest: WorkerMetrics
+        var liveCPU: (seconds: Double, byThread: [ThreadCPU.Group: Double])?
+        do {
+            let worker = try StreamWorker(configuration: config, model: env.model, logger: logger)
+            worker.onCaughtUp = { [unowned worker] m in
+                backlog = m
+                backlogCPU = ProcessCPU.seconds() - cpuBefore
+                printBacklog(m, byThread: ThreadCPU.now().since(threadsBefore), cpu: backlogCPU, onExternalBrokers: onExternalBrokers)
+                guard let load else { return }
+                worker.recordLatency = true
+                liveStart = (ProcessCPU.seconds(), ThreadCPU.now())
+                load.start()
+            }
+            rest = try worker.run(until: .whenCaughtUp(gate: { load?.finished ?? true }))
+            liveCPU = liveStart.map { (ProcessCPU.seconds() - $0.cpu, ThreadCPU.now().since($0.threads)) }
+        }
+        guard let backlog else { throw ValidationError("the worker stopped before it had read the backlog") }
+        try load?.release()
+        if let liveCPU { printFixedRate(rest, byThread: liveCPU.byThread, cpu: liveCPU.seconds, reencodeOf: nil) }
         let outputs = try env.admin().watermarks(topic: env.topics.output).values.reduce(0) { $0 + $1.high - $1.low }
+        let published = backlog.outputsPublished + rest.outputsPublished
         print(
-            String(
-                format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles, the largest writing %.1f MB of state",
-                m.recordsRead, m.processingSeconds, eps, m.cycles, Double(m.largestCycleStateBytes) / 1e6))
-        print("stages: \(m.stageSummary)")
-        print(
-            String(
-                format:
-                    "cpu: %.1f s while processing (worker, its clients%@) = %.2f of %d cores busy, %.1f µs per event; %.1f s for the whole run (start-up and the end included)",
-                m.processingCPUSeconds, onExternalBrokers ? ", not the brokers" : " and the embedded cluster",
-                m.processingCPUSeconds / max(m.processingSeconds, 1e-9),
-                ProcessInfo.processInfo.activeProcessorCount, m.processingCPUSeconds / Double(max(1, m.recordsRead)) * 1e6, cpu))
-        printByThread(byThread, processCPU: cpu, events: m.recordsRead)
-        let updates = Double(max(1, m.usersEncoded))
-        print(
-            String(
-                format:
-                    "state per user update: %.0f bytes to RocksDB, %.0f bytes in %.2f records to the changelog (%.1f and %.1f MB in all); %d states looked up in RocksDB (not cached, or new)",
-                Double(m.stateBytesWritten) / updates, Double(m.changelogBytes) / updates, Double(m.changelogRecords) / updates,
-                Double(m.stateBytesWritten) / 1e6, Double(m.changelogBytes) / 1e6, m.stateCacheMisses))
-        print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
-        print("output records: \(m.outputsPublished) published, \(outputs) on the topic; dead letters: \(m.deadLetterTotal)")
+            "output records: \(backlog.outputsPublished) published for the backlog\(load == nil ? "" : " and \(rest.outputsPublished) at the fixed rate"), \(outputs) on the topic; dead letters: \(backlog.deadLetterTotal + rest.deadLetterTotal)"
+        )
         // The embedded cluster drops the oldest records of a full partition; a count short of what
         // was delivered means the sizing is wrong. (External brokers are not checked: Tansu 0.x
         // reports high watermarks below the records it holds.)
-        guard onExternalBrokers || Int64(m.outputsPublished) == outputs else {
-            throw ValidationError("output count mismatch: \(m.outputsPublished) delivered, \(outputs) on the topic")
+        guard onExternalBrokers || Int64(published) == outputs else {
+            throw ValidationError("output count mismatch: \(published) delivered, \(outputs) on the topic")
         }
-        if kafkaAlone { try kafkaAloneBench(env: env, worker: m, workerCPUSeconds: cpu) }
+        if kafkaAlone { try kafkaAloneBench(env: env, worker: backlog, workerCPUSeconds: backlogCPU) }
 
-        // Phase 2: fixed offered rate (and again during a re-encode).
-        if rate > 0 {
+        // Phase 2 on a restarted worker (and again during a re-encode).
+        if rate > 0 && restartBeforeLoad {
             try fixedRate(
-                env: env, config: config, generator: generator, first: events, count: latencyEvents,
-                liveFromMs: liveEventTime ? settings.endTimeMs + 1 : nil, logger: logger, reencodeOf: nil)
+                env: env, config: config, generator: generator, first: events, count: latencyEvents, liveFromMs: liveFromMs, logger: logger,
+                reencodeOf: nil)
         }
         if rate > 0 && reencode {
             // A second batch, promoted in a registry: the worker re-encodes every stored user for it
@@ -173,85 +187,94 @@ struct BenchCommand: ParsableCommand {
         print("nothing dropped by the \(onExternalBrokers ? "brokers" : "embedded cluster")")
     }
 
-    /// Offers `count` listens (from index `first`) at --rate while a worker runs; prints latency. With
-    /// `liveFromMs`, their event times run on from it with the wall clock. With `reencodeOf`, the
-    /// worker follows the registry and re-encodes that batch meanwhile.
+    /// The backlog's lines: events/s, stages, CPU (also by thread), state written, encoder.
+    func printBacklog(_ m: WorkerMetrics, byThread: [ThreadCPU.Group: Double], cpu: Double, onExternalBrokers: Bool) {
+        let eps = Double(m.recordsRead) / max(m.processingSeconds, 1e-9)
+        let encodeRate = Double(m.usersEncoded) / max(m.encodeSeconds, 1e-9)
+        print(
+            String(
+                format: "backlog: %d events in %.2fs = %.0f events/s end to end; %d cycles, the largest writing %.1f MB of state",
+                m.recordsRead, m.processingSeconds, eps, m.cycles, Double(m.largestCycleStateBytes) / 1e6))
+        print("stages: \(m.stageSummary)")
+        print(
+            String(
+                format:
+                    "cpu: %.1f s while processing (worker, its clients%@) = %.2f of %d cores busy, %.1f µs per event; %.1f s for the whole run (start-up and the timers due at the end included)",
+                m.processingCPUSeconds, onExternalBrokers ? ", not the brokers" : " and the embedded cluster",
+                m.processingCPUSeconds / max(m.processingSeconds, 1e-9),
+                ProcessInfo.processInfo.activeProcessorCount, m.processingCPUSeconds / Double(max(1, m.recordsRead)) * 1e6, cpu))
+        printByThread(byThread, processCPU: cpu, events: m.recordsRead)
+        let updates = Double(max(1, m.usersEncoded))
+        print(
+            String(
+                format:
+                    "state per user update: %.0f bytes to RocksDB, %.0f bytes in %.2f records to the changelog (%.1f and %.1f MB in all); %d states looked up in RocksDB (not cached, or new)",
+                Double(m.stateBytesWritten) / updates, Double(m.changelogBytes) / updates, Double(m.changelogRecords) / updates,
+                Double(m.stateBytesWritten) / 1e6, Double(m.changelogBytes) / 1e6, m.stateCacheMisses))
+        print(String(format: "encoder: %d users in %.2fs = %.0f users/s", m.usersEncoded, m.encodeSeconds, encodeRate))
+    }
+
+    /// The fixed-rate load of `count` listens from index `first` (not yet started).
+    func fixedRateLoad(env: EmbeddedEnvironment, generator: SyntheticGenerator, first: Int, count: Int, liveFromMs: Int64?) -> FixedRateLoad {
+        FixedRateLoad(
+            kafka: env.kafka, topic: env.topics.listens, generator: generator, first: first, count: count, total: first + count, rate: rate,
+            lingerMs: loadLingerMs, liveFromMs: liveFromMs)
+    }
+
+    /// Offers `count` listens (from index `first`) at --rate while a newly started worker runs;
+    /// prints latency. With `liveFromMs`, their event times run on from it with the wall clock.
+    /// With `reencodeOf`, the worker follows the registry and re-encodes that batch meanwhile.
     func fixedRate(
         env: EmbeddedEnvironment, config: WorkerConfiguration, generator: SyntheticGenerator, first: Int, count: Int,
         liveFromMs: Int64?, logger: Logger, reencodeOf batch: String?
     ) throws {
-        do {
-            let producerDone = Mutex(false)
-            // The offered load starts once the worker has joined the group and holds its partitions,
-            // so latency measures processing, not the group join.
-            let assigned = Mutex(false)
-            let failure = Mutex<String?>(nil)
-            let kafka = env.kafka, topic = env.topics.listens
-            let total = first + count, offered = rate
-            let g = generator
-            // The load thread and its producer live until the CPU by thread is read, so that their
-            // time shows in their groups rather than among the threads that ended.
-            let released = Mutex(false)
-            let thread = Thread {
-                ThreadCPU.nameCurrentThread(ThreadCPU.Group.loadThreadName)
-                while !assigned.withLock({ $0 }) { usleep(1_000) }
-                var producer: KafkaProducer?
-                do {
-                    var gen = g
-                    let p = try KafkaProducer(configuration: kafka.overriding(["linger.ms": "\(loadLingerMs)"]))
-                    producer = p
-                    try ListenLoad.produce(
-                        &gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: offered,
-                        liveFromMs: liveFromMs)
-                } catch { failure.withLock { $0 = "\(error)" } }
-                producerDone.withLock { $0 = true }
-                while !released.withLock({ $0 }) { usleep(1_000) }
-                withExtendedLifetime(producer) {}
-            }
-            defer { released.withLock { $0 = true } }
-            let live = try StreamWorker(
-                configuration: config, models: batch == nil ? .fixed(env.model) : .registry(), logger: logger)
-            live.recordLatency = true
-            live.onAssigned = { _ in assigned.withLock { $0 = true } }
-            let cpuBefore = ProcessCPU.seconds()
-            let threadsBefore = ThreadCPU.now()
-            thread.start()
-            let lm = try live.run(until: .whenCaughtUp(gate: { producerDone.withLock { $0 } }))
-            let byThread = ThreadCPU.now().since(threadsBefore)
-            let cpu = ProcessCPU.seconds() - cpuBefore
-            released.withLock { $0 = true }
-            if let f = failure.withLock({ $0 }) { throw ValidationError("producer failed: \(f)") }
-            let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
+        let load = fixedRateLoad(env: env, generator: generator, first: first, count: count, liveFromMs: liveFromMs)
+        let live = try StreamWorker(configuration: config, models: batch == nil ? .fixed(env.model) : .registry(), logger: logger)
+        live.recordLatency = true
+        // The offered load starts once the worker has joined the group and holds its partitions,
+        // so latency measures processing, not the group join.
+        live.onAssigned = { _ in load.start() }
+        let cpuBefore = ProcessCPU.seconds()
+        let threadsBefore = ThreadCPU.now()
+        let lm = try live.run(until: .whenCaughtUp(gate: { load.finished }))
+        let byThread = ThreadCPU.now().since(threadsBefore)
+        let cpu = ProcessCPU.seconds() - cpuBefore
+        try load.release()
+        printFixedRate(lm, byThread: byThread, cpu: cpu, reencodeOf: batch)
+    }
+
+    /// The fixed-rate phase's lines: latency (whole and by third), cycles, work and CPU by thread.
+    func printFixedRate(_ lm: WorkerMetrics, byThread: [ThreadCPU.Group: Double], cpu: Double, reencodeOf batch: String?) {
+        let achieved = Double(lm.recordsRead) / max(lm.processingSeconds, 1e-9)
+        print(
+            String(
+                format: "fixed rate%@: offered %.0f/s in %d ms batches, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                batch.map { " during the re-encode of \($0)" } ?? "", rate, loadLingerMs, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1,
+                lm.latencyPercentile(99) ?? -1,
+                lm.latencyPercentile(100) ?? -1))
+        // A restarted worker starts with an empty state cache (and a user's first event of the run
+        // reads RocksDB), so the thirds show its warm-up apart from the steady state.
+        let thirds = (0..<3).map { i in
+            String(format: "p50 %.0f / p99 %.0f", lm.latencyPercentile(50, part: (i, 3)) ?? -1, lm.latencyPercentile(99, part: (i, 3)) ?? -1)
+        }
+        print("latency by third of the run (ms): " + thirds.joined(separator: ", "))
+        print(
+            String(
+                format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles,
+                Double(lm.recordsRead) / Double(max(1, lm.cycles)), lm.stageSummary))
+        print(
+            String(
+                format:
+                    "fixed-rate work: %.2f encodes per event (%d window timers fired, %d stale); %d states looked up in RocksDB; cpu %.1f s while processing = %.1f µs per event",
+                Double(lm.usersEncoded) / Double(max(1, lm.recordsRead)), lm.timersFired, lm.timersStale, lm.stateCacheMisses,
+                lm.processingCPUSeconds, lm.processingCPUSeconds / Double(max(1, lm.recordsRead)) * 1e6))
+        // The load producer's librdkafka threads count among the "kafka clients" with the worker's.
+        printByThread(byThread, processCPU: cpu, events: lm.recordsRead, label: "fixed-rate ")
+        if batch != nil {
             print(
                 String(
-                    format: "fixed rate%@: offered %.0f/s in %d ms batches, processed %d events at %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-                    batch.map { " during the re-encode of \($0)" } ?? "", offered, loadLingerMs, lm.recordsRead, achieved, lm.latencyPercentile(50) ?? -1,
-                    lm.latencyPercentile(99) ?? -1,
-                    lm.latencyPercentile(100) ?? -1))
-            // The worker starts with an empty state cache (and a user's first event of the run reads
-            // RocksDB), so the thirds show the warm-up apart from the steady state.
-            let thirds = (0..<3).map { i in
-                String(format: "p50 %.0f / p99 %.0f", lm.latencyPercentile(50, part: (i, 3)) ?? -1, lm.latencyPercentile(99, part: (i, 3)) ?? -1)
-            }
-            print("latency by third of the run (ms): " + thirds.joined(separator: ", "))
-            print(
-                String(
-                    format: "fixed-rate cycles: %d (%.0f events each); stages: %@", lm.cycles,
-                    Double(lm.recordsRead) / Double(max(1, lm.cycles)), lm.stageSummary))
-            print(
-                String(
-                    format: "fixed-rate work: %.2f encodes per event (%d window timers fired, %d stale); cpu %.1f s while processing = %.1f µs per event",
-                    Double(lm.usersEncoded) / Double(max(1, lm.recordsRead)), lm.timersFired, lm.timersStale, lm.processingCPUSeconds,
-                    lm.processingCPUSeconds / Double(max(1, lm.recordsRead)) * 1e6))
-            // The load producer's librdkafka threads count among the "kafka clients" with the worker's.
-            printByThread(byThread, processCPU: cpu, events: lm.recordsRead, label: "fixed-rate ")
-            if batch != nil {
-                print(
-                    String(
-                        format: "re-encode: %d users in %d per-partition jobs, within a %.1f s run", lm.usersReencoded,
-                        lm.batchJobsCompleted,
-                        lm.elapsedSeconds))
-            }
+                    format: "re-encode: %d users in %d per-partition jobs, within a %.1f s run", lm.usersReencoded, lm.batchJobsCompleted,
+                    lm.elapsedSeconds))
         }
     }
 
