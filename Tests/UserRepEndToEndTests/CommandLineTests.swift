@@ -66,6 +66,20 @@ import UserRepTesting
         #expect(!FileManager.default.fileExists(atPath: out.path), "nothing written")
     }
 
+    /// bench's fixed-rate phase in the backlog's worker (once it has caught up) and in a restarted
+    /// one: every offered listen is processed, and every vector of both phases is on the topic.
+    @Test(arguments: [false, true])
+    func benchProcessesItsFixedRateLoad(restart: Bool) throws {
+        let (status, output) = try run(
+            ["bench", "--events", "2000", "--users", "300", "--tracks", "200", "--rate", "500", "--seconds", "2", "--no-microbenchmarks"]
+                + (restart ? ["--restart-before-load"] : []))
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("backlog: 2000 events"), "\(output)")
+        #expect(output.contains("offered 500/s in 5 ms batches, processed 1000 events"), "\(output)")
+        #expect(output.contains(restart ? "published for the backlog," : "published for the backlog and "), "\(output)")
+        #expect(output.contains("kafka alone (the backlog's reads") && output.contains("nothing dropped by the embedded cluster"), "\(output)")
+    }
+
     @Test(arguments: [
         (["run", "--model", "m.json", "--threads", "0"], "--threads must be at least 1"),
         (["backfill", "--model", "m.json", "--replay-topic", "t", "--max-poll-records", "0"], "--max-poll-records must be at least 1"),
