@@ -9,11 +9,13 @@ public struct ThreadCPU: Sendable {
     public enum Group: String, CaseIterable, Sendable {
         /// librdkafka's mock cluster (`rdk:mock`), the embedded brokers.
         case cluster = "embedded cluster"
-        /// Every other librdkafka thread (`rdk:…`): the worker's and the bench's clients.
+        /// Every other librdkafka thread (`rdk:…`): the worker's clients (and the bench's, unless
+        /// `since` is told which they are).
         case kafkaClients = "kafka clients"
         /// RocksDB's flush and compaction threads (`rocksdb:…`).
         case rocksDB = "rocksdb background"
-        /// The bench's load generator (a thread named `bench:load`), which makes and produces listens.
+        /// The bench's load generator (a thread named `bench:load`), which makes and produces
+        /// listens, and its Kafka client's threads where `since` is told them.
         case load = "bench load"
         /// Everything else: the worker's loop, its stage threads, the bench itself.
         case worker = "worker threads"
@@ -68,13 +70,17 @@ public struct ThreadCPU: Sendable {
         return (name, (user + system) / ticksPerSecond)
     }
 
-    /// CPU seconds per group spent between `earlier` and this snapshot. Threads that ended in
+    /// The ids of the Kafka clients' threads alive now (`rdk:…`, the embedded cluster's left out).
+    public var kafkaClientThreads: Set<Int> { Set(threads.filter { $0.value.group == .kafkaClients }.keys) }
+
+    /// CPU seconds per group spent between `earlier` and this snapshot; the threads in `load`
+    /// (e.g. the load generator's own Kafka client) count as the load. Threads that ended in
     /// between are missing from both sides' difference and are left out.
-    public func since(_ earlier: ThreadCPU) -> [Group: Double] {
+    public func since(_ earlier: ThreadCPU, load: Set<Int> = []) -> [Group: Double] {
         var spent: [Group: Double] = [:]
         for (tid, now) in threads {
             let before = earlier.threads[tid].map { $0.group == now.group ? $0.seconds : 0 } ?? 0
-            spent[now.group, default: 0] += max(0, now.seconds - before)
+            spent[load.contains(tid) ? .load : now.group, default: 0] += max(0, now.seconds - before)
         }
         return spent
     }

@@ -145,7 +145,7 @@ struct BenchCommand: ParsableCommand {
                 load.start()
             }
             rest = try worker.run(until: .whenCaughtUp(gate: { load?.finished ?? true }))
-            liveCPU = liveStart.map { (ProcessCPU.seconds() - $0.cpu, ThreadCPU.now().since($0.threads)) }
+            liveCPU = liveStart.map { (ProcessCPU.seconds() - $0.cpu, ThreadCPU.now().since($0.threads, load: load?.producerThreads ?? [])) }
         }
         guard let backlog else { throw ValidationError("the worker stopped before it had read the backlog") }
         try load?.release()
@@ -237,7 +237,7 @@ struct BenchCommand: ParsableCommand {
         let cpuBefore = ProcessCPU.seconds()
         let threadsBefore = ThreadCPU.now()
         let lm = try live.run(until: .whenCaughtUp(gate: { load.finished }))
-        let byThread = ThreadCPU.now().since(threadsBefore)
+        let byThread = ThreadCPU.now().since(threadsBefore, load: load.producerThreads)
         let cpu = ProcessCPU.seconds() - cpuBefore
         try load.release()
         printFixedRate(lm, byThread: byThread, cpu: cpu, reencodeOf: batch)
@@ -268,7 +268,7 @@ struct BenchCommand: ParsableCommand {
                     "fixed-rate work: %.2f encodes per event (%d window timers fired, %d stale); %d states looked up in RocksDB; cpu %.1f s while processing = %.1f µs per event",
                 Double(lm.usersEncoded) / Double(max(1, lm.recordsRead)), lm.timersFired, lm.timersStale, lm.stateCacheMisses,
                 lm.processingCPUSeconds, lm.processingCPUSeconds / Double(max(1, lm.recordsRead)) * 1e6))
-        // The load producer's librdkafka threads count among the "kafka clients" with the worker's.
+        // The load producer's librdkafka threads count as the load, not among the "kafka clients".
         printByThread(byThread, processCPU: cpu, events: lm.recordsRead, label: "fixed-rate ")
         if batch != nil {
             print(

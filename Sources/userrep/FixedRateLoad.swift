@@ -12,6 +12,8 @@ final class FixedRateLoad: Sendable {
     private final class Flags: Sendable {
         let finished = Mutex(false), released = Mutex(false)
         let failure = Mutex<String?>(nil)
+        /// The load producer's librdkafka threads: those that its creation and run added.
+        let producerThreads = Mutex<Set<Int>>([])
         /// Signalled by `start`, and by the release (so that a load never started ends too).
         let go = DispatchSemaphore(value: 0)
         /// Signalled by the release.
@@ -40,6 +42,9 @@ final class FixedRateLoad: Sendable {
             flags.go.wait()
             var producer: KafkaProducer?
             if !isReleased() {
+                // Every other client of the process exists by now (the worker's were made before
+                // the load starts), so the client threads that appear from here on are this producer's.
+                let before = ThreadCPU.now().kafkaClientThreads
                 do {
                     var gen = generator
                     let p = try KafkaProducer(configuration: kafka.overriding(["linger.ms": "\(lingerMs)"]))
@@ -48,6 +53,7 @@ final class FixedRateLoad: Sendable {
                         &gen, producer: p, topic: topic, first: first, count: count, total: total, ratePerSecond: rate,
                         liveFromMs: liveFromMs, shouldStop: isReleased)
                 } catch { flags.failure.withLock { $0 = "\(error)" } }
+                flags.producerThreads.withLock { $0 = ThreadCPU.now().kafkaClientThreads.subtracting(before) }
             }
             flags.finished.withLock { $0 = true }
             flags.end.wait()
@@ -63,6 +69,9 @@ final class FixedRateLoad: Sendable {
 
     /// Whether every listen has been produced (or the producer failed).
     var finished: Bool { flags.finished.withLock { $0 } }
+
+    /// The load producer's librdkafka threads (known once `finished`), whose CPU is the load's.
+    var producerThreads: Set<Int> { flags.producerThreads.withLock { $0 } }
 
     /// Lets the thread and its producer end; throws if producing failed.
     func release() throws {

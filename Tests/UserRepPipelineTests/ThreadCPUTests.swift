@@ -62,4 +62,28 @@ import UserRepTesting
             release.withLock { $0 = true }
         #endif
     }
+
+    /// Threads named to `since` as the load's (the load producer's client threads) count as the
+    /// load, whatever their name.
+    @Test func threadsToldToBeTheLoadsAreCountedAsTheLoad() throws {
+        #if os(Linux)
+            // "/proc/thread-self" links to "<pid>/task/<tid>".
+            let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")
+            let tid = try #require(link.split(separator: "/").last.flatMap { Int($0) })
+            let before = ThreadCPU.now()
+            #expect(before.threads[tid] != nil)
+            var x = 0.0
+            var own = timespec()
+            repeat {
+                for i in 0..<100_000 { x += sin(Double(i)) }
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &own)
+            } while Double(own.tv_sec) + Double(own.tv_nsec) / 1e9 < 0.05
+            let after = ThreadCPU.now()
+            let mine = try #require(after.threads[tid]).seconds - (before.threads[tid]?.seconds ?? 0)
+            #expect(x.isFinite && mine >= 0.02)
+            #expect(after.since(before, load: [tid])[.load] ?? 0 >= mine)
+            let unmarked = after.since(before)
+            #expect(unmarked[.load] ?? 0 < mine, "without the set, this thread is the worker's")
+        #endif
+    }
 }
