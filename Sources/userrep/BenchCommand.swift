@@ -100,6 +100,7 @@ struct BenchCommand: ParsableCommand {
         if microbenchmarks {
             try encoderMicrobench(env.model)
             stateCodecMicrobench(env.model)
+            loadGeneratorMicrobench(generator)
         }
         print(
             "bench: \(partitions) partitions (output topic: \(outputPartitions)) on \(onExternalBrokers ? "the brokers at \(env.bootstrapServers)" : "the embedded cluster"), model \(env.model.manifest.layers), \(users) users, \(tracks) tracks"
@@ -338,6 +339,21 @@ struct BenchCommand: ParsableCommand {
                     format: "state codec alone, %d thread(s): %.0f states/s (%.0f MB/s, %d bytes each)",
                     t, Double(states.count) / elapsed, Double(encoded.byteCount) / elapsed / 1e6, encoded.byteCount / states.count))
         }
+    }
+
+    /// The fixed-rate load's own work alone (drawing listens and writing their JSON), on one
+    /// thread: what the load generator takes from the worker's cores besides its producer.
+    func loadGeneratorMicrobench(_ generator: SyntheticGenerator) {
+        var g = generator
+        let count = 200_000
+        var bytes = 0
+        let start = Date()
+        for i in 0..<count { bytes += g.listen(atMs: 1_790_000_000_000 + Int64(i)).json().count }
+        let elapsed = Date().timeIntervalSince(start)
+        print(
+            String(
+                format: "load generator alone: %.0f listens/s (%.2f µs each, %d bytes of JSON on average)", Double(count) / elapsed,
+                elapsed / Double(count) * 1e6, bytes / count))
     }
 
     /// One encoder measurement: `rounds` batches of `rows` random users.
