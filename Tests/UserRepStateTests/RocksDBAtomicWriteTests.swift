@@ -1,5 +1,6 @@
 // RocksDB's write batch: its size accounted record by record, room made up front, and a large one
 // let go of when emptied.
+import CRocksDB
 import Foundation
 import Testing
 import UserRepState
@@ -43,6 +44,34 @@ import UserRepState
         batch.put(Array("after".utf8), [7])
         try db.write(batch, durability: .unlogged)
         #expect(try db.get(Array("after".utf8)) == [7])
+    }
+
+    /// Writes and multi-gets turn RocksDB's per-thread perf counters off on their thread (by
+    /// default it counts every key comparison there, a thread-local lookup each): a batch of
+    /// 2,000 puts counts no comparison, where a get with counting on counts some.
+    @Test func writesAndMultiGetsLeaveRocksDBsPerfCountersOff() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-perf-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try RocksDB(path: dir, blockCacheMB: 1, writeBufferMB: 1)
+        let context = try #require(rocksdb_perfcontext_create())
+        defer { rocksdb_perfcontext_destroy(context) }
+        let comparisons = { rocksdb_perfcontext_metric(context, Int32(rocksdb_user_key_comparison_count)) }
+        let batch = try RocksDBAtomicWrite()
+        for i in 0..<2_000 { batch.put(Array("k\(i)".utf8), bytes(20, UInt8(i % 251))) }
+        // RocksDB's default on a new thread.
+        rocksdb_set_perf_level(Int32(rocksdb_enable_count))
+        rocksdb_perfcontext_reset(context)
+        try db.write(batch, durability: .unlogged)
+        #expect(comparisons() == 0, "the write counted comparisons")
+        rocksdb_set_perf_level(Int32(rocksdb_enable_count))
+        rocksdb_perfcontext_reset(context)
+        #expect(try db.multiGet((0..<100).map { Array("k\($0 * 7)".utf8) }).allSatisfy { $0 != nil })
+        #expect(comparisons() == 0, "the multi-get counted comparisons")
+        // The control: with counting on, a lookup in the memtable's skip list counts its comparisons.
+        rocksdb_set_perf_level(Int32(rocksdb_enable_count))
+        rocksdb_perfcontext_reset(context)
+        #expect(try db.get(Array("k777".utf8)) != nil)
+        #expect(comparisons() > 0)
     }
 
     /// A multi-get answers in the order of the keys asked (not key order), nil for absent keys,
