@@ -46,14 +46,7 @@ import UserRepTesting
             let spent = Mutex(false), release = Mutex(false)
             let thread = Thread {
                 ThreadCPU.nameCurrentThread(ThreadCPU.Group.loadThreadName)
-                var x = 0.0
-                // This thread's own CPU clock, so that the loop ends whatever the thread is called.
-                var own = timespec()
-                repeat {
-                    for i in 0..<100_000 { x += sin(Double(i)) }
-                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &own)
-                } while Double(own.tv_sec) + Double(own.tv_nsec) / 1e9 < 0.05
-                spent.withLock { $0 = x.isFinite }
+                spent.withLock { $0 = burnOwnCPU(seconds: 0.05) }
                 while !release.withLock({ $0 }) { usleep(1_000) }
             }
             thread.start()
@@ -72,18 +65,29 @@ import UserRepTesting
             let tid = try #require(link.split(separator: "/").last.flatMap { Int($0) })
             let before = ThreadCPU.now()
             #expect(before.threads[tid] != nil)
-            var x = 0.0
-            var own = timespec()
-            repeat {
-                for i in 0..<100_000 { x += sin(Double(i)) }
-                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &own)
-            } while Double(own.tv_sec) + Double(own.tv_nsec) / 1e9 < 0.05
+            let burnt = burnOwnCPU(seconds: 0.05)
             let after = ThreadCPU.now()
             let mine = try #require(after.threads[tid]).seconds - (before.threads[tid]?.seconds ?? 0)
-            #expect(x.isFinite && mine >= 0.02)
+            #expect(burnt && mine >= 0.02)
             #expect(after.since(before, load: [tid])[.load] ?? 0 >= mine)
             let unmarked = after.since(before)
             #expect(unmarked[.load] ?? 0 < mine, "without the set, this thread is the worker's")
         #endif
     }
+}
+
+/// Keeps the calling thread busy until its own CPU clock has run `seconds` more (so the loop ends
+/// whatever the thread is called or however the machine is loaded); true when the sums stayed finite.
+private func burnOwnCPU(seconds: Double) -> Bool {
+    func ownSeconds() -> Double {
+        var own = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &own)
+        return Double(own.tv_sec) + Double(own.tv_nsec) / 1e9
+    }
+    let start = ownSeconds()
+    var x = 0.0
+    repeat {
+        for i in 0..<100_000 { x += sin(Double(i)) }
+    } while ownSeconds() - start < seconds
+    return x.isFinite
 }
