@@ -9,7 +9,8 @@ import UserRepState
 struct CycleOptions: ParsableArguments {
     @Option(
         name: [.customLong("max-poll-records"), .customLong("max-batch", withSingleDash: false)],
-        help: "Most records per poll cycle (--max-batch is the old name).") var maxPollRecords = WorkerConfiguration.defaultMaxPollRecords
+        help: "Most records per poll cycle, and per poll of a changelog restore (at most 5,000 there; --max-batch is the old name).")
+    var maxPollRecords = WorkerConfiguration.defaultMaxPollRecords
     @Option(
         help:
             "Most MiB of user state one cycle writes (its RocksDB batch and changelog records; a cycle holds about three times this at its peak): after a larger cycle the next polls take fewer records. Approximate; 0: no bound."
@@ -28,7 +29,10 @@ struct CycleOptions: ParsableArguments {
     var trackCacheMb = WorkerConfiguration.defaultTrackCacheBytes >> 20
     @Option(help: "MiB of RocksDB block cache for the state store (raw blocks of states read from disk).")
     var stateDbCacheMb = StateStore.DatabaseMemory().blockCacheMB
-    @Option(help: "MiB per RocksDB memtable of the state store (up to two, each flushed when full; a cycle's state write lands whole in one, however large).")
+    @Option(
+        help:
+            "MiB per RocksDB memtable of the state store (up to two, each flushed when full; a cycle's state write lands whole in one, however large)."
+    )
     var stateDbWriteBufferMb = StateStore.DatabaseMemory().writeBufferMB
 
     func validate() throws {

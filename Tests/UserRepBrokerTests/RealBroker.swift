@@ -31,7 +31,8 @@ final class RealBroker {
     let process: Process
     let port: Int
     let tools: URL
-    /// Scratch directory for files, state and logs; removed with the broker.
+    /// Scratch directory for files, state and logs; removed with the broker unless the environment
+    /// has `USERREP_KEEP_BROKER_DIR` (every command's output stays there to read after a failure).
     let directory: URL
     var bootstrap: String { "127.0.0.1:\(port)" }
 
@@ -59,7 +60,7 @@ final class RealBroker {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        try? FileManager.default.removeItem(at: directory)
+        if ProcessInfo.processInfo.environment["USERREP_KEEP_BROKER_DIR"] == nil { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// Client settings every command gets: quick group membership and short empty-fetch waits

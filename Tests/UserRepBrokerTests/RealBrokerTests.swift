@@ -98,6 +98,12 @@ func summary(_ stdout: String) -> [String: Int] {
     return fields
 }
 
+/// The number in `field=` of the first log line containing `message`.
+func logField(_ log: String, _ message: String, _ field: String) -> Int? {
+    guard let line = log.split(separator: "\n").first(where: { $0.contains(message) }) else { return nil }
+    return line.split(separator: " ").first { $0.hasPrefix("\(field)=") }.flatMap { Int($0.dropFirst(field.count + 1)) }
+}
+
 /// Waits until the process has logged `count` lines containing `marker` (or exited).
 func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double = 120) {
     let deadline = Date().addingTimeInterval(seconds)
@@ -127,7 +133,9 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
 
     @Test func benchRunsOnExternalBrokersAndRefusesTopicsThatExist() throws {
         let broker = try RealBroker()
-        let bench = ["bench", "--events", "2000", "--users", "300", "--tracks", "200", "--rate", "0", "--no-kafka-alone", "--no-microbenchmarks"]
+        let bench = [
+            "bench", "--events", "2000", "--users", "300", "--tracks", "200", "--rate", "0", "--no-kafka-alone", "--no-microbenchmarks",
+        ]
         let first = try broker.userrep(bench)
         #expect(first.stdout.contains("on the brokers at \(broker.bootstrap)"), "\(first.stdout)")
         #expect(first.stdout.contains("backlog: 2000 events"), "\(first.stdout)")
@@ -198,6 +206,52 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         #expect(aDone.status == 0, "\(aDone.stderr.suffix(2000))")
         #expect(summary(aDone.stdout)["assignments"].map { $0 >= 2 } ?? false, "A was assigned again after B left: \(aDone.stdout)")
         #expect((summary(aDone.stdout)["listens"] ?? 0) + (summary(bDone.stdout)["listens"] ?? 0) >= 6000)
+        try expectExactlyOnce(try outputs(broker), w)
+    }
+
+    /// Tansu's high watermark is the base offset of the last record batch plus one, so most of
+    /// that batch lies past it. A worker taking a partition over with an empty state directory
+    /// must restore that batch whole even when its polls end inside it (7 records a poll here);
+    /// it once stopped at the watermark and resumed after listens its state lacked.
+    @Test func aNewOwnerRestoresTheChangelogPastALaggingHighWatermark() throws {
+        let broker = try RealBroker()
+        let w = try BrokerWorkload(on: broker, listens: 4000)
+        let halves = try [w.listens[..<2000], w.listens[2000...]].enumerated().map { i, listens in
+            try broker.file("listens-\(i).jsonl", lines: listens.map { String(decoding: $0.json(), as: UTF8.self) })
+        }
+        try broker.userrep(["topics", "create", "--partitions", "1"])
+        try broker.userrep(["tracks", "import", "--file", w.tracksFile])
+        try broker.userrep(["events", "import", "--file", halves[0]])
+        // Without window timers its last changelog batch holds states (not only fired-timer records).
+        let first = try broker.userrep(
+            w.worker(state: broker.directory.appendingPathComponent("first").path, extra: ["--stop-when-caught-up", "--no-window-timers"]))
+        #expect(summary(first.stdout)["listens"] == 2000, "\(first.stdout)")
+        // The second half goes to a worker on another disk: all it knows comes from the changelog.
+        try broker.userrep(["events", "import", "--file", halves[1]])
+        let second = try broker.userrep(
+            w.worker(
+                state: broker.directory.appendingPathComponent("second").path, extra: ["--stop-when-caught-up", "--max-poll-records", "7"]))
+        #expect(summary(second.stdout)["listens"] == 2000, "\(second.stdout)")
+        // The restore read past the watermark it started with (the test's premise: Tansu's lag).
+        let announced = logField(second.stderr, "restoring state from the changelog", "records")
+        let restored = logField(second.stderr, "restored state from the changelog", "records")
+        #expect(
+            announced != nil && restored != nil && restored! > announced! + 7, "announced \(announced ?? -1), restored \(restored ?? -1)")
+        try expectExactlyOnce(try outputs(broker), w)
+    }
+
+    /// A backfill reads its replay topic up to the high watermark it had at start-up; on Tansu
+    /// the rest of the topic's last record batch lies past it. With 7-record polls the backfill
+    /// once stopped inside that batch and published users without their last listens.
+    @Test func aBackfillReadsTheReplayTopicPastALaggingHighWatermark() throws {
+        let broker = try RealBroker()
+        let w = try BrokerWorkload(on: broker, listens: 2000)
+        try w.publish(to: broker, partitions: 1)
+        let run = try broker.userrep([
+            "backfill", "--replay-topic", "listens", "--model", w.manifest, "--max-poll-records", "7",
+            "--state-dir", broker.directory.appendingPathComponent("backfill").path,
+        ])
+        #expect(summary(run.stdout)["listens"] == 2000, "\(run.stdout)")
         try expectExactlyOnce(try outputs(broker), w)
     }
 

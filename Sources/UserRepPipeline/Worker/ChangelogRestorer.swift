@@ -41,6 +41,8 @@ struct ChangelogRestorer {
     var stallTimeoutSeconds = 120.0
     /// Called after every batch of records read (the worker's liveness: a restore is progress).
     var onProgress: (() -> Void)?
+    /// The most records one poll takes (the worker's `--max-poll-records`, at most 5,000).
+    var maxRecordsPerPoll = 5_000
 
     /// What one partition's restore did.
     struct Outcome {
@@ -53,9 +55,15 @@ struct ChangelogRestorer {
     /// Replays changelog partitions `partitions` into `store` using `consumer` (assign mode, with
     /// end-of-partition tracking), all of them at once: a partition is done when its next offset
     /// reaches the high watermark it had when the restore began, or at its end (a transactional
-    /// changelog ends in commit markers, which take offsets but are never delivered). One
-    /// partition at a time, each waited about a second for its end, so a restart with a
-    /// record or two in each of 320 partitions spent minutes restoring.
+    /// changelog ends in commit markers, which take offsets but are never delivered), and a poll
+    /// has then found nothing more queued. That last condition matters on a broker whose high
+    /// watermark lags its log: Tansu answers the base offset of the last record batch plus one,
+    /// so the rest of that batch lies past the watermark. It came in the same fetch response as
+    /// the record at the watermark, so it is queued behind it; a restore that stopped at the
+    /// watermark when a poll's record limit fell inside that batch lost the rest, and the new
+    /// owner then resumed after listens its state lacked. (One partition at a time, each waited
+    /// about a second for its end, so a restart with a record or two in each of 320 partitions
+    /// spent minutes restoring.)
     func restore(partitions: [Int32], into store: StateStore, consumer: KafkaConsumer) throws -> [Int32: Outcome] {
         var outcomes: [Int32: Outcome] = [:]
         var pending: [Int32: Progress] = [:]
@@ -90,13 +98,20 @@ struct ChangelogRestorer {
         defer { polled.reset() }
         let began = Date()
         var lastRecord = Date(), lastReport = Date()
+        // Whether the last poll left nothing queued (nothing is queued before the first).
+        var drained = true
         while true {
-            for (p, progress) in pending where progress.next >= progress.high || consumer.partitionsAtEnd.contains(progress.tp) {
-                finish(p, progress, outcome: outcomes[p] ?? Outcome(), seconds: Date().timeIntervalSince(began))
-                pending.removeValue(forKey: p)
+            if drained {
+                for (p, progress) in pending where progress.next >= progress.high || consumer.partitionsAtEnd.contains(progress.tp) {
+                    finish(p, progress, outcome: outcomes[p] ?? Outcome(), seconds: Date().timeIntervalSince(began))
+                    pending.removeValue(forKey: p)
+                }
             }
             if pending.isEmpty { break }
-            try consumer.poll(into: polled, maxMessages: 5_000, timeoutMs: 500)
+            // Once every partition has reached its watermark, only what is already queued is wanted.
+            let reached = pending.values.allSatisfy { $0.next >= $0.high }
+            let limit = max(1, maxRecordsPerPoll)
+            drained = try consumer.poll(into: polled, maxMessages: limit, timeoutMs: reached ? 0 : 500) < limit
             onProgress?()
             var batches: [Int32: Batch] = [:]
             for i in 0..<polled.count {
@@ -166,7 +181,8 @@ struct ChangelogRestorer {
                 records.append(ChangelogStateRecord(userID: userID, tile: tile, value: m.value.map { Array($0) }))
             } else if let value = m.value {
                 guard let b = m.header(named: ChangelogRestorer.embeddingBatchHeader), b.elementsEqual(expectedBatch.utf8) else {
-                    let found = m.header(named: ChangelogRestorer.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
+                    let found =
+                        m.header(named: ChangelogRestorer.embeddingBatchHeader).map { String(decoding: $0, as: UTF8.self) } ?? "none"
                     throw StateCorruption(
                         message:
                             "changelog \(tp)@\(m.offset) holds state of embedding batch '\(found)' but the model needs '\(expectedBatch)'; give each embedding batch its own --changelog-topic"
