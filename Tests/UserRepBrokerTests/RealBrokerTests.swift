@@ -58,8 +58,11 @@ func outputs(_ broker: RealBroker, extra: [String] = []) throws -> [Representati
 
 /// Checks the newest vector of every user: one per user who listened, its update sequence
 /// equal to the user's listen count (each listen applied exactly once), its vector the naive
-/// recomputation's.
-func expectExactlyOnce(_ records: [RepresentationRecord], _ workload: BrokerWorkload, sourceLocation: SourceLocation = #_sourceLocation)
+/// recomputation's. A failure shows the assignment and restore lines of `logs` (the workers'
+/// standard error), which is all a CI run keeps of them.
+func expectExactlyOnce(
+    _ records: [RepresentationRecord], _ workload: BrokerWorkload, logs: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+)
     throws
 {
     var latest: [String: RepresentationRecord] = [:]
@@ -74,10 +77,19 @@ func expectExactlyOnce(_ records: [RepresentationRecord], _ workload: BrokerWork
         let expected = try workload.naive.vector(for: events)
         worst = max(worst, zip(record.vector, expected).map { abs(Double($0) - $1) / max(1, abs($1)) }.max() ?? 0)
     }
+    let digest = logs.enumerated().map { i, log in "worker \(i):\n" + handOverLines(log) }.joined(separator: "\n")
     #expect(
-        wrongCounts.isEmpty, "update sequences differ from listen counts: \(wrongCounts.sorted().prefix(5))", sourceLocation: sourceLocation
-    )
+        wrongCounts.isEmpty, "update sequences differ from listen counts: \(wrongCounts.sorted().prefix(5))\n\(digest)",
+        sourceLocation: sourceLocation)
     #expect(worst <= 1e-4, "largest relative difference from the naive model: \(worst)", sourceLocation: sourceLocation)
+}
+
+/// The lines of a worker's log that say how partitions changed hands: assignments, revocations,
+/// restores and where each partition started.
+func handOverLines(_ log: String) -> String {
+    let markers = ["partitions assigned", "partitions revoked", "restor", "start offsets", "rebuilding", "worker stopped"]
+    return log.split(separator: "\n").filter { line in markers.contains { line.contains($0) } }.prefix(60).map { String($0.prefix(400)) }
+        .joined(separator: "\n")
 }
 
 /// Whether every user's newest update sequence has reached their listen count.
@@ -169,8 +181,8 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         kill(victim.process.processIdentifier, SIGKILL)
         let killed = victim.wait()
         #expect(killed.killed, "the worker was killed mid-run, not finished: \(killed.stderr.suffix(500))")
-        try broker.userrep(args + ["--stop-when-caught-up"])
-        try expectExactlyOnce(try outputs(broker), w)
+        let resumed = try broker.userrep(args + ["--stop-when-caught-up"])
+        try expectExactlyOnce(try outputs(broker), w, logs: [killed.stderr, resumed.stderr])
     }
 
     @Test func twoWorkersRebalanceAndCommitOffsetsOnTheWay() throws {
@@ -206,7 +218,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         #expect(aDone.status == 0, "\(aDone.stderr.suffix(2000))")
         #expect(summary(aDone.stdout)["assignments"].map { $0 >= 2 } ?? false, "A was assigned again after B left: \(aDone.stdout)")
         #expect((summary(aDone.stdout)["listens"] ?? 0) + (summary(bDone.stdout)["listens"] ?? 0) >= 6000)
-        try expectExactlyOnce(try outputs(broker), w)
+        try expectExactlyOnce(try outputs(broker), w, logs: [aDone.stderr, bDone.stderr])
     }
 
     /// Tansu's high watermark is the base offset of the last record batch plus one, so most of
@@ -237,7 +249,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let restored = logField(second.stderr, "restored state from the changelog", "records")
         #expect(
             announced != nil && restored != nil && restored! > announced! + 7, "announced \(announced ?? -1), restored \(restored ?? -1)")
-        try expectExactlyOnce(try outputs(broker), w)
+        try expectExactlyOnce(try outputs(broker), w, logs: [first.stderr, second.stderr])
     }
 
     /// A backfill reads its replay topic up to the high watermark it had at start-up; on Tansu
@@ -264,10 +276,10 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let victim = try broker.start(args)
         waitForLog(victim, "stages_ms=", count: 5)
         kill(victim.process.processIdentifier, SIGKILL)
-        _ = victim.wait()
-        try broker.userrep(args + ["--stop-when-caught-up"])
+        let killed = victim.wait()
+        let resumed = try broker.userrep(args + ["--stop-when-caught-up"])
         let committed = try outputs(broker)
-        try expectExactlyOnce(committed, w)
+        try expectExactlyOnce(committed, w, logs: [killed.stderr, resumed.stderr])
         // A killed cycle's records are re-produced after the restart; read_committed readers see each
         // (user, update sequence, event time) once (a window_expiry record shares its state's sequence
         // with a later event time), read_uncommitted ones may also see the aborted copies.
