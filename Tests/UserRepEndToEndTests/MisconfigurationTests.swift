@@ -17,9 +17,10 @@ import UserRepTesting
     }
 
     /// Runs a worker that must refuse; returns its error's text after checking nothing was committed.
-    func refusal(_ w: Workload, _ model: EncoderModel, tracksTopic: String? = nil) throws -> String {
+    func refusal(_ w: Workload, _ model: EncoderModel, tracksTopic: String? = nil, kafka: [String: String] = [:]) throws -> String {
         var config = try w.env.workerConfiguration()
         if let tracksTopic { config.topics.tracks = tracksTopic }
+        config.kafka = config.kafka.overriding(kafka)
         let ready = w.env.directory.appendingPathComponent("ready").path
         config.readyFile = ready
         var message = ""
@@ -35,6 +36,23 @@ import UserRepTesting
         #expect(committed.isEmpty, "no offset committed: the next, correctly configured worker reads everything")
         #expect(try readTopic(w.env.kafka, w.env.topics.deadLetters).isEmpty, "nothing dead-lettered")
         return message
+    }
+
+    /// Kafka properties under which exactly-once state does not hold stop the worker before it
+    /// reads or commits anything, with the property named. (With idempotence, librdkafka itself
+    /// refuses acks short of all; without it, only the worker does.)
+    @Test(arguments: [
+        (["acks": "1"], "-X acks=1 is refused"),
+        (["enable.idempotence": "false", "request.required.acks": "1"], "-X request.required.acks=1 is refused"),
+        (["enable.auto.commit": "true"], "-X enable.auto.commit=true is refused"),
+    ])
+    func unsafeKafkaPropertiesRefuseToStart(_ properties: [String: String], _ refusal: String) throws {
+        var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 43)
+        defer { w.env.cleanUp() }
+        try w.produceListens(200)
+        let m = try model(w, dims: w.generator.settings.dims, embeddingBatch: w.generator.settings.embeddingBatchID)
+        let message = try self.refusal(w, m, kafka: properties)
+        #expect(message.contains(refusal), "\(message)")
     }
 
     @Test func aTrackTableOfOtherDimensionsRefusesToStart() throws {

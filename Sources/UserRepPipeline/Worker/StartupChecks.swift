@@ -4,6 +4,26 @@ import UserRepKafka
 
 /// Checks run before the state store opens and before any topic is opened for writing.
 enum StartupChecks {
+    /// Throws for librdkafka properties under which the worker's exactly-once state does not hold,
+    /// however they reached it (`-X`, a properties file): producer acknowledgements short of
+    /// `all` (a leader that fails over can lose changelog records that the group offsets already
+    /// vouch for: the next owner restores a state without them and resumes after their listens),
+    /// and librdkafka's automatic offset commits (which commit what was polled, not what is
+    /// durable: the worker commits each cycle's offsets itself once its state is in the changelog).
+    static func requireSafeKafkaProperties(_ kafka: KafkaConfiguration) throws {
+        for key in ["acks", "request.required.acks"] {
+            guard let value = kafka[key], !["all", "-1"].contains(value.lowercased()) else { continue }
+            throw WorkerError(
+                "-X \(key)=\(value) is refused: a broker that loses its leader may then lose changelog records the group offsets already vouch for, and the next owner of their partition would resume without their listens; leave \(key) unset (librdkafka's default is all) or set it to all"
+            )
+        }
+        if let value = kafka["enable.auto.commit"], value.lowercased() == "true" {
+            throw WorkerError(
+                "-X enable.auto.commit=true is refused: librdkafka would commit offsets of records whose state is not yet in the changelog, and a crash would skip them; the worker commits each cycle's offsets itself once its state is durable"
+            )
+        }
+    }
+
     /// Throws unless the file system of `directory` (or of its nearest existing parent) has at
     /// least `minimumBytes` free. RocksDB cannot open, or aborts, on a full disk.
     static func requireFreeSpace(at directory: String, minimumBytes: Int64) throws {

@@ -155,6 +155,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         case .backfill(let topic, let onboarding): inputTopics = [topic] + (onboarding.map { [$0] } ?? [])
         }
         misconfiguration.maxUnknownRatio = configuration.maxUnknownTrackRatio
+        try StartupChecks.requireSafeKafkaProperties(configuration.kafka)
         try StartupChecks.requireFreeSpace(at: configuration.stateDirectory, minimumBytes: configuration.minFreeDiskBytes)
         // Only a group member's cycles are transactions; a backfill writes no group offsets.
         let transactionalID = mode == .stream ? configuration.transactionalID : nil
