@@ -35,11 +35,20 @@ struct BrokerWorkload {
     /// Listens per user, in file order (the order a partition keeps them).
     var byUser: [String: [ListenEvent]] { Dictionary(grouping: listens) { String(decoding: $0.userID, as: UTF8.self) } }
 
-    /// Creates the topics (through the admin API) and publishes the tracks and the listens.
-    func publish(to broker: RealBroker, partitions: Int = 4, group: String = "userrep") throws {
+    /// Creates the topics (through the admin API) and publishes the tracks and `listens` (a file
+    /// of listens; all of them unless given).
+    func publish(to broker: RealBroker, partitions: Int = 4, group: String = "userrep", listens: String? = nil) throws {
         try broker.userrep(["topics", "create", "--partitions", String(partitions), "--group-id", group])
         try broker.userrep(["tracks", "import", "--file", tracksFile])
-        try broker.userrep(["events", "import", "--file", listensFile])
+        try broker.userrep(["events", "import", "--file", listens ?? listensFile])
+    }
+
+    /// The listens' first and second halves as two files, for tests that publish them apart.
+    func halves(on broker: RealBroker) throws -> [String] {
+        let middle = listens.count / 2
+        return try [listens[..<middle], listens[middle...]].enumerated().map { i, half in
+            try broker.file("listens-\(i).jsonl", lines: half.map { String(decoding: $0.json(), as: UTF8.self) })
+        }
     }
 
     /// `userrep run` arguments for a worker of `group` with state in `state`.
@@ -191,12 +200,8 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         // The listens go out in two halves, the second once B holds its partitions, so B has work
         // by construction. (When all of them went out first, A sometimes finished B's partitions
         // before the rebalance on a busy machine, and B found nothing left to read.)
-        let halves = try [w.listens[..<3000], w.listens[3000...]].enumerated().map { i, listens in
-            try broker.file("listens-\(i).jsonl", lines: listens.map { String(decoding: $0.json(), as: UTF8.self) })
-        }
-        try broker.userrep(["topics", "create", "--partitions", "6", "--group-id", "userrep"])
-        try broker.userrep(["tracks", "import", "--file", w.tracksFile])
-        try broker.userrep(["events", "import", "--file", halves[0]])
+        let halves = try w.halves(on: broker)
+        try w.publish(to: broker, partitions: 6, listens: halves[0])
         let a = try broker.start(w.worker(state: broker.directory.appendingPathComponent("a").path, extra: ["--max-poll-records", "50"]))
         waitForLog(a, "stages_ms=", count: 3)
         // B joins: the group rebalances, A commits what it did on revoke, and B restores the
@@ -228,12 +233,8 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
     @Test func aNewOwnerRestoresTheChangelogPastALaggingHighWatermark() throws {
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 4000)
-        let halves = try [w.listens[..<2000], w.listens[2000...]].enumerated().map { i, listens in
-            try broker.file("listens-\(i).jsonl", lines: listens.map { String(decoding: $0.json(), as: UTF8.self) })
-        }
-        try broker.userrep(["topics", "create", "--partitions", "1"])
-        try broker.userrep(["tracks", "import", "--file", w.tracksFile])
-        try broker.userrep(["events", "import", "--file", halves[0]])
+        let halves = try w.halves(on: broker)
+        try w.publish(to: broker, partitions: 1, listens: halves[0])
         // Without window timers its last changelog batch holds states (not only fired-timer records).
         let first = try broker.userrep(
             w.worker(state: broker.directory.appendingPathComponent("first").path, extra: ["--stop-when-caught-up", "--no-window-timers"]))
