@@ -1,4 +1,4 @@
-// The librdkafka properties a worker refuses, and those it accepts.
+// The librdkafka properties a worker refuses, those it accepts, and those it sets for its restores.
 import Testing
 import UserRepKafka
 @testable import UserRepPipeline
@@ -18,5 +18,16 @@ import UserRepKafka
     ])
     func fewerAcknowledgementsOrAutomaticCommitsAreRefused(_ properties: [String: String]) {
         #expect(throws: WorkerError.self) { try StartupChecks.requireSafeKafkaProperties(KafkaConfiguration(properties)) }
+    }
+
+    /// A restore reads only committed changelog records even when the inputs are read uncommitted.
+    @Test(arguments: [nil, "read_uncommitted", "read_committed"])
+    func restoresReadCommittedChangelogRecordsOnly(_ isolation: String?) {
+        var kafka = KafkaConfiguration(["bootstrap.servers": "kafka:9092"])
+        kafka["isolation.level"] = isolation
+        let restore = StreamWorker.restoreConsumerConfiguration(kafka, groupID: "userrep")
+        #expect(restore["isolation.level"] == "read_committed")
+        #expect(restore["group.id"] == "userrep-restore")
+        #expect(restore["bootstrap.servers"] == "kafka:9092")
     }
 }

@@ -69,10 +69,17 @@ extension StreamWorker {
         return starts
     }
 
+    /// The restore consumer's properties: the worker's, in a group of its own, and always
+    /// `read_committed` whatever `-X isolation.level` says, so that a restore never applies the
+    /// changelog records of an aborted transaction (a cycle whose outputs were never published).
+    static func restoreConsumerConfiguration(_ kafka: KafkaConfiguration, groupID: String) -> KafkaConfiguration {
+        kafka.overriding(["group.id": "\(groupID)-restore", "isolation.level": "read_committed"])
+    }
+
     /// Replays the changelog of `partitions` into the store.
     private func restore(_ partitions: Set<Int32>) throws {
         let reader = try KafkaConsumer(
-            configuration: config.kafka.overriding(["group.id": "\(config.groupID)-restore"]), trackPartitionEnd: true)
+            configuration: Self.restoreConsumerConfiguration(config.kafka, groupID: config.groupID), trackPartitionEnd: true)
         defer { reader.close() }
         for outcome in try restorer.restore(partitions: partitions.sorted(), into: store, consumer: reader).values {
             if outcome.records > 0 || outcome.rebuilt {
