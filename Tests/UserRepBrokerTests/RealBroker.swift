@@ -89,6 +89,9 @@ final class RealBroker {
         return result
     }
 
+    /// The path of `name` in the scratch directory (a state directory, say).
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
     /// Writes `lines` as a file in the scratch directory and returns its path.
     func file(_ name: String, lines: [String]) throws -> String {
         let url = directory.appendingPathComponent(name)

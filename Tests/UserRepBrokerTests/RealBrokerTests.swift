@@ -148,7 +148,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let w = try BrokerWorkload(on: broker, listens: 300)
         try broker.userrep(["tracks", "import", "--file", w.tracksFile])
         try broker.userrep(["events", "import", "--file", w.listensFile])
-        let run = try broker.userrep(w.worker(state: broker.directory.appendingPathComponent("s").path, extra: ["--stop-when-caught-up"]))
+        let run = try broker.userrep(w.worker(state: broker.path("s"), extra: ["--stop-when-caught-up"]))
         #expect(summary(run.stdout)["listens"] == 300)
     }
 
@@ -170,7 +170,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 3000)
         try w.publish(to: broker)
-        let state = broker.directory.appendingPathComponent("state").path
+        let state = broker.path("state")
         let first = try broker.userrep(w.worker(state: state, extra: ["--stop-when-caught-up"]))
         #expect(summary(first.stdout)["listens"] == 3000)
         try expectExactlyOnce(try outputs(broker), w)
@@ -183,7 +183,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 6000)
         try w.publish(to: broker)
-        let state = broker.directory.appendingPathComponent("state").path
+        let state = broker.path("state")
         let args = w.worker(state: state, extra: ["--max-poll-records", "100"])
         let victim = try broker.start(args)
         waitForLog(victim, "stages_ms=", count: 5)
@@ -202,11 +202,11 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         // before the rebalance on a busy machine, and B found nothing left to read.)
         let halves = try w.halves(on: broker)
         try w.publish(to: broker, partitions: 6, listens: halves[0])
-        let a = try broker.start(w.worker(state: broker.directory.appendingPathComponent("a").path, extra: ["--max-poll-records", "50"]))
+        let a = try broker.start(w.worker(state: broker.path("a"), extra: ["--max-poll-records", "50"]))
         waitForLog(a, "stages_ms=", count: 3)
         // B joins: the group rebalances, A commits what it did on revoke, and B restores the
         // users of its partitions from the changelog.
-        let b = try broker.start(w.worker(state: broker.directory.appendingPathComponent("b").path, extra: ["--max-poll-records", "100"]))
+        let b = try broker.start(w.worker(state: broker.path("b"), extra: ["--max-poll-records", "100"]))
         waitForLog(b, "partitions assigned", count: 1)
         try broker.userrep(["events", "import", "--file", halves[1]])
         // B works on its share, then leaves, and A takes its partitions back.
@@ -237,13 +237,13 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         try w.publish(to: broker, partitions: 1, listens: halves[0])
         // Without window timers its last changelog batch holds states (not only fired-timer records).
         let first = try broker.userrep(
-            w.worker(state: broker.directory.appendingPathComponent("first").path, extra: ["--stop-when-caught-up", "--no-window-timers"]))
+            w.worker(state: broker.path("first"), extra: ["--stop-when-caught-up", "--no-window-timers"]))
         #expect(summary(first.stdout)["listens"] == 2000, "\(first.stdout)")
         // The second half goes to a worker on another disk: all it knows comes from the changelog.
         try broker.userrep(["events", "import", "--file", halves[1]])
         let second = try broker.userrep(
             w.worker(
-                state: broker.directory.appendingPathComponent("second").path, extra: ["--stop-when-caught-up", "--max-poll-records", "7"]))
+                state: broker.path("second"), extra: ["--stop-when-caught-up", "--max-poll-records", "7"]))
         #expect(summary(second.stdout)["listens"] == 2000, "\(second.stdout)")
         // The restore read past the watermark it started with (the test's premise: Tansu's lag).
         let announced = logField(second.stderr, "restoring state from the changelog", "records")
@@ -262,7 +262,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         try w.publish(to: broker, partitions: 1)
         let run = try broker.userrep([
             "backfill", "--replay-topic", "listens", "--model", w.manifest, "--max-poll-records", "7",
-            "--state-dir", broker.directory.appendingPathComponent("backfill").path,
+            "--state-dir", broker.path("backfill"),
         ])
         #expect(summary(run.stdout)["listens"] == 2000, "\(run.stdout)")
         try expectExactlyOnce(try outputs(broker), w)
@@ -272,7 +272,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 6000)
         try w.publish(to: broker)
-        let state = broker.directory.appendingPathComponent("state").path
+        let state = broker.path("state")
         let args = w.worker(state: state, extra: ["--max-poll-records", "100", "--transactional-id", "worker-0"])
         let victim = try broker.start(args)
         waitForLog(victim, "stages_ms=", count: 5)
@@ -305,7 +305,7 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let bigFile = try broker.file("big.jsonl", lines: [big])
         try broker.userrep(["events", "import", "--file", bigFile, "-X", "message.max.bytes=16777216"])
         try broker.userrep(["events", "import", "--file", w.listensFile])
-        let run = try broker.userrep(w.worker(state: broker.directory.appendingPathComponent("s").path, extra: ["--stop-when-caught-up"]))
+        let run = try broker.userrep(w.worker(state: broker.path("s"), extra: ["--stop-when-caught-up"]))
         let s = summary(run.stdout)
         #expect(s["dead_letters"] == 1 && s["listens"] == 400, "\(run.stdout)")
         #expect(s["truncated_dead_letters"].map { $0 == 1 } ?? true)
