@@ -108,9 +108,8 @@ func everyListenCounted(_ records: [RepresentationRecord], _ workload: BrokerWor
     return workload.byUser.allSatisfy { latest[$0.key] == UInt64($0.value.count) }
 }
 
-/// The worker's end-of-run summary line (`read=… dead_letters=…`) as numbers.
-func summary(_ stdout: String) -> [String: Int] {
-    guard let line = stdout.split(separator: "\n").last(where: { $0.hasPrefix("read=") }) else { return [:] }
+/// The `key=number` fields of one line.
+func numericFields(_ line: Substring) -> [String: Int] {
     var fields: [String: Int] = [:]
     for pair in line.split(separator: " ") {
         let kv = pair.split(separator: "=", maxSplits: 1)
@@ -119,10 +118,14 @@ func summary(_ stdout: String) -> [String: Int] {
     return fields
 }
 
+/// The worker's end-of-run summary line (`read=… dead_letters=…`) as numbers.
+func summary(_ stdout: String) -> [String: Int] {
+    stdout.split(separator: "\n").last(where: { $0.hasPrefix("read=") }).map(numericFields) ?? [:]
+}
+
 /// The number in `field=` of the first log line containing `message`.
 func logField(_ log: String, _ message: String, _ field: String) -> Int? {
-    guard let line = log.split(separator: "\n").first(where: { $0.contains(message) }) else { return nil }
-    return line.split(separator: " ").first { $0.hasPrefix("\(field)=") }.flatMap { Int($0.dropFirst(field.count + 1)) }
+    log.split(separator: "\n").first(where: { $0.contains(message) }).flatMap { numericFields($0)[field] }
 }
 
 /// Waits until the process has logged `count` lines containing `marker` (or exited).
