@@ -57,6 +57,12 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// record since.
     public var partitionsAtEnd: Set<KafkaTopicPartition> { context.atEnd }
 
+    /// Whether the last `poll` took everything queued (it stopped short of its record limit; true
+    /// before the first). An end found at a high watermark holds only then: on a broker whose
+    /// watermark lags its log (Tansu: the last record batch's base offset plus one), the rest of
+    /// that batch, which came in the same fetch response, may still be queued past it.
+    public private(set) var lastPollTookAllQueued = true
+
     /// Polls up to `maxMessages` records into `records` (after resetting it), waiting up to
     /// `timeoutMs` for the first. Once one has come, it waits on for more until `gatherUntil` (if
     /// that is later), then takes only what is already queued. Serves rebalance callbacks. Throws
@@ -84,6 +90,7 @@ public final class KafkaConsumer: @unchecked Sendable {
                 lastTransientError = error
             }
         }
+        lastPollTookAllQueued = records.count < maxMessages
         if context.generation != generation {
             // A rebalance happened mid-poll: drop records of partitions we no longer own; their
             // new owner reads them from the last committed position.

@@ -98,10 +98,8 @@ struct ChangelogRestorer {
         defer { polled.reset() }
         let began = Date()
         var lastRecord = Date(), lastReport = Date()
-        // Whether the last poll left nothing queued (nothing is queued before the first).
-        var drained = true
         while true {
-            if drained {
+            if consumer.lastPollTookAllQueued {
                 for (p, progress) in pending where progress.next >= progress.high || consumer.partitionsAtEnd.contains(progress.tp) {
                     finish(p, progress, outcome: outcomes[p] ?? Outcome(), seconds: Date().timeIntervalSince(began))
                     pending.removeValue(forKey: p)
@@ -110,8 +108,7 @@ struct ChangelogRestorer {
             if pending.isEmpty { break }
             // Once every partition has reached its watermark, only what is already queued is wanted.
             let reached = pending.values.allSatisfy { $0.next >= $0.high }
-            let limit = max(1, maxRecordsPerPoll)
-            drained = try consumer.poll(into: polled, maxMessages: limit, timeoutMs: reached ? 0 : 500) < limit
+            try consumer.poll(into: polled, maxMessages: max(1, maxRecordsPerPoll), timeoutMs: reached ? 0 : 500)
             onProgress?()
             var batches: [Int32: Batch] = [:]
             for i in 0..<polled.count {

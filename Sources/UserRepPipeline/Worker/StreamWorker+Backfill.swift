@@ -22,8 +22,11 @@ extension StreamWorker {
         try consumer.assign(assignment)
     }
 
-    /// Whether every replay partition has been read to its high watermark as of start-up.
-    var replayCaughtUp: Bool { backfillTargets.allSatisfy { tp, high in (nextOffsets[tp] ?? 0) >= high } }
+    /// Whether every replay partition has been read to its high watermark as of start-up, and the
+    /// last poll left nothing queued (more may be queued past a watermark that lags the log).
+    var replayCaughtUp: Bool {
+        consumer.lastPollTookAllQueued && backfillTargets.allSatisfy { tp, high in (nextOffsets[tp] ?? 0) >= high }
+    }
 
     /// Backfill's end: every stored user's final vector, once (users of an interrupted and
     /// resumed backfill included).

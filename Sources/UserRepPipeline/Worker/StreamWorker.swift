@@ -343,9 +343,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
         while !shouldStop() {
             reportTelemetry(force: false)
             var clock = StageClock()
-            let pollLimit = sizer.limit
             let n = try consumer.poll(
-                into: polled, maxMessages: pollLimit, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs, gatherUntil: gatherDeadline)
+                into: polled, maxMessages: sizer.limit, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs, gatherUntil: gatherDeadline)
             stepsBusy = false
             if let error = rebalanceError { throw error }
             if n > 0 { clock.lap("poll", into: &metrics) }
@@ -387,9 +386,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             try runTimerStep(deferred: true)
             if case .afterRecords(let limit) = condition, metrics.recordsRead >= limit { break }
             reportProgress(force: false)
-            // Not after a poll that reached its limit: more may be queued past a watermark that
-            // lags the log (Tansu's: the rest of the last record batch, see `ChangelogRestorer`).
-            if isBackfill, n < pollLimit, try caughtUp() { break }
+            if isBackfill, try caughtUp() { break }
         }
         if isBackfill && !shouldStop() {
             reportProgress(force: true)
