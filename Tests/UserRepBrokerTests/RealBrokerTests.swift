@@ -169,17 +169,28 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         #expect(second.stderr.contains("topic listens already exists"), "\(second.stderr)")
     }
 
+    /// Tansu lists a changelog's high watermark as the base offset of its last record batch plus
+    /// one, so a restarted worker's checkpoint looks past the changelog's end; the worker once
+    /// took that for a re-created topic and rebuilt every partition from the changelog at every
+    /// restart. It now confirms the end with a fetch and keeps its state.
     @Test func vectorsMatchTheNaiveModelAndARestartResumes() throws {
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 3000)
-        try w.publish(to: broker)
+        let halves = try w.halves(on: broker)
+        try w.publish(to: broker, listens: halves[0])
         let state = broker.path("state")
         let first = try broker.userrep(w.worker(state: state, extra: ["--stop-when-caught-up"]))
-        #expect(summary(first.stdout)["listens"] == 3000)
-        try expectExactlyOnce(try outputs(broker), w)
-        // A restart on the same state and group reads nothing again.
+        #expect(summary(first.stdout)["listens"] == 1500)
+        // A restart on the same state goes on from its own state: nothing rebuilt or restored.
+        try broker.userrep(["events", "import", "--file", halves[1]])
         let second = try broker.userrep(w.worker(state: state, extra: ["--stop-when-caught-up"]))
-        #expect(summary(second.stdout)["listens"] == 0, "restart resumes from the committed position: \(second.stdout)")
+        #expect(summary(second.stdout)["listens"] == 1500, "\(second.stdout)")
+        #expect(summary(second.stdout)["restored"] == 0, "\(second.stdout)")
+        #expect(!second.stderr.contains("rebuilding"), "\(handOverLines(second.stderr))")
+        try expectExactlyOnce(try outputs(broker), w, logs: [first.stderr, second.stderr])
+        // Another restart reads nothing again.
+        let third = try broker.userrep(w.worker(state: state, extra: ["--stop-when-caught-up"]))
+        #expect(summary(third.stdout)["listens"] == 0, "restart resumes from the committed position: \(third.stdout)")
     }
 
     @Test func aSIGKILLedWorkerLosesAndDoublesNothing() throws {

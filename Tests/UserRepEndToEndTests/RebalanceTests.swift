@@ -203,6 +203,33 @@ import UserRepState
         #expect(m2.outputsPublished == 0 && m2.timersFired == 0)
     }
 
+    /// A state directory whose checkpoints lie past the end of the changelog it is given (the
+    /// topic was deleted and re-created, or another one named) is not trusted, though a fetch now
+    /// confirms a changelog's end before that call: its partitions are dropped and rebuilt from
+    /// that changelog, and the group's offsets say what to read after it.
+    @Test func aStateDirectoryAheadOfItsChangelogIsRebuiltFromIt() throws {
+        var w = try Workload(users: 200, tracks: 100, partitions: 6, seed: 64)
+        defer { w.env.cleanUp() }
+        try w.produceListens(300)
+        let small = try w.env.workerConfiguration(stateName: "small", groupID: "small")
+        let m1 = try StreamWorker(configuration: small, model: w.env.model).run(until: .whenCaughtUp())
+        try w.produceListens(1_700)
+        let big = try w.env.workerConfiguration(stateName: "big", groupID: "big")
+        let m2 = try StreamWorker(configuration: big, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(m1.listensApplied == 300 && m2.listensApplied == 2_000)
+        // The second run's state directory, given the first run's group and changelog.
+        var mixed = small
+        mixed.stateDirectory = big.stateDirectory
+        let m3 = try StreamWorker(configuration: mixed, model: w.env.model).run(until: .whenCaughtUp())
+        #expect(
+            m3.partitionsRestored == 6 && m3.restoredRecords == m1.changelogRecords,
+            "every partition rebuilt from the first run's whole changelog: \(m3.summary)")
+        #expect(m3.listensApplied == 1_700 && m3.duplicatesSkipped == 0, "\(m3.summary)")
+        let counts = try dumpState(big.stateDirectory, model: w.env.model).map { ($0.key.userIDString, $0.value.totalListens) }
+        let expected = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }.mapValues { UInt64($0.count) }
+        #expect(Dictionary(uniqueKeysWithValues: counts) == expected, "every user's play count equals the listens produced for them")
+    }
+
     /// 1,000 listens of 200 users on 6 partitions, run to their end by one worker.
     func oneRun(seed: UInt64) throws -> (Workload, WorkerConfiguration, WorkerMetrics) {
         var w = try Workload(users: 200, tracks: 100, partitions: 6, seed: seed)

@@ -43,6 +43,8 @@ struct ChangelogRestorer {
     var onProgress: (() -> Void)?
     /// The most records one poll takes (the worker's `--max-poll-records`, at most 5,000).
     var maxRecordsPerPoll = 5_000
+    /// How long the fetches that confirm a changelog's end past its listed high watermark may take.
+    var probeSeconds = 10.0
 
     /// What one partition's restore did.
     struct Outcome {
@@ -63,15 +65,25 @@ struct ChangelogRestorer {
     /// watermark when a poll's record limit fell inside that batch lost the rest, and the new
     /// owner then resumed after listens its state lacked. (One partition at a time, each waited
     /// about a second for its end, so a restart with a record or two in each of 320 partitions
-    /// spent minutes restoring.)
+    /// spent minutes restoring.) A checkpoint past a partition's listed watermark is checked
+    /// against a fetch response's (`fetchedHighWatermarks`) before the partition is rebuilt.
     func restore(partitions: [Int32], into store: StateStore, consumer: KafkaConsumer) throws -> [Int32: Outcome] {
         var outcomes: [Int32: Outcome] = [:]
         var pending: [Int32: Progress] = [:]
+        var listed: [Int32: KafkaWatermarks] = [:]
+        var checkpoints: [Int32: Int64] = [:]
+        for partition in partitions {
+            listed[partition] = try consumer.watermarks(KafkaTopicPartition(topic: topic, partition: partition))
+            checkpoints[partition] = try store.changelogCheckpoint(partition: partition)
+        }
+        let fetched = try fetchedHighWatermarks(
+            listed.filter { p, marks in checkpoints[p].map { $0 > marks.high } ?? false }, consumer: consumer)
         for partition in partitions {
             let tp = KafkaTopicPartition(topic: topic, partition: partition)
-            let marks = try consumer.watermarks(tp)
+            guard let listedMarks = listed[partition] else { continue }
+            let marks = KafkaWatermarks(low: listedMarks.low, high: max(listedMarks.high, fetched[partition] ?? listedMarks.high))
             var outcome = Outcome()
-            let checkpoint = try store.changelogCheckpoint(partition: partition)
+            let checkpoint = checkpoints[partition]
             let start: Int64
             if let checkpoint, checkpoint >= marks.low, checkpoint <= marks.high {
                 start = checkpoint
@@ -146,6 +158,42 @@ struct ChangelogRestorer {
             }
         }
         return outcomes
+    }
+
+    /// The high watermark of a fetch response for each partition of `listed` (its ListOffsets
+    /// watermarks). A broker whose ListOffsets watermark lags its log (Tansu: the base offset of
+    /// the last record batch plus one) makes a store whose checkpoint lies inside that batch look
+    /// ahead of the changelog, as a store of a deleted and re-created topic does, and such a
+    /// store was rebuilt from the changelog's start at every restart. A fetch response carries
+    /// the exact end: this fetches from each partition's last listed record and reads the
+    /// watermark librdkafka took from the response that brought it (or the partition's end).
+    /// A partition that answers nothing within `probeSeconds` is left out (and so rebuilt).
+    private func fetchedHighWatermarks(_ listed: [Int32: KafkaWatermarks], consumer: KafkaConsumer) throws -> [Int32: Int64] {
+        let probes = listed.filter { $0.value.high > $0.value.low }
+        guard !probes.isEmpty else { return [:] }
+        let tps = Dictionary(uniqueKeysWithValues: probes.keys.map { ($0, KafkaTopicPartition(topic: topic, partition: $0)) })
+        try consumer.assign(
+            Dictionary(uniqueKeysWithValues: probes.compactMap { p, marks in tps[p].map { ($0, KafkaOffset.at(marks.high - 1)) } }))
+        let polled = KafkaPolledRecords(topics: [topic])
+        defer { polled.reset() }
+        var highs: [Int32: Int64] = [:]
+        let deadline = Date().addingTimeInterval(probeSeconds)
+        while highs.count < probes.count, Date() < deadline {
+            try consumer.poll(into: polled, maxMessages: max(1, maxRecordsPerPoll), timeoutMs: 100)
+            onProgress?()
+            // Read only once this assignment's fetch has answered: the cache may hold an older one.
+            let answered = Set((0..<polled.count).map { polled[$0].partition }).union(consumer.partitionsAtEnd.map(\.partition))
+            for p in answered where highs[p] == nil {
+                guard let tp = tps[p], let high = consumer.cachedHighWatermark(tp) else { continue }
+                highs[p] = high
+            }
+        }
+        if highs.count < probes.count {
+            logger.warning(
+                "no fetch answered for changelog partitions whose local checkpoint lies past their listed end; rebuilding them",
+                metadata: ["partitions": "\(probes.keys.filter { highs[$0] == nil }.sorted())"])
+        }
+        return highs
     }
 
     /// Where one partition's restore stands.
