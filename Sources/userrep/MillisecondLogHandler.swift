@@ -14,13 +14,12 @@ struct MillisecondLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String,
-        function: String, line: UInt
-    ) {
-        let all = metadata.merging(explicit ?? [:]) { _, new in new }
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
         let pairs = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let text = "\(Self.timestamp(Date())) \(level) \(label):\(pairs.isEmpty ? "" : " " + pairs) [\(source)] \(message)\n"
+        let error = event.error.map { " error=\($0)" } ?? ""
+        let text =
+            "\(Self.timestamp(Date())) \(event.level) \(label):\(pairs.isEmpty ? "" : " " + pairs) [\(event.source)] \(event.message)\(error)\n"
         FileHandle.standardError.write(Data(text.utf8))
     }
 
