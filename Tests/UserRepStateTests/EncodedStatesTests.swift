@@ -49,7 +49,7 @@ import UserRepState
     }
 
     @Test func aStoreKeepsWorkingAfterCyclesLargerThanTheBatchItKeeps() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-encoded-\(UUID().uuidString)").path
+        let dir = scratchPath("encoded")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let users = (0..<2_000).map { UserKey(partition: Int32($0 % 3), userID: Array("user-\($0)".utf8)) }
         var expected: [UserState] = []

@@ -26,7 +26,7 @@ import UserRepState
     }
 
     @Test func aReservedBatchStartsEmptyAndWritesWhatIsPutInIt() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-batch-\(UUID().uuidString)").path
+        let dir = scratchPath("batch")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try RocksDB(path: dir)
         let batch = try RocksDBAtomicWrite()
@@ -50,7 +50,7 @@ import UserRepState
     /// default it counts every key comparison there, a thread-local lookup each): a batch of
     /// 2,000 puts counts no comparison, where a get with counting on counts some.
     @Test func writesAndMultiGetsLeaveRocksDBsPerfCountersOff() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-perf-\(UUID().uuidString)").path
+        let dir = scratchPath("perf")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try RocksDB(path: dir, blockCacheMB: 1, writeBufferMB: 1)
         let context = try #require(rocksdb_perfcontext_create())
@@ -77,7 +77,7 @@ import UserRepState
     /// A multi-get answers in the order of the keys asked (not key order), nil for absent keys,
     /// empty for empty values, as one get per key does, from the memtable and from flushed files.
     @Test func multiGetAnswersInTheOrderAskedAsGetsDo() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-multiget-\(UUID().uuidString)").path
+        let dir = scratchPath("multiget")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try RocksDB(path: dir, blockCacheMB: 1, writeBufferMB: 1)
         let batch = try RocksDBAtomicWrite()
@@ -96,7 +96,7 @@ import UserRepState
     }
 
     @Test func aFullMemtableIsFlushedWithoutWaitingForTheNextWrite() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-flush-\(UUID().uuidString)").path
+        let dir = scratchPath("flush")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try RocksDB(path: dir, blockCacheMB: 1, writeBufferMB: 1)
         func tableBytes() -> Int { db.intProperty("rocksdb.total-sst-files-size") ?? -1 }

@@ -5,8 +5,6 @@ import UserRepModel
 import UserRepState
 
 @Suite struct StateStoreTests {
-    func tempDir() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("userrep-state-\(UUID().uuidString)").path }
-
     func sampleState(width: Int, listens: Int, seed: UInt64) -> UserState {
         var rng = SplitMix64(seed: seed)
         var s = UserState(width: width)
@@ -40,7 +38,7 @@ import UserRepState
     }
 
     @Test func stateAndOffsetsAreCommittedTogetherAndSurviveReopen() throws {
-        let dir = tempDir()
+        let dir = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let a = UserKey(partition: 3, userID: Array("alice".utf8)), b = UserKey(partition: 1, userID: Array("bob".utf8))
         do {
@@ -62,7 +60,7 @@ import UserRepState
     }
 
     @Test func storeOfAnotherEmbeddingBatchIsRefused() throws {
-        let dir = tempDir()
+        let dir = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
         #expect { try StateStore(directory: dir, embeddingBatchID: "e2", width: 4) } throws: {
@@ -72,7 +70,7 @@ import UserRepState
     }
 
     @Test func changelogRecordsApplyInOrderSkipStaleOnesAndPartitionsResetAlone() throws {
-        let dir = tempDir()
+        let dir = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
         let alice = Array("alice".utf8), bob = Array("bob".utf8)
@@ -113,7 +111,7 @@ import UserRepState
     }
 
     @Test func committedStatesAreServedFromTheCache() throws {
-        let dir = tempDir()
+        let dir = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4, cacheCapacity: 3)
         let keys = (0..<5).map { UserKey(partition: 0, userID: Array("u\($0)".utf8)) }
@@ -130,7 +128,7 @@ import UserRepState
     }
 
     @Test func theCacheStaysWithinItsByteBoundAndEvictedStatesAreReadBack() throws {
-        let dir = tempDir()
+        let dir = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let states = (0..<200).map { sampleState(width: 4, listens: 1 + $0 % 7, seed: UInt64($0)) }
         let keys = (0..<200).map { UserKey(partition: Int32($0 % 3), userID: Array("u\($0)".utf8)) }
@@ -150,7 +148,7 @@ import UserRepState
         store.evictCache(partitions: [0, 1, 2])
         #expect(store.cachedBytes == 0)
         // A budget of zero caches nothing and serves everything from RocksDB.
-        let other = tempDir()
+        let other = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: other) }
         let none = try StateStore(directory: other, embeddingBatchID: "e1", width: 4, cacheBytes: 0)
         try none.commit(users: [(keys[0], states[0])], offsets: [])
@@ -159,7 +157,7 @@ import UserRepState
     }
 
     @Test func cyclesOfCheckOutAndCommitAtFullCapacityKeepEveryStateCached() throws {
-        let dir = tempDir()
+        let dir = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4, cacheCapacity: 10)
         let keys = (0..<10).map { UserKey(partition: Int32($0 % 2), userID: Array("u\($0)".utf8)) }
@@ -191,7 +189,7 @@ import UserRepState
     }
 
     @Test func takenStatesLeaveTheCacheAndAnUncommittedChangeIsNeverSeen() throws {
-        let dir = tempDir()
+        let dir = scratchPath("state")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
         let key = UserKey(partition: 1, userID: Array("u".utf8))

@@ -7,8 +7,6 @@ import UserRepModel
 @testable import UserRepState
 
 @Suite(.timeLimit(.minutes(1))) struct StateStoreWriteBehindTests {
-    func tempDir() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("userrep-behind-\(UUID().uuidString)").path }
-
     func state(listenAt time: Int64, value: Float) -> UserState {
         var s = UserState(width: 2)
         [value, 1].withUnsafeBufferPointer { s.applyListen(timeMs: time, vector: $0) }
@@ -41,7 +39,7 @@ import UserRepModel
     }
 
     @Test func readsOfTheCommittedStatesAndTimersDoNotWaitForTheWrite() throws {
-        let dir = tempDir()
+        let dir = scratchPath("behind")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 2)
         let gate = Gate()
@@ -72,7 +70,7 @@ import UserRepModel
     }
 
     @Test func aReadOfAUserTheCacheLetGoWhileItsWriteIsInFlightWaitsForTheWrite() throws {
-        let dir = tempDir()
+        let dir = scratchPath("behind")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A cache of no bytes: every state is read from RocksDB.
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 2, cacheBytes: 0)
@@ -98,7 +96,7 @@ import UserRepModel
 
     @Test func aFailedWriteFailsEveryLaterCall() throws {
         struct DiskGone: Error {}
-        let dir = tempDir()
+        let dir = scratchPath("behind")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 2)
         store.beforeEachWrite = { throw DiskGone() }
@@ -115,7 +113,7 @@ import UserRepModel
     /// and removed by writes held in flight), firings and resets: the pages read around a write in
     /// flight, and the partition floors they set, never skip or repeat a timer.
     @Test func duePagesAroundWritesInFlightEqualABruteForceScan() throws {
-        let dir = tempDir()
+        let dir = scratchPath("behind")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 2)
         let gate = Gate()

@@ -10,7 +10,6 @@ import UserRepState
     let t0: Int64 = 1_780_000_000_000
     let day: Int64 = 86_400_000
 
-    func tempDir() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("userrep-tiles-\(UUID().uuidString)").path }
 
     func store(_ dir: String) throws -> StateStore { try StateStore(directory: dir, embeddingBatchID: "e1", width: width) }
 
@@ -58,7 +57,7 @@ import UserRepState
 
     /// A fresh store restored from `log` (partition 0), in batches of `batch` records.
     func restored(_ log: [(UserKey, ChangelogStateRecord)], batch: Int = 7) throws -> (StateStore, String) {
-        let dir = tempDir()
+        let dir = scratchPath("tiles")
         let s = try store(dir)
         var at = 0
         while at < log.count {
@@ -79,7 +78,7 @@ import UserRepState
     }
 
     @Test func perTileStatesEqualWholeStatesThroughReopensRestoresAndCompaction() throws {
-        let dir = tempDir()
+        let dir = scratchPath("tiles")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let users = (0..<6).map { UserKey(partition: 0, userID: Array("user-\($0)".utf8)) }
         var oracle: [UserKey: UserState] = [:]
@@ -126,7 +125,7 @@ import UserRepState
     }
 
     @Test func aListenOnTheSameDayWritesOneTileAndDeletesOne() throws {
-        let dir = tempDir()
+        let dir = scratchPath("tiles")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let s = try store(dir)
         let alice = UserKey(partition: 0, userID: Array("alice".utf8))
@@ -145,7 +144,7 @@ import UserRepState
     }
 
     @Test func aCrashedCycleAndAZombieLeaveTheRestoredStatesConsistent() throws {
-        let dir = tempDir()
+        let dir = scratchPath("tiles")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bob = UserKey(partition: 0, userID: Array("bob".utf8))
         // Twelve listens over four days: a state is the same whatever cycles they came in.
@@ -172,7 +171,7 @@ import UserRepState
         var log = first
         // A cycle applies events 4..<9 and dies after producing its tiles, before its head.
         do {
-            let crashDir = tempDir()
+            let crashDir = scratchPath("tiles")
             defer { try? FileManager.default.removeItem(atPath: crashDir) }
             let crashed = try store(crashDir)
             try crashed.applyChangelog(partition: 0, records: log.map(\.1), checkpoint: Int64(log.count))
@@ -185,7 +184,7 @@ import UserRepState
         #expect(try restoredState(log, batch: 3) == [after(6), after(6)])
         // A zombie that still holds the state after 0..<4 applies 4..<8 and writes it after the
         // owner's cycle 6..<12: its head is behind and skipped, its tiles and tombstones harm nothing.
-        let zombieDir = tempDir()
+        let zombieDir = scratchPath("tiles")
         defer { try? FileManager.default.removeItem(atPath: zombieDir) }
         let zombie = try store(zombieDir)
         try zombie.applyChangelog(partition: 0, records: first.map(\.1), checkpoint: Int64(first.count))
@@ -200,7 +199,7 @@ import UserRepState
     }
 
     @Test func aWholeStateOfAnEarlierBuildIsReadAndRewrittenAsTiles() throws {
-        let dir = tempDir()
+        let dir = scratchPath("tiles")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let s = try store(dir)
         let carol = UserKey(partition: 0, userID: Array("carol".utf8))
@@ -219,7 +218,7 @@ import UserRepState
         #expect(try s.read([carol])[0] == new)
         #expect(try s.tileRecordCount(partition: 0) == new.tiles.tileCount)
         // The first rewrite's records alone rebuild the state from the changelog.
-        let copyDir = tempDir()
+        let copyDir = scratchPath("tiles")
         defer { try? FileManager.default.removeItem(atPath: copyDir) }
         let fromChangelog = try store(copyDir)
         try fromChangelog.applyChangelog(partition: 0, records: records.map(\.1), checkpoint: 1)
@@ -227,7 +226,7 @@ import UserRepState
     }
 
     @Test func aHeadWithoutItsTileOrABadTileRecordIsRefusedByName() throws {
-        let dir = tempDir()
+        let dir = scratchPath("tiles")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let s = try store(dir)
         let dave = UserKey(partition: 0, userID: Array("dave".utf8))

@@ -6,7 +6,7 @@ import UserRepState
 
 @Suite struct TimerIndexTests {
     func store() throws -> (StateStore, String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("userrep-timers-\(UUID().uuidString)").path
+        let dir = scratchPath("timers")
         return (try StateStore(directory: dir, embeddingBatchID: "e1", width: 2), dir)
     }
 

@@ -8,7 +8,6 @@ import UserRepState
     let dims = ModelManifest.EmbeddingDims(audio: 3, collaborative: 2)
     var identity: TrackStore.Identity { TrackStore.Identity(topic: "tracks", batchID: "emb-1", dims: dims, partitions: 2) }
 
-    func tempDir() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("userrep-tracks-\(UUID().uuidString)").path }
 
     /// A random batch of changes over 40 track ids and 6 artists: upserts (moving tracks between
     /// artists), tombstones (also of tracks never stored) and repeats of one id in one batch.
@@ -22,7 +21,7 @@ import UserRepState
     }
 
     @Test func storedTracksAndArtistSumsMatchTheInMemoryTableAcrossBatchesAndReopens() throws {
-        let dir = tempDir()
+        let dir = scratchPath("tracks")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = SplitMix64(seed: 11)
         var oracle = TrackTable(batchID: "emb-1", dims: dims)
@@ -78,7 +77,7 @@ import UserRepState
     }
 
     @Test func aStoreOfAnotherTopicBatchOrShapeIsEmptied() throws {
-        let dir = tempDir()
+        let dir = scratchPath("tracks")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
             let store = try TrackStore(directory: dir, identity: identity)
