@@ -23,6 +23,13 @@ public struct Workload {
         env = try EmbeddedEnvironment(brokers: 3, partitions: partitions, generator: generator, manifestURL: manifestURL)
     }
 
+    /// Runs a worker with `configuration` on this workload's model until it has read its input
+    /// to the end, and returns what it did.
+    @discardableResult
+    public func runToEnd(_ configuration: WorkerConfiguration) throws -> WorkerMetrics {
+        try StreamWorker(configuration: configuration, model: env.model).run(until: .whenCaughtUp())
+    }
+
     /// Produces `count` listens to `topic` and remembers them.
     public mutating func produceListens(_ count: Int, topic: String? = nil) throws {
         let producer = try KafkaProducer(configuration: env.kafka)

@@ -13,7 +13,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         try w.produceListens(3_000)
         let reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
-        try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
+        try w.runToEnd(reference)
 
         // Transient errors queued for the next requests of each kind: Produce (0), Fetch (1),
         // OffsetCommit (8); codes are retriable ones (NOT_LEADER 6, REQUEST_TIMED_OUT 7,

@@ -55,7 +55,7 @@ import UserRepTesting
             OnboardingEvent(userID: b("twinB"), timestampMs: t0, artistIDs: [b("a4"), b("a5")], languages: [b("ja")], country: b("BR")))
         try producer.flush(timeoutMs: 10_000)
         var config = try w.env.workerConfiguration()
-        let m1 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m1 = try w.runToEnd(config)
         #expect(m1.onboardingsApplied == 4)
         #expect(m1.unknownArtists == 1, "unknown artists are counted and skipped")
         let phase1 = try latestVectors(w.env.kafka, w.env.topics.output).latest
@@ -84,7 +84,7 @@ import UserRepTesting
         }
         try producer.flush(timeoutMs: 10_000)
         config.maxPollRecords = 4
-        let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m2 = try w.runToEnd(config)
         #expect(m2.listensApplied == 15)
         let phase2 = try latestVectors(w.env.kafka, w.env.topics.output).latest
         let new1 = try #require(phase2["new1"])

@@ -17,7 +17,7 @@ import UserRepState
         config.maxPollRecords = 700
         let afterCycle = CallCount()
         config.afterCycle = { afterCycle.increment() }
-        let metrics = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let metrics = try w.runToEnd(config)
         #expect(metrics.cycles > 3, "the run spanned several cycles")
         #expect(afterCycle.value == metrics.cycles, "the after-cycle hook ran once per cycle")
         try expectLatestVectorsMatchNaive(w, metrics)
@@ -31,7 +31,7 @@ import UserRepState
         var config = try w.env.workerConfiguration()
         config.computeThreads = 3
         config.parseChunkRecords = 500
-        let metrics = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let metrics = try w.runToEnd(config)
         #expect(metrics.recordsRead > 2 * 500 * metrics.cycles, "cycles average several parse chunks (\(metrics.cycles) cycles)")
         try expectLatestVectorsMatchNaive(w, metrics)
     }
@@ -111,12 +111,12 @@ import UserRepState
         // The first poll is cut by records alone (one that found the whole backlog fetched already,
         // on a loaded machine, made it a single cycle); after it, the state bound cuts the polls.
         bounded.maxPollRecords = 1_000
-        let metrics = try StreamWorker(configuration: bounded, model: w.env.model).run(until: .whenCaughtUp())
+        let metrics = try w.runToEnd(bounded)
         try expectLatestVectorsMatchNaive(w, metrics)
 
         var unbounded = try w.env.workerConfiguration(stateName: "unbounded", groupID: "unbounded")
         unbounded.maxCycleStateBytes = 0
-        let reference = try StreamWorker(configuration: unbounded, model: w.env.model).run(until: .whenCaughtUp())
+        let reference = try w.runToEnd(unbounded)
         #expect(reference.listensApplied == metrics.listensApplied)
         #expect(
             reference.largestCycleStateBytes > 4 * bounded.maxCycleStateBytes,
@@ -162,7 +162,7 @@ import UserRepState
         try w.produceListens(3_000)
         var reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
         reference.maxPollRecords = 400
-        try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
+        try w.runToEnd(reference)
 
         var interrupted = try w.env.workerConfiguration(stateName: "interrupted", groupID: "interrupted")
         interrupted.maxPollRecords = 400
@@ -171,7 +171,7 @@ import UserRepState
                 until: .afterRecords(stopAfter - (stopAfter == 700 ? 0 : 700)))
             #expect(m.recordsRead < 3_000, "stopped midway")
         }
-        try StreamWorker(configuration: interrupted, model: w.env.model).run(until: .whenCaughtUp())
+        try w.runToEnd(interrupted)
 
         let a = try dumpState(reference.stateDirectory, model: w.env.model)
         let b = try dumpState(interrupted.stateDirectory, model: w.env.model)
@@ -186,7 +186,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         try w.produceListens(6_000)
         let reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
-        try StreamWorker(configuration: reference, model: w.env.model).run(until: .whenCaughtUp())
+        try w.runToEnd(reference)
 
         let stateDir = w.env.directory.appendingPathComponent("killed").path
         try w.env.ensureChangelog(groupID: "killed")

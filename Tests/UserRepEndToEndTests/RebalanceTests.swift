@@ -138,7 +138,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         try w.produceListens(2_000)
         let first = try w.env.workerConfiguration(stateName: "first", groupID: "replay")
-        let m1 = try StreamWorker(configuration: first, model: w.env.model).run(until: .whenCaughtUp())
+        let m1 = try w.runToEnd(first)
         #expect(m1.listensApplied == 2_000)
 
         // A worker with an empty disk takes over the state from the changelog but has no position
@@ -147,7 +147,7 @@ import UserRepState
         // already reflects them all.
         var second = try w.env.workerConfiguration(stateName: "second", groupID: "replay-elsewhere")
         second.topics.changelog = first.changelogTopic
-        let m2 = try StreamWorker(configuration: second, model: w.env.model).run(until: .whenCaughtUp())
+        let m2 = try w.runToEnd(second)
         #expect(m2.restoredRecords == m1.changelogRecords, "the whole changelog was replayed")
         #expect(m2.duplicatesSkipped == 2_000 && m2.listensApplied == 0, "every re-read listen was skipped")
         // Nothing changed, so nothing was published: the first worker fired every timer due at the
@@ -173,12 +173,12 @@ import UserRepState
         let stale = config.stateDirectory + "-copy"
         try FileManager.default.copyItem(atPath: config.stateDirectory, toPath: stale)
         try w.produceListens(1_000)
-        let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m2 = try w.runToEnd(config)
         #expect(m2.listensApplied == 1_000)
 
         var restarted = config
         restarted.stateDirectory = stale
-        let m3 = try StreamWorker(configuration: restarted, model: w.env.model).run(until: .whenCaughtUp())
+        let m3 = try w.runToEnd(restarted)
         #expect(m3.partitionsRestored == 6, "every partition had changelog records past the copy's checkpoint")
         #expect(m3.restoredRecords >= m2.changelogRecords - m2.timersFired, "at least the second run's state records were restored")
         // Nothing is redone; the copy's timer index predates the second run, so a few window timers
@@ -198,7 +198,7 @@ import UserRepState
         let (w, config, m1) = try oneRun(seed: 63)
         defer { w.env.cleanUp() }
         #expect(m1.timersFired > 0, "timers fired after the last cycle")
-        let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m2 = try w.runToEnd(config)
         #expect(m2.restoredRecords == 0 && m2.partitionsRestored == 0, "nothing to restore: \(m2.summary)")
         #expect(m2.outputsPublished == 0 && m2.timersFired == 0)
     }
@@ -212,15 +212,15 @@ import UserRepState
         defer { w.env.cleanUp() }
         try w.produceListens(300)
         let small = try w.env.workerConfiguration(stateName: "small", groupID: "small")
-        let m1 = try StreamWorker(configuration: small, model: w.env.model).run(until: .whenCaughtUp())
+        let m1 = try w.runToEnd(small)
         try w.produceListens(1_700)
         let big = try w.env.workerConfiguration(stateName: "big", groupID: "big")
-        let m2 = try StreamWorker(configuration: big, model: w.env.model).run(until: .whenCaughtUp())
+        let m2 = try w.runToEnd(big)
         #expect(m1.listensApplied == 300 && m2.listensApplied == 2_000)
         // The second run's state directory, given the first run's group and changelog.
         var mixed = small
         mixed.stateDirectory = big.stateDirectory
-        let m3 = try StreamWorker(configuration: mixed, model: w.env.model).run(until: .whenCaughtUp())
+        let m3 = try w.runToEnd(mixed)
         #expect(
             m3.partitionsRestored == 6 && m3.restoredRecords == m1.changelogRecords,
             "every partition rebuilt from the first run's whole changelog: \(m3.summary)")
@@ -235,7 +235,7 @@ import UserRepState
         var w = try Workload(users: 200, tracks: 100, partitions: 6, seed: seed)
         try w.produceListens(1_000)
         let config = try w.env.workerConfiguration(stateName: "run", groupID: "group-\(seed)")
-        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m = try w.runToEnd(config)
         return (w, config, m)
     }
 }

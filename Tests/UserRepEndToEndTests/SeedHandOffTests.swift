@@ -49,7 +49,7 @@ import UserRepTesting
 
         var group = try w.env.workerConfiguration(stateName: onTheSeededDirectory ? "seeded" : "other-pod", groupID: "g-emb-8")
         group.maxPollRecords = 400
-        let m = try StreamWorker(configuration: group, model: w.env.model).run(until: .whenCaughtUp())
+        let m = try w.runToEnd(group)
         let skipped = (live + arrived).filter { $0.timestampMs <= handOff }.count
         #expect(m.eventsBeforeHandOff == skipped)
         #expect(m.listensApplied == (live + arrived).filter { $0.timestampMs > handOff }.count)
@@ -73,7 +73,7 @@ import UserRepTesting
         // A group that has run writes its changelog: seeding it now would mix two histories.
         var ran = try w.env.workerConfiguration(stateName: "ran", groupID: "g-ran")
         ran.maxPollRecords = 100
-        _ = try StreamWorker(configuration: ran, model: w.env.model).run(until: .whenCaughtUp())
+        _ = try w.runToEnd(ran)
         var seed = try w.env.workerConfiguration(stateName: "seed", groupID: "g-ran")
         seed.untilMs = w.listens.map(\.timestampMs).max()
         seed.seedGroupID = "g-ran"

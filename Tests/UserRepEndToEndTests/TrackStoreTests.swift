@@ -19,7 +19,7 @@ import UserRepTesting
         let width = w.env.model.manifest.embeddingDims.audio + w.env.model.manifest.embeddingDims.collaborative
         config.trackCacheBytes = 15 * (width * 4 + 100)
         config.maxPollRecords = 100
-        let first = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let first = try w.runToEnd(config)
         #expect(first.trackUpdates == 120, "an empty state directory reads the whole track topic")
         #expect(first.trackCacheLoads > 120, "the bound made cycles read evicted tracks again (\(first.trackCacheLoads) loads)")
         let expected = try dumpState(reference.stateDirectory, model: w.env.model)
@@ -44,7 +44,7 @@ import UserRepTesting
         }
         try producer.flush(timeoutMs: 10_000)
 
-        let second = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let second = try w.runToEnd(config)
         #expect(second.trackUpdates == 1, "the restart read the new record only, not the 120 before it")
         #expect(second.listensApplied == 1, "the added track is known")
         #expect(second.deadLetters[DeadLetterReason.unknownTrack.rawValue] == 1, "the removed track is gone from the local table")

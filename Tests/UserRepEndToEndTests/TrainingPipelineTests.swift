@@ -15,7 +15,7 @@ import UserRepTesting
         defer { w.env.cleanUp() }
         try w.produceListens(3_000)
         let config = try w.env.workerConfiguration(stateName: "served")
-        _ = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        _ = try w.runToEnd(config)
         let served = try latestVectors(w.env.kafka, w.env.topics.output).latest
 
         // Export from the stopped worker's state, tracks read from the topic as the worker read them.

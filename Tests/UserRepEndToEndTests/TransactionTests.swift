@@ -47,7 +47,7 @@ import UserRepState
         // The first TxnOffsetCommit (28) is refused with ILLEGAL_GENERATION (22), as for a member
         // the group has moved on from: that cycle's transaction must be aborted and redone.
         w.env.cluster!.pushRequestErrors(apiKey: 28, errors: [22])
-        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m = try w.runToEnd(config)
         #expect(m.cyclesDiscarded >= 1, "a transaction was aborted")
         let expected = try dumpState(reference.stateDirectory, model: w.env.model)
         let actual = try dumpState(config.stateDirectory, model: w.env.model)

@@ -79,7 +79,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         var config = try w.env.workerConfiguration()
         if let maxPollRecords { config.maxPollRecords = maxPollRecords }
-        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m = try w.runToEnd(config)
         #expect(m.timersFired > 0)
 
         let states = try dumpState(config.stateDirectory, model: w.env.model)
@@ -115,7 +115,7 @@ import UserRepState
         let w = try Self.produced(users: 20, active: 20, days: 10, partitions: 2, seed: 57)
         defer { w.env.cleanUp() }
         let config = try w.env.workerConfiguration()
-        let m1 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m1 = try w.runToEnd(config)
         #expect(m1.timersFired >= 20)
         let states = try dumpState(config.stateDirectory, model: w.env.model)
         let marks = Self.watermarks(states)
@@ -135,7 +135,7 @@ import UserRepState
             for (p, mark) in marks { leftovers += try store.dueTimers(partition: p, upTo: mark, limit: 100).count }
         }
         #expect(leftovers == 20, "each silent user's first timer is due again in the index")
-        let m2 = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m2 = try w.runToEnd(config)
         #expect(m2.timersFired == 0 && m2.outputsPublished == 0, "\(m2.timersFired) timers fired again")
         #expect(m2.timersStale == 20, "the leftovers were dropped as stale")
     }
@@ -181,7 +181,7 @@ import UserRepState
         defer { w.env.cleanUp() }
         var config = try w.env.workerConfiguration()
         config.timerUsersPerSecond = 50
-        let m = try StreamWorker(configuration: config, model: w.env.model).run(until: .whenCaughtUp())
+        let m = try w.runToEnd(config)
         #expect(m.timersFired >= 1_300 && m.timerSteps <= 6, "\(m.timerSteps) steps for \(m.timersFired) timers")
         let kept = latestByContract(try latestVectors(w.env.kafka, w.env.topics.output).all)
         let aged = (0..<1_300).filter { kept["u\($0)"]?.trigger == .windowExpiry }.count
