@@ -169,10 +169,11 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         #expect(second.stderr.contains("topic listens already exists"), "\(second.stderr)")
     }
 
-    /// Tansu lists a changelog's high watermark as the base offset of its last record batch plus
-    /// one, so a restarted worker's checkpoint looks past the changelog's end; the worker once
-    /// took that for a re-created topic and rebuilt every partition from the changelog at every
-    /// restart. It now confirms the end with a fetch and keeps its state.
+    /// Tansu lists a partition's high watermark as the base offset of its last record batch plus
+    /// one, so a restarted worker's changelog checkpoint and track-table offsets look past their
+    /// topics' ends; the worker once took that for re-created topics, rebuilt every partition from
+    /// the changelog and read the whole track table again at every restart. It now confirms the
+    /// ends with a fetch and keeps both.
     @Test func vectorsMatchTheNaiveModelAndARestartResumes() throws {
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 3000)
@@ -187,6 +188,8 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         #expect(summary(second.stdout)["listens"] == 1500, "\(second.stdout)")
         #expect(summary(second.stdout)["restored"] == 0, "\(second.stdout)")
         #expect(!second.stderr.contains("rebuilding"), "\(handOverLines(second.stderr))")
+        // Nor is its local track table read again (it was emptied and read whole at every restart).
+        #expect(logField(second.stderr, "track table loaded", "read") == 0, "\(second.stderr.prefix(1500))")
         try expectExactlyOnce(try outputs(broker), w, logs: [first.stderr, second.stderr])
         // Another restart reads nothing again.
         let third = try broker.userrep(w.worker(state: state, extra: ["--stop-when-caught-up"]))

@@ -58,4 +58,23 @@ import UserRepTesting
         #expect(stored.count == 120 && stored.contains(added.trackID) && !stored.contains(removed))
         #expect(store.counters.tracks == 120)
     }
+
+    /// A local table whose offsets lie past the end of the track topic it is given (the topic was
+    /// deleted and re-created: here another cluster's, with fewer records) is emptied and read
+    /// again, though a fetch now confirms a topic's end before that call.
+    @Test func aLocalTableAheadOfItsTopicIsEmptiedAndReadAgain() throws {
+        var before = try Workload(users: 60, tracks: 120, partitions: 2, seed: 92)
+        defer { before.env.cleanUp() }
+        try before.produceListens(300)
+        let config = try before.env.workerConfiguration(stateName: "moved", groupID: "moved")
+        #expect(try before.runToEnd(config).trackUpdates == 120)
+        var after = try Workload(users: 60, tracks: 40, partitions: 2, seed: 92)
+        defer { after.env.cleanUp() }
+        try after.produceListens(300)
+        var moved = try after.env.workerConfiguration(stateName: "unused", groupID: "moved")
+        moved.stateDirectory = config.stateDirectory
+        let m = try after.runToEnd(moved)
+        #expect(m.trackUpdates == 40, "the whole new topic was read into an emptied table: \(m.summary)")
+        #expect(m.listensApplied == 300, "\(m.summary)")
+    }
 }

@@ -16,25 +16,19 @@ final class WholeTopicReader {
 
     /// Assigns every partition of `topic` (consumer `group.id` `groupID`, never committed) from
     /// the offset `startAt` gives for it, or from its start; throws `missing` if the topic does not
-    /// exist. `startAt` is called once with the partition count and a way to ask for a partition's
-    /// watermarks.
+    /// exist. `startAt` is called once with the partition count and the topic's `Ends`.
     init(
         kafka: KafkaConfiguration, topic: String, groupID: String, missing: @autoclosure () -> String,
-        startAt: (_ partitions: Int, _ watermarks: (Int32) throws -> KafkaWatermarks) throws -> [Int32: Int64] = { _, _ in [:] }
+        startAt: (_ partitions: Int, _ ends: Ends) throws -> [Int32: Int64] = { _, _ in [:] }
     ) throws {
         consumer = try KafkaConsumer(
             configuration: kafka.overriding(["group.id": groupID, "enable.auto.commit": "false"]), trackPartitionEnd: true)
         polled = KafkaPolledRecords(topics: [topic])
         self.topic = topic
         guard let partitions = try consumer.partitionCount(topic: topic) else { throw KafkaError(missing()) }
-        let consumer = consumer
-        var queried: [Int32: Int64] = [:]
-        let starts = try startAt(partitions) { p in
-            let w = try consumer.watermarks(KafkaTopicPartition(topic: topic, partition: p))
-            queried[p] = w.high
-            return w
-        }
-        startHighs = queried
+        let ends = Ends(topic: topic, consumer: consumer)
+        let starts = try startAt(partitions, ends)
+        startHighs = ends.highs
         var all: [KafkaTopicPartition: KafkaOffset] = [:]
         for p in 0..<Int32(partitions) {
             let start = starts[p].map { KafkaOffset.at($0) } ?? .beginning
@@ -42,6 +36,42 @@ final class WholeTopicReader {
             if let at = starts[p] { next[p] = at }
         }
         try consumer.assign(all)
+    }
+
+    /// What `startAt` may ask about the ends of the topic's partitions before reading begins.
+    final class Ends {
+        let topic: String
+        private let consumer: KafkaConsumer
+        /// The highest end known of each partition asked about.
+        private(set) var highs: [Int32: Int64] = [:]
+
+        init(topic: String, consumer: KafkaConsumer) {
+            self.topic = topic
+            self.consumer = consumer
+        }
+
+        /// Partition `p`'s watermarks as ListOffsets reports them.
+        func listed(_ p: Int32) throws -> KafkaWatermarks {
+            let w = try consumer.watermarks(KafkaTopicPartition(topic: topic, partition: p))
+            highs[p] = max(highs[p] ?? w.high, w.high)
+            return w
+        }
+
+        /// The exact end of each partition of `listed` (its listed watermarks) from a fetch
+        /// response (`KafkaConsumer.fetchedHighWatermarks`: a listed end may lag the log); a
+        /// partition that does not answer within `timeoutSeconds` is left out.
+        func fetched(_ listed: [Int32: KafkaWatermarks], timeoutSeconds: Double = 10) throws -> [Int32: Int64] {
+            guard !listed.isEmpty else { return [:] }
+            let fetched = try consumer.fetchedHighWatermarks(
+                Dictionary(uniqueKeysWithValues: listed.map { (KafkaTopicPartition(topic: topic, partition: $0.key), $0.value) }),
+                timeoutSeconds: timeoutSeconds)
+            var result: [Int32: Int64] = [:]
+            for (tp, high) in fetched {
+                result[tp.partition] = high
+                highs[tp.partition] = max(highs[tp.partition] ?? high, high)
+            }
+            return result
+        }
     }
 
     /// Polls up to `maxMessages` records (without blocking when `timeoutMs` is 0) and hands each to

@@ -161,37 +161,28 @@ struct ChangelogRestorer {
     }
 
     /// The high watermark of a fetch response for each partition of `listed` (its ListOffsets
-    /// watermarks). A broker whose ListOffsets watermark lags its log (Tansu: the base offset of
-    /// the last record batch plus one) makes a store whose checkpoint lies inside that batch look
-    /// ahead of the changelog, as a store of a deleted and re-created topic does, and such a
-    /// store was rebuilt from the changelog's start at every restart. A fetch response carries
-    /// the exact end: this fetches from each partition's last listed record and reads the
-    /// watermark librdkafka took from the response that brought it (or the partition's end).
-    /// A partition that answers nothing within `probeSeconds` is left out (and so rebuilt).
+    /// watermarks; `KafkaConsumer.fetchedHighWatermarks`). A broker whose ListOffsets answer lags
+    /// its log (Tansu) makes a store whose checkpoint lies inside the last record batch look ahead
+    /// of the changelog, as a store of a deleted and re-created topic does; such a store was
+    /// rebuilt from the changelog's start at every restart. A partition that answers nothing
+    /// within `probeSeconds` is left out (and so rebuilt).
     private func fetchedHighWatermarks(_ listed: [Int32: KafkaWatermarks], consumer: KafkaConsumer) throws -> [Int32: Int64] {
-        let probes = listed.filter { $0.value.high > $0.value.low }
-        guard !probes.isEmpty else { return [:] }
-        let tps = Dictionary(uniqueKeysWithValues: probes.keys.map { ($0, KafkaTopicPartition(topic: topic, partition: $0)) })
-        try consumer.assign(
-            Dictionary(uniqueKeysWithValues: probes.compactMap { p, marks in tps[p].map { ($0, KafkaOffset.at(marks.high - 1)) } }))
-        let polled = KafkaPolledRecords(topics: [topic])
-        defer { polled.reset() }
-        var highs: [Int32: Int64] = [:]
-        let deadline = Date().addingTimeInterval(probeSeconds)
-        while highs.count < probes.count, Date() < deadline {
-            try consumer.poll(into: polled, maxMessages: max(1, maxRecordsPerPoll), timeoutMs: 100)
-            onProgress?()
-            // Read only once this assignment's fetch has answered: the cache may hold an older one.
-            let answered = Set((0..<polled.count).map { polled[$0].partition }).union(consumer.partitionsAtEnd.map(\.partition))
-            for p in answered where highs[p] == nil {
-                guard let tp = tps[p], let high = consumer.cachedHighWatermark(tp) else { continue }
-                highs[p] = high
-            }
-        }
-        if highs.count < probes.count {
+        guard !listed.isEmpty else { return [:] }
+        let fetched = try consumer.fetchedHighWatermarks(
+            Dictionary(uniqueKeysWithValues: listed.map { (KafkaTopicPartition(topic: topic, partition: $0.key), $0.value) }),
+            timeoutSeconds: probeSeconds, onPoll: onProgress)
+        let highs = Dictionary(uniqueKeysWithValues: fetched.map { ($0.key.partition, $0.value) })
+        logger.debug(
+            "changelog ends confirmed by fetch",
+            metadata: [
+                "listed": "\(listed.map { "\($0.key)=\($0.value.high)" }.sorted())",
+                "fetched": "\(highs.map { "\($0.key)=\($0.value)" }.sorted())",
+            ])
+        let unanswered = listed.filter { $0.value.high > $0.value.low && highs[$0.key] == nil }.keys.sorted()
+        if !unanswered.isEmpty {
             logger.warning(
-                "no fetch answered for changelog partitions whose local checkpoint lies past their listed end; rebuilding them",
-                metadata: ["partitions": "\(probes.keys.filter { highs[$0] == nil }.sorted())"])
+                "no fetch confirmed the end of changelog partitions whose local checkpoint lies past their listed end; rebuilding them",
+                metadata: ["partitions": "\(unanswered)"])
         }
         return highs
     }
