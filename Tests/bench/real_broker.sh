@@ -12,18 +12,12 @@ cd "$(dirname "$0")/../.."
 tools=$(Tests/broker/fetch.sh .build/broker)
 userrep="${USERREP:-.build/release/userrep}"
 [ -x "$userrep" ] || { echo "no $userrep (swift build -c release --product userrep)" >&2; exit 1; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+source Tests/broker/tansu.sh
 log=$(mktemp)
-"$tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine memory://tansu/ >"$log" 2>&1 &
-broker=$!
-trap 'kill -9 $broker 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 $broker 2>/dev/null || { cat "$log" >&2; echo "the broker exited" >&2; exit 1; }
-  sleep 0.1
-done
-LD_LIBRARY_PATH="$tools/lib" "$userrep" bench --bootstrap-servers "127.0.0.1:$port" "$@"
+trap 'kill -9 ${TANSU_PID:-} 2>/dev/null || true; rm -f "$log"' EXIT
+start_tansu "$tools" "$log"
+broker=$TANSU_PID
+LD_LIBRARY_PATH="$tools/lib" "$userrep" bench --bootstrap-servers "127.0.0.1:$TANSU_PORT" "$@"
 # utime + stime of the broker process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
 ticks=$(awk '{print $14 + $15}' "/proc/$broker/stat")
 hz=$(getconf CLK_TCK)

@@ -16,17 +16,10 @@ users=${USERS:-20000}; tracks=${TRACKS:-200000}; listens=${LISTENS:-100000}; rou
 tools=$(Tests/broker/fetch.sh .build/broker)
 export LD_LIBRARY_PATH="$tools/lib"
 W=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine memory://tansu/ >"$W/tansu.log" 2>&1 &
-broker=$!
-trap 'kill -9 $broker 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 $broker 2>/dev/null || { cat "$W/tansu.log" >&2; echo "the broker exited" >&2; exit 1; }
-  sleep 0.1
-done
-K="--bootstrap-servers 127.0.0.1:$port"
+source Tests/broker/tansu.sh
+trap 'kill -9 ${TANSU_PID:-} 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
+start_tansu "$tools" "$W/tansu.log"
+K="--bootstrap-servers 127.0.0.1:$TANSU_PORT"
 B=${bins[0]}
 extra=$((rounds * 1000))
 $B events generate --output-dir "$W" --users "$users" --tracks "$tracks" --listens $((listens + extra)) \
