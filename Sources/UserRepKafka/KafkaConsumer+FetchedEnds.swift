@@ -2,8 +2,8 @@
 import Foundation
 
 extension KafkaConsumer {
-    /// The high watermark a fetch response reports for each partition of `listed` (given with
-    /// its ListOffsets watermarks). A broker whose ListOffsets answer lags its log (Tansu: the base
+    /// The high watermark a fetch response reports for each partition of `topic` in `listed`
+    /// (given with its ListOffsets watermarks). A broker whose ListOffsets answer lags its log (Tansu: the base
     /// offset of the partition's last record batch plus one) makes a reader that has read to the
     /// true end look ahead of the partition, as one of a deleted and re-created topic is; a fetch
     /// response carries the exact end. This assigns each partition from its last listed record
@@ -12,23 +12,27 @@ extension KafkaConsumer {
     /// from those responses; a partition that did not answer, or lists no record, is left out.
     /// `onPoll` is called after every poll (a caller's liveness).
     public func fetchedHighWatermarks(
-        _ listed: [KafkaTopicPartition: KafkaWatermarks], timeoutSeconds: Double, onPoll: (() -> Void)? = nil
-    ) throws -> [KafkaTopicPartition: Int64] {
+        topic: String, _ listed: [Int32: KafkaWatermarks], timeoutSeconds: Double, onPoll: (() -> Void)? = nil
+    ) throws -> [Int32: Int64] {
         let probes = listed.filter { $0.value.high > $0.value.low }
         guard !probes.isEmpty else { return [:] }
-        try assign(probes.mapValues { KafkaOffset.at($0.high - 1) })
-        let polled = KafkaPolledRecords(topics: Array(Set(probes.keys.map(\.topic))))
+        try assign(
+            Dictionary(
+                uniqueKeysWithValues: probes.map { p, marks in
+                    (KafkaTopicPartition(topic: topic, partition: p), KafkaOffset.at(marks.high - 1))
+                }))
+        let polled = KafkaPolledRecords(topics: [topic])
         defer { polled.reset() }
-        var highs: [KafkaTopicPartition: Int64] = [:]
+        var highs: [Int32: Int64] = [:]
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while highs.count < probes.count, Date() < deadline {
             try poll(into: polled, maxMessages: 1_000, timeoutMs: 100)
             onPoll?()
             // Read only once this assignment's fetch has answered: the cache may hold an older one.
-            var answered = partitionsAtEnd
-            for i in 0..<polled.count { answered.insert(KafkaTopicPartition(topic: polled[i].topic, partition: polled[i].partition)) }
-            for tp in answered where highs[tp] == nil && probes[tp] != nil {
-                if let high = cachedHighWatermark(tp) { highs[tp] = high }
+            var answered = Set(partitionsAtEnd.filter { $0.topic == topic }.map(\.partition))
+            for i in 0..<polled.count { answered.insert(polled[i].partition) }
+            for p in answered where highs[p] == nil && probes[p] != nil {
+                if let high = cachedHighWatermark(KafkaTopicPartition(topic: topic, partition: p)) { highs[p] = high }
             }
         }
         return highs

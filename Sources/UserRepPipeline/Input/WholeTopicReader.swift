@@ -61,16 +61,9 @@ final class WholeTopicReader {
         /// response (`KafkaConsumer.fetchedHighWatermarks`: a listed end may lag the log); a
         /// partition that does not answer within `timeoutSeconds` is left out.
         func fetched(_ listed: [Int32: KafkaWatermarks], timeoutSeconds: Double = 10) throws -> [Int32: Int64] {
-            guard !listed.isEmpty else { return [:] }
-            let fetched = try consumer.fetchedHighWatermarks(
-                Dictionary(uniqueKeysWithValues: listed.map { (KafkaTopicPartition(topic: topic, partition: $0.key), $0.value) }),
-                timeoutSeconds: timeoutSeconds)
-            var result: [Int32: Int64] = [:]
-            for (tp, high) in fetched {
-                result[tp.partition] = high
-                highs[tp.partition] = max(highs[tp.partition] ?? high, high)
-            }
-            return result
+            let fetched = try consumer.fetchedHighWatermarks(topic: topic, listed, timeoutSeconds: timeoutSeconds)
+            highs.merge(fetched, uniquingKeysWith: max)
+            return fetched
         }
     }
 

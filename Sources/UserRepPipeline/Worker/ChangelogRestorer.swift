@@ -168,10 +168,7 @@ struct ChangelogRestorer {
     /// within `probeSeconds` is left out (and so rebuilt).
     private func fetchedHighWatermarks(_ listed: [Int32: KafkaWatermarks], consumer: KafkaConsumer) throws -> [Int32: Int64] {
         guard !listed.isEmpty else { return [:] }
-        let fetched = try consumer.fetchedHighWatermarks(
-            Dictionary(uniqueKeysWithValues: listed.map { (KafkaTopicPartition(topic: topic, partition: $0.key), $0.value) }),
-            timeoutSeconds: probeSeconds, onPoll: onProgress)
-        let highs = Dictionary(uniqueKeysWithValues: fetched.map { ($0.key.partition, $0.value) })
+        let highs = try consumer.fetchedHighWatermarks(topic: topic, listed, timeoutSeconds: probeSeconds, onPoll: onProgress)
         logger.debug(
             "changelog ends confirmed by fetch",
             metadata: [
