@@ -16,19 +16,28 @@ final class WholeTopicReader {
 
     /// Assigns every partition of `topic` (consumer `group.id` `groupID`, never committed) from
     /// the offset `startAt` gives for it, or from its start; throws `missing` if the topic does not
-    /// exist. `startAt` is called once with the partition count and the topic's `Ends`.
+    /// exist. `startAt` is called once with the partition count and a way to ask for every
+    /// partition's watermarks, each high one confirmed by a fetch where the positions given lie
+    /// past it (`KafkaConsumer.watermarks(topic:partitions:confirmingPast:…)`).
     init(
         kafka: KafkaConfiguration, topic: String, groupID: String, missing: @autoclosure () -> String,
-        startAt: (_ partitions: Int, _ ends: Ends) throws -> [Int32: Int64] = { _, _ in [:] }
+        startAt: (_ partitions: Int, _ watermarks: (_ positions: [Int32: Int64]) throws -> [Int32: KafkaWatermarks]) throws
+            -> [Int32: Int64] = { _, _ in [:] }
     ) throws {
         consumer = try KafkaConsumer(
             configuration: kafka.overriding(["group.id": groupID, "enable.auto.commit": "false"]), trackPartitionEnd: true)
         polled = KafkaPolledRecords(topics: [topic])
         self.topic = topic
         guard let partitions = try consumer.partitionCount(topic: topic) else { throw KafkaError(missing()) }
-        let ends = Ends(topic: topic, consumer: consumer)
-        let starts = try startAt(partitions, ends)
-        startHighs = ends.highs
+        let consumer = consumer
+        var queried: [Int32: Int64] = [:]
+        let starts = try startAt(partitions) { positions in
+            let marks = try consumer.watermarks(
+                topic: topic, partitions: Array(0..<Int32(partitions)), confirmingPast: positions, timeoutSeconds: 10)
+            queried = marks.mapValues(\.high)
+            return marks
+        }
+        startHighs = queried
         var all: [KafkaTopicPartition: KafkaOffset] = [:]
         for p in 0..<Int32(partitions) {
             let start = starts[p].map { KafkaOffset.at($0) } ?? .beginning
@@ -36,35 +45,6 @@ final class WholeTopicReader {
             if let at = starts[p] { next[p] = at }
         }
         try consumer.assign(all)
-    }
-
-    /// What `startAt` may ask about the ends of the topic's partitions before reading begins.
-    final class Ends {
-        let topic: String
-        private let consumer: KafkaConsumer
-        /// The highest end known of each partition asked about.
-        private(set) var highs: [Int32: Int64] = [:]
-
-        init(topic: String, consumer: KafkaConsumer) {
-            self.topic = topic
-            self.consumer = consumer
-        }
-
-        /// Partition `p`'s watermarks as ListOffsets reports them.
-        func listed(_ p: Int32) throws -> KafkaWatermarks {
-            let w = try consumer.watermarks(KafkaTopicPartition(topic: topic, partition: p))
-            highs[p] = max(highs[p] ?? w.high, w.high)
-            return w
-        }
-
-        /// The exact end of each partition of `listed` (its listed watermarks) from a fetch
-        /// response (`KafkaConsumer.fetchedHighWatermarks`: a listed end may lag the log); a
-        /// partition that does not answer within `timeoutSeconds` is left out.
-        func fetched(_ listed: [Int32: KafkaWatermarks], timeoutSeconds: Double = 10) throws -> [Int32: Int64] {
-            let fetched = try consumer.fetchedHighWatermarks(topic: topic, listed, timeoutSeconds: timeoutSeconds)
-            highs.merge(fetched, uniquingKeysWith: max)
-            return fetched
-        }
     }
 
     /// Polls up to `maxMessages` records (without blocking when `timeoutMs` is 0) and hands each to

@@ -66,22 +66,18 @@ struct ChangelogRestorer {
     /// owner then resumed after listens its state lacked. (One partition at a time, each waited
     /// about a second for its end, so a restart with a record or two in each of 320 partitions
     /// spent minutes restoring.) A checkpoint past a partition's listed watermark is checked
-    /// against a fetch response's (`fetchedHighWatermarks`) before the partition is rebuilt.
+    /// against a fetch response's (`KafkaConsumer.watermarks(topic:partitions:confirmingPast:…)`)
+    /// before the partition is rebuilt: on Tansu every restart rebuilt every partition.
     func restore(partitions: [Int32], into store: StateStore, consumer: KafkaConsumer) throws -> [Int32: Outcome] {
         var outcomes: [Int32: Outcome] = [:]
         var pending: [Int32: Progress] = [:]
-        var listed: [Int32: KafkaWatermarks] = [:]
         var checkpoints: [Int32: Int64] = [:]
-        for partition in partitions {
-            listed[partition] = try consumer.watermarks(KafkaTopicPartition(topic: topic, partition: partition))
-            checkpoints[partition] = try store.changelogCheckpoint(partition: partition)
-        }
-        let fetched = try fetchedHighWatermarks(
-            listed.filter { p, marks in checkpoints[p].map { $0 > marks.high } ?? false }, consumer: consumer)
+        for partition in partitions { checkpoints[partition] = try store.changelogCheckpoint(partition: partition) }
+        let ends = try consumer.watermarks(
+            topic: topic, partitions: partitions, confirmingPast: checkpoints, timeoutSeconds: probeSeconds, onPoll: onProgress)
         for partition in partitions {
             let tp = KafkaTopicPartition(topic: topic, partition: partition)
-            guard let listedMarks = listed[partition] else { continue }
-            let marks = KafkaWatermarks(low: listedMarks.low, high: max(listedMarks.high, fetched[partition] ?? listedMarks.high))
+            guard let marks = ends[partition] else { continue }
             var outcome = Outcome()
             let checkpoint = checkpoints[partition]
             let start: Int64
@@ -158,30 +154,6 @@ struct ChangelogRestorer {
             }
         }
         return outcomes
-    }
-
-    /// The high watermark of a fetch response for each partition of `listed` (its ListOffsets
-    /// watermarks; `KafkaConsumer.fetchedHighWatermarks`). A broker whose ListOffsets answer lags
-    /// its log (Tansu) makes a store whose checkpoint lies inside the last record batch look ahead
-    /// of the changelog, as a store of a deleted and re-created topic does; such a store was
-    /// rebuilt from the changelog's start at every restart. A partition that answers nothing
-    /// within `probeSeconds` is left out (and so rebuilt).
-    private func fetchedHighWatermarks(_ listed: [Int32: KafkaWatermarks], consumer: KafkaConsumer) throws -> [Int32: Int64] {
-        guard !listed.isEmpty else { return [:] }
-        let highs = try consumer.fetchedHighWatermarks(topic: topic, listed, timeoutSeconds: probeSeconds, onPoll: onProgress)
-        logger.debug(
-            "changelog ends confirmed by fetch",
-            metadata: [
-                "listed": "\(listed.map { "\($0.key)=\($0.value.high)" }.sorted())",
-                "fetched": "\(highs.map { "\($0.key)=\($0.value)" }.sorted())",
-            ])
-        let unanswered = listed.filter { $0.value.high > $0.value.low && highs[$0.key] == nil }.keys.sorted()
-        if !unanswered.isEmpty {
-            logger.warning(
-                "no fetch confirmed the end of changelog partitions whose local checkpoint lies past their listed end; rebuilding them",
-                metadata: ["partitions": "\(unanswered)"])
-        }
-        return highs
     }
 
     /// Where one partition's restore stands.

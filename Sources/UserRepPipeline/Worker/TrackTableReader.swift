@@ -46,13 +46,13 @@ final class TrackTableReader {
         reader = try WholeTopicReader(
             kafka: kafka, topic: topic, groupID: "userrep-track-table",
             missing: "track topic '\(topic)' does not exist; create it or import tracks with `userrep tracks import`"
-        ) { partitions, ends in
+        ) { partitions, watermarks in
             guard let storeDirectory else { return [:] }
             let store = try TrackStore(
                 directory: storeDirectory,
                 identity: TrackStore.Identity(topic: topic, batchID: batchID, dims: dims, partitions: partitions))
             opened = store
-            return try Self.startOffsets(store, partitions: partitions, ends: ends)
+            return try Self.startOffsets(store, watermarks: watermarks)
         }
         store = opened
         if let reason = opened?.emptiedBecause {
@@ -71,21 +71,17 @@ final class TrackTableReader {
     /// first: on a broker whose listed end lags its log (Tansu), every restart emptied the table
     /// and read the whole topic again.
     private static func startOffsets(
-        _ store: TrackStore, partitions: Int, ends: WholeTopicReader.Ends
+        _ store: TrackStore, watermarks: (_ positions: [Int32: Int64]) throws -> [Int32: KafkaWatermarks]
     ) throws -> [Int32: Int64] {
         guard store.counters.tracks > 0 else {
             if !store.resume.isEmpty { try store.empty() }
             return [:]
         }
-        var listed: [Int32: KafkaWatermarks] = [:]
-        for p in 0..<Int32(partitions) { listed[p] = try ends.listed(p) }
-        let fetched = try ends.fetched(listed.filter { p, w in (store.resume[p] ?? 0) > w.high })
-        for (p, w) in listed.sorted(by: { $0.key < $1.key }) {
-            let high = max(w.high, fetched[p] ?? w.high)
+        for (p, w) in try watermarks(store.resume).sorted(by: { $0.key < $1.key }) {
             let at = store.resume[p] ?? 0
-            if at > high || (at < w.low && at > 0) {
+            if at > w.high || (at < w.low && at > 0) {
                 try store.empty(
-                    because: "partition \(p) of the topic holds offsets \(w.low)..<\(high), the local table had read to \(at)")
+                    because: "partition \(p) of the topic holds offsets \(w.low)..<\(w.high), the local table had read to \(at)")
                 return [:]
             }
         }
