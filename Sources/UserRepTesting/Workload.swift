@@ -23,6 +23,11 @@ public struct Workload {
         env = try EmbeddedEnvironment(brokers: 3, partitions: partitions, generator: generator, manifestURL: manifestURL)
     }
 
+    /// How many listens each user (by id) was produced so far.
+    public var listensPerUser: [String: UInt64] {
+        Dictionary(grouping: listens) { String(decoding: $0.userID, as: UTF8.self) }.mapValues { UInt64($0.count) }
+    }
+
     /// Runs a worker with `configuration` on this workload's model until it has read its input
     /// to the end, and returns what it did.
     @discardableResult

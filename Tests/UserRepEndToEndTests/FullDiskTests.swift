@@ -79,7 +79,7 @@ import UserRepState
         let (again, stderrAgain) = try worker(binary, args)
         #expect(again == 0, "\(stderrAgain.suffix(600))")
         let states = try dumpState(state.path, model: w.env.model)
-        let perUser = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }.mapValues { UInt64($0.count) }
+        let perUser = w.listensPerUser
         #expect(states.count == perUser.count)
         let wrong = states.filter { perUser[$0.key.userIDString] != $0.value.updateSequence }
         #expect(wrong.isEmpty, "every listen is in its user's state exactly once: \(wrong.count) users differ")

@@ -91,7 +91,7 @@ import UserRepTesting
         again.waitUntilExit()
         #expect(again.terminationStatus == 0)
         let states = try dumpState(w.env.directory.appendingPathComponent("state").path, model: w.env.model)
-        let perUser = Dictionary(grouping: w.listens) { String(decoding: $0.userID, as: UTF8.self) }.mapValues { UInt64($0.count) }
+        let perUser = w.listensPerUser
         #expect(states.filter { perUser[$0.key.userIDString] != $0.value.updateSequence }.isEmpty, "every listen exactly once")
     }
 }
