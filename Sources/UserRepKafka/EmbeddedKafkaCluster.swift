@@ -52,6 +52,11 @@ public final class EmbeddedKafkaCluster: @unchecked Sendable {
         _ = rd_kafka_mock_partition_set_leader(cluster, tp.topic, tp.partition, broker)
     }
 
+    /// Makes `broker` the coordinator of consumer group `group` (instead of the one its id hashes to).
+    public func setGroupCoordinator(_ group: String, broker: Int32) {
+        _ = rd_kafka_mock_coordinator_set(cluster, "group", group, broker)
+    }
+
     /// Makes the next requests of Kafka API `apiKey` fail with `errors` (librdkafka codes), in order.
     public func pushRequestErrors(apiKey: Int16, errors: [Int32]) {
         var codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }

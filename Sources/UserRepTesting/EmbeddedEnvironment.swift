@@ -158,6 +158,22 @@ public final class EmbeddedEnvironment {
         }
     }
 
+    /// Makes broker `outputBroker` of the embedded cluster lead every partition of the output
+    /// topic, and broker 1 lead every other topic of `configuration` and coordinate its group, so
+    /// that taking `outputBroker` down fails the delivery of outputs alone.
+    public func separateOutputs(onBroker outputBroker: Int32, from configuration: WorkerConfiguration) throws {
+        guard let cluster else { throw KafkaError("separating outputs needs the embedded cluster") }
+        let admin = try admin()
+        let others = [topics.listens, topics.onboarding, topics.tracks, topics.deadLetters, topics.batches, configuration.changelogTopic]
+        for topic in others + [topics.output] {
+            let leader: Int32 = topic == topics.output ? outputBroker : 1
+            for p in 0..<Int32(try admin.partitionCount(topic: topic) ?? 0) {
+                cluster.setPartitionLeader(KafkaTopicPartition(topic: topic, partition: p), broker: leader)
+            }
+        }
+        cluster.setGroupCoordinator(configuration.groupID, broker: 1)
+    }
+
     /// Removes the scratch directory.
     public func cleanUp() { try? FileManager.default.removeItem(at: directory) }
 }

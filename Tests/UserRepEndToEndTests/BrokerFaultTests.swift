@@ -60,6 +60,34 @@ import UserRepState
         try w.env.verifyNothingDropped()
     }
 
+    /// A cycle whose changelog records were delivered and whose outputs were not fails; the
+    /// restart restores those states from the changelog, so the re-read listens are duplicates
+    /// to them, and it must publish those users' vectors all the same (outputs are at least once).
+    @Test func outputsOfACycleThatFailedAfterItsChangelogAreRepublishedByTheRedo() throws {
+        var w = try Workload(users: 60, tracks: 50, partitions: 3, seed: 53)
+        defer { w.env.cleanUp() }
+        try w.produceListens(600)
+        let cluster = w.env.cluster!
+        var config = try w.env.workerConfiguration(stateName: "failing", groupID: "failing")
+        config.deliveryTimeoutMs = 3_000
+        try w.env.separateOutputs(onBroker: 3, from: config)
+        cluster.setBrokerDown(3)
+        #expect(throws: (any Error).self, "the cycle fails: its outputs cannot be delivered") { try w.runToEnd(config) }
+        let changelog = try changelogStates(w.env.kafka, config.changelogTopic, model: w.env.model)
+        #expect(!changelog.isEmpty, "the failed cycle's changelog records were delivered")
+
+        cluster.setBrokerUp(3)
+        config.deliveryTimeoutMs = 60_000
+        let m = try w.runToEnd(config)
+        #expect(m.listensApplied + m.duplicatesSkipped == 600)
+        #expect(m.duplicatesSkipped > 0, "the restart restored the failed cycle's states and re-read its listens")
+        let reference = try runReference(w.env)
+        let vectors = try compareFinalVectors(w.env.kafka, w.env.topics.output, reference.topics.output)
+        #expect(vectors.sameUsers, "every user's vector is published")
+        #expect(vectors.sequenceMismatches.isEmpty, "final update sequences differ for \(vectors.sequenceMismatches.prefix(5))")
+        #expect(vectors.worst <= 1e-5)
+    }
+
     /// Waits for `condition` with a generous deadline; the deadline only bounds a hung test.
     func eventually(_ what: String, within seconds: Double = 60, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

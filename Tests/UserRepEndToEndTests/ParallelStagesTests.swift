@@ -20,20 +20,23 @@ import UserRepState
         for r in generator.trackRecords() { table.upsert(trackID: r.trackID, artistID: r.artistID, embedding: r.audio + r.collaborative) }
 
         var pending = PendingUpdates()
+        var allButNewest = PendingUpdates()
         var listens: [ListenEvent] = []
-        for i in 0..<10_000 {
-            let e = generator.listen(index: i, total: 10_000)
-            listens.append(e)
+        for i in 0..<10_000 { listens.append(generator.listen(index: i, total: 10_000)) }
+        let newest = Dictionary(listens.indices.map { (listens[$0].userID, $0) }, uniquingKeysWith: max)
+        for (i, e) in listens.enumerated() {
             let track = try #require(table.slot(of: e.trackID))
-            pending.add(
-                user: UserKey(partition: 0, userID: e.userID),
-                .listen(timeMs: e.timestampMs, track: track, device: e.device.map(DeviceClass.init(name:)), country: e.country),
-                lane: .listens, offset: Int64(i))
+            let event = PendingUpdates.Event.listen(
+                timeMs: e.timestampMs, track: track, device: e.device.map(DeviceClass.init(name:)), country: e.country)
+            let user = UserKey(partition: 0, userID: e.userID)
+            pending.add(user: user, event, lane: .listens, offset: Int64(i))
+            if newest[e.userID] != i { allButNewest.add(user: user, event, lane: .listens, offset: Int64(i)) }
         }
         let users = pending.users
         #expect(users.count > 2 * EncoderModel.blockRows, "several encoder blocks")
 
-        // Apply: one thread and three give the same states; a replay is all duplicates.
+        // Apply: one thread and three give the same states; a replay is all duplicates, and
+        // republishes a user only where it reads the newest listen the state reflects again.
         let applier = StateApplier(tracks: table, listenWidth: model.layout.listenWidth)
         var sequential = users.map { _ in UserState(width: model.layout.listenWidth) }
         var parallel = sequential
@@ -43,7 +46,11 @@ import UserRepState
         #expect(differing() == 0, "states differing between one thread and three")
         #expect(one.listens == 10_000 && three.listens == 10_000 && three.changed.allSatisfy { $0 })
         let replay = applier.apply(pending, to: &parallel, threads: 3)
-        #expect(replay.duplicates == 10_000 && replay.listens == 0 && !replay.changed.contains(true))
+        #expect(replay.duplicates == 10_000 && replay.listens == 0 && replay.changed.allSatisfy { $0 })
+        let slot = Dictionary(uniqueKeysWithValues: users.enumerated().map { ($1, $0) })
+        var partialStates = try allButNewest.users.map { parallel[try #require(slot[$0])] }
+        let partial = applier.apply(allButNewest, to: &partialStates, threads: 3)
+        #expect(partial.duplicates == 10_000 - users.count && !partial.changed.contains(true))
         #expect(differing() == 0, "a replay changes nothing")
 
         // Encode: the same vectors on one thread and three, equal to the naive model.

@@ -11,7 +11,12 @@ struct StateApplier: Sendable {
 
     /// What applying a cycle did.
     struct Outcome: Sendable {
-        /// Per user slot: whether any event was new to the state.
+        /// Per user slot: whether the user is written and published. True when an event was new
+        /// to the state, and also when the newest event the state reflects of its input topic was
+        /// read again: a state ahead of the input position came from the changelog records of a
+        /// cycle that may have failed before its outputs were delivered, and this redo is that
+        /// vector's only chance. It is published once (at that event, not at every re-read one),
+        /// with the update sequence it had, so a subscriber that has it drops it.
         var changed: [Bool] = []
         /// Events skipped because the state already reflected them.
         var duplicates = 0
@@ -56,7 +61,8 @@ struct StateApplier: Sendable {
         return outcome
     }
 
-    /// Applies one user's events; returns whether any was new to the state.
+    /// Applies one user's events; returns whether the user is to be written and published
+    /// (`Outcome.changed`).
     private func applyEvents(
         of user: Int, _ pending: PendingUpdates, to state: inout UserState, vector: inout [Float], counting outcome: inout Outcome
     ) -> Bool {
@@ -64,6 +70,7 @@ struct StateApplier: Sendable {
         pending.forEachEvent(ofUser: user) { event, lane, offset in
             if state.hasApplied(offset: offset, lane: lane) {
                 outcome.duplicates += 1
+                if state.appliedOffsets[lane.rawValue] == offset { changed = true }
                 return
             }
             state.markApplied(offset: offset, lane: lane)
