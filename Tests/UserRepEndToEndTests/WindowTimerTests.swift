@@ -188,6 +188,36 @@ import UserRepState
         #expect(aged == 1_300, "\(aged) silent users have the aged vector")
     }
 
+    /// A timer step whose outputs cannot be delivered fails the run, and its fired-timer records
+    /// must not reach the changelog before those outputs do: a restart would restore them, take the
+    /// timers for fired and drop them as stale, and the aged vectors would never be published.
+    /// The input (one partition) is one cycle; the output broker goes down right after it.
+    @Test func aTimerStepWhoseOutputsFailedFiresAgainAfterARestart() throws {
+        let w = try Self.produced(users: 10, active: 10, days: 10, partitions: 1, seed: 67)
+        defer { w.env.cleanUp() }
+        let cluster = try #require(w.env.cluster)
+        var config = try w.env.workerConfiguration()
+        config.deliveryTimeoutMs = 3_000
+        try w.env.separateOutputs(onBroker: 3, from: config)
+        let cycles = Mutex(0)
+        config.afterCycle = {
+            if cycles.withLock({ $0 += 1; return $0 }) == 1 { cluster.setBrokerDown(3) }
+        }
+        #expect(throws: (any Error).self, "the timer step's outputs cannot be delivered") { try w.runToEnd(config) }
+        #expect(cycles.withLock { $0 } == 1)
+
+        cluster.setBrokerUp(3)
+        config.afterCycle = nil
+        config.deliveryTimeoutMs = 60_000
+        let m = try w.runToEnd(config)
+        #expect(m.recordsRead == 0, "the failed run committed every listen; only its timer step failed")
+        #expect(m.timersFired >= 10, "the silent users' timers fired again: \(m.summary)")
+        let states = try dumpState(config.stateDirectory, model: w.env.model)
+        let kept = try Self.expectAgedVectors(w, topic: w.env.topics.output, states: states)
+        let silentAged = (0..<10).filter { kept["u\($0)"]?.trigger == .windowExpiry }.count
+        #expect(silentAged == 10, "every silent user's last vector is the aged one (\(silentAged))")
+    }
+
     /// `userrep run` SIGKILLed while timers fire (slowed to 40 users/s): after a restart every
     /// silent user has the aged vector (none lost), the states equal an uninterrupted run's (a timer
     /// changes no state), and at most the page in flight at the kill was published twice.

@@ -18,10 +18,12 @@ struct CycleChanges {
 protocol CycleSink: AnyObject {
     /// Produces (or records) what the cycle's changes publish; called inside the checkpoint.
     func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws
-    /// Produces, with a timer step's outputs, a fired-timer record per user it fired, with the
-    /// watermark their vectors are as of (`ChangelogRestorer.timerFiredKeyPrefix`): a restore
-    /// learns from them that those timers fired, so a restart or a new owner does not fire them again.
-    func emitTimersFired(_ users: [UserKey], asOfMs: Int64, metrics: inout WorkerMetrics) throws
+    /// Produces, once a timer step's outputs are delivered, a fired-timer record per user it
+    /// fired, with the watermark their vectors are as of (`ChangelogRestorer.timerFiredKeyPrefix`):
+    /// a restore learns from them that those timers fired, so a restart or a new owner does not
+    /// fire them again. Produced with the outputs, such a record could be delivered without them,
+    /// and the restore then took a vector never published for published.
+    func emitTimersFired(_ users: [UserKey], asOfMs: Int64) throws
 }
 
 /// Stream mode: every changed state to the changelog (partition = input partition), then every
@@ -58,7 +60,7 @@ final class LiveCycleSink: CycleSink {
         }
     }
 
-    func emitTimersFired(_ users: [UserKey], asOfMs: Int64, metrics: inout WorkerMetrics) throws {
+    func emitTimersFired(_ users: [UserKey], asOfMs: Int64) throws {
         let value = Array(String(asOfMs).utf8)
         for user in users {
             let key = [ChangelogRestorer.timerFiredKeyPrefix] + user.userID
@@ -68,7 +70,6 @@ final class LiveCycleSink: CycleSink {
                 }
             }
         }
-        metrics.changelogRecords += users.count
     }
 }
 
@@ -77,7 +78,7 @@ final class LiveCycleSink: CycleSink {
 final class BackfillCycleSink: CycleSink {
     func emit(_ changes: CycleChanges, encoded: EncodedStates, clock: inout StageClock, metrics: inout WorkerMetrics) throws {}
     /// A backfill runs no timers.
-    func emitTimersFired(_ users: [UserKey], asOfMs: Int64, metrics: inout WorkerMetrics) throws {}
+    func emitTimersFired(_ users: [UserKey], asOfMs: Int64) throws {}
 }
 
 /// Produces the state of each of `users` (`encoded`, same order) to `changelog`, in the user's

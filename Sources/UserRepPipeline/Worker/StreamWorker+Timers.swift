@@ -53,12 +53,15 @@ extension StreamWorker {
 
     /// Fires up to a page of due timers of one partition, within the rate limit: each user whose
     /// windows changed since their last vector gets one as of the watermark (trigger
-    /// `window_expiry`, every live batch), then their next timer is scheduled. The outputs, and a
-    /// fired-timer record per user in the changelog (`CycleSink.emitTimersFired`), are delivered
-    /// (or committed in a transaction) before the timers are: after a crash in between, the restore
-    /// reads those records and the timers left due are stale; if only the outputs were delivered,
-    /// they fire again as of the same watermark (the same records again, never one lost). Returns
-    /// the due timers it handled (fired, or dropped as stale).
+    /// `window_expiry`, every live batch), then their next timer is scheduled. The outputs are
+    /// delivered first; then a fired-timer record per user goes to the changelog
+    /// (`CycleSink.emitTimersFired`) and the timers are committed (in a transaction, all of it
+    /// at once). After a crash before the outputs are delivered the timers fire again as of the
+    /// same watermark (the same records again, never one lost); after one between the local
+    /// commit and the fired-timer records' delivery, a new owner of the partition fires them
+    /// again; after one between those records' delivery and the local commit, the restore reads
+    /// them and the timers left due are stale. Returns the due timers it handled (fired, or
+    /// dropped as stale).
     /// `deferred`: see `runBatchJobStep`. While a page's timers wait for their outputs' delivery,
     /// no other page fires (it would find the same timers due).
     /// `unthrottled`: the rate limit is set aside and a step fires up to a second's worth of
@@ -136,7 +139,6 @@ extension StreamWorker {
         let committed = try checkpoint.commitJobStep(
             produce: { stepMetrics in
                 guard !fired.isEmpty else { return }
-                try sink.emitTimersFired(fired.map(\.0), asOfMs: watermark, metrics: &stepMetrics)
                 let asOf = [Int64](repeating: watermark, count: fired.count)
                 for batch in batches.batches {
                     try batch.publisher.publish(
@@ -144,6 +146,9 @@ extension StreamWorker {
                         tracks: try tracks.table(covering: fired.map(\.1)), asOf: asOf,
                         clock: &clock, metrics: &stepMetrics)
                 }
+            },
+            confirm: { [sink] in
+                if !fired.isEmpty { try sink.emitTimersFired(fired.map(\.0), asOfMs: watermark) }
             },
             afterCommit: { [weak self, store] in
                 try store.commitTimers(changes, fired: fired.map { ($0.0, watermark) })
@@ -155,6 +160,7 @@ extension StreamWorker {
             return 0
         }
         metrics.timersFired += fired.count
+        metrics.changelogRecords += fired.count
         metrics.timersStale += stale.count
         metrics.timerSteps += 1
         if !fired.isEmpty {

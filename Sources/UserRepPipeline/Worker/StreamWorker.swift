@@ -291,14 +291,20 @@ public final class StreamWorker: KafkaRebalanceHandler {
         }
         health.shutDown()
         status.stopped()
-        // Steps whose outputs wait for a flush, and progress records queued after one: deliver them.
-        if !kafkaAway && checkpoint.deliveryPending { try? checkpoint.flushOutputs() }
+        // Steps whose outputs wait for a flush, then the records queued once those are delivered
+        // (batch-job progress, fired timers): deliver them, so that the checkpoint below covers
+        // the fired-timer records. Steps left undelivered are redone by the next start.
+        if !kafkaAway && checkpoint.deliveryPending {
+            do { try checkpoint.flushOutputs() } catch {
+                logger.warning("the outputs of the last timer or batch-job steps were not delivered; the next start redoes them: \(error)")
+            }
+        }
+        if !kafkaAway { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 4) }
         if !kafkaAway && !isBackfill && !consumer.assignmentLost {
             do { try checkpoint.checkpointDeliveredChangelog(owned: Set(consumer.assignment.map(\.partition))) } catch {
                 logger.warning("could not record the changelog checkpoint at stop; the next start restores what it missed: \(error)")
             }
         }
-        if registryTopic != nil && !kafkaAway { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 4) }
         // The group steps share the time bound; with Kafka known to be away, the commit is skipped.
         if !isBackfill && !kafkaAway {
             stopReport.groupCommitted = checkpoint.commitGroupOffsets(timeoutMs: config.shutdownTimeoutMs / 2, metrics: &metrics)
