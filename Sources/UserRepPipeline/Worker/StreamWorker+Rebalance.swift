@@ -33,16 +33,18 @@ extension StreamWorker {
         }
     }
 
-    /// Delivers the outputs of steps that wait for the next flush (a timer step's fired-timer
-    /// records ride on the next cycle's flush) and commits the revoked partitions' offsets still
-    /// due (every finished cycle is already in the store and the changelog), so their next owner
-    /// starts where this worker stopped and its restore, which reads each changelog partition to
-    /// the end it has when the restore begins, finds every record this worker wrote.
+    /// Delivers the outputs of steps that wait for the next flush (a timer step's ride on the next
+    /// cycle's flush), then the records queued once steps' outputs were delivered (fired-timer
+    /// records), and commits the revoked partitions' offsets still due (every finished cycle is
+    /// already in the store and the changelog), so their next owner starts where this worker
+    /// stopped and its restore, which reads each changelog partition to the end it has when the
+    /// restore begins, finds every record this worker wrote.
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
-        if checkpoint.deliveryPending {
-            do { try checkpoint.flushOutputs() } catch {
-                logger.warning("could not deliver the last timer or batch-job outputs before giving partitions up: \(error)")
-            }
+        do {
+            if checkpoint.deliveryPending { try checkpoint.flushOutputs() }
+            try checkpoint.flushOutputs()
+        } catch {
+            logger.warning("could not deliver the last timer or batch-job records before giving partitions up: \(error)")
         }
         checkpoint.release(partitions)
         store.evictCache(partitions: Set(partitions.map(\.partition)))
