@@ -11,6 +11,8 @@ final class WorkerHealth {
     private let logger: Logger
     private var lastContact = Date()
     private(set) var isReady = false
+    /// Set by `shutDown`: from then on contact (a flush while the group is left) makes no one ready.
+    private var stopped = false
 
     init(unreachableTimeoutMs: Int, readyFile: String?, logger: Logger) {
         self.unreachableTimeout = Double(unreachableTimeoutMs) / 1000
@@ -21,7 +23,7 @@ final class WorkerHealth {
     /// Kafka answered (records fetched, deliveries confirmed, or a probe succeeded).
     func contact(now: Date = Date()) {
         lastContact = now
-        if !isReady {
+        if !isReady && !stopped {
             isReady = true
             logger.info("ready: Kafka reachable")
             if let readyFile, !FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8)) {
@@ -40,8 +42,9 @@ final class WorkerHealth {
         if let readyFile { try? FileManager.default.removeItem(atPath: readyFile) }
     }
 
-    /// Removes the ready file on shutdown.
+    /// Removes the ready file on shutdown, for good.
     func shutDown() {
+        stopped = true
         isReady = false
         if let readyFile { try? FileManager.default.removeItem(atPath: readyFile) }
     }
