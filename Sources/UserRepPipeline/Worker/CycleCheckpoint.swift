@@ -8,7 +8,9 @@ import UserRepState
 /// 1. produce every changed user's state to the changelog (partition = input partition), every
 ///    output vector (both through the run's `CycleSink`) and every dead-letter record of the cycle;
 /// 2. flush the producer and require every record delivered (else throw: nothing below happens,
-///    the process exits non-zero, and a restart redoes the cycle from the last commit);
+///    the process exits non-zero, and a restart redoes the cycle from the last commit; states
+///    whose changelog records were delivered come back through the restore, and the redo
+///    republishes their vectors, since their outputs may not have been delivered);
 /// 3. write all changed user states, the next input offsets, the offsets of dead-lettered track
 ///    records and the changelog checkpoint in one atomic RocksDB write (which goes on while the
 ///    next cycle starts: whatever reads what it writes waits for it, see `StateStore`);
