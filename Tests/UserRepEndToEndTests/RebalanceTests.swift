@@ -98,9 +98,12 @@ import UserRepState
         for (process, out) in [b, c, d] {
             process.terminate()
             process.waitUntilExit()
+            // A crash report of the added worker from its start (the frames that crashed), else its log's end.
+            let text = dLog.text
+            let report = text.range(of: "crashed").map { String(text[$0.lowerBound...].prefix(6_000)) } ?? String(text.suffix(3_000))
             #expect(
                 process.terminationReason == .exit && process.terminationStatus == 0,
-                "a surviving worker stops cleanly on SIGTERM (\(process.terminationReason == .exit ? "exit" : "signal") \(process.terminationStatus)); the added worker's log ends: \(dLog.text.suffix(3_000))")
+                "a surviving worker stops cleanly on SIGTERM (\(process.terminationReason == .exit ? "exit" : "signal") \(process.terminationStatus)); the added worker's log: \(report)")
             summaries.append(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
         }
         // State moved with its partitions: the survivors restored the killed worker's partitions,

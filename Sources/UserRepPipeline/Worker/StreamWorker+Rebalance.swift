@@ -34,18 +34,19 @@ extension StreamWorker {
     }
 
     /// Delivers the outputs of steps that wait for the next flush (a timer step's ride on the next
-    /// cycle's flush), then the records queued once steps' outputs were delivered (fired-timer
-    /// records), and commits the revoked partitions' offsets still due (every finished cycle is
-    /// already in the store and the changelog), so their next owner starts where this worker
+    /// cycle's flush), then, within half the shutdown bound, the records queued once steps'
+    /// outputs were delivered (fired-timer records: without them the next owner fires those
+    /// timers again), and commits the revoked partitions' offsets still due (every finished cycle
+    /// is already in the store and the changelog), so their next owner starts where this worker
     /// stopped and its restore, which reads each changelog partition to the end it has when the
     /// restore begins, finds every record this worker wrote.
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
-        do {
-            if checkpoint.deliveryPending { try checkpoint.flushOutputs() }
-            try checkpoint.flushOutputs()
-        } catch {
-            logger.warning("could not deliver the last timer or batch-job records before giving partitions up: \(error)")
+        if checkpoint.deliveryPending {
+            do { try checkpoint.flushOutputs() } catch {
+                logger.warning("could not deliver the last timer or batch-job outputs before giving partitions up: \(error)")
+            }
         }
+        if !checkpoint.deliveryPending { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 2) }
         checkpoint.release(partitions)
         store.evictCache(partitions: Set(partitions.map(\.partition)))
         for tp in partitions { watermarks.removeValue(forKey: tp.partition) }
