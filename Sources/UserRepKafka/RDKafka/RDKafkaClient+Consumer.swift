@@ -173,7 +173,9 @@ final class ConsumerContext {
     func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: RDKafkaTopicPartitionList) {
         let partitions = list.elements.map(\.0)
         generation += 1
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        // NULL once the group is being torn down (a close whose revocation took a while): the
+        // worker's range assignor is eager anyway. Read unchecked, it crashed a stopping worker.
+        let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) } == "COOPERATIVE"
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             let starts = handler?.partitionsAssigned(partitions) ?? [:]
