@@ -149,6 +149,11 @@ final class CycleCheckpoint {
         try store.advanceChangelogCheckpoints(Dictionary(delivered.map { ($0.key.partition, $0.value) }, uniquingKeysWith: max))
     }
 
+    /// Delivers, within `timeoutMs`, the records that steps queued once their outputs were
+    /// delivered (batch-job progress, fired timers), for a stop's checkpoint or a revoked
+    /// partition's next owner. Best effort: without them a next start or owner redoes the steps.
+    func deliverConfirmations(timeoutMs: Int32) { try? producer.flush(timeoutMs: timeoutMs) }
+
     /// Work waiting for the next flush to confirm the outputs it follows.
     private var afterDelivery: [() throws -> Void] = []
     /// Whether a step's outputs still wait for a flush.

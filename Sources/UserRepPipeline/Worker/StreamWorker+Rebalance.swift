@@ -46,7 +46,7 @@ extension StreamWorker {
                 logger.warning("could not deliver the last timer or batch-job outputs before giving partitions up: \(error)")
             }
         }
-        if !checkpoint.deliveryPending { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 2) }
+        if !checkpoint.deliveryPending { checkpoint.deliverConfirmations(timeoutMs: config.shutdownTimeoutMs / 2) }
         checkpoint.release(partitions)
         store.evictCache(partitions: Set(partitions.map(\.partition)))
         for tp in partitions { watermarks.removeValue(forKey: tp.partition) }

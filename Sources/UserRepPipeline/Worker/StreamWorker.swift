@@ -301,7 +301,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
                 logger.warning("the outputs of the last timer or batch-job steps were not delivered; the next start redoes them: \(error)")
             }
         }
-        if !kafkaAway { try? producer.flush(timeoutMs: config.shutdownTimeoutMs / 4) }
+        if !kafkaAway { checkpoint.deliverConfirmations(timeoutMs: config.shutdownTimeoutMs / 4) }
         if !kafkaAway && !isBackfill && !consumer.assignmentLost {
             do { try checkpoint.checkpointDeliveredChangelog(owned: Set(consumer.assignment.map(\.partition))) } catch {
                 logger.warning("could not record the changelog checkpoint at stop; the next start restores what it missed: \(error)")
