@@ -17,6 +17,16 @@ public struct KafkaConfiguration: Sendable, Equatable {
         set { properties[key] = newValue }
     }
 
+    /// A boolean property as librdkafka reads it (true, t, 1 / false, f, 0, any case); nil when
+    /// unset or spelled otherwise.
+    public func flag(_ key: String) -> Bool? {
+        switch properties[key]?.lowercased() {
+        case "true", "t", "1": return true
+        case "false", "f", "0": return false
+        default: return nil
+        }
+    }
+
     /// This configuration with `defaults` filled in where a property is not already set.
     public func withDefaults(_ defaults: [String: String]) -> KafkaConfiguration {
         KafkaConfiguration(properties.merging(defaults) { mine, _ in mine })

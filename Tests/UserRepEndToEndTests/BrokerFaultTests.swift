@@ -88,6 +88,36 @@ import UserRepState
         #expect(vectors.worst <= 1e-5)
     }
 
+    /// Produce requests refused for good (MESSAGE_TOO_LARGE, 10: a topic whose size limit is below
+    /// the producer's batches) fail the cycle whose records they carried. The producer must then
+    /// deliver none of the cycle's later batches to the same changelog partitions: a user's head
+    /// delivered without the tile records before it is a state that no restore can read, and
+    /// every restart would stop at it. Each start meets one refusal (the producer stops at it)
+    /// until the injected ones are used up; then the worker ends in the undisturbed state.
+    @Test func produceRequestsRefusedForGoodLeaveNoHeadWithoutItsTiles() throws {
+        var w = try Workload(users: 150, tracks: 100, partitions: 3, seed: 59)
+        defer { w.env.cleanUp() }
+        try w.produceListens(3_000)
+        let reference = try w.env.workerConfiguration(stateName: "reference", groupID: "reference")
+        try w.runToEnd(reference)
+
+        var config = try w.env.workerConfiguration(stateName: "faulty", groupID: "faulty")
+        // Small batches: a cycle's changelog records of a partition go out in several requests.
+        config.kafka = config.kafka.overriding(["batch.num.messages": "20"])
+        w.env.cluster!.pushRequestErrors(apiKey: 0, errors: [10, 10, 10])
+        var failures: [String] = []
+        var finished: WorkerMetrics?
+        for _ in 0..<4 where finished == nil {
+            do { finished = try w.runToEnd(config) } catch { failures.append("\(error)") }
+        }
+        #expect(!failures.isEmpty && failures.allSatisfy { $0.contains("Message size too large") }, "\(failures)")
+        guard let m = finished else { return }
+        #expect(m.listensApplied + m.duplicatesSkipped == 3_000)
+        let a = try dumpState(reference.stateDirectory, model: w.env.model)
+        let b = try dumpState(config.stateDirectory, model: w.env.model)
+        #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state differs for \(differingUsers(a, b).prefix(5))")
+    }
+
     /// Waits for `condition` with a generous deadline; the deadline only bounds a hung test.
     func eventually(_ what: String, within seconds: Double = 60, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

@@ -45,6 +45,8 @@ import UserRepTesting
         (["acks": "1"], "-X acks=1 is refused"),
         (["enable.idempotence": "false", "request.required.acks": "1"], "-X request.required.acks=1 is refused"),
         (["enable.auto.commit": "true"], "-X enable.auto.commit=true is refused"),
+        (["enable.idempotence": "false"], "-X enable.idempotence=false is refused"),
+        (["enable.gapless.guarantee": "false"], "-X enable.gapless.guarantee=false is refused"),
     ])
     func unsafeKafkaPropertiesRefuseToStart(_ properties: [String: String], _ refusal: String) throws {
         var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 43)

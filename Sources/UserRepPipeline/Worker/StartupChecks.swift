@@ -8,13 +8,21 @@ enum StartupChecks {
     /// however they reached it (`-X`, a properties file): producer acknowledgements short of
     /// `all` (a leader that fails over can lose changelog records that the group offsets already
     /// vouch for: the next owner restores a state without them and resumes after their listens),
-    /// and librdkafka's automatic offset commits (which commit what was polled, not what is
-    /// durable: the worker commits each cycle's offsets itself once its state is in the changelog).
+    /// a producer without idempotence or gapless delivery (a batch refused for good would leave a
+    /// gap on the changelog: see `KafkaProducer.init`), and librdkafka's automatic offset commits
+    /// (which commit what was polled, not what is durable: the worker commits each cycle's
+    /// offsets itself once its state is in the changelog).
     static func requireSafeKafkaProperties(_ kafka: KafkaConfiguration) throws {
         for key in ["acks", "request.required.acks"] {
             guard let value = kafka[key], !["all", "-1"].contains(value.lowercased()) else { continue }
             throw WorkerError(
                 "-X \(key)=\(value) is refused: a broker that loses its leader may then lose changelog records the group offsets already vouch for, and the next owner of their partition would resume without their listens; leave \(key) unset (librdkafka's default is all) or set it to all"
+            )
+        }
+        for key in ["enable.idempotence", "enable.gapless.guarantee"] {
+            guard let value = kafka[key], kafka.flag(key) == false else { continue }
+            throw WorkerError(
+                "-X \(key)=\(value) is refused: a batch the broker refuses for good would then leave a gap on the changelog, with later records delivered after it, so a user's head could be kept without the tile records before it and no restore could read that state; leave \(key) unset (the worker's default is true)"
             )
         }
         if let value = kafka["enable.auto.commit"], value.lowercased() == "true" {
