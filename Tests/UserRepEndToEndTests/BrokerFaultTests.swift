@@ -118,6 +118,22 @@ import UserRepState
         #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state differs for \(differingUsers(a, b).prefix(5))")
     }
 
+    /// librdkafka does not time records out itself (the records of a partition after a timed-out
+    /// one would still be delivered, past the gap): a `-X message.timeout.ms` bounds the worker's
+    /// own delivery wait instead, which gives up on the whole cycle. The output broker is down, so
+    /// the cycle cannot finish; it must fail by the worker's wait, not by librdkafka's timeout.
+    @Test func aRecordTimeoutBoundsTheWorkersDeliveryWaitInsteadOfLibrdkafkas() throws {
+        var w = try Workload(users: 30, tracks: 30, partitions: 3, seed: 61)
+        defer { w.env.cleanUp() }
+        try w.produceListens(300)
+        var config = try w.env.workerConfiguration(stateName: "timeout", groupID: "timeout")
+        config.kafka = config.kafka.overriding(["message.timeout.ms": "2000"])
+        try w.env.separateOutputs(onBroker: 3, from: config)
+        w.env.cluster!.setBrokerDown(3)
+        let error = #expect(throws: KafkaError.self, "the cycle cannot be delivered") { try w.runToEnd(config) }
+        #expect(error?.isTimeout == true && "\(error.map { "\($0)" } ?? "")".contains("producer flush did not complete"), "\(String(describing: error))")
+    }
+
     /// Waits for `condition` with a generous deadline; the deadline only bounds a hung test.
     func eventually(_ what: String, within seconds: Double = 60, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

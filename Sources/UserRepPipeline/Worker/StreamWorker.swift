@@ -147,7 +147,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
         configuration: WorkerConfiguration, models: ModelSource, mode: Mode = .stream,
         logger: Logger = Logger(label: "userrep.worker"), shouldStop: @escaping @Sendable () -> Bool = { false }
     ) throws {
-        self.config = configuration
+        // Only a group member's cycles are transactions; a backfill writes no group offsets.
+        let transactionalID = mode == .stream ? configuration.transactionalID : nil
+        self.config = configuration.leavingRecordTimeoutsToTheWorker(transactional: transactionalID != nil)
         self.mode = mode
         self.logger = logger
         self.shouldStop = shouldStop
@@ -159,9 +161,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         misconfiguration.maxUnknownRatio = configuration.maxUnknownTrackRatio
         try StartupChecks.requireSafeKafkaProperties(configuration.kafka)
         try StartupChecks.requireFreeSpace(at: configuration.stateDirectory, minimumBytes: configuration.minFreeDiskBytes)
-        // Only a group member's cycles are transactions; a backfill writes no group offsets.
-        let transactionalID = mode == .stream ? configuration.transactionalID : nil
-        let producer = try KafkaProducer(configuration: configuration.kafka, transactionalID: transactionalID)
+        let producer = try KafkaProducer(configuration: config.kafka, transactionalID: transactionalID)
         self.producer = producer
         // The models and their output topics; the topics are opened only after every one is
         // known to exist (opening one to write may make a broker auto-create it, with the wrong
@@ -261,7 +261,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             ]), rebalance: nil)
         checkpoint = CycleCheckpoint(
             producer: producer, consumer: consumer, store: store, deadLetters: deadLetters, health: health,
-            config: configuration, transactional: transactionalID != nil,
+            config: config, transactional: transactionalID != nil,
             logger: logger, shouldStop: shouldStop)
         consumer.setRebalanceHandler(self)
         // A restore runs inside a poll; its progress keeps the worker live (not ready).
