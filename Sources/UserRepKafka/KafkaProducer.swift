@@ -8,8 +8,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// `sendOffsets`' call to librdkafka, bounded by its timeout.
     private let offsetSends = BoundedCall<[KafkaTopicPartition: Int64]>()
 
-    /// Defaults applied under any user-supplied properties (and, with idempotence, gapless
-    /// delivery: see `init`).
+    /// Defaults applied under any user-supplied properties.
     public static let defaults: [String: String] = [
         "enable.idempotence": "true",
         "compression.type": "zstd",
@@ -27,11 +26,6 @@ public final class KafkaProducer: @unchecked Sendable {
     /// aborting that one's open transaction) and every record must be sent inside a transaction.
     public init(configuration: KafkaConfiguration, transactionalID: String? = nil, initTimeoutMs: Int32 = 60_000) throws {
         var props = configuration.forProducer.withDefaults(Self.defaults)
-        // An idempotent producer whose batch is refused for good otherwise starts a new sequence
-        // and delivers the partition's later batches: a gap. A stream worker's records of one
-        // user (its tiles, then its head) may span batches, so a gap can leave a head without its
-        // tiles on the changelog. Gapless, the refusal is fatal and nothing after it is delivered.
-        if props.flag("enable.idempotence") == true { props = props.withDefaults(["enable.gapless.guarantee": "true"]) }
         if let transactionalID { props["transactional.id"] = transactionalID }
         let config = try RDKafkaConfig(props)
         reports = DeliveryReports()

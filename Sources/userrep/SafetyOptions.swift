@@ -3,7 +3,7 @@ import ArgumentParser
 import UserRepKafka
 import UserRepPipeline
 
-/// Input-size, misconfiguration, disk and shutdown limits, checked and applied to a worker configuration.
+/// Input-size, event-time, misconfiguration, disk and shutdown limits, checked and applied to a worker configuration.
 struct SafetyOptions: ParsableArguments {
     @Option(help: "Records larger than this many bytes are dead-lettered.") var maxRecordBytes = defaults.maxRecordBytes
     @Option(
@@ -16,6 +16,11 @@ struct SafetyOptions: ParsableArguments {
             "Stop (exit non-zero, commit nothing) when at least this share of recent listens name tracks missing from the track table: a track table that does not fit the model. Above 1 disables the check."
     )
     var maxUnknownTrackRatio = defaults.maxUnknownTrackRatio
+    @Option(
+        help:
+            "Events stamped more than this many hours after their record's timestamp are dead-lettered (event-time-ahead: a device clock set ahead would age every silent user of its partition); when nearly all are, the worker stops instead (a wrong clock where the records are produced). 0: no bound."
+    )
+    var maxEventTimeAheadHours = Int((defaults.maxEventTimeAheadMs ?? 0) / 3_600_000)
     @Option(help: "Refuse to start with less free space (MiB) on the state directory's file system.")
     var minFreeDiskMb = Int(defaults.minFreeDiskBytes >> 20)
     @Option(
@@ -32,6 +37,9 @@ struct SafetyOptions: ParsableArguments {
         guard maxUnknownTrackRatio > 0 else {
             throw ValidationError("--max-unknown-track-ratio must be above 0, got \(maxUnknownTrackRatio)")
         }
+        guard maxEventTimeAheadHours >= 0 else {
+            throw ValidationError("--max-event-time-ahead-hours must not be negative, got \(maxEventTimeAheadHours)")
+        }
         guard minFreeDiskMb >= 0 else { throw ValidationError("--min-free-disk-mb must not be negative, got \(minFreeDiskMb)") }
         guard (1...600).contains(shutdownTimeout) else {
             throw ValidationError("--shutdown-timeout must be 1 to 600 seconds, got \(shutdownTimeout)")
@@ -43,6 +51,7 @@ struct SafetyOptions: ParsableArguments {
         config.maxRecordBytes = maxRecordBytes
         config.maxDeadLetterBytes = maxDeadLetterBytes
         config.maxUnknownTrackRatio = maxUnknownTrackRatio
+        config.maxEventTimeAheadMs = maxEventTimeAheadHours > 0 ? Int64(maxEventTimeAheadHours) * 3_600_000 : nil
         config.minFreeDiskBytes = Int64(minFreeDiskMb) << 20
         config.shutdownTimeoutMs = Int32(shutdownTimeout * 1000)
     }

@@ -141,6 +141,34 @@ import UserRepTesting
             #expect(record.value?.prefix(12).elementsEqual(Array("{\"user_id\":\"".utf8)) == true, "the value's first bytes are kept")
         }
     }
+
+    /// A listen stamped years ahead of its record's timestamp (a device whose clock is wrong) is
+    /// dead-lettered. Applied, it would move its partition's watermark years on, and every silent
+    /// user there would be re-encoded with windows aged past all their listens.
+    @Test func aListenStampedFarAheadOfItsRecordIsDeadLetteredAndAgesNoOne() throws {
+        var w = try Workload(users: 60, tracks: 50, partitions: 2, seed: 67)
+        defer { w.env.cleanUp() }
+        try w.produceListens(600)
+        let reference = try runReference(w.env)
+        let first = w.listens[0]
+        let ahead = ListenEvent(userID: first.userID, trackID: first.trackID, timestampMs: 4_070_908_800_000)  // 2099-01-01
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        try producer.produce(topic: w.env.topics.listens, key: ahead.userID, value: ahead.json())
+        try producer.flush(timeoutMs: 30_000)
+        let config = try w.env.workerConfiguration(stateName: "ahead", groupID: "ahead")
+        let m = try w.runToEnd(config)
+        #expect(m.deadLetters[DeadLetterReason.eventTimeAhead.rawValue] == 1 && m.listensApplied == 600, "\(m.deadLetters)")
+        let dead = try readTopic(w.env.kafka, w.env.topics.deadLetters)
+        #expect(dead.count == 1 && dead.first?.value.map(Array.init) == ahead.json())
+        let a = try dumpState(reference.stateDirectory, model: w.env.model)
+        let b = try dumpState(config.stateDirectory, model: w.env.model)
+        #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state differs for \(differingUsers(a, b).prefix(5))")
+        // No vector is aged past the input's newest listen (window-expiry ones fire as of their
+        // partition's watermark, which the listen stamped 2099 would have moved there).
+        let newest = w.listens.map(\.timestampMs).max() ?? 0
+        let aged = try latestVectors(w.env.kafka, w.env.topics.output).all.filter { $0.eventTimeMs > newest }
+        #expect(aged.count == 0, "\(Set(aged.map(\.userID)).count) users have vectors as of \(Set(aged.map(\.eventTimeMs)))")
+    }
 }
 
 @Suite(.serialized) struct TrackDeadLetterTests {

@@ -99,6 +99,21 @@ import UserRepTesting
         #expect(message.contains("500 of 500") || message.contains("of this cycle"), "\(message)")
     }
 
+    /// Records stamped by a clock years behind make every event look ahead of its record: that is
+    /// the clock, not the input, so the worker stops rather than dead-letter the stream.
+    @Test func nearlyAllEventsStampedAheadOfTheirRecordsStopTheWorkerBeforeCommitting() throws {
+        var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 53)
+        defer { w.env.cleanUp() }
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for i in 0..<500 {
+            let e = w.generator.listen(index: i, total: 500)
+            try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json(), timestampMs: 1_000_000_000_000)
+        }
+        try producer.flush(timeoutMs: 10_000)
+        let message = try refusal(w, w.env.model)
+        #expect(message.contains("events of this cycle are stamped more than 24 h") && message.contains("event-time-ahead"), "\(message)")
+    }
+
     @Test func aFewUnknownTracksAreDeadLetteredAndTheRestProcessed() throws {
         var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 47)
         defer { w.env.cleanUp() }

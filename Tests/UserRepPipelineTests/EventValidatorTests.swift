@@ -52,6 +52,31 @@ import UserRepState
         #expect(reason(parse(laterUnknown)) == .unknownTrack, "bad input is dead-lettered whatever its time")
     }
 
+    @Test func eventsStampedTooFarAheadOfTheirRecordAreRefused() {
+        var bounded = validator
+        bounded.maxAheadMs = 24 * 3_600_000
+        let t: Int64 = 1_780_000_000_000
+        func parse(_ lane: InputLane, recordMs: Int64?, with v: EventValidator) -> ParsedRecord {
+            v.parse(
+                InputRecord(
+                    lane: lane, topic: "in", key: Array("u1".utf8), value: Array((lane == .listens ? listen : onboarding).utf8),
+                    timestampMs: recordMs))
+        }
+        for lane in [InputLane.listens, .onboarding] {
+            #expect(reason(parse(lane, recordMs: t - 24 * 3_600_000 - 1, with: bounded)) == .eventTimeAhead, "just over a day ahead")
+            guard case .event = parse(lane, recordMs: t - 24 * 3_600_000, with: bounded) else {
+                Issue.record("a day ahead is accepted")
+                return
+            }
+            guard case .event = parse(lane, recordMs: t + 3_600_000, with: bounded) else { Issue.record("an event behind its record"); return }
+            guard case .event = parse(lane, recordMs: nil, with: bounded) else { Issue.record("a record without a timestamp"); return }
+            guard case .event = parse(lane, recordMs: t - 1_000 * 24 * 3_600_000, with: validator) else {
+                Issue.record("no bound, no refusal")
+                return
+            }
+        }
+    }
+
     @Test func theKeyMustBeTheUserID() {
         #expect(reason(outcome(key: nil, value: listen)) == .keyMismatch)
         #expect(reason(outcome(key: "u2", value: listen)) == .keyMismatch)

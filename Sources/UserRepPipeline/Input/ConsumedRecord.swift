@@ -18,6 +18,9 @@ public protocol ConsumedRecord {
     var key: UnsafeRawBufferPointer? { get }
     /// Value bytes, valid while the record is; nil for a tombstone.
     var value: UnsafeRawBufferPointer? { get }
+    /// The record's timestamp (ms since the epoch: its producer's or its broker's clock), nil when
+    /// it has none.
+    var timestampMs: Int64? { get }
 }
 
 extension KafkaMessage: ConsumedRecord {
@@ -34,10 +37,14 @@ public final class InputRecord: ConsumedRecord, @unchecked Sendable {
     public let offset: Int64
     public let key: UnsafeRawBufferPointer?
     public let value: UnsafeRawBufferPointer?
+    public let timestampMs: Int64?
 
     /// Copies `key` and `value`.
-    public init(lane: InputLane?, topic: String, partition: Int32 = 0, offset: Int64 = 0, key: [UInt8]?, value: [UInt8]?) {
+    public init(
+        lane: InputLane?, topic: String, partition: Int32 = 0, offset: Int64 = 0, key: [UInt8]?, value: [UInt8]?, timestampMs: Int64? = nil
+    ) {
         self.lane = lane
+        self.timestampMs = timestampMs
         self.topic = topic
         self.partition = partition
         self.offset = offset

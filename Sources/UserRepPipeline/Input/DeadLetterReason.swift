@@ -24,6 +24,10 @@ public struct DeadLetterReason: RawRepresentable, Sendable, Hashable, CustomStri
     /// The record has no value (a tombstone) where an event was expected.
     public static let emptyValue = DeadLetterReason(rawValue: "empty-value")
 
+    /// The event's time is further after its record's timestamp than `--max-event-time-ahead-hours`
+    /// (a device clock set ahead): applied, it would age every silent user of its partition.
+    public static let eventTimeAhead = DeadLetterReason(rawValue: "event-time-ahead")
+
     public var description: String { rawValue }
 }
 

@@ -1,4 +1,5 @@
 // The parse stage of a cycle: each input record checked and turned into an event (pure; no I/O).
+import Foundation
 import UserRepKafka
 import UserRepModel
 import UserRepState
@@ -28,6 +29,10 @@ struct EventValidator: Sendable {
     var untilMs: Int64? = nil
     /// Events at or before this event time (ms) are left out as already in a seeded state; nil: none are.
     var handOffMs: Int64? = nil
+    /// Events whose time is more than this many ms after their record's timestamp are refused
+    /// (`event-time-ahead`): a device clock set ahead, which would move the partition's watermark
+    /// and age every silent user there. nil: no bound (nor for records without a timestamp).
+    var maxAheadMs: Int64? = nil
 
     /// Parses every record of `records` on up to `threads` threads, `chunk` records per task;
     /// element `i` is record `i`'s outcome.
@@ -47,6 +52,7 @@ struct EventValidator: Sendable {
         guard let lane = m.lane else { return .foreign }
         do {
             let (user, event) = lane == .listens ? try validListen(m) : try validOnboarding(m)
+            try checkNotAhead(event.timeMs, of: m)
             if let untilMs, event.timeMs > untilMs { return .afterCutoff }
             if let handOffMs, event.timeMs <= handOffMs { return .beforeHandOff }
             return .event(user, event)
@@ -62,6 +68,16 @@ struct EventValidator: Sendable {
             throw InputRejection(.oversized, "value of \(value.count) bytes exceeds the limit of \(maxRecordBytes)")
         }
         return value
+    }
+
+    /// Refuses an event time more than `maxAheadMs` after the record's timestamp.
+    private func checkNotAhead(_ timeMs: Int64, of m: some ConsumedRecord) throws(InputRejection) {
+        guard let maxAheadMs, let recordMs = m.timestampMs, recordMs > 0, timeMs - recordMs > maxAheadMs else { return }
+        let hours = String(format: "%.1f", Double(timeMs - recordMs) / 3_600_000)
+        throw InputRejection(
+            .eventTimeAhead,
+            "timestamp_ms \(timeMs) is \(hours) h after the record's timestamp \(recordMs) (at most \(maxAheadMs / 3_600_000) h: --max-event-time-ahead-hours)"
+        )
     }
 
     /// Requires the record key to be the body's user id (events are partitioned by user).

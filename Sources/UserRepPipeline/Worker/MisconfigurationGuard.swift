@@ -1,8 +1,11 @@
-// Tells a misconfigured worker (a track table that does not fit its model) from bad input.
-/// Watches the share of listens refused as `unknown-track` over the last `window` listens. When
-/// nearly all of them are refused, the cause is almost never the input: the track table holds
-/// another embedding batch than the model's, or is empty, or lags far behind. Dead-lettering would
-/// then drain the stream and commit it, so the worker stops instead, before committing the cycle.
+// Tells a misconfigured worker (a track table that does not fit its model, a wrong clock) from bad input.
+/// Watches the share of records refused for one reason over the last `window` of them: listens
+/// refused as `unknown-track`, or events refused as `event-time-ahead`. When nearly all of them
+/// are refused, the cause is almost never the input: the track table holds another embedding
+/// batch than the model's, or is empty, or lags far behind; or the clock that stamps the records
+/// is wrong. Dead-lettering would then drain the stream and commit it, so the worker stops
+/// instead, before committing the cycle. (`listens` counts the records watched, `unknown` the
+/// refused ones.)
 struct MisconfigurationGuard: Sendable {
     /// Listens the ratio is measured over (the newest cycles adding up to at least this many).
     var window = 1_000

@@ -134,6 +134,13 @@ extension StreamWorker {
             }
         }
         misconfiguration.record(listens: listens.total, unknown: listens.unknown)
+        let events = aheadCounts(parsed)
+        if clockGuard.trips(listens: events.total, unknown: events.ahead) {
+            throw WorkerError(
+                "\(events.ahead) of \(events.total) events of this cycle are stamped more than \(config.maxEventTimeAheadMs.map { $0 / 3_600_000 } ?? 0) h after their records' timestamps; so many are a wrong clock where the records are produced (or a timestamp_ms that is not the event's time), not bad input, so the worker stops before committing them rather than dead-letter the stream (event-time-ahead). Fix the producers' clock, or raise --max-event-time-ahead-hours (0: no bound)"
+            )
+        }
+        clockGuard.record(listens: events.total, unknown: events.ahead)
         return parsed
     }
 
@@ -158,7 +165,22 @@ extension StreamWorker {
     }
 
     var validator: EventValidator {
-        EventValidator(maxRecordBytes: config.maxRecordBytes, tracks: tracks.table, untilMs: config.untilMs, handOffMs: handOffMs)
+        EventValidator(
+            maxRecordBytes: config.maxRecordBytes, tracks: tracks.table, untilMs: config.untilMs, handOffMs: handOffMs,
+            maxAheadMs: config.maxEventTimeAheadMs)
+    }
+
+    /// Events of a parse (applied, left out or refused) and those refused as stamped ahead of their records.
+    func aheadCounts(_ parsed: [ParsedRecord]) -> (total: Int, ahead: Int) {
+        var total = 0, ahead = 0
+        for p in parsed {
+            switch p {
+            case .foreign: continue
+            case .rejected(_, let r) where r.reason == .eventTimeAhead: total += 1; ahead += 1
+            default: total += 1
+            }
+        }
+        return (total, ahead)
     }
 
     /// Listens of a parse (valid or not) and those refused for naming an unknown track.

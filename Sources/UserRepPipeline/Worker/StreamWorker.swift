@@ -95,6 +95,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var nextOffsets: [KafkaTopicPartition: Int64] { checkpoint.offsets.own }
     /// Stops the worker when nearly every listen names an unknown track (a misconfiguration).
     var misconfiguration = MisconfigurationGuard()
+    /// Stops the worker when nearly every event is stamped ahead of its record (a wrong clock).
+    var clockGuard = MisconfigurationGuard()
     /// A backfill's end: the replay topic's high watermark per partition at start-up.
     var backfillTargets: [KafkaTopicPartition: Int64] = [:]
     var lastProgress = Date()
@@ -149,7 +151,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
     ) throws {
         // Only a group member's cycles are transactions; a backfill writes no group offsets.
         let transactionalID = mode == .stream ? configuration.transactionalID : nil
-        self.config = configuration.leavingRecordTimeoutsToTheWorker(transactional: transactionalID != nil)
+        self.config = configuration.withGaplessProducer(transactional: transactionalID != nil)
         self.mode = mode
         self.logger = logger
         self.shouldStop = shouldStop

@@ -67,6 +67,11 @@ public struct WorkerConfiguration: Sendable {
     /// which the worker stops instead of dead-lettering them: the sign of a track table that
     /// does not fit the model. Above 1 disables the check.
     public var maxUnknownTrackRatio = 0.9
+    /// Events stamped more than this many ms after their record's timestamp are dead-lettered
+    /// (`event-time-ahead`: a device clock set ahead would move the partition's watermark and age
+    /// every silent user there); when nearly all of a cycle's events are (over the last 1,000 or
+    /// more), the worker stops instead (the records' clock is wrong, not the input). nil: no bound.
+    public var maxEventTimeAheadMs: Int64? = 24 * 3_600_000
     /// The worker refuses to start with less free space than this on the state directory's
     /// file system.
     public var minFreeDiskBytes: Int64 = 64 << 20
