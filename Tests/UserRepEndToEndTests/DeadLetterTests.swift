@@ -197,4 +197,31 @@ import UserRepTesting
             reasons == ["key-mismatch", "missing-field", "unknown-track"],
             "each bad track record once after three starts; the listen of the mis-keyed track is unknown")
     }
+
+    /// A track record whose embedding holds values too large to sum (3e38: two listens make
+    /// infinity) is dead-lettered, and the track keeps its earlier embedding. Taken in, a user's
+    /// tile sums overflowed: the vector was NaN, and no restore could read the tile record.
+    @Test func aTrackEmbeddingTooLargeToSumIsDeadLetteredAndTheTrackKeepsItsEmbedding() throws {
+        var w = try Workload(users: 10, tracks: 20, partitions: 1, seed: 79)
+        defer { w.env.cleanUp() }
+        try w.produceListens(50)
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        var huge = w.generator.trackRecords()[0]
+        huge.audio = huge.audio.map { _ in 3e38 }
+        try producer.produce(topic: w.env.topics.tracks, key: huge.trackID, value: huge.json())
+        let track = String(decoding: huge.trackID, as: UTF8.self)
+        for i in 0..<2 {
+            try producer.produce(
+                topic: w.env.topics.listens, key: Array("u1".utf8),
+                value: Array(#"{"user_id":"u1","track_id":"\#(track)","timestamp_ms":\#(1_780_000_000_000 + i)}"#.utf8))
+        }
+        try producer.flush(timeoutMs: 10_000)
+        let m = try w.runToEnd(w.env.workerConfiguration(stateName: "first", groupID: "huge"))
+        #expect(m.listensApplied == 52 && m.deadLetters[DeadLetterReason.invalidField.rawValue] == 1, "\(m.deadLetters)")
+        let vectors = try latestVectors(w.env.kafka, w.env.topics.output).all
+        #expect(!vectors.isEmpty && vectors.allSatisfy { $0.vector.allSatisfy(\.isFinite) }, "every vector is finite")
+        // Another worker of the group, on an empty disk, restores every state from the changelog.
+        let restored = try w.runToEnd(w.env.workerConfiguration(stateName: "second", groupID: "huge"))
+        #expect(restored.restoredRecords > 0)
+    }
 }

@@ -84,6 +84,24 @@ import UserRepTesting
         #expect { try TrackFile.read(jsonl, dims: s.dims) } throws: { ($0 as? InputRejection)?.detail.hasPrefix("line 2:") == true }
     }
 
+    @Test func trackEmbeddingsTooLargeToSumAreRefusedInBothFormats() throws {
+        var s = SyntheticGenerator.Settings()
+        s.tracks = 3
+        s.dims = .init(audio: 3, collaborative: 2)
+        var records = SyntheticGenerator(settings: s).trackRecords()
+        records[1].collaborative[1] = -2e6
+        for format in TrackFile.Format.allCases {
+            #expect {
+                try TrackFile.read(TrackFile.write(records, format: format), dims: s.dims)
+            } throws: {
+                guard let r = $0 as? InputRejection else { return false }
+                return r.reason == .invalidField && r.detail.contains("outside ±")
+            }
+        }
+        records[1].collaborative[1] = -1e6
+        #expect(try TrackFile.read(TrackFile.write(records, format: .binary), dims: s.dims) == records, "the bound itself is accepted")
+    }
+
     @Test func wireWriterMatchesSwiftProtobufByteForByte() throws {
         let full = RepresentationRecord(
             userID: "ü-1", batchID: "b1", embeddingBatchID: "e1", vector: (0..<120).map { Float($0) * 0.37 - 9 },

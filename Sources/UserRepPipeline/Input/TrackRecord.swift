@@ -51,8 +51,23 @@ public struct TrackRecord: Sendable, Equatable {
             throw InputRejection(
                 haveCollab ? .invalidField : .missingField, "collaborative must hold \(collaborativeDims) numbers, got \(collab.count)")
         }
+        try checkMagnitudes(audio + collab, track: track)
         return TrackRecord(
             trackID: track, artistID: artist, batchID: String(decoding: batch, as: UTF8.self), audio: audio, collaborative: collab)
+    }
+
+    /// The largest embedding value a track may hold. A user's tile sums its listens' embeddings
+    /// (up to 2^32 of them), so larger values could overflow a float to infinity: a NaN vector,
+    /// and a tile record no restore can read. Real embeddings are many orders of magnitude smaller.
+    public static let maxMagnitude: Float = 1e6
+
+    /// Refuses (`invalid-field`) a value that is not finite or above `maxMagnitude` in size.
+    static func checkMagnitudes(_ values: [Float], track: [UInt8]) throws(InputRejection) {
+        guard let bad = values.first(where: { !$0.isFinite || abs($0) > maxMagnitude }) else { return }
+        throw InputRejection(
+            .invalidField,
+            "embedding value \(bad) of track \(String(decoding: track, as: UTF8.self)) is outside ±\(maxMagnitude) (larger values overflow a user's sums)"
+        )
     }
 
     /// The batch id and embedding lengths of a record, read without the dimension limits (for

@@ -121,11 +121,8 @@ public enum TrackFile {
                 var values = [Float](repeating: 0, count: audio + collab)
                 for k in 0..<(audio + collab) {
                     values[k] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 4 * k, as: UInt32.self)))
-                    guard values[k].isFinite else {
-                        throw InputRejection(
-                            .invalidField, "non-finite embedding value for track \(String(decoding: track, as: UTF8.self))")
-                    }
                 }
+                try TrackRecord.checkMagnitudes(values, track: track)
                 at += 4 * (audio + collab)
                 records.append(
                     TrackRecord(
