@@ -119,3 +119,13 @@ func runUserrep(_ arguments: [String]) throws -> (status: Int32, output: String)
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// Expects the state stores in `directory` and `referenceDirectory` to hold the same, non-empty,
+/// user states.
+func expectSameStates(_ directory: String, as referenceDirectory: String, model: EncoderModel, sourceLocation: SourceLocation = #_sourceLocation)
+    throws
+{
+    let a = try dumpState(referenceDirectory, model: model)
+    let b = try dumpState(directory, model: model)
+    #expect(!a.isEmpty && differingUsers(a, b).isEmpty, "state differs for \(differingUsers(a, b).prefix(5))", sourceLocation: sourceLocation)
+}
