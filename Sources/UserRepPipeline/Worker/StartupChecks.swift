@@ -9,9 +9,9 @@ enum StartupChecks {
     /// `all` (a leader that fails over can lose changelog records that the group offsets already
     /// vouch for: the next owner restores a state without them and resumes after their listens),
     /// a producer without idempotence or gapless delivery (a batch refused for good would leave a
-    /// gap on the changelog: see `WorkerConfiguration.withGaplessProducer`), and librdkafka's automatic offset commits
-    /// (which commit what was polled, not what is durable: the worker commits each cycle's
-    /// offsets itself once its state is in the changelog).
+    /// gap on the changelog: see `WorkerConfiguration.withGaplessProducer`), and librdkafka's
+    /// automatic offset commits (which commit what was polled, not what is durable: the worker
+    /// commits each cycle's offsets itself once its state is in the changelog).
     static func requireSafeKafkaProperties(_ kafka: KafkaConfiguration) throws {
         for key in ["acks", "request.required.acks"] {
             guard let value = kafka[key], !["all", "-1"].contains(value.lowercased()) else { continue }
