@@ -45,6 +45,8 @@ import UserRepTesting
         (["acks": "1"], "-X acks=1 is refused"),
         (["enable.idempotence": "false", "request.required.acks": "1"], "-X request.required.acks=1 is refused"),
         (["enable.auto.commit": "true"], "-X enable.auto.commit=true is refused"),
+        (["enable.auto.commit": "1"], "-X enable.auto.commit=1 is refused"),
+        (["enable.auto.commit": "T"], "-X enable.auto.commit=T is refused"),
         (["enable.idempotence": "false"], "-X enable.idempotence=false is refused"),
         (["enable.gapless.guarantee": "false"], "-X enable.gapless.guarantee=false is refused"),
     ])

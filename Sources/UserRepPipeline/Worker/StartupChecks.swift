@@ -25,9 +25,9 @@ enum StartupChecks {
                 "-X \(key)=\(value) is refused: a batch the broker refuses for good would then leave a gap on the changelog, with later records delivered after it, so a user's head could be kept without the tile records before it and no restore could read that state; leave \(key) unset (the worker's default is true)"
             )
         }
-        if let value = kafka["enable.auto.commit"], value.lowercased() == "true" {
+        if let value = kafka["enable.auto.commit"], kafka.flag("enable.auto.commit") == true {
             throw WorkerError(
-                "-X enable.auto.commit=true is refused: librdkafka would commit offsets of records whose state is not yet in the changelog, and a crash would skip them; the worker commits each cycle's offsets itself once its state is durable"
+                "-X enable.auto.commit=\(value) is refused: librdkafka would commit offsets of records whose state is not yet in the changelog, and a crash would skip them; the worker commits each cycle's offsets itself once its state is durable"
             )
         }
     }
