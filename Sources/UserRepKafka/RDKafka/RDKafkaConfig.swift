@@ -10,6 +10,7 @@ final class RDKafkaConfig {
     init(_ configuration: KafkaConfiguration) throws {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError("rd_kafka_conf_new failed") }
         pointer = conf
+        KafkaLogs.install(on: conf, debugRequested: !(configuration["debug"] ?? "").isEmpty)
         for (key, value) in configuration.properties.sorted(by: { $0.key < $1.key }) {
             try set(key, value)
         }
