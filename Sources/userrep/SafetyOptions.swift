@@ -18,6 +18,11 @@ struct SafetyOptions: ParsableArguments {
     var maxUnknownTrackRatio = defaults.maxUnknownTrackRatio
     @Option(
         help:
+            "Stop (exit non-zero, commit nothing) when at least this share of recent events are refused for their form (malformed-json, missing-field, invalid-field, key-mismatch, empty-value, oversized): a producer that changed format, which would otherwise drain the stream into the dead-letter topic. Above 1 disables the check (every such record is dead-lettered)."
+    )
+    var maxMalformedRatio = defaults.maxMalformedRatio
+    @Option(
+        help:
             "Events stamped more than this many hours after their record's timestamp are dead-lettered (event-time-ahead: a device clock set ahead would age every silent user of its partition); when nearly all are, the worker stops instead (a wrong clock where the records are produced). 0: no bound."
     )
     var maxEventTimeAheadHours = Int((defaults.maxEventTimeAheadMs ?? 0) / 3_600_000)
@@ -37,6 +42,9 @@ struct SafetyOptions: ParsableArguments {
         guard maxUnknownTrackRatio > 0 else {
             throw ValidationError("--max-unknown-track-ratio must be above 0, got \(maxUnknownTrackRatio)")
         }
+        guard maxMalformedRatio > 0 else {
+            throw ValidationError("--max-malformed-ratio must be above 0, got \(maxMalformedRatio)")
+        }
         guard maxEventTimeAheadHours >= 0 else {
             throw ValidationError("--max-event-time-ahead-hours must not be negative, got \(maxEventTimeAheadHours)")
         }
@@ -51,6 +59,7 @@ struct SafetyOptions: ParsableArguments {
         config.maxRecordBytes = maxRecordBytes
         config.maxDeadLetterBytes = maxDeadLetterBytes
         config.maxUnknownTrackRatio = maxUnknownTrackRatio
+        config.maxMalformedRatio = maxMalformedRatio
         config.maxEventTimeAheadMs = maxEventTimeAheadHours > 0 ? Int64(maxEventTimeAheadHours) * 3_600_000 : nil
         config.minFreeDiskBytes = Int64(minFreeDiskMb) << 20
         config.shutdownTimeoutMs = Int32(shutdownTimeout * 1000)

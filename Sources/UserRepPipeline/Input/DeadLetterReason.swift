@@ -28,6 +28,15 @@ public struct DeadLetterReason: RawRepresentable, Sendable, Hashable, CustomStri
     /// (a device clock set ahead): applied, it would age every silent user of its partition.
     public static let eventTimeAhead = DeadLetterReason(rawValue: "event-time-ahead")
 
+    /// Whether the reason is about how a record is written, not what it says: the first sign
+    /// of a producer that changed format (or of a topic of other records), when most records
+    /// are refused for it (see `WorkerConfiguration.maxMalformedRatio`).
+    public var isAboutForm: Bool { Self.formReasons.contains(self) }
+
+    private static let formReasons: Set<DeadLetterReason> = [
+        .malformedJSON, .missingField, .invalidField, .keyMismatch, .emptyValue, .oversized,
+    ]
+
     public var description: String { rawValue }
 }
 

@@ -1,9 +1,10 @@
-// Tells a misconfigured worker (a track table that does not fit its model, a wrong clock) from bad input.
+// Tells a misconfigured worker (a track table that does not fit its model, a wrong clock, a changed format) from bad input.
 /// Watches the share of records refused for one reason over the last `window` of them: listens
-/// refused as `unknown-track`, or events refused as `event-time-ahead`. When nearly all of them
-/// are refused, the cause is almost never the input: the track table holds another embedding
-/// batch than the model's, or is empty, or lags far behind; or the clock that stamps the records
-/// is wrong. Dead-lettering would then drain the stream and commit it, so the worker stops
+/// refused as `unknown-track`, events refused as `event-time-ahead`, or events refused for their
+/// form (`DeadLetterReason.isAboutForm`). When nearly all of them are refused, the cause is almost
+/// never the input: the track table holds another embedding batch than the model's, or is empty,
+/// or lags far behind; or the clock that stamps the records is wrong; or their producer changed
+/// format (timestamps in seconds, renamed fields, Avro), or the topic holds other records. Dead-lettering would then drain the stream and commit it, so the worker stops
 /// instead, before committing the cycle. (`listens` counts the records watched, `unknown` the
 /// refused ones.)
 struct MisconfigurationGuard: Sendable {

@@ -118,7 +118,8 @@ extension StreamWorker {
 
     /// Parses the polled records; throws, before anything of it is committed, when nearly all recent
     /// listens name unknown tracks even after the track table is read to its end (the table does
-    /// not fit the model: see `MisconfigurationGuard`).
+    /// not fit the model), or nearly all recent events are refused for their form (a changed
+    /// format) or stamped ahead of their records (a wrong clock): see `MisconfigurationGuard`.
     func parseRefusingMisconfiguration(_ records: KafkaRecordsView) throws -> [ParsedRecord] {
         var parsed = try parse(records)
         var listens = listenCounts(parsed)
@@ -134,13 +135,23 @@ extension StreamWorker {
             }
         }
         misconfiguration.record(listens: listens.total, unknown: listens.unknown)
-        let events = aheadCounts(parsed)
+        let events = eventCounts(parsed)
+        if formGuard.trips(listens: events.total, unknown: events.malformed) {
+            let first = parsed.lazy.compactMap { p -> InputRejection? in
+                guard case .rejected(_, let r) = p, r.reason.isAboutForm else { return nil }
+                return r
+            }.first
+            throw WorkerError(
+                "\(events.malformed) of \(events.total) events of this cycle are refused for their form (first: \(first.map { "\($0)" } ?? "none in this cycle, but in the cycles before it")); so many are a producer that changed format, or a topic of other records, not bad input, so the worker stops before committing them rather than dead-letter the stream (--max-malformed-ratio \(config.maxMalformedRatio)). Fix the producers (see schemas/), or, to dead-letter them all, set --max-malformed-ratio above 1"
+            )
+        }
         if clockGuard.trips(listens: events.total, unknown: events.ahead) {
             throw WorkerError(
                 "\(events.ahead) of \(events.total) events of this cycle are stamped more than \(config.maxEventTimeAheadMs.map { $0 / 3_600_000 } ?? 0) h after their records' timestamps; so many are a wrong clock where the records are produced (or a timestamp_ms that is not the event's time), not bad input, so the worker stops before committing them rather than dead-letter the stream (event-time-ahead). Fix the producers' clock, or raise --max-event-time-ahead-hours (0: no bound)"
             )
         }
         clockGuard.record(listens: events.total, unknown: events.ahead)
+        formGuard.record(listens: events.total, unknown: events.malformed)
         return parsed
     }
 
@@ -170,17 +181,19 @@ extension StreamWorker {
             maxAheadMs: config.maxEventTimeAheadMs)
     }
 
-    /// Events of a parse (applied, left out or refused) and those refused as stamped ahead of their records.
-    func aheadCounts(_ parsed: [ParsedRecord]) -> (total: Int, ahead: Int) {
-        var total = 0, ahead = 0
+    /// Events of a parse (applied, left out or refused), those refused as stamped ahead of their
+    /// records, and those refused for their form.
+    func eventCounts(_ parsed: [ParsedRecord]) -> (total: Int, ahead: Int, malformed: Int) {
+        var total = 0, ahead = 0, malformed = 0
         for p in parsed {
             switch p {
             case .foreign: continue
             case .rejected(_, let r) where r.reason == .eventTimeAhead: total += 1; ahead += 1
+            case .rejected(_, let r) where r.reason.isAboutForm: total += 1; malformed += 1
             default: total += 1
             }
         }
-        return (total, ahead)
+        return (total, ahead, malformed)
     }
 
     /// Listens of a parse (valid or not) and those refused for naming an unknown track.

@@ -97,6 +97,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var misconfiguration = MisconfigurationGuard()
     /// Stops the worker when nearly every event is stamped ahead of its record (a wrong clock).
     var clockGuard = MisconfigurationGuard()
+    /// Stops the worker when nearly every event is refused for its form (a changed format).
+    var formGuard = MisconfigurationGuard()
     /// A backfill's end: the replay topic's high watermark per partition at start-up.
     var backfillTargets: [KafkaTopicPartition: Int64] = [:]
     var lastProgress = Date()
@@ -161,6 +163,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         case .backfill(let topic, let onboarding): inputTopics = [topic] + (onboarding.map { [$0] } ?? [])
         }
         misconfiguration.maxUnknownRatio = configuration.maxUnknownTrackRatio
+        formGuard.maxUnknownRatio = configuration.maxMalformedRatio
         try StartupChecks.requireSafeKafkaProperties(configuration.kafka)
         try StartupChecks.requireFreeSpace(at: configuration.stateDirectory, minimumBytes: configuration.minFreeDiskBytes)
         let producer = try KafkaProducer(configuration: config.kafka, transactionalID: transactionalID)

@@ -67,6 +67,12 @@ public struct WorkerConfiguration: Sendable {
     /// which the worker stops instead of dead-lettering them: the sign of a track table that
     /// does not fit the model. Above 1 disables the check.
     public var maxUnknownTrackRatio = 0.9
+    /// Share of a cycle's events (over the last 1,000 or more) refused for their form
+    /// (`DeadLetterReason.isAboutForm`: malformed-json, missing-field, invalid-field,
+    /// key-mismatch, empty-value, oversized) at or above which the worker stops instead of
+    /// dead-lettering them: a producer that changed format, or a topic of other records, would
+    /// otherwise drain the stream into the dead-letter topic. Above 1 disables the check.
+    public var maxMalformedRatio = 0.9
     /// Events stamped more than this many ms after their record's timestamp are dead-lettered
     /// (`event-time-ahead`: a device clock set ahead would move the partition's watermark and age
     /// every silent user there); when nearly all of a cycle's events are (over the last 1,000 or
