@@ -17,9 +17,13 @@ import UserRepTesting
     }
 
     /// Runs a worker that must refuse; returns its error's text after checking nothing was committed.
-    func refusal(_ w: Workload, _ model: EncoderModel, tracksTopic: String? = nil, kafka: [String: String] = [:]) throws -> String {
+    func refusal(
+        _ w: Workload, _ model: EncoderModel, tracksTopic: String? = nil, kafka: [String: String] = [:],
+        topics: (inout TopicNames) -> Void = { _ in }
+    ) throws -> String {
         var config = try w.env.workerConfiguration()
         if let tracksTopic { config.topics.tracks = tracksTopic }
+        topics(&config.topics)
         config.kafka = config.kafka.overriding(kafka)
         let ready = w.env.directory.appendingPathComponent("ready").path
         config.readyFile = ready
@@ -56,6 +60,33 @@ import UserRepTesting
         try w.produceListens(200)
         let m = try model(w, dims: w.generator.settings.dims, embeddingBatch: w.generator.settings.embeddingBatchID)
         let message = try self.refusal(w, m, kafka: properties)
+        #expect(message.contains(refusal), "\(message)")
+    }
+
+    /// A topic named for two roles is refused before anything is read or written: outputs on
+    /// the changelog would stop every restore, outputs or dead letters on an input would be read
+    /// back as malformed events, and one topic as listens and onboarding would be read twice.
+    @Test(arguments: [
+        ("changelog", "output", "topic 'user-representations' is named both as the output topic (--output-topic) and as the state changelog topic (--changelog-topic)"),
+        ("onboarding", "listens", "is named both as the listens topic (--listens-topic) and as the onboarding topic (--onboarding-topic)"),
+        ("output", "listens", "is named both as the listens topic (--listens-topic) and as the output topic (--output-topic)"),
+        ("dead-letters", "onboarding", "is named both as the onboarding topic (--onboarding-topic) and as the dead-letter topic (--dead-letter-topic)"),
+    ])
+    func aTopicNamedForTwoRolesRefusesToStart(_ role: String, _ sameAs: String, _ refusal: String) throws {
+        var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 71)
+        defer { w.env.cleanUp() }
+        try w.produceListens(200)
+        let message = try self.refusal(w, w.env.model) { topics in
+            let name = [
+                "output": topics.output, "listens": topics.listens, "onboarding": topics.onboarding,
+            ][sameAs] ?? sameAs
+            switch role {
+            case "changelog": topics.changelog = name
+            case "onboarding": topics.onboarding = name
+            case "output": topics.output = name
+            default: topics.deadLetters = name
+            }
+        }
         #expect(message.contains(refusal), "\(message)")
     }
 

@@ -32,6 +32,22 @@ enum StartupChecks {
         }
     }
 
+    /// Throws when one topic is named for two roles (`roles`: what the worker uses a topic for,
+    /// with the option naming it, and the topic). Each role's records would be read as the other's:
+    /// outputs written to the changelog make every restore of the partition fail, outputs or dead
+    /// letters written to an input are read back as malformed events, one topic as listens and
+    /// onboarding would be read twice.
+    static func requireOneRolePerTopic(_ roles: [(role: String, topic: String)]) throws {
+        var seen: [String: String] = [:]
+        for (role, topic) in roles {
+            if let other = seen[topic], other != role {
+                throw WorkerError(
+                    "topic '\(topic)' is named both as the \(other) and as the \(role); each needs a topic of its own")
+            }
+            seen[topic] = role
+        }
+    }
+
     /// Throws unless the file system of `directory` (or of its nearest existing parent) has at
     /// least `minimumBytes` free. RocksDB cannot open, or aborts, on a full disk.
     static func requireFreeSpace(at directory: String, minimumBytes: Int64) throws {

@@ -203,6 +203,17 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // partitioned as that group's live input topics are.
         let seeded = mode == .stream ? nil : configuration.seedChangelogTopic
         let changelog = mode == .stream ? [configuration.changelogTopic] : seeded.map { [$0, configuration.topics.listens] } ?? []
+        // Every topic has one role; the changelog is the group's own, or the seeded group's.
+        let inputRoles = mode == .stream ? ["listens", "onboarding"] : ["replay", "onboarding-replay"]
+        var roles = zip(inputRoles, inputTopics).map { (role: "\($0) topic (--\($0)-topic)", topic: $1) }
+        roles.append(("track-embeddings topic (--tracks-topic)", configuration.topics.tracks))
+        roles += first.map { ("output topic (--output-topic)", $0.topic) }
+        roles.append(("dead-letter topic (--dead-letter-topic)", configuration.topics.deadLetters))
+        if let written = mode == .stream ? configuration.changelogTopic : seeded {
+            roles.append(("state changelog topic (--changelog-topic)", written))
+        }
+        if let registryTopic { roles.append(("batch registry topic (--batches-topic)", registryTopic.topic)) }
+        try StartupChecks.requireOneRolePerTopic(roles)
         let counts = try StartupChecks.partitionCounts(
             of: inputTopics + changelog + [configuration.topics.tracks, configuration.topics.output, configuration.topics.deadLetters]
                 + first.map(\.topic).filter { $0 != configuration.topics.output },
