@@ -21,6 +21,12 @@ struct SafetyOptions: ParsableArguments {
             "Stop (exit non-zero, commit nothing) when at least this share of recent events are refused for their form (malformed-json, missing-field, invalid-field, key-mismatch, empty-value, oversized): a producer that changed format, which would otherwise drain the stream into the dead-letter topic. Above 1 disables the check (every such record is dead-lettered)."
     )
     var maxMalformedRatio = defaults.maxMalformedRatio
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Stop (exit non-zero, commit nothing) when the input topics' records show two different key partitioners (Java's murmur2 against librdkafka's CRC32, say): a user's listens and onboarding events would land in different partitions, and the worker would keep two states for them."
+    )
+    var coPartitioningCheck = defaults.checkCoPartitioning
     @Option(
         help:
             "Events stamped more than this many hours after their record's timestamp are dead-lettered (event-time-ahead: a device clock set ahead would age every silent user of its partition); when nearly all are, the worker stops instead (a wrong clock where the records are produced). 0: no bound."
@@ -60,6 +66,7 @@ struct SafetyOptions: ParsableArguments {
         config.maxDeadLetterBytes = maxDeadLetterBytes
         config.maxUnknownTrackRatio = maxUnknownTrackRatio
         config.maxMalformedRatio = maxMalformedRatio
+        config.checkCoPartitioning = coPartitioningCheck
         config.maxEventTimeAheadMs = maxEventTimeAheadHours > 0 ? Int64(maxEventTimeAheadHours) * 3_600_000 : nil
         config.minFreeDiskBytes = Int64(minFreeDiskMb) << 20
         config.shutdownTimeoutMs = Int32(shutdownTimeout * 1000)

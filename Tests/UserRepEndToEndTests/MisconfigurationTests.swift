@@ -165,6 +165,36 @@ import UserRepTesting
                 && message.contains("timestamp_ms"), "\(message)")
     }
 
+    /// Listens produced as Java clients do (murmur2) and onboarding events as librdkafka does
+    /// (CRC32) put a user's events in different partitions: the worker stops before committing;
+    /// with one partitioner for both, it runs.
+    @Test(arguments: [("murmur2_random", true), ("consistent_random", false)])
+    func inputTopicsPartitionedApartStopTheWorkerBeforeCommitting(_ listensPartitioner: String, _ refused: Bool) throws {
+        var w = try Workload(users: 40, tracks: 40, partitions: 4, seed: 73)
+        defer { w.env.cleanUp() }
+        let listens = try KafkaProducer(configuration: w.env.kafka.overriding(["partitioner": listensPartitioner]))
+        for i in 0..<300 {
+            let e = w.generator.listen(index: i, total: 300)
+            try listens.produce(topic: w.env.topics.listens, key: e.userID, value: e.json())
+        }
+        try listens.flush(timeoutMs: 10_000)
+        let onboarding = try KafkaProducer(configuration: w.env.kafka)
+        for u in 0..<20 {
+            let e = w.generator.onboarding(user: Array("u\(u)".utf8), timeMs: 1_780_000_000_000)
+            try onboarding.produce(topic: w.env.topics.onboarding, key: e.userID, value: e.json())
+        }
+        try onboarding.flush(timeoutMs: 10_000)
+        if refused {
+            let message = try refusal(w, w.env.model)
+            #expect(
+                message.contains("topic '\(w.env.topics.listens)' is partitioned as by murmur2")
+                    && message.contains("topic '\(w.env.topics.onboarding)' as by consistent"), "\(message)")
+        } else {
+            let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
+            #expect(metrics.listensApplied == 300 && metrics.onboardingsApplied == 20)
+        }
+    }
+
     /// The same records among ten times as many good ones are dead-lettered, and the rest applied.
     @Test func aFewEventsOfAnotherFormAreDeadLetteredAndTheRestProcessed() throws {
         var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 67)

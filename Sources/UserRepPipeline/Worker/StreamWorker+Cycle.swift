@@ -121,6 +121,7 @@ extension StreamWorker {
     /// not fit the model), or nearly all recent events are refused for their form (a changed
     /// format) or stamped ahead of their records (a wrong clock): see `MisconfigurationGuard`.
     func parseRefusingMisconfiguration(_ records: KafkaRecordsView) throws -> [ParsedRecord] {
+        try refuseTopicsPartitionedApart(records)
         var parsed = try parse(records)
         var listens = listenCounts(parsed)
         if misconfiguration.trips(listens: listens.total, unknown: listens.unknown) {
@@ -153,6 +154,21 @@ extension StreamWorker {
         clockGuard.record(listens: events.total, unknown: events.ahead)
         formGuard.record(listens: events.total, unknown: events.malformed)
         return parsed
+    }
+
+    /// Throws, before anything of the cycle is committed, once the input topics' records show two
+    /// different key partitioners (see `CoPartitioningGuard`).
+    func refuseTopicsPartitionedApart(_ records: KafkaRecordsView) throws {
+        guard config.checkCoPartitioning, inputTopics.count > 1 else { return }
+        for i in 0..<records.count {
+            let record = records[i]
+            guard record.topicIndex >= 0, let key = record.key else { continue }
+            coPartitioning.observe(topic: record.topicIndex, key: key, partition: record.partition)
+        }
+        guard let (a, b) = coPartitioning.conflict else { return }
+        throw WorkerError(
+            "topic '\(inputTopics[a])' is partitioned \(coPartitioning.describe(a)) and topic '\(inputTopics[b])' \(coPartitioning.describe(b)) (over \(coPartitioning.records[a]) and \(coPartitioning.records[b]) keyed records): a user's events land in different partitions of the two, and the worker, which keeps a user's state with their partition, would keep two states for them. So it stops before committing. Produce both topics with one partitioner: in librdkafka clients -X partitioner=murmur2_random is the Java client's default, and -X partitioner=consistent_random librdkafka's (--no-co-partitioning-check runs on regardless)"
+        )
     }
 
     /// Parses the polled records on the compute threads. Listens naming a track the cache does

@@ -99,6 +99,8 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var clockGuard = MisconfigurationGuard()
     /// Stops the worker when nearly every event is refused for its form (a changed format).
     var formGuard = MisconfigurationGuard()
+    /// Stops the worker when its input topics are partitioned by different partitioners.
+    var coPartitioning = CoPartitioningGuard(topics: 0, partitions: 1)
     /// A backfill's end: the replay topic's high watermark per partition at start-up.
     var backfillTargets: [KafkaTopicPartition: Int64] = [:]
     var lastProgress = Date()
@@ -231,6 +233,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // partitioned alike (same count, keyed by user id).
         let sameCount = inputTopics + changelog
         inputPartitions = counts[inputTopics[0]] ?? 0
+        coPartitioning = CoPartitioningGuard(topics: inputTopics.count, partitions: Int32(inputPartitions))
         guard Set(sameCount.compactMap { counts[$0] }).count <= 1 else {
             throw WorkerError(
                 "input and changelog topics must have the same number of partitions: \(sameCount.map { "\($0)=\(counts[$0] ?? 0)" }.joined(separator: ", "))"

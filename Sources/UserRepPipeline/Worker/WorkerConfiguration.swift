@@ -73,6 +73,10 @@ public struct WorkerConfiguration: Sendable {
     /// dead-lettering them: a producer that changed format, or a topic of other records, would
     /// otherwise drain the stream into the dead-letter topic. Above 1 disables the check.
     public var maxMalformedRatio = 0.9
+    /// Whether the worker stops when its input topics' records show two different key
+    /// partitioners (a user's listens and onboarding events in different partitions, so two
+    /// states for them): see `CoPartitioningGuard`.
+    public var checkCoPartitioning = true
     /// Events stamped more than this many ms after their record's timestamp are dead-lettered
     /// (`event-time-ahead`: a device clock set ahead would move the partition's watermark and age
     /// every silent user there); when nearly all of a cycle's events are (over the last 1,000 or
