@@ -63,7 +63,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             guard let manifest = try? ModelManifest.decode(Data(bytes)) else { return false }
             // Only plausible sizes get weights: the point is the manifest's checks, not allocating
             // whatever a fuzzed layer size asks for.
-            guard manifest.layers.count <= 8, manifest.layers.allSatisfy({ (1...4_096).contains($0) }) else {
+            guard (2...8).contains(manifest.layers.count), manifest.layers.allSatisfy({ (1...4_096).contains($0) }) else {
                 return (try? EncoderModel(manifest: manifest, weights: SafeTensors())) != nil
             }
             var tensors: [String: SafeTensors.Tensor] = [:]
