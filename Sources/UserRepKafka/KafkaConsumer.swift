@@ -50,6 +50,19 @@ public final class KafkaConsumer: @unchecked Sendable {
         context.atEnd.removeAll()
     }
 
+    /// Fetches the assigned partitions again from `positions` (every assigned partition must have
+    /// one), keeping the assignment: the way back for a partition whose position was out of range,
+    /// which librdkafka refuses to seek. Records queued but not polled are dropped and fetched
+    /// again from the given positions. Eager rebalance protocol only (librdkafka refuses a whole
+    /// assignment under the cooperative one).
+    public func refetch(from positions: [KafkaTopicPartition: KafkaOffset]) throws {
+        guard Set(positions.keys) == context.assigned else {
+            throw KafkaError("refetch needs a position for exactly the assigned partitions")
+        }
+        try client.assign(positions)
+        context.atEnd.removeAll()
+    }
+
     /// Partitions currently assigned to this consumer.
     public var assignment: Set<KafkaTopicPartition> { context.assigned }
 
@@ -85,6 +98,8 @@ public final class KafkaConsumer: @unchecked Sendable {
                 records.append(m)
             case .partitionEnd(let tp):
                 context.atEnd.insert(tp)
+            case .offsetOutOfRange(let tp, let offset):
+                offsetsOutOfRange[tp] = offset
             case .error(let error, let fatal):
                 if fatal { throw error }
                 lastTransientError = error
@@ -104,6 +119,17 @@ public final class KafkaConsumer: @unchecked Sendable {
         let left = ContinuousClock.now.duration(to: deadline)
         guard left > .zero else { return 0 }
         return Int32(clamping: Int64((left / .milliseconds(1)).rounded(.up)))
+    }
+
+    /// Fetch positions the brokers no longer hold, by partition, reported by polls since the last
+    /// `takeOffsetsOutOfRange` (only with `auto.offset.reset=error`; librdkafka otherwise moves
+    /// the position itself, silently). Such a partition is not fetched until a seek.
+    public private(set) var offsetsOutOfRange: [KafkaTopicPartition: Int64] = [:]
+
+    /// Returns and forgets `offsetsOutOfRange`.
+    public func takeOffsetsOutOfRange() -> [KafkaTopicPartition: Int64] {
+        defer { offsetsOutOfRange = [:] }
+        return offsetsOutOfRange
     }
 
     /// The most recent non-fatal consumer error, for health reporting.

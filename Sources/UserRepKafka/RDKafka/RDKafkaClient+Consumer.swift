@@ -8,6 +8,9 @@ enum RDKafkaPolled {
     case record(UnsafeMutablePointer<rd_kafka_message_t>, KafkaTopicPartition?)
     /// The partition was read to its end.
     case partitionEnd(KafkaTopicPartition)
+    /// The brokers no longer hold the partition's fetch position (with `auto.offset.reset=error`):
+    /// its records there were deleted, or it was truncated. It is fetched again after a seek.
+    case offsetOutOfRange(KafkaTopicPartition, Int64)
     /// A consumer error; `fatal` when the client is unusable from now on.
     case error(KafkaError, fatal: Bool)
 }
@@ -47,6 +50,9 @@ extension RDKafkaClient {
         defer { rd_kafka_message_destroy(m) }
         if err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let tp = RDKafkaRecord.partition(of: m) {
             return .partitionEnd(tp)
+        }
+        if err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET, let tp = RDKafkaRecord.partition(of: m) {
+            return .offsetOutOfRange(tp, m.pointee.offset)
         }
         let detail = m.pointee.payload.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""
         let error = KafkaError(code: err, context: "consumer error\(detail.isEmpty ? "" : ": \(detail)")")

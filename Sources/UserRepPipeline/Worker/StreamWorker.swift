@@ -99,6 +99,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
     var clockGuard = MisconfigurationGuard()
     /// Stops the worker when nearly every event is refused for its form (a changed format).
     var formGuard = MisconfigurationGuard()
+    /// Input fetch positions the brokers no longer hold, still to resume (see
+    /// `resumePartitionsPastDeletedRecords`).
+    var outOfRange: [KafkaTopicPartition: Int64] = [:]
     /// Stops the worker when its input topics are partitioned by different partitioners.
     var coPartitioning = CoPartitioningGuard(topics: 0, partitions: 1)
     /// A backfill's end: the replay topic's high watermark per partition at start-up.
@@ -273,10 +276,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
             inputTopics: inputTopics, logger: logger)
         restorer.maxRecordsPerPoll = min(configuration.maxPollRecords, 5_000)
         // The range assignor gives listens[p] and onboarding[p] to the same member, which the
-        // state layout needs (a user's state lives with partition p of both topics).
+        // state layout needs (a user's state lives with partition p of both topics). A position
+        // the brokers no longer hold is reported, not moved silently (`resumePartitionsPastDeletedRecords`).
         consumer = try KafkaConsumer(
             configuration: configuration.kafka.overriding([
-                "group.id": configuration.groupID, "partition.assignment.strategy": "range",
+                "group.id": configuration.groupID, "partition.assignment.strategy": "range", "auto.offset.reset": "error",
             ]), rebalance: nil)
         checkpoint = CycleCheckpoint(
             producer: producer, consumer: consumer, store: store, deadLetters: deadLetters, health: health,
@@ -369,6 +373,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         var stepsBusy = false
         while !shouldStop() {
             reportTelemetry(force: false)
+            try resumePartitionsPastDeletedRecords()
             var clock = StageClock()
             let n = try consumer.poll(
                 into: polled, maxMessages: sizer.limit, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs, gatherUntil: gatherDeadline)

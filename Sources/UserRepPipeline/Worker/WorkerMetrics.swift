@@ -5,6 +5,9 @@ import Foundation
 public struct WorkerMetrics: Sendable {
     /// Input records read (valid or not).
     public var recordsRead = 0
+    /// Input records the brokers deleted (retention) after the worker's stored position and before
+    /// it read them: lost, reported, and the partition resumed at its first record still kept.
+    public var inputRecordsLost = 0
     /// Input records read per input lane (listens, onboarding).
     public var recordsReadByLane = [0, 0]
     /// Listens applied to state.
@@ -126,7 +129,7 @@ public struct WorkerMetrics: Sendable {
     public var summary: String {
         let dl = deadLetters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         return
-            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "")\(eventsBeforeHandOff > 0 ? " before_hand_off=\(eventsBeforeHandOff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) largest_cycle_state_bytes=\(largestCycleStateBytes) duplicates_skipped=\(duplicatesSkipped) changelog=\(changelogRecords) changelog_bytes=\(changelogBytes) state_bytes_written=\(stateBytesWritten) assignments=\(assignments) restored=\(restoredRecords)"
+            "read=\(recordsRead) listens=\(listensApplied) onboardings=\(onboardingsApplied)\(eventsAfterCutoff > 0 ? " after_until=\(eventsAfterCutoff)" : "")\(eventsBeforeHandOff > 0 ? " before_hand_off=\(eventsBeforeHandOff)" : "") unknown_artists=\(unknownArtists) outputs=\(outputsPublished) encoded=\(usersEncoded) dead_letters=\(deadLetterTotal)\(dl.isEmpty ? "" : " (\(dl))")\(deadLettersTruncated > 0 ? " truncated_dead_letters=\(deadLettersTruncated)" : "") cycles=\(cycles) largest_cycle_state_bytes=\(largestCycleStateBytes) duplicates_skipped=\(duplicatesSkipped)\(inputRecordsLost > 0 ? " input_records_lost=\(inputRecordsLost)" : "") changelog=\(changelogRecords) changelog_bytes=\(changelogBytes) state_bytes_written=\(stateBytesWritten) assignments=\(assignments) restored=\(restoredRecords)"
             + (registryChanges + registryRefusals + usersReencoded + usersTombstoned > 0
                 ? " registry_changes=\(registryChanges) registry_refusals=\(registryRefusals) reencoded=\(usersReencoded) tombstoned=\(usersTombstoned) batch_jobs_completed=\(batchJobsCompleted)"
                 : "")

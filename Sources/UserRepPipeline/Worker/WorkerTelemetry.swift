@@ -52,6 +52,7 @@ final class WorkerTelemetry {
             add("userrep_events_applied_total", [("topic", inputTopics[1])], m.onboardingsApplied, last.onboardingsApplied)
         }
         add("userrep_duplicates_skipped_total", [], m.duplicatesSkipped, last.duplicatesSkipped)
+        add("userrep_input_records_lost_total", [], m.inputRecordsLost, last.inputRecordsLost)
         for (batch, counts) in m.outputsByBatch {
             let before = last.outputsByBatch[batch] ?? []
             for (i, trigger) in RepresentationTrigger.allCases.enumerated() {
