@@ -4,9 +4,9 @@
 /// form (`DeadLetterReason.isAboutForm`). When nearly all of them are refused, the cause is almost
 /// never the input: the track table holds another embedding batch than the model's, or is empty,
 /// or lags far behind; or the clock that stamps the records is wrong; or their producer changed
-/// format (timestamps in seconds, renamed fields, Avro), or the topic holds other records. Dead-lettering would then drain the stream and commit it, so the worker stops
-/// instead, before committing the cycle. (`listens` counts the records watched, `unknown` the
-/// refused ones.)
+/// format (timestamps in seconds, renamed fields, Avro), or the topic holds other records.
+/// Dead-lettering would then drain the stream and commit it, so the worker stops instead, before
+/// committing the cycle. (`listens` counts the records watched, `unknown` the refused ones.)
 struct MisconfigurationGuard: Sendable {
     /// Listens the ratio is measured over (the newest cycles adding up to at least this many).
     var window = 1_000
