@@ -147,18 +147,23 @@ import UserRepTesting
         #expect(message.contains("events of this cycle are stamped more than 24 h") && message.contains("event-time-ahead"), "\(message)")
     }
 
+    /// Produces `count` listens whose `timestamp_ms` is in seconds (out of range: invalid-field).
+    func produceListensStampedInSeconds(_ w: inout Workload, _ count: Int) throws {
+        let producer = try KafkaProducer(configuration: w.env.kafka)
+        for i in 0..<count {
+            var e = w.generator.listen(index: i, total: count)
+            e.timestampMs /= 1000
+            try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json())
+        }
+        try producer.flush(timeoutMs: 10_000)
+    }
+
     /// A producer that switched to timestamps in seconds makes every listen out of range: that is
     /// a changed format, not bad input, so the worker stops rather than dead-letter the stream.
     @Test func nearlyAllEventsOfAChangedFormatStopTheWorkerBeforeCommitting() throws {
         var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 61)
         defer { w.env.cleanUp() }
-        let producer = try KafkaProducer(configuration: w.env.kafka)
-        for i in 0..<500 {
-            var e = w.generator.listen(index: i, total: 500)
-            e.timestampMs /= 1000
-            try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json())
-        }
-        try producer.flush(timeoutMs: 10_000)
+        try produceListensStampedInSeconds(&w, 500)
         let message = try refusal(w, w.env.model)
         #expect(
             message.contains("events of this cycle are refused for their form") && message.contains("invalid-field")
@@ -200,13 +205,7 @@ import UserRepTesting
         var w = try Workload(users: 30, tracks: 40, partitions: 2, seed: 67)
         defer { w.env.cleanUp() }
         try w.produceListens(500)
-        let producer = try KafkaProducer(configuration: w.env.kafka)
-        for i in 0..<50 {
-            var e = w.generator.listen(index: i, total: 50)
-            e.timestampMs /= 1000
-            try producer.produce(topic: w.env.topics.listens, key: e.userID, value: e.json())
-        }
-        try producer.flush(timeoutMs: 10_000)
+        try produceListensStampedInSeconds(&w, 50)
         let metrics = try StreamWorker(configuration: w.env.workerConfiguration(), model: w.env.model).run(until: .whenCaughtUp())
         #expect(metrics.listensApplied == 500)
         #expect(metrics.deadLetters[DeadLetterReason.invalidField.rawValue] == 50)

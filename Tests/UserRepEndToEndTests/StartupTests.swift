@@ -63,9 +63,17 @@ import UserRepTesting
     }
 }
 
-/// Keeps every message logged through it.
+/// Keeps every message logged through it, with its level and metadata.
 final class LogCapture: LogHandler, @unchecked Sendable {
-    private let stored = Mutex<[String]>([])
+    /// One logged message.
+    struct Entry: Sendable, CustomStringConvertible {
+        let level: Logger.Level
+        let metadata: Logger.Metadata
+        let message: String
+        var description: String { "\(level) \(metadata) \(message)" }
+    }
+
+    private let stored = Mutex<[Entry]>([])
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -73,8 +81,11 @@ final class LogCapture: LogHandler, @unchecked Sendable {
         set { metadata[key] = newValue }
     }
     func log(event: LogEvent) {
-        stored.withLock { $0.append(event.message.description) }
+        let entry = Entry(level: event.level, metadata: event.metadata ?? [:], message: event.message.description)
+        stored.withLock { $0.append(entry) }
     }
     /// Messages so far.
-    var lines: [String] { stored.withLock { $0 } }
+    var lines: [String] { stored.withLock { $0.map(\.message) } }
+    /// Messages so far, with their level and metadata.
+    var entries: [Entry] { stored.withLock { $0 } }
 }
