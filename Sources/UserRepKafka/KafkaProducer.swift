@@ -179,6 +179,12 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Throws unless a broker answers a metadata request within `timeoutMs`.
     public func ping(timeoutMs: Int32) throws { try client.ping(timeoutMs: timeoutMs) }
 
+    /// Asks the brokers for `topic`'s configs (`cleanup.policy`, `retention.ms`, …); the answer
+    /// is polled from the returned request, without blocking.
+    public func describeConfigs(of topic: String) throws -> KafkaTopicConfigRequest {
+        try KafkaTopicConfigRequest(client: client, topic: topic)
+    }
+
     /// Number of partitions of a topic, nil if it does not exist.
     public func partitionCount(topic: String, timeoutMs: Int32 = 10_000) throws -> Int? {
         try client.partitionCount(topic: topic, timeoutMs: timeoutMs)

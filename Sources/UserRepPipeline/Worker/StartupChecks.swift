@@ -48,6 +48,18 @@ enum StartupChecks {
         }
     }
 
+    /// How `configs` (a topic's, as the brokers describe it) delete records, nil when they keep
+    /// the newest record of every key: `cleanup.policy` compact, without delete, or with delete
+    /// but neither time nor size retention. Nil too when no policy is described.
+    static func deletingPolicy(_ configs: [String: String]) -> String? {
+        guard let policy = configs["cleanup.policy"] else { return nil }
+        let policies = Set(policy.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        guard policies.contains("compact") else { return "cleanup.policy=\(policy)" }
+        guard policies.contains("delete") else { return nil }
+        let ms = configs["retention.ms"] ?? "(default)", bytes = configs["retention.bytes"] ?? "(default)"
+        return ms == "-1" && bytes == "-1" ? nil : "cleanup.policy=\(policy) with retention.ms=\(ms) and retention.bytes=\(bytes)"
+    }
+
     /// Throws unless the file system of `directory` (or of its nearest existing parent) has at
     /// least `minimumBytes` free. RocksDB cannot open, or aborts, on a full disk.
     static func requireFreeSpace(at directory: String, minimumBytes: Int64) throws {
