@@ -157,14 +157,15 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
 
     /// The worker asks the broker for its changelog's configs (DescribeConfigs, which the
     /// embedded cluster does not answer) and gets the answer between cycles, without waiting for
-    /// it. (Tansu answers, but describes no `cleanup.policy`, so the refusal of a changelog that
-    /// deletes records is checked on `StartupChecks.deletingPolicy` alone.)
+    /// it: the `cleanup.policy=compact` the admin API created it with. (Tansu describes only the
+    /// configs a topic was created with, and no userrep command creates one with
+    /// `cleanup.policy=delete`, so the refusal itself is checked on `StartupChecks.deletingPolicy`.)
     @Test func theChangelogsConfigsAreAskedAndAnswered() throws {
         let broker = try RealBroker()
         let w = try BrokerWorkload(on: broker, listens: 300)
         try w.publish(to: broker)
         let run = try broker.userrep(w.worker(state: broker.path("s"), extra: ["--stop-when-caught-up"]))
-        #expect(run.stderr.contains("changelog topic described"), "\(run.stderr.suffix(2000))")
+        #expect(run.stderr.contains("cleanup.policy=compact topic=userrep-state-changelog"), "\(run.stderr.suffix(2000))")
         #expect(summary(run.stdout)["listens"] == 300)
     }
 
