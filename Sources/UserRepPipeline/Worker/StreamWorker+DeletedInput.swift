@@ -1,4 +1,4 @@
-// What the brokers may delete: input records before the group read them (counted, skipped past), and the changelog topic's retention (refused).
+// Input records the brokers deleted before the worker read them: counted, logged, and skipped past.
 import Foundation
 import UserRepKafka
 
@@ -50,37 +50,5 @@ extension StreamWorker {
                 uniqueKeysWithValues: assigned.map { tp in
                     (tp, resumed[tp].map { .at($0) } ?? own[tp].flatMap { $0 > 0 ? .at($0) : nil } ?? .beginning)
                 }))
-    }
-}
-
-extension StreamWorker {
-    /// Stops the worker once the brokers describe its changelog topic with a policy that deletes
-    /// records by time or size (`StartupChecks.deletingPolicy`): a restore would lack the users
-    /// whose newest state records were deleted, and start them afresh, in silence. The answer is
-    /// asked at start and polled between cycles, so a broker that does not answer DescribeConfigs
-    /// (the embedded cluster) delays nothing; after 30 s without one, or on a refusal (say, no
-    /// permission), the check is given up, logged at debug.
-    func checkChangelogPolicy() throws {
-        guard let (request, askedAt) = changelogConfigs else { return }
-        guard let answer = request.poll() else {
-            if Date().timeIntervalSince(askedAt) > 30 {
-                changelogConfigs = nil
-                logger.debug("no answer to DescribeConfigs for the changelog topic: its retention is not checked")
-            }
-            return
-        }
-        changelogConfigs = nil
-        switch answer {
-        case .failure(let error):
-            logger.debug("the changelog topic's configs cannot be read, so its retention is not checked: \(error)")
-        case .success(let configs):
-            logger.debug(
-                "changelog topic described",
-                metadata: ["topic": "\(request.topic)", "cleanup.policy": "\(configs["cleanup.policy"] ?? "(not described)")"])
-            guard let problem = StartupChecks.deletingPolicy(configs) else { return }
-            throw WorkerError(
-                "state changelog topic '\(request.topic)' has \(problem): the brokers would delete state records, and a worker restoring a partition would start the users whose newest records were deleted afresh, losing their windows in silence; set cleanup.policy=compact on it (`userrep topics create` does)"
-            )
-        }
     }
 }

@@ -210,15 +210,15 @@ public final class StreamWorker: KafkaRebalanceHandler {
         // partitioned as that group's live input topics are.
         let seeded = mode == .stream ? nil : configuration.seedChangelogTopic
         let changelog = mode == .stream ? [configuration.changelogTopic] : seeded.map { [$0, configuration.topics.listens] } ?? []
-        // Every topic has one role; the changelog is the group's own, or the seeded group's.
+        // The changelog this run writes: the group's own, or the seeded group's (none otherwise).
+        let writtenChangelog = mode == .stream ? configuration.changelogTopic : seeded
+        // Every topic has one role.
         let inputRoles = mode == .stream ? ["listens", "onboarding"] : ["replay", "onboarding-replay"]
         var roles = zip(inputRoles, inputTopics).map { (role: "\($0) topic (--\($0)-topic)", topic: $1) }
         roles.append(("track-embeddings topic (--tracks-topic)", configuration.topics.tracks))
         roles += first.map { ("output topic (--output-topic)", $0.topic) }
         roles.append(("dead-letter topic (--dead-letter-topic)", configuration.topics.deadLetters))
-        if let written = mode == .stream ? configuration.changelogTopic : seeded {
-            roles.append(("state changelog topic (--changelog-topic)", written))
-        }
+        if let writtenChangelog { roles.append(("state changelog topic (--changelog-topic)", writtenChangelog)) }
         if let registryTopic { roles.append(("batch registry topic (--batches-topic)", registryTopic.topic)) }
         try StartupChecks.requireOneRolePerTopic(roles)
         let counts = try StartupChecks.partitionCounts(
@@ -232,9 +232,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
                     $0.model, entry: $0.entry, topic: $0.topic, producer: producer, format: configuration.outputFormat,
                     threads: configuration.computeThreads)
             }, producer: producer, format: configuration.outputFormat, threads: configuration.computeThreads)
-        if let written = mode == .stream ? configuration.changelogTopic : seeded {
-            changelogConfigs = (try producer.describeConfigs(of: written), Date())
-        }
+        if let writtenChangelog { changelogConfigs = (try producer.describeConfigs(of: writtenChangelog), Date()) }
         let embeddingBatchID = batches.embeddingBatchID
         let dims = batches.dims
         // A user's state lives with their partition number, so every input topic must be
