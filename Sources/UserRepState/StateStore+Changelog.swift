@@ -29,10 +29,14 @@ extension StateStore {
     /// `timersFired` holds, per user id, the as-of time of a fired timer read from the changelog
     /// (`ChangelogRestorer.timerFiredKeyPrefix`): kept as the user's last fired timer when later
     /// than the stored one, with the user's timer scheduled after it, so the timer does not fire
-    /// again. Returns the number of heads skipped.
+    /// again. With `inputTopics` (in lane order, `InputLane`), each lane's stored next offset of
+    /// `partition` moves forward to one past the newest offset an applied head reflects (never
+    /// back): for a changelog written in transactions with the input offsets, whose states are
+    /// therefore never ahead of the offsets committed with them. Returns the number of heads skipped.
     @discardableResult
     public func applyChangelog(
-        partition: Int32, records: [ChangelogStateRecord], timersFired: [[UInt8]: Int64] = [:], checkpoint: Int64
+        partition: Int32, records: [ChangelogStateRecord], timersFired: [[UInt8]: Int64] = [:], checkpoint: Int64,
+        advancingOffsetsOf inputTopics: [String]? = nil
     ) throws -> Int {
         evictCache(partitions: [partition])
         let heads = records.filter { $0.tile == nil }.map { UserKey(partition: partition, userID: $0.userID) }
@@ -101,9 +105,22 @@ extension StateStore {
                 stageTimerPut(Self.timerKey(user, at: next), partition: partition)
             }
         }
+        if let inputTopics { try stageOffsetsReflected(by: restored.map(\.state), partition: partition, topics: inputTopics) }
         putInt64(checkpoint, key: Self.checkpointKey(partition))
         try db.write(writes, durability: .unlogged)
         return stale
+    }
+
+    /// Stages, per lane of `topics`, `partition`'s next offset after the newest one `states`
+    /// reflect, where that is past the stored one.
+    private func stageOffsetsReflected(by states: [StoredState], partition: Int32, topics: [String]) throws {
+        var newest = SIMD2<Int64>(repeating: -1)
+        for state in states { newest = pointwiseMax(newest, state.appliedOffsets) }
+        for (lane, topic) in zip(InputLane.allCases, topics) where newest[lane.rawValue] >= 0 {
+            let key = Self.offsetKey(topic: topic, partition: partition)
+            let next = newest[lane.rawValue] + 1
+            if next > (try int64(at: key) ?? -1) { putInt64(next, key: key) }
+        }
     }
 
     /// Moves the changelog checkpoints of the partitions in `checkpoints` forward to the offsets

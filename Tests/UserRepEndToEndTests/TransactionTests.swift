@@ -55,4 +55,35 @@ import UserRepState
             !expected.isEmpty && differingUsers(expected, actual).isEmpty, "state differs for \(differingUsers(expected, actual).prefix(5))"
         )
     }
+
+    /// A transactional worker on an empty disk (a replaced pod), whose group offsets are gone
+    /// (expired, or, as here, never stored: the embedded cluster drops transactional offset
+    /// commits), resumes where the restored changelog's states say its input was read to, not at
+    /// the start: re-reading would republish every vector a read_committed subscriber already had.
+    @Test func aTransactionalWorkerOnAnEmptyDiskResumesAfterTheStatesItsChangelogHolds() throws {
+        var w = try Workload(users: 100, tracks: 80, partitions: 3, seed: 73)
+        defer { w.env.cleanUp() }
+        try w.produceListens(1_500)
+        var config = try w.env.workerConfiguration(stateName: "first", groupID: "replaced")
+        config.transactionalID = "replaced-0"
+        let first = try w.runToEnd(config)
+        #expect(first.listensApplied == 1_500 && first.outputsPublished > 0)
+        let consumer = try KafkaConsumer(configuration: w.env.kafka.overriding(["group.id": "replaced"]))
+        defer { consumer.close() }
+        let listensPartitions = (0..<Int32(3)).map { KafkaTopicPartition(topic: w.env.topics.listens, partition: $0) }
+        #expect(try consumer.committed(listensPartitions).isEmpty, "the group has no offsets to resume from")
+
+        var replacement = try w.env.workerConfiguration(stateName: "replacement", groupID: "replaced")
+        replacement.transactionalID = "replaced-0"
+        let resumed = try w.runToEnd(replacement)
+        #expect(resumed.restoredRecords > 0)
+        #expect(
+            resumed.recordsRead == 0 && resumed.duplicatesSkipped == 0 && resumed.outputsPublished == 0,
+            "re-read \(resumed.recordsRead) records, \(resumed.duplicatesSkipped) duplicates, republished \(resumed.outputsPublished)")
+
+        // And nothing after that point is skipped.
+        try w.produceListens(300)
+        let later = try w.runToEnd(replacement)
+        #expect(later.listensApplied == 300 && later.duplicatesSkipped == 0)
+    }
 }

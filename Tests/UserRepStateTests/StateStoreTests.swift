@@ -221,6 +221,53 @@ import UserRepState
     }
 }
 
+@Suite struct ChangelogOffsetTests {
+    /// A transactional changelog's restored heads move each lane's stored next offset of their
+    /// partition forward to one past the newest applied offset they reflect; never back, never
+    /// for a stale head, never another partition's, and not at all without input topics.
+    @Test func restoredHeadsMoveTheStoredOffsetsForwardOnlyWhenAsked() throws {
+        let dir = scratchPath("state")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir, embeddingBatchID: "e1", width: 4)
+        func head(listens: Int64?, onboarding: Int64?) -> [UInt8] {
+            var s = UserState(width: 4)
+            [Float(1), 2, 3, 4].withUnsafeBufferPointer { s.applyListen(timeMs: 1_780_000_000_000, vector: $0) }
+            if let listens { s.markApplied(offset: listens, lane: .listens) }
+            if let onboarding { s.markApplied(offset: onboarding, lane: .onboarding) }
+            return UserStateCodec.encode(s)
+        }
+        let topics = ["listens", "onboarding"]
+        try store.commit(users: [], offsets: [SourceOffset(topic: "listens", partition: 1, next: 30)])
+        // Without input topics (a changelog not written with the offsets), nothing moves.
+        try store.applyChangelog(
+            partition: 1, records: [ChangelogStateRecord(userID: Array("a".utf8), value: head(listens: 90, onboarding: 4))],
+            checkpoint: 1)
+        #expect(try store.offsets(topic: "listens") == [1: 30] && store.offsets(topic: "onboarding").isEmpty)
+        // With them: the newest of the restored heads, per lane; a lane no head reflects stays unset.
+        try store.applyChangelog(
+            partition: 1,
+            records: [
+                ChangelogStateRecord(userID: Array("b".utf8), value: head(listens: 41, onboarding: nil)),
+                ChangelogStateRecord(userID: Array("c".utf8), value: head(listens: 57, onboarding: nil)),
+                ChangelogStateRecord(userID: Array("b".utf8), tile: TileID(start: 20_600, level: .day, count: 1), value: nil),
+            ], checkpoint: 4, advancingOffsetsOf: topics)
+        #expect(try store.offsets(topic: "listens") == [1: 58] && store.offsets(topic: "onboarding").isEmpty)
+        // Never back (an older head), and a stale head (behind the user's state) does not count.
+        try store.applyChangelog(
+            partition: 1,
+            records: [
+                ChangelogStateRecord(userID: Array("d".utf8), value: head(listens: 12, onboarding: 8)),
+                ChangelogStateRecord(userID: Array("a".utf8), value: head(listens: 200, onboarding: 2)),
+            ], checkpoint: 6, advancingOffsetsOf: topics)
+        #expect(try store.offsets(topic: "listens") == [1: 58] && store.offsets(topic: "onboarding") == [1: 9])
+        // Another partition's offsets are its own.
+        try store.applyChangelog(
+            partition: 0, records: [ChangelogStateRecord(userID: Array("e".utf8), value: head(listens: 3, onboarding: nil))],
+            checkpoint: 1, advancingOffsetsOf: topics)
+        #expect(try store.offsets(topic: "listens") == [1: 58, 0: 4])
+    }
+}
+
 extension StateStore {
     /// Serializes `users` (against the tiles stored for them) and commits them with `offsets`.
     func commit(users: [(UserKey, UserState)], offsets: [SourceOffset]) throws {

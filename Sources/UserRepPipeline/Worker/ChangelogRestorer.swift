@@ -37,6 +37,13 @@ struct ChangelogRestorer {
     /// Input topics whose offsets are dropped with a partition's users.
     let inputTopics: [String]
     let logger: Logger
+    /// Whether the changelog is written in transactions with the input offsets (`--transactional-id`):
+    /// then a restored state's input positions are committed too, and the store's next offsets
+    /// move up to them (`StateStore.applyChangelog`), so that a store behind the changelog, with
+    /// the group's offsets behind it as well (a replaced disk; offsets expired, or not yet
+    /// visible on a broker that answers an offset fetch before a transaction's offsets), does
+    /// not read and republish what the restored states already reflect.
+    var statesCommitWithOffsets = false
     /// How long a restore may go without reading a record before it gives up.
     var stallTimeoutSeconds = 120.0
     /// Called after every batch of records read (the worker's liveness: a restore is progress).
@@ -132,7 +139,8 @@ struct ChangelogRestorer {
                 if let handOff = batch.handOff { try store.recordHandOff(handOff) }
                 var outcome = outcomes[p] ?? Outcome()
                 outcome.stale += try store.applyChangelog(
-                    partition: p, records: batch.records, timersFired: batch.timersFired, checkpoint: progress.next)
+                    partition: p, records: batch.records, timersFired: batch.timersFired, checkpoint: progress.next,
+                    advancingOffsetsOf: statesCommitWithOffsets ? inputTopics : nil)
                 outcome.records += batch.records.count + batch.firedRecords
                 outcomes[p] = outcome
             }

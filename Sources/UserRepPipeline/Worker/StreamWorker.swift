@@ -278,6 +278,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
             topic: configuration.changelogTopic, embeddingBatchID: embeddingBatchID,
             inputTopics: inputTopics, logger: logger)
         restorer.maxRecordsPerPoll = min(configuration.maxPollRecords, 5_000)
+        restorer.statesCommitWithOffsets = transactionalID != nil
         // The range assignor gives listens[p] and onboarding[p] to the same member, which the
         // state layout needs (a user's state lives with partition p of both topics). A position
         // the brokers no longer hold is reported, not moved silently (`resumePartitionsPastDeletedRecords`).
