@@ -179,10 +179,10 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Throws unless a broker answers a metadata request within `timeoutMs`.
     public func ping(timeoutMs: Int32) throws { try client.ping(timeoutMs: timeoutMs) }
 
-    /// Asks the brokers for `topic`'s configs (`cleanup.policy`, `retention.ms`, …); the answer
-    /// is polled from the returned request, without blocking.
-    public func describeConfigs(of topic: String) throws -> KafkaTopicConfigRequest {
-        try KafkaTopicConfigRequest(client: client, topic: topic)
+    /// Asks the brokers for `topics`' configs (`cleanup.policy`, `max.message.bytes`, …) in one
+    /// request; the answer is polled from the returned request, without blocking.
+    public func describeConfigs(of topics: [String]) throws -> KafkaTopicConfigRequest {
+        try KafkaTopicConfigRequest(client: client, topics: topics)
     }
 
     /// Number of partitions of a topic, nil if it does not exist.

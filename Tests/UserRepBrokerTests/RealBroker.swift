@@ -89,6 +89,16 @@ final class RealBroker {
         return result
     }
 
+    /// Creates topic `name` with `configs` through Tansu's own command line (the test process's
+    /// librdkafka cannot talk to Tansu, and `userrep topics create` sets no configs of one's choosing).
+    func createTopic(_ name: String, partitions: Int, configs: [String: String]) throws {
+        let args =
+            ["topic", "create", name, "--broker", "tcp://\(bootstrap)", "--partitions", String(partitions)]
+            + configs.sorted { $0.key < $1.key }.flatMap { ["--config", "\($0.key)=\($0.value)"] }
+        let result = try ProcessRun.start(tools.appendingPathComponent("bin/tansu"), args, environment: [:], in: directory).get().wait()
+        guard result.status == 0 else { throw BrokerSetupError("tansu \(args.joined(separator: " ")) exited \(result.status): \(result.stderr)") }
+    }
+
     /// The path of `name` in the scratch directory (a state directory, say).
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 

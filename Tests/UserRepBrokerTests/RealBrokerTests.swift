@@ -165,8 +165,31 @@ func waitForLog(_ run: ProcessRun, _ marker: String, count: Int, seconds: Double
         let w = try BrokerWorkload(on: broker, listens: 300)
         try w.publish(to: broker)
         let run = try broker.userrep(w.worker(state: broker.path("s"), extra: ["--stop-when-caught-up"]))
-        #expect(run.stderr.contains("cleanup.policy=compact topic=userrep-state-changelog"), "\(run.stderr.suffix(2000))")
+        #expect(
+            run.stderr.contains("cleanup.policy=compact max.message.bytes=(not described) topic=userrep-state-changelog"),
+            "\(run.stderr.suffix(2000))")
         #expect(summary(run.stdout)["listens"] == 300)
+    }
+
+    /// A topic the worker writes, created with a config that would lose or refuse its records,
+    /// stops the worker with the config named; the remedy the error names lets it run.
+    @Test(arguments: [
+        ("userrep-state-changelog", ["cleanup.policy": "delete"], "has cleanup.policy=delete", [String]()),
+        ("userrep-dead-letters", ["max.message.bytes": "65536"], "'userrep-dead-letters' accepts record batches of up to 65536 bytes",
+         ["-X", "message.max.bytes=65536"]),
+    ])
+    func aWrittenTopicWhoseConfigWouldLoseOrRefuseRecordsStopsTheWorker(
+        _ topic: String, _ configs: [String: String], _ named: String, _ remedy: [String]
+    ) throws {
+        let broker = try RealBroker()
+        let w = try BrokerWorkload(on: broker, listens: 3000)
+        try broker.createTopic(topic, partitions: topic.hasSuffix("changelog") ? 4 : 1, configs: configs)
+        try w.publish(to: broker)
+        let refused = try broker.userrep(w.worker(state: broker.path("s"), extra: ["--stop-when-caught-up"]), expectStatus: 1)
+        #expect(refused.stderr.contains(named), "\(refused.stderr.suffix(2000))")
+        guard !remedy.isEmpty else { return }
+        let run = try broker.userrep(w.worker(state: broker.path("s"), extra: ["--stop-when-caught-up"] + remedy))
+        #expect(run.stderr.contains("max.message.bytes=65536 topic=userrep-dead-letters"), "\(run.stderr.suffix(2000))")
     }
 
     @Test func benchRunsOnExternalBrokersAndRefusesTopicsThatExist() throws {

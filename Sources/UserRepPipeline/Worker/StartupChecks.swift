@@ -60,6 +60,15 @@ enum StartupChecks {
         return ms == "-1" && bytes == "-1" ? nil : "cleanup.policy=\(policy) with retention.ms=\(ms) and retention.bytes=\(bytes)"
     }
 
+    /// The size of record batch a topic's `configs` accept (`max.message.bytes`), when it is
+    /// below `producerLimit`, the largest batch the worker's producer may send; nil when the
+    /// topic accepts that (or describes no limit).
+    static func smallerBatchLimit(_ configs: [String: String], producerLimit: Int) -> Int? {
+        guard let text = configs["max.message.bytes"], let limit = Int(text.trimmingCharacters(in: .whitespaces)), limit < producerLimit
+        else { return nil }
+        return limit
+    }
+
     /// Throws unless the file system of `directory` (or of its nearest existing parent) has at
     /// least `minimumBytes` free. RocksDB cannot open, or aborts, on a full disk.
     static func requireFreeSpace(at directory: String, minimumBytes: Int64) throws {

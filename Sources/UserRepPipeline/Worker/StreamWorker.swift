@@ -102,8 +102,9 @@ public final class StreamWorker: KafkaRebalanceHandler {
     /// Input fetch positions the brokers no longer hold, still to resume (see
     /// `resumePartitionsPastDeletedRecords`).
     var outOfRange: [KafkaTopicPartition: Int64] = [:]
-    /// The changelog topic's configs, asked of the brokers at start (see `checkChangelogPolicy`).
-    var changelogConfigs: (request: KafkaTopicConfigRequest, askedAt: Date)?
+    /// The configs of the topics this worker writes, asked of the brokers at start (see
+    /// `checkWrittenTopicConfigs`).
+    var writtenTopicConfigs: WrittenTopicConfigs?
     /// Stops the worker when its input topics are partitioned by different partitioners.
     var coPartitioning = CoPartitioningGuard(topics: 0, partitions: 1)
     /// A backfill's end: the replay topic's high watermark per partition at start-up.
@@ -232,7 +233,11 @@ public final class StreamWorker: KafkaRebalanceHandler {
                     $0.model, entry: $0.entry, topic: $0.topic, producer: producer, format: configuration.outputFormat,
                     threads: configuration.computeThreads)
             }, producer: producer, format: configuration.outputFormat, threads: configuration.computeThreads)
-        if let writtenChangelog { changelogConfigs = (try producer.describeConfigs(of: writtenChangelog), Date()) }
+        let written = (writtenChangelog.map { [$0] } ?? []) + [configuration.topics.deadLetters]
+            + (mode == .stream ? first.map(\.topic) : [])
+        writtenTopicConfigs = WrittenTopicConfigs(
+            request: try producer.describeConfigs(of: written.distinctInOrder()), askedAt: Date(), changelog: writtenChangelog,
+            producerLimit: config.kafka["message.max.bytes"].flatMap { Int($0) } ?? WrittenTopicConfigs.librdkafkaMessageMaxBytes)
         let embeddingBatchID = batches.embeddingBatchID
         let dims = batches.dims
         // A user's state lives with their partition number, so every input topic must be
@@ -378,7 +383,7 @@ public final class StreamWorker: KafkaRebalanceHandler {
         while !shouldStop() {
             reportTelemetry(force: false)
             try resumePartitionsPastDeletedRecords()
-            try checkChangelogPolicy()
+            try checkWrittenTopicConfigs()
             var clock = StageClock()
             let n = try consumer.poll(
                 into: polled, maxMessages: sizer.limit, timeoutMs: stepsBusy ? 0 : config.pollTimeoutMs, gatherUntil: gatherDeadline)

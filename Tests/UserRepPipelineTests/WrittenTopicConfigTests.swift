@@ -1,4 +1,4 @@
-// Which changelog topic configs keep every user's newest state record, and which delete some.
+// The verdicts on the configs the brokers describe for the topics a worker writes.
 import Testing
 @testable import UserRepPipeline
 
@@ -21,5 +21,21 @@ import Testing
     func policiesThatDeleteRecordsAreNamed(_ configs: [String: String], _ named: String) {
         let problem = StartupChecks.deletingPolicy(configs)
         #expect(problem?.contains(named) == true, "\(problem ?? "nil") for \(configs)")
+    }
+}
+
+/// A topic the worker writes must accept the largest record batch its producer may send.
+@Suite struct BatchLimitTests {
+    @Test(arguments: [
+        ([:], 1_000_000), (["max.message.bytes": "1048588"], 1_000_000), (["max.message.bytes": "1000000"], 1_000_000),
+        (["max.message.bytes": "65536"], 65_536), (["max.message.bytes": "not a number"], 1_000_000),
+    ])
+    func aTopicAcceptingTheProducersBatchesPasses(_ configs: [String: String], _ producerLimit: Int) {
+        #expect(StartupChecks.smallerBatchLimit(configs, producerLimit: producerLimit) == nil, "\(configs)")
+    }
+
+    @Test func aTopicAcceptingLessIsNamedWithItsLimit() {
+        #expect(StartupChecks.smallerBatchLimit(["max.message.bytes": "65536"], producerLimit: 1_000_000) == 65_536)
+        #expect(StartupChecks.smallerBatchLimit(["max.message.bytes": " 999999"], producerLimit: 1_000_000) == 999_999)
     }
 }
