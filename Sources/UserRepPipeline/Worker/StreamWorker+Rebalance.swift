@@ -68,6 +68,14 @@ extension StreamWorker {
                 starts[tp] = checkpoint.offsets.assigned(tp, stored: stored[tp.partition], committed: committed[tp])
             }
         }
+        // A partition neither the store nor the group knows starts at its first record, asked
+        // here rather than left to librdkafka as a logical offset: librdkafka looks one up only
+        // once the partition's broker thread holds it, and otherwise half a second later, so a new
+        // group's first cycle held some partitions and not others (and the co-partitioning check
+        // saw listens alone, and let them commit). On no answer, librdkafka looks it up.
+        for (tp, start) in starts where start == .beginning {
+            if let low = try? consumer.watermarks(tp, timeoutMs: 5_000).low { starts[tp] = .at(low) }
+        }
         logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
         return starts
     }
