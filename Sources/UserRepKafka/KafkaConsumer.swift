@@ -76,17 +76,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// that batch, which came in the same fetch response, may still be queued past it.
     public private(set) var lastPollTookAllQueued = true
 
-    /// How long a poll goes on gathering once the first record after an assignment has come
-    /// (0: not at all): long enough for the first fetch from every broker, so that the batch
-    /// holds records of every newly assigned partition that has some, not only of those whose
-    /// leader answered first.
-    public var gatherAfterAssignmentMs: Int32 = 0
-
     /// Polls up to `maxMessages` records into `records` (after resetting it), waiting up to
     /// `timeoutMs` for the first. Once one has come, it waits on for more until `gatherUntil` (if
-    /// that is later; for the first record after an assignment, at least `gatherAfterAssignmentMs`
-    /// more), then takes only what is already queued. Serves rebalance callbacks. Throws only on
-    /// fatal errors; transient ones are reported through `lastTransientError`.
+    /// that is later), then takes only what is already queued. Serves rebalance callbacks. Throws
+    /// only on fatal errors; transient ones are reported through `lastTransientError`.
     @discardableResult
     public func poll(
         into records: KafkaPolledRecords, maxMessages: Int, timeoutMs: Int32, gatherUntil: ContinuousClock.Instant? = nil
@@ -95,17 +88,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         records.owner = client
         let generation = context.generation
         var timeout = timeoutMs
-        var gatherUntil = gatherUntil
         while records.count < maxMessages {
             let wantTopic = trackPartitionEnd && !context.atEnd.isEmpty
             guard let polled = client.consumerPoll(timeoutMs: timeout, wantTopic: wantTopic) else { break }
-            if case .record = polled, context.awaitingAssignedRecords {
-                context.awaitingAssignedRecords = false
-                if gatherAfterAssignmentMs > 0 {
-                    let assignmentGather = ContinuousClock.now.advanced(by: .milliseconds(Int(gatherAfterAssignmentMs)))
-                    gatherUntil = max(gatherUntil ?? assignmentGather, assignmentGather)
-                }
-            }
             timeout = gatherUntil.map { Self.millisecondsLeft(until: $0) } ?? 0
             switch polled {
             case .record(let m, let tp):

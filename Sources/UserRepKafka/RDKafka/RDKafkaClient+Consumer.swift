@@ -161,8 +161,6 @@ final class ConsumerContext {
     var atEnd: Set<KafkaTopicPartition> = []
     var closed = false
     var generation = 0
-    /// Whether partitions were assigned and no record has been polled since.
-    var awaitingAssignedRecords = false
 
     init(handler: KafkaRebalanceHandler?) { self.handler = handler }
 
@@ -195,7 +193,6 @@ final class ConsumerContext {
             }
             assigned.formUnion(partitions)
             for tp in partitions { atEnd.remove(tp) }
-            if !partitions.isEmpty { awaitingAssignedRecords = true }
         default:
             handler?.partitionsRevoked(partitions)
             if cooperative {

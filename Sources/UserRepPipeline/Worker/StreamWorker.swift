@@ -296,13 +296,6 @@ public final class StreamWorker: KafkaRebalanceHandler {
             config: config, transactional: transactionalID != nil,
             logger: logger, shouldStop: shouldStop)
         consumer.setRebalanceHandler(self)
-        // The first cycle of an assignment holds records of every input partition with unread
-        // ones (with the start offsets resolved in `startOffsets`), as a Kafka Streams task waits
-        // for data on all its inputs: then the co-partitioning check sees every input topic before
-        // the first commit, and a user's onboarding event is not applied after their later
-        // listens only because its leader answered second. A backfill's cycles are as large as
-        // the backlog allows anyway.
-        if mode == .stream { consumer.gatherAfterAssignmentMs = Self.firstCycleGatherMs }
         // A restore runs inside a poll; its progress keeps the worker live (not ready).
         restorer.onProgress = { [status] in status.loop(ready: false) }
     }
@@ -446,9 +439,6 @@ public final class StreamWorker: KafkaRebalanceHandler {
             }
         }
     }
-
-    /// How long the first poll of an assignment gathers records (`KafkaConsumer.gatherAfterAssignmentMs`).
-    static let firstCycleGatherMs: Int32 = 100
 
     var isBackfill: Bool { if case .backfill = mode { true } else { false } }
 
