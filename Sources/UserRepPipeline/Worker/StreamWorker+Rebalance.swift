@@ -72,9 +72,12 @@ extension StreamWorker {
         // here rather than left to librdkafka as a logical offset: librdkafka looks one up only
         // once the partition's broker thread holds it, and otherwise half a second later, so a new
         // group's first cycle held some partitions and not others (and the co-partitioning check
-        // saw listens alone, and let them commit). On no answer, librdkafka looks it up.
-        for (tp, start) in starts where start == .beginning {
-            if let low = try? consumer.watermarks(tp, timeoutMs: 5_000).low { starts[tp] = .at(low) }
+        // saw listens alone, and let them commit). After the first query without an answer,
+        // librdkafka looks the rest up (a broker away would otherwise hold the rebalance 5 s a
+        // partition).
+        for (tp, start) in starts.sorted(by: { $0.key.description < $1.key.description }) where start == .beginning {
+            guard let low = try? consumer.watermarks(tp, timeoutMs: 5_000).low else { break }
+            starts[tp] = .at(low)
         }
         logger.debug("start offsets", metadata: ["starts": "\(starts.map { "\($0.key)=\($0.value)" }.sorted())"])
         return starts
