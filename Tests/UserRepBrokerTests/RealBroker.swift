@@ -12,7 +12,7 @@ enum BrokerTools {
         let target = package.appendingPathComponent(".build/broker")
         let script = package.appendingPathComponent("Tests/broker/fetch.sh")
         let run = ProcessRun.start(script, [target.path], environment: [:], in: FileManager.default.temporaryDirectory)
-        guard let result = try? run.get().wait() else { return .failure(BrokerSetupError("cannot run \(script.path)")) }
+        guard let result = try? run.get().wait(timeoutSeconds: 1_800) else { return .failure(BrokerSetupError("cannot run \(script.path)")) }
         guard result.status == 0 else {
             return .failure(BrokerSetupError("\(script.path) failed (status \(result.status)): \(result.stderr)"))
         }
@@ -148,13 +148,20 @@ struct ProcessRun {
     /// Standard error so far.
     var stderrSoFar: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
 
-    /// Waits for the end of the process.
-    func wait() -> Result {
+    /// Waits for the end of the process; one still running after `timeoutSeconds` is killed
+    /// (a hung run fails its test instead of holding the suite: Tansu once never answered a
+    /// worker's group join, and CI waited on it).
+    func wait(timeoutSeconds: Double = 300) -> Result {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        let timedOut = process.isRunning
+        if timedOut { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
             stdout: (try? String(contentsOf: stdout, encoding: .utf8)) ?? "",
-            stderr: stderrSoFar, killed: process.terminationReason == .uncaughtSignal)
+            stderr: (timedOut ? "(killed after \(Int(timeoutSeconds)) s)\n" : "") + stderrSoFar,
+            killed: process.terminationReason == .uncaughtSignal)
     }
 }
 
